@@ -1,0 +1,170 @@
+#include "lua/extra_flags.h"
+
+#include <fmt/format.h>
+
+#include <set>
+
+namespace syncd::lua {
+namespace {
+
+// ssh -o options syncd acts on, and those that are harmless to ignore.
+const std::set<std::string, std::less<>> kSshOptionsUsed = {
+    "Port", "User", "IdentityFile", "UserKnownHostsFile", "GlobalKnownHostsFile",
+    "ConnectTimeout", "ServerAliveInterval", "ServerAliveCountMax", "StrictHostKeyChecking"};
+const std::set<std::string, std::less<>> kSshOptionsIgnored = {"BatchMode", "LogLevel",
+                                                                "Compression", "IdentitiesOnly"};
+
+// Applies the ssh command line of --rsh: -i, -p, -l and -o are understood.
+void ApplyRsh(SyncConfig& s, const std::string& rsh, const std::string& where,
+              std::vector<std::string>& warnings) {
+  std::vector<std::string> args = SplitCommandLine(rsh);
+  if (args.empty()) return;
+  std::string program = args[0].substr(args[0].rfind('/') + 1);
+  if (program != "ssh")
+    warnings.push_back(fmt::format("{}: rsh program \"{}\" is not run; syncd connects with its "
+                                   "own SSH client",
+                                   where, args[0]));
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](char flag) -> std::optional<std::string> {
+      if (a.size() > 2) return a.substr(2);
+      if (i + 1 < args.size()) return args[++i];
+      warnings.push_back(fmt::format("{}: rsh: -{} needs a value", where, flag));
+      return std::nullopt;
+    };
+    if (a.size() < 2 || a[0] != '-') {
+      warnings.push_back(fmt::format("{}: rsh: \"{}\" is not understood; ignored", where, a));
+      continue;
+    }
+    switch (a[1]) {
+      case 'i':
+        if (auto v = value('i'); v && !s.ssh.identity_file) s.ssh.identity_file = *v;
+        break;
+      case 'p':
+        if (auto v = value('p'); v && !s.ssh.port) s.ssh.port = std::atoi(v->c_str());
+        break;
+      case 'l':
+        if (auto v = value('l'); v && s.host.find('@') == std::string::npos)
+          s.host = *v + "@" + s.host;
+        break;
+      case 'o':
+        if (auto v = value('o')) {
+          size_t eq = v->find_first_of("= ");
+          if (eq != std::string::npos) s.ssh.options.emplace(v->substr(0, eq), v->substr(eq + 1));
+        }
+        break;
+      case '4': case '6': case 'q': case 'C': case 'T': case 'x': case 'a': case 'k':
+        break;  // Address family, quiet, compression, no tty, no forwarding: nothing to do.
+      default:
+        warnings.push_back(fmt::format("{}: rsh: \"{}\" is not understood; ignored", where, a));
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> SplitCommandLine(const std::string& line) {
+  std::vector<std::string> out;
+  std::string cur;
+  bool in_word = false;
+  char quote = 0;
+  for (char c : line) {
+    if (quote) {
+      if (c == quote) quote = 0;
+      else cur += c;
+    } else if (c == '\'' || c == '"') {
+      quote = c;
+      in_word = true;
+    } else if (c == ' ' || c == '\t' || c == '\n') {
+      if (in_word) out.push_back(std::move(cur));
+      cur.clear();
+      in_word = false;
+    } else {
+      cur += c;
+      in_word = true;
+    }
+  }
+  if (in_word) out.push_back(std::move(cur));
+  return out;
+}
+
+Result<void> ApplyExtraFlags(SyncConfig& s, const std::string& where,
+                             std::vector<std::string>& warnings) {
+  RsyncOptions& o = s.rsync;
+  std::vector<std::string> not_understood;
+  const std::vector<std::string>& extra = o.extra;
+  for (size_t i = 0; i < extra.size(); ++i) {
+    const std::string& a = extra[i];
+    if (a.starts_with("--rsh=")) {
+      ApplyRsh(s, a.substr(6), where, warnings);
+    } else if (a == "-e" || a == "--rsh") {
+      if (i + 1 < extra.size()) ApplyRsh(s, extra[++i], where, warnings);
+    } else if (a == "--archive") {
+      o.archive = true;
+    } else if (a == "--compress") {
+      o.compress = true;
+    } else if (a == "--links") {
+      o.links = true;
+    } else if (a == "--times") {
+      o.times = true;
+    } else if (a == "--perms") {
+      o.perms = true;
+    } else if (a == "--owner") {
+      o.owner = true;
+    } else if (a == "--group") {
+      o.group = true;
+    } else if (a == "--recursive") {
+      o.recursive = true;
+    } else if (a == "--prune-empty-dirs") {
+      o.prune_empty_dirs = true;
+    } else if (a == "--verbose" || a == "--quiet" || a == "--protect-args" ||
+               a == "--whole-file" || a == "--checksum" || a == "--human-readable" ||
+               a == "--progress" || a == "--partial" || a == "--stats") {
+      // Output and transfer-strategy flags: they do not change what ends up on the peer.
+    } else if (a.size() > 1 && a[0] == '-' && a[1] != '-') {
+      // Bundled short flags, e.g. "-avz".
+      for (char c : a.substr(1)) {
+        switch (c) {
+          case 'a': o.archive = true; break;
+          case 'z': o.compress = true; break;
+          case 'l': o.links = true; break;
+          case 't': o.times = true; break;
+          case 'p': o.perms = true; break;
+          case 'o': o.owner = true; break;
+          case 'g': o.group = true; break;
+          case 'r': o.recursive = true; break;
+          case 'm': o.prune_empty_dirs = true; break;
+          case 'D': o.devices = o.specials = true; break;
+          case 'v': case 'q': case 's': case 'W': case 'c': case 'h': case 'P': break;
+          default: not_understood.push_back(fmt::format("-{} (in \"{}\")", c, a));
+        }
+      }
+    } else {
+      not_understood.push_back(a);
+    }
+  }
+  if (o.rsh) ApplyRsh(s, *o.rsh, where, warnings);
+  for (const std::string& a : not_understood)
+    warnings.push_back(fmt::format("{}: rsync._extra: {} is not understood by syncd; ignored",
+                                   where, a));
+  for (const auto& [key, value] : s.ssh.options) {
+    if (kSshOptionsIgnored.contains(key)) continue;
+    if (!kSshOptionsUsed.contains(key))
+      warnings.push_back(
+          fmt::format("{}: ssh.options.{}: not supported by syncd; ignored", where, key));
+  }
+  if (auto it = s.ssh.options.find("Port"); it != s.ssh.options.end() && !s.ssh.port)
+    s.ssh.port = std::atoi(it->second.c_str());
+  if (auto it = s.ssh.options.find("IdentityFile");
+      it != s.ssh.options.end() && !s.ssh.identity_file)
+    s.ssh.identity_file = it->second;
+  if (auto it = s.ssh.options.find("User");
+      it != s.ssh.options.end() && s.host.find('@') == std::string::npos)
+    s.host = it->second + "@" + s.host;
+  if (!s.ssh.extra.empty())
+    warnings.push_back(fmt::format("{}: ssh._extra is not used by syncd's SSH client: {}", where,
+                                   fmt::join(s.ssh.extra, " ")));
+  return {};
+}
+
+}  // namespace syncd::lua

@@ -1,0 +1,52 @@
+// Batcher coalesces change notices per path and decides when a batch may be released. Pure:
+// no I/O, no clock, no timer; time is passed in (Add(path, now), NextDeadline(), Take(now)).
+//
+// Without a configured delay a batch is due at once, and the caller releases one only while no
+// other batch is in flight, so batching comes from load (group commit). With `delay`, a batch is
+// due `delay` after its first change (lsyncd's fixed window), or at once when `max_delays`
+// paths are pending.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "syncd/change.h"
+
+namespace syncd {
+
+class Batcher {
+ public:
+  struct Options {
+    std::optional<std::chrono::milliseconds> delay;
+    size_t max_delays = 1000;
+  };
+  explicit Batcher(Options options) : options_(options) {}
+
+  // Marks `path` (relative to the sync root) as changed.
+  void Add(const std::string& path, TimePoint now);
+  bool empty() const { return pending_.empty(); }
+  size_t size() const { return pending_.size(); }
+
+  // When the pending batch becomes due; nullopt when nothing is pending.
+  std::optional<TimePoint> NextDeadline() const;
+  bool Due(TimePoint now) const;
+
+  // Releases every pending path in sorted order (parents before children), and the time of
+  // the oldest change among them. Empty if not due.
+  struct Released {
+    std::vector<std::string> paths;
+    TimePoint oldest{};
+  };
+  Released Take(TimePoint now);
+
+ private:
+  Options options_;
+  std::unordered_map<std::string, TimePoint> pending_;  // path -> first change time.
+  std::optional<TimePoint> first_;
+};
+
+}  // namespace syncd

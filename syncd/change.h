@@ -1,0 +1,50 @@
+// What the engine asks the peer to do: one operation per path, grouped into batches that the
+// peer makes durable together before it acknowledges them.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "syncd/error.h"
+#include "syncd/tree.h"
+
+namespace syncd {
+
+using Clock = std::chrono::steady_clock;
+using TimePoint = Clock::time_point;
+
+enum class OpKind : uint8_t {
+  kPut = 1,      // Create or replace a file with the local content at source_path.
+  kMkdir = 2,    // Create a directory (no-op if it exists), then set its metadata.
+  kSymlink = 3,  // Create or replace a symlink.
+  kDelete = 4,   // Remove a path, recursively for directories.
+  kSetMeta = 5,  // Mode, owner, group and times only.
+};
+
+struct Op {
+  OpKind kind = OpKind::kPut;
+  Entry entry;              // entry.path is the target path; type, size, meta, link_target.
+  std::string source_path;  // kPut: the absolute local file to read.
+};
+
+struct ChangeBatch {
+  uint64_t id = 0;
+  std::vector<Op> ops;
+  TimePoint oldest_change{};  // When the oldest change in this batch happened.
+};
+
+struct OpFailure {
+  std::string path;
+  Error error;
+};
+
+// The peer's answer to one batch. `status` fails when the batch as a whole did not complete
+// (the connection broke); `failures` lists paths the peer refused while the rest committed.
+struct BatchResult {
+  Result<void> status;
+  std::vector<OpFailure> failures;
+};
+
+}  // namespace syncd

@@ -1,0 +1,163 @@
+#include "syncd/cli.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <fstream>
+
+#include "syncd/log.h"
+
+namespace syncd {
+
+const char kUsage[] =
+    "Usage: syncd [OPTIONS] CONFIG     replicate as the Lua config file says\n"
+    "       syncd --check CONFIG       validate CONFIG and print the effective settings\n"
+    "       syncd --server             run the receiving agent on stdin/stdout (used over SSH)\n"
+    "\n"
+    "Options (one or two dashes, as lsyncd):\n"
+    "  -nodaemon          stay in the foreground and log to stderr\n"
+    "  -log all|scarce|CATEGORY\n"
+    "                     more logging: all categories, errors only, or one category\n"
+    "                     (Inotify, Delay, Transport); may be repeated\n"
+    "  -logfile FILE      log to FILE (settings.logfile)\n"
+    "  -pidfile FILE      write the process id to FILE (settings.pidfile)\n"
+    "  -insist            keep retrying an unreachable peer at startup (settings.insist)\n"
+    "  -delay SECONDS     override the delay of every sync\n"
+    "  -version           print the version\n"
+    "  -help              print this help\n"
+    "\n"
+    "Exit status: 0 after a clean stop (SIGTERM, SIGINT), 1 on a runtime or configuration\n"
+    "error, 2 on a command-line error.\n";
+
+Result<CliOptions> ParseCommandLine(int argc, char** argv) {
+  CliOptions o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.size() > 2 && a[0] == '-' && a[1] == '-') a.erase(0, 1);  // --x is -x.
+    auto value = [&]() -> Result<std::string> {
+      if (i + 1 >= argc) return Fail(a + " needs a value");
+      return std::string(argv[++i]);
+    };
+    if (a == "-help" || a == "-h") {
+      o.mode = CliMode::kHelp;
+    } else if (a == "-version") {
+      o.mode = CliMode::kVersion;
+    } else if (a == "-server") {
+      o.mode = CliMode::kServer;
+    } else if (a == "-check") {
+      o.mode = CliMode::kCheck;
+    } else if (a == "-nodaemon") {
+      o.nodaemon = true;
+    } else if (a == "-insist") {
+      o.insist = true;
+    } else if (a == "-log") {
+      auto v = value();
+      if (!v) return std::unexpected(v.error());
+      o.log_categories.push_back(*v);
+    } else if (a == "-logfile") {
+      auto v = value();
+      if (!v) return std::unexpected(v.error());
+      o.logfile = *v;
+    } else if (a == "-pidfile") {
+      auto v = value();
+      if (!v) return std::unexpected(v.error());
+      o.pidfile = *v;
+    } else if (a == "-delay") {
+      auto v = value();
+      if (!v) return std::unexpected(v.error());
+      char* end = nullptr;
+      double d = std::strtod(v->c_str(), &end);
+      if (*end != '\0' || d < 0) return Fail("-delay: expected seconds >= 0, got " + *v);
+      o.delay = d;
+    } else if (!a.empty() && a[0] == '-') {
+      return Fail("unknown option " + std::string(argv[i]));
+    } else if (o.config_path.empty()) {
+      o.config_path = argv[i];
+    } else {
+      return Fail("there can only be one config file");
+    }
+  }
+  if ((o.mode == CliMode::kRun || o.mode == CliMode::kCheck) && o.config_path.empty())
+    return Fail("no config file given");
+  return o;
+}
+
+void ApplyCommandLine(const CliOptions& o, Config& config) {
+  if (o.nodaemon) config.settings.nodaemon = true;
+  if (o.insist) config.settings.insist = true;
+  if (o.logfile) config.settings.logfile = o.logfile;
+  if (o.pidfile) config.settings.pidfile = o.pidfile;
+  if (o.delay)
+    for (SyncConfig& s : config.syncs) s.delay = *o.delay;
+}
+
+std::string DescribeConfig(const Config& c) {
+  std::string out = fmt::format("config {}: {} sync(s)\n", c.path, c.syncs.size());
+  const Settings& s = c.settings;
+  out += fmt::format("settings: nodaemon={} insist={} logfile={} pidfile={} statusFile={}\n",
+                     s.nodaemon, s.insist, s.logfile.value_or("-"), s.pidfile.value_or("-"),
+                     s.status_file.value_or("-"));
+  for (const SyncConfig& y : c.syncs) {
+    const char* kind = y.kind == SyncKind::kRsyncSsh ? "rsyncssh"
+                       : y.kind == SyncKind::kRsync  ? "rsync"
+                                                     : "direct";
+    out += fmt::format("{} ({}, {}): {} -> {}{}{}\n", y.name, kind, y.defined_at, y.source,
+                       y.host.empty() ? "" : y.host, y.host.empty() ? "" : ":", y.target_dir);
+    out += fmt::format("  delay={} maxDelays={} delete={} init={}\n",
+                       y.delay ? fmt::format("{}s", *y.delay) : "none (send at once)",
+                       y.max_delays,
+                       y.delete_mode == DeleteMode::kAlways    ? "true"
+                       : y.delete_mode == DeleteMode::kNever   ? "false"
+                       : y.delete_mode == DeleteMode::kStartup ? "startup"
+                                                               : "running",
+                       y.init);
+    out += fmt::format("  keeps: perms={} owner={} group={} times={} links={} prune_empty_dirs={}\n",
+                       y.KeepPerms(), y.KeepOwner(), y.KeepGroup(), y.KeepTimes(), y.KeepLinks(),
+                       y.rsync.prune_empty_dirs);
+    if (!y.excludes.empty()) out += fmt::format("  exclude: {}\n", fmt::join(y.excludes, " "));
+    if (!y.host.empty())
+      out += fmt::format("  ssh: identityFile={} port={}\n", y.ssh.identity_file.value_or("(default keys)"),
+                         y.ssh.port.value_or(22));
+  }
+  for (const std::string& w : c.warnings) out += "warning: " + w + "\n";
+  return out;
+}
+
+Result<void> PrepareProcess(Config& config) {
+  Settings& s = config.settings;
+  // daemon() changes to "/"; relative paths must be made absolute first.
+  char cwd[PATH_MAX];
+  if (::getcwd(cwd, sizeof cwd)) {
+    for (std::optional<std::string>* p : {&s.pidfile, &s.logfile})
+      if (*p && !(*p)->empty() && (**p)[0] != '/') **p = std::string(cwd) + "/" + **p;
+  }
+  if (s.logfile) {
+    Log::SetFile(*s.logfile, /*also_stderr=*/s.nodaemon);
+  }
+  if (!s.nodaemon) {
+    if (!s.logfile) Log::UseSyslog(s.log_ident, s.log_facility);
+    if (::daemon(0, 0) != 0) return FailErrno("daemon");
+  }
+  if (s.pidfile) {
+    std::ofstream pid(*s.pidfile, std::ios::trunc);
+    if (!pid) return FailErrno("pidfile " + *s.pidfile);
+    pid << ::getpid() << "\n";
+  }
+  return {};
+}
+
+void FinishProcess(const Config& config) {
+  if (config.settings.pidfile) ::unlink(config.settings.pidfile->c_str());
+}
+
+std::string SelfExecutable(const char* argv0) {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n > 0) return std::string(buf, static_cast<size_t>(n));
+  return argv0;
+}
+
+}  // namespace syncd

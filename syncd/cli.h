@@ -1,0 +1,42 @@
+// Command line: lsyncd's flags (`-nodaemon`, `-log CAT`, `-logfile`, `-pidfile`, `-insist`,
+// `-delay`; one or two dashes), plus `--server`, `--check`, `--version` and `--help`; and the
+// process set-up around the daemon (detaching, pidfile, log destination).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "syncd/config.h"
+#include "syncd/error.h"
+
+namespace syncd {
+
+enum class CliMode { kRun, kCheck, kServer, kHelp, kVersion };
+
+struct CliOptions {
+  CliMode mode = CliMode::kRun;
+  std::string config_path;
+  bool nodaemon = false;
+  bool insist = false;
+  std::vector<std::string> log_categories;
+  std::optional<std::string> logfile;
+  std::optional<std::string> pidfile;
+  std::optional<double> delay;
+};
+
+extern const char kUsage[];
+
+Result<CliOptions> ParseCommandLine(int argc, char** argv);
+// Command-line values override the file's, as in lsyncd.
+void ApplyCommandLine(const CliOptions& options, Config& config);
+// The effective configuration, for `syncd --check`.
+std::string DescribeConfig(const Config& config);
+// Detaches unless nodaemon, points the log at its destination and writes the pidfile.
+Result<void> PrepareProcess(Config& config);
+// Removes the pidfile.
+void FinishProcess(const Config& config);
+// Absolute path of the running program, for spawning the local agent.
+std::string SelfExecutable(const char* argv0);
+
+}  // namespace syncd

@@ -1,0 +1,99 @@
+// The configuration as plain structs. lua/ fills them from the user's file; the core never
+// sees Lua. Field comments give the lsyncd key each one comes from.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace syncd {
+
+enum class InotifyMode { kCloseWrite, kModify, kCloseWriteOrModify };
+
+// `delete = true | false | 'startup' | 'running'`.
+enum class DeleteMode { kAlways, kNever, kStartup, kRunning };
+
+// Which lsyncd layer the sync{} inherits from.
+enum class SyncKind { kRsyncSsh, kRsync, kDirect };
+
+struct RsyncOptions {
+  bool archive = false;
+  bool recursive = true;
+  bool links = true;  // lsyncd's default rsync table: links, times, protect_args.
+  bool times = true;
+  bool perms = false;
+  bool owner = false;
+  bool group = false;
+  bool devices = false;
+  bool specials = false;
+  bool prune_empty_dirs = false;
+  bool compress = false;
+  bool whole_file = false;
+  bool checksum = false;
+  std::optional<std::string> rsh;  // --rsh / rsh = "...".
+  std::vector<std::string> extra;  // _extra, verbatim.
+};
+
+struct SshOptions {
+  std::string binary = "/usr/bin/ssh";
+  std::optional<std::string> identity_file;
+  std::optional<int> port;
+  std::map<std::string, std::string> options;  // -o Key=Value.
+  std::vector<std::string> extra;               // _extra, verbatim.
+};
+
+struct SyncConfig {
+  std::string name;  // "Sync1", ... unless set.
+  SyncKind kind = SyncKind::kRsyncSsh;
+  std::string source;  // Absolute, resolved, no trailing slash.
+  // Remote peer. Empty host means a local target reached through a locally spawned agent.
+  std::string host;  // [user@]host
+  std::string target_dir;
+  std::optional<double> delay;  // Seconds; nullopt means "send as soon as possible".
+  int max_delays = 1000;
+  std::vector<std::string> excludes;  // rsync patterns, from exclude and excludeFrom.
+  DeleteMode delete_mode = DeleteMode::kAlways;
+  bool init = true;
+  RsyncOptions rsync;
+  SshOptions ssh;
+  InotifyMode inotify_mode = InotifyMode::kCloseWrite;  // From settings{inotifyMode}.
+  std::string defined_at;  // "file:line", for messages.
+
+  bool DeletesAtStartup() const {
+    return delete_mode == DeleteMode::kAlways || delete_mode == DeleteMode::kStartup;
+  }
+  bool DeletesWhileRunning() const {
+    return delete_mode == DeleteMode::kAlways || delete_mode == DeleteMode::kRunning;
+  }
+  // rsync -a implies these; the explicit keys turn them on one by one.
+  bool KeepPerms() const { return rsync.archive || rsync.perms; }
+  bool KeepOwner() const { return rsync.archive || rsync.owner; }
+  bool KeepGroup() const { return rsync.archive || rsync.group; }
+  bool KeepTimes() const { return rsync.archive || rsync.times; }
+  bool KeepLinks() const { return rsync.archive || rsync.links; }
+};
+
+struct Settings {
+  std::optional<std::string> logfile;
+  std::optional<std::string> status_file;
+  int status_interval = 10;  // Seconds.
+  bool nodaemon = false;
+  bool insist = false;
+  std::optional<int> max_processes;
+  std::optional<int> max_delays;
+  std::optional<std::string> pidfile;
+  std::string log_facility = "user";
+  std::string log_ident = "syncd";
+  InotifyMode inotify_mode = InotifyMode::kCloseWrite;
+};
+
+struct Config {
+  std::string path;  // The file it was read from.
+  Settings settings;
+  std::vector<SyncConfig> syncs;
+  std::vector<std::string> warnings;  // Things accepted but not used, e.g. unknown _extra flags.
+};
+
+}  // namespace syncd

@@ -1,0 +1,116 @@
+#include "syncd/daemon.h"
+
+#include <csignal>
+
+#include "syncd/log.h"
+
+namespace syncd {
+namespace {
+
+template <typename T>
+void CloseAndFree(T* handle) {
+  uv_close(reinterpret_cast<uv_handle_t*>(handle),
+           [](uv_handle_t* h) { delete reinterpret_cast<T*>(h); });
+}
+
+}  // namespace
+
+Daemon::Daemon(Config config, ReplicaFactory factory)
+    : config_(std::move(config)), factory_(std::move(factory)) {
+  uv_loop_init(&loop_);
+}
+
+Daemon::~Daemon() {
+  runners_.clear();
+  for (uv_signal_t* s : signals_) CloseAndFree(s);
+  if (stop_timer_) CloseAndFree(stop_timer_);
+  // Let close callbacks run before the loop goes away.
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_loop_close(&loop_);
+}
+
+int Daemon::Run() {
+  for (int signum : {SIGTERM, SIGINT, SIGHUP}) {
+    auto* s = new uv_signal_t;
+    uv_signal_init(&loop_, s);
+    s->data = this;
+    uv_signal_start(
+        s,
+        [](uv_signal_t* h, int sig) {
+          auto* self = static_cast<Daemon*>(h->data);
+          if (sig == SIGHUP) {
+            LogWarn("SIGHUP: reloading the configuration is not supported yet; restart syncd "
+                    "to apply changes");
+            return;
+          }
+          self->Stop(sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        },
+        signum);
+    signals_.push_back(s);
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+  running_.assign(config_.syncs.size(), true);
+  for (size_t i = 0; i < config_.syncs.size(); ++i) {
+    const SyncConfig& sync = config_.syncs[i];
+    SyncRunner::Hooks hooks;
+    hooks.on_fatal = [this, i](const Error& e) { OnFatal(i, e); };
+    hooks.on_in_sync = [this] {
+      if (++in_sync_ == runners_.size()) LogInfo("all {} syncs are in sync", runners_.size());
+    };
+    runners_.push_back(std::make_unique<SyncRunner>(&loop_, sync, config_.settings.insist,
+                                                    factory_(&loop_, sync), std::move(hooks)));
+  }
+  for (auto& r : runners_) {
+    if (stopping_) break;
+    r->Start();
+  }
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  return status_;
+}
+
+void Daemon::OnFatal(size_t index, const Error& error) {
+  LogError("{}", error.message);
+  running_[index] = false;
+  // Before everything is up, a broken sync is a broken configuration: stop with an error.
+  // Later, one sync's failure never stops the others.
+  bool any = std::find(running_.begin(), running_.end(), true) != running_.end();
+  if (in_sync_ < runners_.size() || !any) {
+    status_ = 1;
+    Finish(1);
+  }
+}
+
+void Daemon::Stop(const char* why) {
+  if (stopping_) {
+    LogWarn("{} again: exiting without waiting for the peer", why);
+    return Finish(status_);
+  }
+  stopping_ = true;
+  LogInfo("{}: sending pending changes, then exiting", why);
+  auto remaining = std::make_shared<size_t>(runners_.size());
+  stop_timer_ = new uv_timer_t;
+  uv_timer_init(&loop_, stop_timer_);
+  stop_timer_->data = this;
+  uv_timer_start(
+      stop_timer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<Daemon*>(t->data);
+        LogError("stop: peer did not acknowledge pending changes within {} s; exiting",
+                 kStopTimeoutMs / 1000);
+        self->Finish(1);
+      },
+      kStopTimeoutMs, 0);
+  if (runners_.empty()) return Finish(status_);
+  for (auto& r : runners_) {
+    r->Drain([this, remaining] {
+      if (--*remaining == 0) Finish(status_);
+    });
+  }
+}
+
+void Daemon::Finish(int status) {
+  status_ = status;
+  uv_stop(&loop_);
+}
+
+}  // namespace syncd

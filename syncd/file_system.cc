@@ -1,0 +1,117 @@
+#include "syncd/file_system.h"
+
+#include <dirent.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <memory>
+
+namespace syncd {
+
+const std::string& NameCache::UserName(uint32_t uid) {
+  auto it = users_.find(uid);
+  if (it != users_.end()) return it->second;
+  passwd pw;
+  passwd* result = nullptr;
+  char buf[4096];
+  std::string name;
+  if (getpwuid_r(uid, &pw, buf, sizeof buf, &result) == 0 && result) name = pw.pw_name;
+  return users_.emplace(uid, std::move(name)).first->second;
+}
+
+const std::string& NameCache::GroupName(uint32_t gid) {
+  auto it = groups_.find(gid);
+  if (it != groups_.end()) return it->second;
+  group gr;
+  group* result = nullptr;
+  char buf[4096];
+  std::string name;
+  if (getgrgid_r(gid, &gr, buf, sizeof buf, &result) == 0 && result) name = gr.gr_name;
+  return groups_.emplace(gid, std::move(name)).first->second;
+}
+
+Entry EntryFromStat(const std::string& rel, const struct stat& st, NameCache& names) {
+  Entry e;
+  e.path = rel;
+  if (S_ISREG(st.st_mode))
+    e.type = FileType::kFile;
+  else if (S_ISDIR(st.st_mode))
+    e.type = FileType::kDir;
+  else if (S_ISLNK(st.st_mode))
+    e.type = FileType::kSymlink;
+  else
+    e.type = FileType::kOther;
+  e.size = e.type == FileType::kFile ? static_cast<uint64_t>(st.st_size) : 0;
+  e.meta.mode = st.st_mode & 07777;
+  e.meta.uid = st.st_uid;
+  e.meta.gid = st.st_gid;
+  e.meta.user = names.UserName(st.st_uid);
+  e.meta.group = names.GroupName(st.st_gid);
+  e.meta.mtime_sec = st.st_mtim.tv_sec;
+  e.meta.mtime_nsec = static_cast<uint32_t>(st.st_mtim.tv_nsec);
+  e.ino = st.st_ino;
+  e.ctime_ns = static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+  return e;
+}
+
+Result<Entry> PosixFileSystem::Stat(const std::string& root, const std::string& rel) {
+  std::string abs = JoinPath(root, rel);
+  struct stat st;
+  if (::lstat(abs.c_str(), &st) != 0) return FailErrno("lstat " + abs);
+  Entry e = EntryFromStat(rel, st, names_);
+  if (e.type == FileType::kSymlink) {
+    std::string target(static_cast<size_t>(st.st_size > 0 ? st.st_size : 255) + 1, '\0');
+    ssize_t n = ::readlink(abs.c_str(), target.data(), target.size());
+    if (n < 0) return FailErrno("readlink " + abs);
+    target.resize(static_cast<size_t>(n));
+    e.link_target = std::move(target);
+  }
+  return e;
+}
+
+Result<std::vector<std::string>> PosixFileSystem::ReadDir(const std::string& dir) {
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir.c_str()), ::closedir);
+  if (!d) return FailErrno("opendir " + dir);
+  std::vector<std::string> names;
+  errno = 0;
+  while (dirent* ent = ::readdir(d.get())) {
+    std::string_view name = ent->d_name;
+    if (name != "." && name != "..") names.emplace_back(name);
+  }
+  if (errno != 0) return FailErrno("readdir " + dir);
+  return names;
+}
+
+Result<Listing> ScanTree(FileSystem& fs, const std::string& root, const Filter& filter) {
+  Listing out;
+  auto top = fs.Stat(root, "");
+  if (!top) return std::unexpected(top.error());
+  if (top->type != FileType::kDir) return Fail(root + ": not a directory", ENOTDIR);
+  out.push_back(std::move(*top));
+  std::vector<std::string> stack{""};
+  while (!stack.empty()) {
+    std::string dir = std::move(stack.back());
+    stack.pop_back();
+    auto names = fs.ReadDir(JoinPath(root, dir));
+    if (!names) {
+      if (names.error().code == ENOENT || names.error().code == ENOTDIR) continue;
+      return std::unexpected(names.error());
+    }
+    for (const std::string& name : *names) {
+      std::string rel = dir.empty() ? name : dir + "/" + name;
+      auto entry = fs.Stat(root, rel);
+      if (!entry) {
+        if (entry.error().code == ENOENT) continue;
+        return std::unexpected(entry.error());
+      }
+      if (filter.Excluded(rel, entry->type == FileType::kDir)) continue;
+      if (entry->type == FileType::kDir) stack.push_back(rel);
+      out.push_back(std::move(*entry));
+    }
+  }
+  return out;
+}
+
+}  // namespace syncd

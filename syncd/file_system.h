@@ -1,0 +1,53 @@
+// FileSystem is the engine's seam to the local disk (lstat, readdir), so planning logic can be
+// tested against a fake. PosixFileSystem is the real one.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "syncd/error.h"
+#include "syncd/filter.h"
+#include "syncd/tree.h"
+
+namespace syncd {
+
+class FileSystem {
+ public:
+  virtual ~FileSystem() = default;
+  // lstat of root/rel as an Entry (path = rel). Fails with code ENOENT when it is gone.
+  virtual Result<Entry> Stat(const std::string& root, const std::string& rel) = 0;
+  // Names in a directory, without "." and "..".
+  virtual Result<std::vector<std::string>> ReadDir(const std::string& dir) = 0;
+};
+
+// Maps uid/gid to names and back, caching the answers of getpwuid_r/getgrgid_r.
+class NameCache {
+ public:
+  const std::string& UserName(uint32_t uid);
+  const std::string& GroupName(uint32_t gid);
+
+ private:
+  std::unordered_map<uint32_t, std::string> users_;
+  std::unordered_map<uint32_t, std::string> groups_;
+};
+
+class PosixFileSystem : public FileSystem {
+ public:
+  Result<Entry> Stat(const std::string& root, const std::string& rel) override;
+  Result<std::vector<std::string>> ReadDir(const std::string& dir) override;
+
+ private:
+  NameCache names_;
+};
+
+// Walks root depth-first and lists every entry that the filter does not exclude, the root
+// itself first (path ""). Entries that vanish during the walk are skipped.
+Result<Listing> ScanTree(FileSystem& fs, const std::string& root, const Filter& filter);
+
+// Converts an lstat result into an Entry, with names resolved through `names`.
+Entry EntryFromStat(const std::string& rel, const struct stat& st, NameCache& names);
+
+}  // namespace syncd

@@ -1,0 +1,120 @@
+#include "syncd/log.h"
+
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <syslog.h>
+
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <mutex>
+
+#include "syncd/error.h"
+
+namespace syncd {
+namespace {
+
+struct LogState {
+  std::mutex mu;
+  std::string file;
+  bool also_stderr = false;
+  bool syslog = false;
+  std::string ident;
+  std::set<std::string, std::less<>> categories;
+  bool all = false;
+  bool quiet = false;
+};
+
+LogState& State() {
+  static LogState* state = new LogState();
+  return *state;
+}
+
+}  // namespace
+
+void CheckFailed(const char* cond, const char* file, int line) {
+  std::fprintf(stderr, "syncd: internal error: %s at %s:%d\n", cond, file, line);
+  std::abort();
+}
+
+void Log::SetFile(const std::string& path, bool also_stderr) {
+  std::lock_guard lock(State().mu);
+  State().file = path;
+  State().also_stderr = also_stderr;
+}
+
+void Log::UseSyslog(const std::string& ident, const std::string& facility) {
+  static const std::pair<const char*, int> kFacilities[] = {
+      {"user", LOG_USER},     {"daemon", LOG_DAEMON}, {"local0", LOG_LOCAL0},
+      {"local1", LOG_LOCAL1}, {"local2", LOG_LOCAL2}, {"local3", LOG_LOCAL3},
+      {"local4", LOG_LOCAL4}, {"local5", LOG_LOCAL5}, {"local6", LOG_LOCAL6},
+      {"local7", LOG_LOCAL7}, {"syslog", LOG_SYSLOG}};
+  int fac = LOG_USER;
+  for (const auto& [name, value] : kFacilities)
+    if (facility == name) fac = value;
+  if (!facility.empty() && std::isdigit(static_cast<unsigned char>(facility[0])))
+    fac = std::atoi(facility.c_str()) << 3;
+  std::lock_guard lock(State().mu);
+  State().ident = ident;  // openlog keeps the pointer.
+  ::openlog(State().ident.c_str(), LOG_PID, fac);
+  State().syslog = true;
+}
+
+void Log::EnableCategory(std::string_view category) {
+  std::lock_guard lock(State().mu);
+  if (category == "all")
+    State().all = true;
+  else if (category == "scarce")
+    State().quiet = true;
+  else
+    State().categories.emplace(category);
+}
+
+void Log::SetQuiet(bool quiet) {
+  std::lock_guard lock(State().mu);
+  State().quiet = quiet;
+}
+
+bool Log::Enabled(std::string_view category) {
+  LogState& s = State();
+  std::lock_guard lock(s.mu);
+  return s.all || s.categories.contains(category);
+}
+
+void Log::Write(LogLevel level, std::string_view category, std::string_view text) {
+  LogState& s = State();
+  std::lock_guard lock(s.mu);
+  if (s.quiet && level < LogLevel::kWarning) return;
+  timeval tv;
+  gettimeofday(&tv, nullptr);
+  tm local;
+  localtime_r(&tv.tv_sec, &local);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &local);
+  std::string line = fmt::format("{}.{:03d} {}: {}\n", stamp, static_cast<int>(tv.tv_usec / 1000),
+                                 category, text);
+  if (s.syslog) {
+    int priority = level == LogLevel::kError     ? LOG_ERR
+                   : level == LogLevel::kWarning ? LOG_WARNING
+                   : level == LogLevel::kInfo    ? LOG_INFO
+                                                 : LOG_DEBUG;
+    ::syslog(priority, "%.*s: %.*s", static_cast<int>(category.size()), category.data(),
+             static_cast<int>(text.size()), text.data());
+    return;
+  }
+  // The log file is opened per line, as lsyncd does, so logrotate needs no signal.
+  bool to_stderr = s.file.empty() || s.also_stderr;
+  if (!s.file.empty()) {
+    if (FILE* f = std::fopen(s.file.c_str(), "ae")) {
+      std::fwrite(line.data(), 1, line.size(), f);
+      std::fclose(f);
+    } else {
+      to_stderr = true;
+    }
+  }
+  if (to_stderr) [[maybe_unused]] ssize_t n = ::write(STDERR_FILENO, line.data(), line.size());
+}
+
+}  // namespace syncd

@@ -1,0 +1,64 @@
+// syncd: live one-way replication for active/passive pairs. This file only wires the parts:
+// the Lua config (lua/), the daemon (syncd/) and the carriers and agent (transport/).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "lua/config_loader.h"
+#include "syncd/cli.h"
+#include "syncd/daemon.h"
+#include "syncd/log.h"
+#include "transport/agent.h"
+#include "transport/replica_factory.h"
+
+int main(int argc, char** argv) {
+  using namespace syncd;
+  auto options = ParseCommandLine(argc, argv);
+  if (!options) {
+    std::fprintf(stderr, "syncd: %s\nTry 'syncd --help'.\n", options.error().message.c_str());
+    return 2;
+  }
+  switch (options->mode) {
+    case CliMode::kHelp:
+      std::fputs(kUsage, stdout);
+      return 0;
+    case CliMode::kVersion:
+      std::printf("syncd %s\n", SYNCD_VERSION);
+      return 0;
+    case CliMode::kServer:
+      return transport::RunAgent(STDIN_FILENO, STDOUT_FILENO);
+    case CliMode::kRun:
+    case CliMode::kCheck:
+      break;
+  }
+  for (const std::string& c : options->log_categories) Log::EnableCategory(c);
+  auto config = lua::LoadConfig(options->config_path);
+  if (!config) {
+    std::fprintf(stderr, "syncd: %s\n", config.error().message.c_str());
+    return 1;
+  }
+  ApplyCommandLine(*options, *config);
+  for (const std::string& w : config->warnings) LogWarn("{}", w);
+  if (options->mode == CliMode::kCheck) {
+    std::fputs(DescribeConfig(*config).c_str(), stdout);
+    return 0;
+  }
+  auto prepared = PrepareProcess(*config);  // Daemonize, log file, pidfile.
+  if (!prepared) {
+    std::fprintf(stderr, "syncd: %s\n", prepared.error().message.c_str());
+    return 1;
+  }
+  std::string self = SelfExecutable(argv[0]);
+  Daemon daemon(*config, [self](uv_loop_t* loop, const SyncConfig& sync) {
+    return transport::MakeReplica(loop, sync, self);
+  });
+  int status = daemon.Run();
+  FinishProcess(*config);
+  return status;
+}

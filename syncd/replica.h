@@ -1,0 +1,33 @@
+// Replica is the engine's seam to the peer: connect, list what the peer holds, apply batches.
+// transport/ implements it over a Channel; tests use a fake. All calls and callbacks happen on
+// the loop thread. Callbacks may run after Close() only with an error status.
+#pragma once
+
+#include <functional>
+
+#include "syncd/change.h"
+#include "syncd/error.h"
+#include "syncd/tree.h"
+
+namespace syncd {
+
+class Replica {
+ public:
+  virtual ~Replica() = default;
+
+  // Opens the connection and performs the hello. An error with `fatal` set (unknown host key,
+  // refused key, bad target) will not go away by retrying.
+  virtual void Connect(std::function<void(Result<void>)> done) = 0;
+  // Lists everything beneath the peer's target directory.
+  virtual void List(std::function<void(Result<Listing>)> done) = 0;
+  // Sends a batch; `done` runs once the peer has made it durable, or the connection failed.
+  // Several batches may be in flight; they complete in order.
+  virtual void Apply(ChangeBatch batch, std::function<void(BatchResult)> done) = 0;
+  // Called once if an established connection breaks outside of a request.
+  virtual void OnLost(std::function<void(const Error&)> handler) = 0;
+  virtual void Close() = 0;
+  // A short description of the peer for log lines, e.g. "root@osm2:/var/lib/php/sessions".
+  virtual std::string Describe() const = 0;
+};
+
+}  // namespace syncd

@@ -1,0 +1,260 @@
+#include "syncd/sync_engine.h"
+
+#include <algorithm>
+#include <optional>
+#include <set>
+#include <unordered_set>
+
+#include "syncd/log.h"
+
+namespace syncd {
+namespace {
+
+Entry PathEntry(const std::string& path, FileType type = FileType::kFile) {
+  Entry e;
+  e.path = path;
+  e.type = type;
+  return e;
+}
+
+}  // namespace
+
+// Operations collected while planning, emitted in a safe order by Finish().
+struct SyncEngine::Plan {
+  std::vector<Op> deletes;
+  std::vector<Op> creates;  // Mkdir, Symlink, Put; sorted by path so parents come first.
+  std::vector<Op> metas;
+  std::unordered_set<std::string> created_dirs;  // Directories this plan creates.
+  std::set<std::string> touched_dirs;            // Parents whose mtime the plan disturbs.
+
+  ChangeBatch Finish(uint64_t id) {
+    ChangeBatch batch;
+    batch.id = id;
+    // A delete beneath another delete is covered by the recursive one.
+    std::sort(deletes.begin(), deletes.end(),
+              [](const Op& a, const Op& b) { return a.entry.path < b.entry.path; });
+    std::optional<std::string> last;
+    for (Op& op : deletes) {
+      if (last && IsWithin(op.entry.path, *last)) continue;
+      last = op.entry.path;
+      batch.ops.push_back(std::move(op));
+    }
+    std::stable_sort(creates.begin(), creates.end(),
+                     [](const Op& a, const Op& b) { return a.entry.path < b.entry.path; });
+    for (Op& op : creates) batch.ops.push_back(std::move(op));
+    for (Op& op : metas) batch.ops.push_back(std::move(op));
+    return batch;
+  }
+};
+
+SyncEngine::SyncEngine(const SyncConfig& config, FileSystem& fs)
+    : config_(config), fs_(fs), filter_(config.excludes) {}
+
+const Entry* SyncEngine::PeerEntry(const std::string& path) const {
+  auto it = peer_.find(path);
+  return it == peer_.end() ? nullptr : &it->second;
+}
+
+bool SyncEngine::ContentDiffers(const Entry& local, const Entry& peer) const {
+  if (local.type != peer.type) return true;
+  switch (local.type) {
+    case FileType::kFile:
+      if (local.size != peer.size) return true;
+      return config_.KeepTimes() ? (local.meta.mtime_sec != peer.meta.mtime_sec ||
+                                    local.meta.mtime_nsec != peer.meta.mtime_nsec)
+                                 : false;
+    case FileType::kSymlink:
+      return local.link_target != peer.link_target;
+    default:
+      return false;
+  }
+}
+
+bool SyncEngine::MetaDiffers(const Entry& local, const Entry& peer) const {
+  const Meta& a = local.meta;
+  const Meta& b = peer.meta;
+  if (config_.KeepPerms() && local.type != FileType::kSymlink && a.mode != b.mode) return true;
+  // Owners are matched by name when both nodes know one, as rsync does, else by number.
+  if (config_.KeepOwner() &&
+      ((!a.user.empty() && !b.user.empty()) ? a.user != b.user : a.uid != b.uid))
+    return true;
+  if (config_.KeepGroup() &&
+      ((!a.group.empty() && !b.group.empty()) ? a.group != b.group : a.gid != b.gid))
+    return true;
+  if (config_.KeepTimes() && (a.mtime_sec != b.mtime_sec || a.mtime_nsec != b.mtime_nsec))
+    return true;
+  return false;
+}
+
+void SyncEngine::EnsureAncestors(const std::string& path, Plan& plan) {
+  std::string parent = ParentOf(path);
+  if (parent.empty() || plan.created_dirs.contains(parent)) return;
+  const Entry* peer = PeerEntry(parent);
+  if (peer && peer->type == FileType::kDir) return;
+  EnsureAncestors(parent, plan);
+  auto local = fs_.Stat(config_.source, parent);
+  if (!local || local->type != FileType::kDir) return;  // Vanished; a later notice covers it.
+  if (peer) plan.deletes.push_back(Op{OpKind::kDelete, PathEntry(parent), {}});
+  plan.creates.push_back(Op{OpKind::kMkdir, *local, {}});
+  plan.created_dirs.insert(parent);
+  plan.touched_dirs.insert(ParentOf(parent));
+}
+
+void SyncEngine::PlanEntry(const Entry& local, Plan& plan) {
+  if (local.type == FileType::kOther) {
+    LogDebug("Delay", "skipping special file {}", local.path);
+    return;
+  }
+  if (local.type == FileType::kSymlink && !config_.KeepLinks()) return;
+  const Entry* peer = PeerEntry(local.path);
+  if (local.path.empty()) {  // The root exists on the peer once the target is open.
+    if (peer && MetaDiffers(local, *peer)) plan.metas.push_back(Op{OpKind::kSetMeta, local, {}});
+    return;
+  }
+  bool is_dir = local.type == FileType::kDir;
+  if (is_dir && !peer && config_.rsync.prune_empty_dirs) return;  // Created with its first file.
+  if (!peer || peer->type != local.type || ContentDiffers(local, *peer)) {
+    EnsureAncestors(local.path, plan);
+    // A type change needs the old thing gone first; a file or link replaces a file or link.
+    if (peer && peer->type != local.type &&
+        (peer->type == FileType::kDir || local.type == FileType::kDir))
+      plan.deletes.push_back(Op{OpKind::kDelete, PathEntry(local.path), {}});
+    if (is_dir) {
+      if (peer && peer->type == FileType::kDir) {
+        if (MetaDiffers(local, *peer)) plan.metas.push_back(Op{OpKind::kSetMeta, local, {}});
+        return;
+      }
+      plan.creates.push_back(Op{OpKind::kMkdir, local, {}});
+      plan.created_dirs.insert(local.path);
+    } else if (local.type == FileType::kSymlink) {
+      plan.creates.push_back(Op{OpKind::kSymlink, local, {}});
+    } else {
+      plan.creates.push_back(Op{OpKind::kPut, local, JoinPath(config_.source, local.path)});
+    }
+    plan.touched_dirs.insert(ParentOf(local.path));
+    return;
+  }
+  if (MetaDiffers(local, *peer)) plan.metas.push_back(Op{OpKind::kSetMeta, local, {}});
+}
+
+Result<ChangeBatch> SyncEngine::PlanReconcile(const Listing& peer) {
+  std::map<std::string, Entry> known;
+  for (const Entry& e : peer) known.emplace(e.path, e);
+  return Reconcile(std::move(known));
+}
+
+Result<ChangeBatch> SyncEngine::PlanRescan() { return Reconcile(peer_); }
+
+Result<ChangeBatch> SyncEngine::Reconcile(std::map<std::string, Entry> peer) {
+  peer_ = std::move(peer);
+  auto local = ScanTree(fs_, config_.source, filter_);
+  if (!local) return std::unexpected(local.error());
+  // With prune_empty_dirs, a directory goes over only if something that is not a directory
+  // lies beneath it (rsync -m).
+  std::unordered_set<std::string> nonempty;
+  if (config_.rsync.prune_empty_dirs) {
+    for (const Entry& e : *local) {
+      if (e.type == FileType::kDir) continue;
+      for (std::string p = ParentOf(e.path); !p.empty() && nonempty.insert(p).second;
+           p = ParentOf(p)) {
+      }
+    }
+  }
+  Plan plan;
+  std::unordered_set<std::string> present;
+  for (const Entry& e : *local) {
+    if (e.type == FileType::kDir && !e.path.empty() && config_.rsync.prune_empty_dirs &&
+        !nonempty.contains(e.path))
+      continue;
+    present.insert(e.path);
+    PlanEntry(e, plan);
+  }
+  if (config_.DeletesAtStartup()) {
+    for (const auto& [path, entry] : peer_) {
+      if (path.empty() || present.contains(path)) continue;
+      if (filter_.Excluded(path, entry.type == FileType::kDir)) continue;  // Protected.
+      plan.deletes.push_back(Op{OpKind::kDelete, PathEntry(path, entry.type), {}});
+    }
+  }
+  // Directory times are fixed up last, once their contents are in place.
+  if (config_.KeepTimes()) {
+    for (const Entry& e : *local) {
+      if (e.type != FileType::kDir || !present.contains(e.path)) continue;
+      if (!plan.touched_dirs.contains(e.path)) continue;
+      const Entry* p = PeerEntry(e.path);
+      bool already = std::any_of(plan.metas.begin(), plan.metas.end(),
+                                 [&](const Op& op) { return op.entry.path == e.path; });
+      if (!already && (!p || plan.created_dirs.contains(e.path) || MetaDiffers(e, *p)))
+        plan.metas.push_back(Op{OpKind::kSetMeta, e, {}});
+    }
+  }
+  return plan.Finish(next_batch_id_++);
+}
+
+ChangeBatch SyncEngine::PlanChanges(const std::vector<std::string>& paths) {
+  Plan plan;
+  for (const std::string& path : paths) {
+    auto local = fs_.Stat(config_.source, path);
+    if (!local) {
+      const Entry* peer = PeerEntry(path);
+      if (!peer || path.empty()) continue;  // Never reached the peer, or the root went away.
+      if (!config_.DeletesWhileRunning()) continue;
+      if (filter_.Excluded(path, peer->type == FileType::kDir)) continue;
+      plan.deletes.push_back(Op{OpKind::kDelete, PathEntry(path, peer->type), {}});
+      plan.touched_dirs.insert(ParentOf(path));
+      continue;
+    }
+    if (filter_.Excluded(path, local->type == FileType::kDir)) continue;
+    PlanEntry(*local, plan);
+  }
+  // A directory whose entries changed has a new mtime on the source; carry it over.
+  if (config_.KeepTimes()) {
+    for (const std::string& dir : plan.touched_dirs) {
+      bool already = std::any_of(plan.metas.begin(), plan.metas.end(),
+                                 [&](const Op& op) { return op.entry.path == dir; });
+      if (already) continue;
+      const Entry* peer = PeerEntry(dir);
+      if (!peer && !plan.created_dirs.contains(dir)) continue;
+      auto local = fs_.Stat(config_.source, dir);
+      if (!local || local->type != FileType::kDir) continue;
+      if (!peer || plan.created_dirs.contains(dir) || MetaDiffers(*local, *peer))
+        plan.metas.push_back(Op{OpKind::kSetMeta, *local, {}});
+    }
+  }
+  return plan.Finish(next_batch_id_++);
+}
+
+void SyncEngine::Committed(const ChangeBatch& batch, const std::vector<OpFailure>& failures) {
+  std::unordered_set<std::string> failed;
+  for (const OpFailure& f : failures) failed.insert(f.path);
+  for (const Op& op : batch.ops) {
+    const std::string& path = op.entry.path;
+    if (failed.contains(path)) {
+      // The peer's state for this path is unknown now; forget it so it is compared afresh.
+      if (op.kind != OpKind::kDelete) peer_.erase(path);
+      continue;
+    }
+    switch (op.kind) {
+      case OpKind::kDelete: {
+        peer_.erase(path);
+        std::string prefix = path + "/";
+        auto it = peer_.lower_bound(prefix);
+        while (it != peer_.end() && it->first.starts_with(prefix)) it = peer_.erase(it);
+        break;
+      }
+      case OpKind::kSetMeta: {
+        auto it = peer_.find(path);
+        if (it != peer_.end())
+          it->second.meta = op.entry.meta;
+        else
+          peer_[path] = op.entry;
+        break;
+      }
+      default:
+        peer_[path] = op.entry;
+        break;
+    }
+  }
+}
+
+}  // namespace syncd

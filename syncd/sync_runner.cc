@@ -1,0 +1,276 @@
+#include "syncd/sync_runner.h"
+
+#include <algorithm>
+#include <random>
+
+#include "syncd/log.h"
+
+namespace syncd {
+namespace {
+
+constexpr uint64_t kFirstBackoffMs = 1000;
+constexpr uint64_t kMaxBackoffMs = 60000;
+constexpr uint64_t kFailedPathRetryMs = 2000;
+
+Batcher::Options BatcherOptions(const SyncConfig& config) {
+  Batcher::Options options;
+  if (config.delay && *config.delay > 0)
+    options.delay = std::chrono::milliseconds(static_cast<int64_t>(*config.delay * 1000));
+  options.max_delays = static_cast<size_t>(std::max(1, config.max_delays));
+  return options;
+}
+
+}  // namespace
+
+SyncRunner::SyncRunner(uv_loop_t* loop, const SyncConfig& config, bool insist,
+                       std::unique_ptr<Replica> replica, Hooks hooks)
+    : loop_(loop),
+      config_(config),
+      insist_(insist),
+      engine_(config_, fs_),
+      batcher_(BatcherOptions(config_)),
+      replica_(std::move(replica)),
+      hooks_(std::move(hooks)) {
+  timer_ = new uv_timer_t;
+  uv_timer_init(loop_, timer_);
+  timer_->data = this;
+}
+
+SyncRunner::~SyncRunner() {
+  *alive_ = false;
+  if (watcher_) watcher_->Stop();
+  if (replica_) replica_->Close();
+  uv_timer_stop(timer_);
+  uv_close(reinterpret_cast<uv_handle_t*>(timer_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+}
+
+void SyncRunner::Start() {
+  // Watches first, then the reconcile: nothing changed during the scan can be missed.
+  watcher_ = std::make_unique<InotifyWatcher>(loop_, config_.source, engine_.filter(),
+                                              config_.inotify_mode);
+  if (auto r = watcher_->Start([this](const FsEvent& e) { OnEvent(e); }); !r) {
+    Error e = r.error();
+    e.fatal = true;
+    e.message = config_.name + ": " + e.message;
+    if (hooks_.on_fatal) hooks_.on_fatal(e);
+    return;
+  }
+  replica_->OnLost([this](const Error& e) { ConnectionLost(e); });
+  Connect();
+}
+
+void SyncRunner::Connect() {
+  phase_ = Phase::kConnecting;
+  LogDebug("Transport", "{}: connecting to {}", config_.name, replica_->Describe());
+  std::weak_ptr<bool> alive = alive_;
+  replica_->Connect([this, alive](Result<void> r) {
+    if (alive.lock() && *alive.lock()) OnConnected(std::move(r));
+  });
+}
+
+void SyncRunner::OnConnected(Result<void> result) {
+  if (!result) {
+    const Error& e = result.error();
+    if (e.fatal || (!ever_connected_ && !insist_)) {
+      Error out = e;
+      out.fatal = true;
+      out.message = fmt::format("{}: {}", config_.name, e.message);
+      if (!e.fatal && !insist_) out.message += " (set insist = true to keep retrying)";
+      phase_ = Phase::kStopped;
+      if (hooks_.on_fatal) hooks_.on_fatal(out);
+      return;
+    }
+    ConnectionLost(e);
+    return;
+  }
+  ever_connected_ = true;
+  backoff_ms_ = 0;
+  phase_ = Phase::kReconciling;
+  std::weak_ptr<bool> alive = alive_;
+  replica_->List([this, alive](Result<Listing> l) {
+    if (alive.lock() && *alive.lock()) OnListed(std::move(l));
+  });
+}
+
+void SyncRunner::OnListed(Result<Listing> listing) {
+  if (!listing) return ConnectionLost(listing.error());
+  // Everything pending is covered by the full comparison.
+  auto now = Clock::now();
+  batcher_.Take(now + std::chrono::hours(24 * 365));
+  need_rescan_ = false;
+  Listing peer = std::move(*listing);
+  if (!config_.init && !live_) {
+    // init = false: the peer is taken as it is; only later changes are sent.
+    auto ignored = engine_.PlanReconcile(peer);
+    (void)ignored;
+    return Reconciled();
+  }
+  auto batch = engine_.PlanReconcile(peer);
+  if (!batch) {
+    Error e = batch.error();
+    e.message = config_.name + ": scanning source: " + e.message;
+    e.fatal = true;
+    if (hooks_.on_fatal) hooks_.on_fatal(e);
+    return;
+  }
+  LogInfo("{}: startup reconcile with {}: {} operations", config_.name, replica_->Describe(),
+          batch->ops.size());
+  batch->oldest_change = now;
+  Send(std::move(*batch));
+}
+
+void SyncRunner::OnEvent(const FsEvent& event) {
+  switch (event.kind) {
+    case FsEvent::Kind::kOverflow:
+      need_rescan_ = true;
+      break;
+    case FsEvent::Kind::kRootGone:
+      LogError("{}: source {} was deleted, moved or unmounted; no longer propagating changes",
+               config_.name, config_.source);
+      if (watcher_) watcher_->Stop();
+      return;
+    case FsEvent::Kind::kChanged:
+      batcher_.Add(event.path, Clock::now());
+      break;
+  }
+  Pump();
+}
+
+void SyncRunner::Send(ChangeBatch batch) {
+  in_flight_ = true;
+  auto shared = std::make_shared<ChangeBatch>(std::move(batch));
+  std::weak_ptr<bool> alive = alive_;
+  LogDebug("Delay", "{}: sending batch {} with {} operations", config_.name, shared->id,
+           shared->ops.size());
+  ChangeBatch copy = *shared;
+  replica_->Apply(std::move(copy), [this, alive, shared](BatchResult r) {
+    if (alive.lock() && *alive.lock()) OnApplied(*shared, std::move(r));
+  });
+}
+
+void SyncRunner::OnApplied(const ChangeBatch& batch, BatchResult result) {
+  in_flight_ = false;
+  if (!result.status) {
+    // Nothing of this batch is known to be durable; the reconcile after reconnecting covers it.
+    for (const Op& op : batch.ops) batcher_.Add(op.entry.path, batch.oldest_change);
+    return ConnectionLost(result.status.error());
+  }
+  engine_.Committed(batch, result.failures);
+  for (const OpFailure& f : result.failures)
+    LogError("{}: {}: {}", config_.name, f.path.empty() ? "." : f.path, f.error.message);
+  if (!result.failures.empty()) {
+    // Retried after a pause; a permanent failure keeps being reported, nothing is dropped.
+    std::weak_ptr<bool> alive = alive_;
+    auto paths = std::make_shared<std::vector<std::string>>();
+    for (const OpFailure& f : result.failures) paths->push_back(f.path);
+    auto* t = new uv_timer_t;
+    uv_timer_init(loop_, t);
+    t->data = new std::function<void()>([this, alive, paths] {
+      if (!(alive.lock() && *alive.lock())) return;
+      for (const std::string& p : *paths) batcher_.Add(p, Clock::now());
+      Pump();
+    });
+    uv_timer_start(
+        t,
+        [](uv_timer_t* h) {
+          auto* fn = static_cast<std::function<void()>*>(h->data);
+          (*fn)();
+          delete fn;
+          uv_close(reinterpret_cast<uv_handle_t*>(h),
+                   [](uv_handle_t* hh) { delete reinterpret_cast<uv_timer_t*>(hh); });
+        },
+        kFailedPathRetryMs, 0);
+  }
+  if (phase_ == Phase::kReconciling) return Reconciled();
+  Pump();
+}
+
+void SyncRunner::Reconciled() {
+  phase_ = Phase::kLive;
+  LogInfo("{}: in sync with {}", config_.name, replica_->Describe());
+  if (!live_) {
+    live_ = true;
+    if (hooks_.on_in_sync) hooks_.on_in_sync();
+  }
+  Pump();
+}
+
+void SyncRunner::ConnectionLost(const Error& error) {
+  if (phase_ == Phase::kStopped || phase_ == Phase::kWaitingRetry) return;
+  in_flight_ = false;
+  phase_ = Phase::kWaitingRetry;
+  replica_->Close();
+  if (drain_done_) {
+    LogError("{}: {}; stopping with changes not sent", config_.name, error.message);
+    phase_ = Phase::kStopped;
+    return MaybeFinishDrain();
+  }
+  backoff_ms_ = backoff_ms_ == 0 ? kFirstBackoffMs : std::min(backoff_ms_ * 2, kMaxBackoffMs);
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t wait = backoff_ms_ / 2 + rng() % (backoff_ms_ / 2 + 1);  // Jitter: 50-100%.
+  LogError("{}: {}; retrying in {:.1f} s", config_.name, error.message,
+           static_cast<double>(wait) / 1000);
+  ArmTimer(wait);
+}
+
+void SyncRunner::ArmTimer(uint64_t ms) { uv_timer_start(timer_, &SyncRunner::OnTimer, ms, 0); }
+
+void SyncRunner::OnTimer(uv_timer_t* timer) noexcept {
+  auto* self = static_cast<SyncRunner*>(timer->data);
+  if (self->phase_ == Phase::kWaitingRetry) {
+    self->Connect();
+    return;
+  }
+  self->Pump();
+}
+
+void SyncRunner::Pump() {
+  if (phase_ != Phase::kLive || in_flight_) return MaybeFinishDrain();
+  auto now = Clock::now();
+  if (need_rescan_) {
+    need_rescan_ = false;
+    batcher_.Take(now + std::chrono::hours(24 * 365));
+    auto batch = engine_.PlanRescan();
+    if (!batch) {
+      LogError("{}: rescan: {}", config_.name, batch.error().message);
+    } else if (!batch->ops.empty()) {
+      batch->oldest_change = now;
+      return Send(std::move(*batch));
+    }
+  }
+  while (!batcher_.empty()) {
+    if (!batcher_.Due(now) && !drain_done_) {
+      auto deadline = *batcher_.NextDeadline();
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
+      ArmTimer(static_cast<uint64_t>(std::max<int64_t>(ms, 1)));
+      return;
+    }
+    auto released = batcher_.Take(drain_done_ ? now + std::chrono::hours(24 * 365) : now);
+    ChangeBatch batch = engine_.PlanChanges(released.paths);
+    batch.oldest_change = released.oldest;
+    if (!batch.ops.empty()) return Send(std::move(batch));
+  }
+  MaybeFinishDrain();
+}
+
+void SyncRunner::Drain(std::function<void()> done) {
+  drain_done_ = std::move(done);
+  if (watcher_) {
+    watcher_->Flush();  // Take in what the kernel already queued, then stop watching.
+    watcher_->Stop();
+  }
+  if (phase_ != Phase::kLive && phase_ != Phase::kReconciling) phase_ = Phase::kStopped;
+  Pump();
+}
+
+void SyncRunner::MaybeFinishDrain() {
+  if (!drain_done_) return;
+  bool finished = phase_ == Phase::kStopped || (!in_flight_ && batcher_.empty());
+  if (!finished) return;
+  auto done = std::move(drain_done_);
+  drain_done_ = nullptr;
+  done();
+}
+
+}  // namespace syncd

@@ -1,0 +1,81 @@
+// SyncRunner drives one sync{} on the loop: watches, reconciles with the peer, then ships
+// batches as changes arrive, one batch in flight at a time so that changes arriving meanwhile
+// gather into the next one. Reconnects with backoff when the peer goes away.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "syncd/batcher.h"
+#include "syncd/file_system.h"
+#include "syncd/replica.h"
+#include "syncd/sync_engine.h"
+#include "syncd/watcher.h"
+
+namespace syncd {
+
+class SyncRunner {
+ public:
+  struct Hooks {
+    // The sync cannot run at all (bad source, untrusted host key, refused key, or the peer
+    // unreachable at startup without `insist`).
+    std::function<void(const Error&)> on_fatal;
+    // The startup reconcile has been acknowledged by the peer.
+    std::function<void()> on_in_sync;
+  };
+
+  // `loop` must outlive the runner.
+  SyncRunner(uv_loop_t* loop, const SyncConfig& config, bool insist,
+             std::unique_ptr<Replica> replica, Hooks hooks);
+  ~SyncRunner();
+
+  void Start();
+  // Stops watching, sends what is pending, and calls `done` once nothing is left in flight (or
+  // the peer is unreachable). Used for a clean stop.
+  void Drain(std::function<void()> done);
+
+  const std::string& name() const { return config_.name; }
+  bool idle() const { return phase_ == Phase::kLive && !in_flight_ && batcher_.empty(); }
+  size_t pending() const { return batcher_.size(); }
+
+ private:
+  enum class Phase { kIdle, kConnecting, kReconciling, kLive, kWaitingRetry, kStopped };
+
+  void Connect();
+  void OnConnected(Result<void> result);
+  void OnListed(Result<Listing> listing);
+  void OnEvent(const FsEvent& event);
+  void Reconciled();
+  void Send(ChangeBatch batch);
+  void OnApplied(const ChangeBatch& batch, BatchResult result);
+  void ConnectionLost(const Error& error);
+  void Pump();
+  void ArmTimer(uint64_t ms);
+  static void OnTimer(uv_timer_t* timer) noexcept;
+  void MaybeFinishDrain();
+
+  uv_loop_t* loop_;
+  SyncConfig config_;
+  bool insist_;
+  PosixFileSystem fs_;
+  SyncEngine engine_;
+  Batcher batcher_;
+  std::unique_ptr<InotifyWatcher> watcher_;
+  std::unique_ptr<Replica> replica_;
+  Hooks hooks_;
+  uv_timer_t* timer_ = nullptr;
+
+  Phase phase_ = Phase::kIdle;
+  bool live_ = false;          // The first reconcile has completed.
+  bool in_flight_ = false;     // A batch is out and not yet acknowledged.
+  bool need_rescan_ = false;   // An overflow happened; rescan once the batch in flight is done.
+  bool ever_connected_ = false;
+  uint64_t backoff_ms_ = 0;
+  std::function<void()> drain_done_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace syncd

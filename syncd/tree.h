@@ -1,0 +1,60 @@
+// The model of what a path is: its type, content size and metadata, as seen on either node.
+// The engine compares local Entries with the peer's to decide what to send.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace syncd {
+
+enum class FileType : uint8_t { kFile = 1, kDir = 2, kSymlink = 3, kOther = 4 };
+
+struct Meta {
+  uint32_t mode = 0;  // Permission bits (07777).
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  std::string user;   // Name of uid on the node that produced the Meta; empty if none.
+  std::string group;  // Name of gid, likewise.
+  int64_t mtime_sec = 0;
+  uint32_t mtime_nsec = 0;
+
+  bool operator==(const Meta&) const = default;
+};
+
+struct Entry {
+  std::string path;  // Relative to the sync root; "" is the root itself.
+  FileType type = FileType::kFile;
+  uint64_t size = 0;
+  Meta meta;
+  std::string link_target;  // Symlinks only.
+  // Local identity, for "unchanged since last shipped" checks. Zero on peer entries.
+  uint64_t ino = 0;
+  int64_t ctime_ns = 0;
+};
+
+using Listing = std::vector<Entry>;
+
+// Parent of a relative path: "a/b/c" -> "a/b", "a" -> "".
+inline std::string ParentOf(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? std::string() : path.substr(0, slash);
+}
+
+// Joins a root and a relative path; an empty relative path gives the root.
+inline std::string JoinPath(const std::string& root, const std::string& rel) {
+  if (rel.empty()) return root;
+  if (!root.empty() && root.back() == '/') return root + rel;
+  return root + "/" + rel;
+}
+
+// True when `path` is `dir` or lies beneath it ("" is the root and contains everything).
+inline bool IsWithin(const std::string& path, const std::string& dir) {
+  if (dir.empty()) return true;
+  return path.size() >= dir.size() && path.compare(0, dir.size(), dir) == 0 &&
+         (path.size() == dir.size() || path[dir.size()] == '/');
+}
+
+}  // namespace syncd

@@ -1,0 +1,207 @@
+#include "syncd/watcher.h"
+
+#include <dirent.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <memory>
+#include <vector>
+
+#include "syncd/log.h"
+#include "syncd/tree.h"
+
+namespace syncd {
+namespace {
+
+constexpr uint32_t kBaseMask = IN_ATTRIB | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE |
+                               IN_DELETE_SELF | IN_MOVE_SELF | IN_MOVED_FROM | IN_MOVED_TO |
+                               IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK;
+
+uint32_t MaskFor(InotifyMode mode) {
+  switch (mode) {
+    case InotifyMode::kModify:
+      return (kBaseMask & ~IN_CLOSE_WRITE) | IN_MODIFY;
+    case InotifyMode::kCloseWriteOrModify:
+      return kBaseMask | IN_MODIFY;
+    case InotifyMode::kCloseWrite:
+      break;
+  }
+  return kBaseMask;
+}
+
+std::string Child(const std::string& dir, std::string_view name) {
+  return dir.empty() ? std::string(name) : dir + "/" + std::string(name);
+}
+
+}  // namespace
+
+InotifyWatcher::InotifyWatcher(uv_loop_t* loop, std::string root, Filter filter, InotifyMode mode)
+    : loop_(loop), root_(std::move(root)), filter_(std::move(filter)), mode_(mode) {}
+
+InotifyWatcher::~InotifyWatcher() { Stop(); }
+
+Result<void> InotifyWatcher::Start(Handler handler) {
+  handler_ = std::move(handler);
+  fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd_ < 0) return FailErrno("inotify_init1");
+  SYNCD_TRY(WatchTree("", false));
+  poll_ = new uv_poll_t;
+  poll_->data = this;
+  int rc = uv_poll_init(loop_, poll_, fd_);
+  if (rc != 0) {
+    delete poll_;
+    poll_ = nullptr;
+    return Fail(std::string("uv_poll_init: ") + uv_strerror(rc));
+  }
+  uv_poll_start(poll_, UV_READABLE, &InotifyWatcher::OnPoll);
+  LogDebug("Inotify", "watching {} directories under {}", paths_.size(), root_);
+  return {};
+}
+
+void InotifyWatcher::Stop() {
+  if (poll_) {
+    uv_poll_stop(poll_);
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    poll_ = nullptr;
+  }
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+  paths_.clear();
+}
+
+void InotifyWatcher::OnPoll(uv_poll_t* handle, int status, int) noexcept {
+  auto* self = static_cast<InotifyWatcher*>(handle->data);
+  if (status < 0) {
+    LogError("inotify poll on {}: {}", self->root_, uv_strerror(status));
+    return;
+  }
+  self->Drain();
+}
+
+void InotifyWatcher::Drain() {
+  // A large buffer drains a storm in few reads; the kernel queue is what overflows.
+  alignas(inotify_event) static thread_local char buf[256 * 1024];
+  while (fd_ >= 0) {
+    ssize_t n = ::read(fd_, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) LogError("read inotify: {}", std::strerror(errno));
+      return;
+    }
+    if (n == 0) return;
+    for (char* p = buf; p < buf + n;) {
+      auto* ev = reinterpret_cast<inotify_event*>(p);
+      Handle(*ev);
+      p += sizeof(inotify_event) + ev->len;
+    }
+  }
+}
+
+void InotifyWatcher::Emit(FsEvent::Kind kind, std::string path) {
+  if (handler_) handler_(FsEvent{kind, std::move(path)});
+}
+
+void InotifyWatcher::Handle(const inotify_event& ev) {
+  if (ev.mask & IN_Q_OVERFLOW) {
+    LogWarn("inotify queue overflowed under {}; rescanning", root_);
+    Emit(FsEvent::Kind::kOverflow, "");
+    return;
+  }
+  auto it = paths_.find(ev.wd);
+  if (it == paths_.end()) return;  // A watch we already dropped.
+  const std::string dir = it->second;
+  if (ev.mask & IN_IGNORED) {
+    paths_.erase(it);
+    if (ev.wd == root_wd_) {
+      root_wd_ = -1;
+      Emit(FsEvent::Kind::kRootGone, "");
+    }
+    return;
+  }
+  if (ev.len == 0) {  // The watched directory itself.
+    if (ev.wd == root_wd_ && (ev.mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT))) {
+      Emit(FsEvent::Kind::kRootGone, "");
+      return;
+    }
+    if (ev.mask & IN_ATTRIB) Emit(FsEvent::Kind::kChanged, dir);
+    return;
+  }
+  std::string rel = Child(dir, ev.name);
+  bool is_dir = ev.mask & IN_ISDIR;
+  if (filter_.Excluded(rel, is_dir)) return;
+  LogDebug("Inotify", "{:#x} {}", ev.mask, rel);
+  if (is_dir && (ev.mask & (IN_CREATE | IN_MOVED_TO))) {
+    Emit(FsEvent::Kind::kChanged, rel);
+    if (auto r = WatchTree(rel, true); !r) LogError("{}", r.error().message);
+    return;
+  }
+  if (is_dir && (ev.mask & IN_MOVED_FROM)) Unwatch(rel);
+  if ((ev.mask & IN_CREATE) && !is_dir) {
+    // A regular file announces itself again with IN_CLOSE_WRITE once written; sending it on
+    // IN_CREATE would ship a partial file. Links, hard links and specials only get IN_CREATE.
+    struct stat st;
+    std::string abs = JoinPath(root_, rel);
+    if (::lstat(abs.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1) return;
+  }
+  Emit(FsEvent::Kind::kChanged, std::move(rel));
+}
+
+void InotifyWatcher::Unwatch(const std::string& rel) {
+  std::string prefix = rel + "/";
+  for (auto it = paths_.begin(); it != paths_.end();) {
+    if (it->second == rel || it->second.starts_with(prefix)) {
+      inotify_rm_watch(fd_, it->first);
+      it = paths_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+Result<void> InotifyWatcher::WatchTree(const std::string& top, bool report) {
+  uint32_t mask = MaskFor(mode_);
+  std::vector<std::string> stack{top};
+  while (!stack.empty()) {
+    std::string rel = std::move(stack.back());
+    stack.pop_back();
+    std::string abs = JoinPath(root_, rel);
+    // Watch first, then list: whatever appears after this call produces its own event.
+    int wd = inotify_add_watch(fd_, abs.c_str(), mask);
+    if (wd < 0) {
+      if (errno == ENOSPC)
+        return Fail(fmt::format("inotify_add_watch {}: out of inotify watches ({} in use); raise "
+                                "fs.inotify.max_user_watches (sysctl -w "
+                                "fs.inotify.max_user_watches=N)",
+                                abs, paths_.size()),
+                    ENOSPC);
+      if (errno == ENOENT || errno == ENOTDIR) continue;  // Gone or replaced meanwhile.
+      if (rel.empty()) return FailErrno("inotify_add_watch " + abs);
+      LogWarn("inotify_add_watch {}: {}", abs, std::strerror(errno));
+      continue;
+    }
+    paths_[wd] = rel;
+    if (rel.empty()) root_wd_ = wd;
+    std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(abs.c_str()), ::closedir);
+    if (!d) continue;
+    while (dirent* ent = ::readdir(d.get())) {
+      std::string_view name = ent->d_name;
+      if (name == "." || name == "..") continue;
+      std::string child = Child(rel, name);
+      bool is_dir = ent->d_type == DT_DIR;
+      if (ent->d_type == DT_UNKNOWN) {
+        struct stat st;
+        is_dir = ::lstat(JoinPath(root_, child).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+      }
+      if (filter_.Excluded(child, is_dir)) continue;
+      if (is_dir) stack.push_back(child);
+      if (report) Emit(FsEvent::Kind::kChanged, child);
+    }
+  }
+  return {};
+}
+
+}  // namespace syncd

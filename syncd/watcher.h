@@ -1,0 +1,73 @@
+// Watcher turns inotify into change notices for one sync root. It watches directories only,
+// recursively (one watch per directory); a new or moved-in directory is watched first and then
+// crawled, so files created before the watch existed are still reported.
+#pragma once
+
+#include <sys/inotify.h>
+#include <uv.h>
+
+#include <functional>
+#include <string>
+#include <unordered_map>
+
+#include "syncd/config.h"
+#include "syncd/error.h"
+#include "syncd/filter.h"
+
+namespace syncd {
+
+struct FsEvent {
+  enum class Kind {
+    kChanged,   // Something at `path` may differ now; look at it.
+    kOverflow,  // The kernel queue overflowed: events were lost, rescan everything.
+    kRootGone,  // The sync root was deleted, moved or unmounted.
+  };
+  Kind kind = Kind::kChanged;
+  std::string path;  // Relative to the root; "" is the root.
+};
+
+class Watcher {
+ public:
+  using Handler = std::function<void(const FsEvent&)>;
+  virtual ~Watcher() = default;
+  // Sets up every watch beneath the root; events flow to the handler afterwards.
+  [[nodiscard]] virtual Result<void> Start(Handler handler) = 0;
+  virtual void Stop() = 0;
+  // Reads and reports whatever the kernel has queued so far.
+  virtual void Flush() = 0;
+  virtual size_t watch_count() const = 0;
+};
+
+class InotifyWatcher : public Watcher {
+ public:
+  // `loop` must outlive the watcher. Runs on the loop thread.
+  InotifyWatcher(uv_loop_t* loop, std::string root, Filter filter, InotifyMode mode);
+  ~InotifyWatcher() override;
+
+  Result<void> Start(Handler handler) override;
+  void Stop() override;
+  void Flush() override { Drain(); }
+  size_t watch_count() const override { return paths_.size(); }
+
+ private:
+  static void OnPoll(uv_poll_t* handle, int status, int events) noexcept;
+  void Drain();
+  void Handle(const ::inotify_event& ev);
+  // Adds watches for `rel` and every directory beneath it; reports each entry found when
+  // `report` is set (a directory that appeared while running).
+  Result<void> WatchTree(const std::string& rel, bool report);
+  void Unwatch(const std::string& rel);
+  void Emit(FsEvent::Kind kind, std::string path);
+
+  uv_loop_t* loop_;
+  std::string root_;
+  Filter filter_;
+  InotifyMode mode_;
+  Handler handler_;
+  int fd_ = -1;
+  uv_poll_t* poll_ = nullptr;
+  std::unordered_map<int, std::string> paths_;  // wd -> directory, relative to the root.
+  int root_wd_ = -1;
+};
+
+}  // namespace syncd

@@ -1,0 +1,379 @@
+#include "transport/agent.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "syncd/log.h"
+
+namespace syncd::transport {
+namespace {
+
+constexpr size_t kListChunkEntries = 1024;
+
+std::string HostName() {
+  char buf[256] = {};
+  ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+}  // namespace
+
+Agent::Agent() = default;
+
+Agent::~Agent() { AbortPut(); }
+
+bool Agent::Fatal(const std::string& message) {
+  out_ += Encoder(MsgType::kFatal).U32(EPROTO).Str(message).Finish();
+  return false;
+}
+
+void Agent::Ok(uint64_t seq) { out_ += Encoder(MsgType::kOk).U64(seq).Finish(); }
+
+void Agent::Failed(uint64_t seq, const Error& error, const std::string& path) {
+  std::string message = error.message;
+  if (!path.empty() && message.find(path) == std::string::npos) message = path + ": " + message;
+  out_ += Encoder(MsgType::kFailed).U64(seq).U32(static_cast<uint32_t>(error.code)).Str(message)
+              .Finish();
+}
+
+bool Agent::Handle(MsgType type, std::string_view payload) {
+  Decoder d(payload);
+  if (!hello_ && type != MsgType::kHello) return Fatal("expected HELLO first");
+  if (put_ && type != MsgType::kPutData && type != MsgType::kPutEnd)
+    return Fatal(std::string(MsgTypeName(type)) + " inside an unfinished PUT");
+  if (!target_ && type != MsgType::kHello && type != MsgType::kOpen)
+    return Fatal(std::string(MsgTypeName(type)) + " before OPEN");
+  switch (type) {
+    case MsgType::kHello: return OnHello(d);
+    case MsgType::kOpen: return OnOpen(d);
+    case MsgType::kList: return OnList(d);
+    case MsgType::kPutBegin: return OnPutBegin(d);
+    case MsgType::kPutData: return OnPutData(d);
+    case MsgType::kPutEnd: return OnPutEnd(d);
+    case MsgType::kMkdir: return OnMkdir(d);
+    case MsgType::kSymlink: return OnSymlink(d);
+    case MsgType::kDelete: return OnDelete(d);
+    case MsgType::kSetMeta: return OnSetMeta(d);
+    case MsgType::kCommit: return OnCommit(d);
+    default:
+      return Fatal(fmt::format("unknown message type {:#04x}", static_cast<unsigned>(type)));
+  }
+}
+
+bool Agent::OnHello(Decoder& d) {
+  uint32_t magic = d.U32();
+  uint16_t version = d.U16();
+  d.U64();  // Capabilities: none defined in version 1.
+  if (!d.ok() || magic != kMagic) return Fatal("not a syncd client (bad HELLO)");
+  if (hello_) return Fatal("second HELLO");
+  if (version < 1) return Fatal(fmt::format("unsupported protocol version {}", version));
+  hello_ = true;
+  // Both sides speak the lower of the two versions.
+  uint16_t agreed = std::min(version, kProtocolVersion);
+  out_ += Encoder(MsgType::kHelloOk).U32(kMagic).U16(agreed).U64(0)
+              .Str(fmt::format("syncd {} on {}", SYNCD_VERSION, HostName()))
+              .Finish();
+  return true;
+}
+
+bool Agent::OnOpen(Decoder& d) {
+  uint64_t seq = d.U64();
+  std::string dir = d.Str(kMaxPath);
+  uint32_t flags = d.U32();
+  if (!d.done()) return Fatal("malformed OPEN");
+  if (target_) return Fatal("second OPEN");
+  if (dir.empty() || dir.front() != '/' || dir.find('\0') != std::string::npos) {
+    Failed(seq, Error{"target directory must be an absolute path: " + dir, EINVAL}, "");
+    return true;
+  }
+  auto t = TargetDir::Open(dir);
+  if (!t) {
+    Failed(seq, t.error(), "");
+    return true;
+  }
+  target_ = std::move(*t);
+  policy_ = MetaPolicy{(flags & kKeepPerms) != 0, (flags & kKeepOwner) != 0,
+                       (flags & kKeepGroup) != 0, (flags & kKeepTimes) != 0};
+  Ok(seq);
+  return true;
+}
+
+bool Agent::OnList(Decoder& d) {
+  uint64_t seq = d.U64();
+  if (!d.done()) return Fatal("malformed LIST");
+  std::vector<Entry> chunk;
+  auto flush = [&] {
+    Encoder e(MsgType::kListChunk);
+    e.U64(seq).U32(static_cast<uint32_t>(chunk.size()));
+    for (const Entry& entry : chunk) e.EntryField(entry);
+    out_ += e.Finish();
+    chunk.clear();
+  };
+  auto r = target_->List([&](Entry e) {
+    chunk.push_back(std::move(e));
+    if (chunk.size() >= kListChunkEntries) flush();
+  });
+  if (!chunk.empty()) flush();
+  if (!r) {
+    Failed(seq, r.error(), "");
+    return true;
+  }
+  out_ += Encoder(MsgType::kListEnd).U64(seq).Finish();
+  return true;
+}
+
+bool Agent::OnPutBegin(Decoder& d) {
+  Put p;
+  p.seq = d.U64();
+  p.path = d.Str(kMaxPath);
+  p.size = d.U64();
+  p.meta = d.MetaField();
+  if (!d.done()) return Fatal("malformed PUT_BEGIN");
+  dirty_ = true;
+  p.hash = XXH3_createState();
+  XXH3_128bits_reset(p.hash);
+  auto dir = target_->OpenParent(p.path, &p.name);
+  if (!dir) {
+    p.error = dir.error();
+  } else if (p.name.empty()) {
+    p.error = Error{"cannot replace the target directory with a file", EISDIR};
+  } else {
+    p.dir = std::move(*dir);
+    p.temp = TargetDir::NewTempName();
+    p.fd.Reset(::openat(p.dir.get(), p.temp.c_str(),
+                        O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!p.fd.valid()) p.error = Error::FromErrno("create temporary file for " + p.path);
+  }
+  put_ = std::move(p);
+  return true;
+}
+
+bool Agent::OnPutData(Decoder& d) {
+  uint64_t seq = d.U64();
+  std::string_view data = d.Rest();
+  if (!d.ok() || !put_ || put_->seq != seq) return Fatal("PUT_DATA without a matching PUT_BEGIN");
+  Put& p = *put_;
+  if (p.written + data.size() > p.size) return Fatal("PUT_DATA beyond the announced size");
+  p.written += data.size();
+  if (p.error) return true;  // Already failed: the data is read and dropped.
+  XXH3_128bits_update(p.hash, data.data(), data.size());
+  while (!data.empty()) {
+    ssize_t n = ::write(p.fd.get(), data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      p.error = Error::FromErrno("write " + p.path);
+      p.fd.Reset();
+      ::unlinkat(p.dir.get(), p.temp.c_str(), 0);
+      break;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+void Agent::AbortPut() {
+  if (!put_) return;
+  if (put_->fd.valid()) {
+    put_->fd.Reset();
+    ::unlinkat(put_->dir.get(), put_->temp.c_str(), 0);
+  }
+  if (put_->hash) XXH3_freeState(put_->hash);
+  put_.reset();
+}
+
+bool Agent::OnPutEnd(Decoder& d) {
+  uint64_t seq = d.U64();
+  uint8_t status = d.U8();
+  uint64_t hi = d.U64();
+  uint64_t lo = d.U64();
+  if (!d.done() || !put_ || put_->seq != seq) return Fatal("PUT_END without a matching PUT_BEGIN");
+  Put& p = *put_;
+  std::optional<Error> error = p.error;
+  if (!error && status == kPutAbort)
+    error = Error{"source file changed while it was read; will resend", EAGAIN};
+  if (!error && p.written != p.size)
+    error = Error{fmt::format("short transfer: {} of {} bytes", p.written, p.size), EIO};
+  if (!error) {
+    XXH128_hash_t got = XXH3_128bits_digest(p.hash);
+    if (got.high64 != hi || got.low64 != lo)
+      error = Error{"content hash mismatch; the file was not replaced", EIO};
+  }
+  if (!error) {
+    if (auto r = target_->ApplyMetaFd(p.fd.get(), p.meta, policy_); !r) error = r.error();
+  }
+  if (error) {
+    Failed(seq, *error, p.path);
+    AbortPut();
+    return true;
+  }
+  p.fd.Reset();  // Data is made durable by the syncfs() at COMMIT.
+  renames_.push_back(Rename{seq, p.path, std::make_shared<UniqueFd>(std::move(p.dir)),
+                            p.temp, p.name});
+  XXH3_freeState(p.hash);
+  put_.reset();
+  return true;
+}
+
+bool Agent::OnMkdir(Decoder& d) {
+  uint64_t seq = d.U64();
+  std::string path = d.Str(kMaxPath);
+  Meta meta = d.MetaField();
+  if (!d.done()) return Fatal("malformed MKDIR");
+  dirty_ = true;
+  std::string name;
+  auto dir = target_->OpenParent(path, &name);
+  if (!dir) return Failed(seq, dir.error(), path), true;
+  if (name.empty()) return Failed(seq, Error{"cannot create the target itself", EEXIST}, path), true;
+  if (::mkdirat(dir->get(), name.c_str(), 0700) != 0) {
+    struct stat st;
+    if (errno != EEXIST || ::fstatat(dir->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISDIR(st.st_mode))
+      return Failed(seq, Error::FromErrno("mkdir " + path), path), true;
+  }
+  if (auto r = target_->ApplyMeta(dir->get(), name, meta, policy_, /*skip_times=*/true); !r)
+    return Failed(seq, r.error(), path), true;
+  // Its mtime changes as entries are created inside; it is set at COMMIT.
+  if (policy_.times) dir_times_.push_back(DirTime{path, meta});
+  return true;
+}
+
+bool Agent::OnSymlink(Decoder& d) {
+  uint64_t seq = d.U64();
+  std::string path = d.Str(kMaxPath);
+  std::string link = d.Str(kMaxPath);
+  Meta meta = d.MetaField();
+  if (!d.done() || link.find('\0') != std::string::npos) return Fatal("malformed SYMLINK");
+  dirty_ = true;
+  std::string name;
+  auto dir = target_->OpenParent(path, &name);
+  if (!dir) return Failed(seq, dir.error(), path), true;
+  if (name.empty()) return Failed(seq, Error{"cannot replace the target itself", EINVAL}, path), true;
+  std::string temp = TargetDir::NewTempName();
+  if (::symlinkat(link.c_str(), dir->get(), temp.c_str()) != 0)
+    return Failed(seq, Error::FromErrno("symlink " + path), path), true;
+  auto meta_ok = target_->ApplyMeta(dir->get(), temp, meta, policy_);
+  if (!meta_ok || ::renameat(dir->get(), temp.c_str(), dir->get(), name.c_str()) != 0) {
+    Error e = meta_ok ? Error::FromErrno("rename " + path) : meta_ok.error();
+    ::unlinkat(dir->get(), temp.c_str(), 0);
+    return Failed(seq, e, path), true;
+  }
+  return true;
+}
+
+bool Agent::OnDelete(Decoder& d) {
+  uint64_t seq = d.U64();
+  std::string path = d.Str(kMaxPath);
+  if (!d.done()) return Fatal("malformed DELETE");
+  dirty_ = true;
+  std::string name;
+  auto dir = target_->OpenParent(path, &name);
+  if (!dir) {
+    if (dir.error().code == ENOENT) return true;  // Parent gone: so is the path.
+    return Failed(seq, dir.error(), path), true;
+  }
+  if (name.empty()) return Failed(seq, Error{"refusing to delete the target itself", EINVAL}, path), true;
+  if (auto r = TargetDir::Remove(dir->get(), name); !r) Failed(seq, r.error(), path);
+  return true;
+}
+
+bool Agent::OnSetMeta(Decoder& d) {
+  uint64_t seq = d.U64();
+  std::string path = d.Str(kMaxPath);
+  uint8_t type = d.U8();
+  Meta meta = d.MetaField();
+  if (!d.done()) return Fatal("malformed SET_META");
+  dirty_ = true;
+  std::string name;
+  auto dir = target_->OpenParent(path, &name);
+  if (!dir) return Failed(seq, dir.error(), path), true;
+  bool is_dir = static_cast<FileType>(type) == FileType::kDir;
+  if (auto r = target_->ApplyMeta(dir->get(), name, meta, policy_, /*skip_times=*/is_dir); !r)
+    return Failed(seq, r.error(), path), true;
+  if (is_dir && policy_.times) dir_times_.push_back(DirTime{path, meta});
+  return true;
+}
+
+bool Agent::OnCommit(Decoder& d) {
+  uint64_t seq = d.U64();
+  if (!d.done()) return Fatal("malformed COMMIT");
+  if (dirty_) {
+    // Group commit: file data first, then the renames that publish it, then one more sync for
+    // the directory entries. An acknowledged batch survives a power cut.
+    if (!renames_.empty()) ::syncfs(target_->root_fd());
+    for (Rename& r : renames_) {
+      if (::renameat(r.dir->get(), r.temp.c_str(), r.dir->get(), r.name.c_str()) != 0) {
+        Failed(r.seq, Error::FromErrno("rename into place " + r.path), r.path);
+        ::unlinkat(r.dir->get(), r.temp.c_str(), 0);
+      }
+    }
+    renames_.clear();
+    MetaPolicy times_only;
+    times_only.times = true;
+    for (const DirTime& t : dir_times_) {
+      std::string name;
+      auto dir = target_->OpenParent(t.path, &name);
+      if (!dir) continue;
+      if (auto r = target_->ApplyMeta(dir->get(), name, t.meta, times_only); !r)
+        LogWarn("{}: {}", t.path, r.error().message);
+    }
+    dir_times_.clear();
+    if (::syncfs(target_->root_fd()) != 0)
+      return Fatal(std::string("syncfs: ") + std::strerror(errno));
+    dirty_ = false;
+  }
+  out_ += Encoder(MsgType::kCommitted).U64(seq).Finish();
+  return true;
+}
+
+int RunAgent(int in_fd, int out_fd) {
+  Agent agent;
+  FrameReader reader;
+  std::string buf(256 * 1024, '\0');
+  auto flush = [&]() -> bool {
+    std::string out = agent.TakeOutput();
+    std::string_view rest = out;
+    while (!rest.empty()) {
+      ssize_t n = ::write(out_fd, rest.data(), rest.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return false;
+      }
+      rest.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  };
+  for (;;) {
+    ssize_t n = ::read(in_fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      LogError("agent: read: {}", std::strerror(errno));
+      return 1;
+    }
+    if (n == 0) return 0;  // The client closed the stream.
+    reader.Feed(std::string_view(buf.data(), static_cast<size_t>(n)));
+    for (;;) {
+      auto frame = reader.Next();
+      if (!frame) {  // Oversized or empty frame: the stream cannot be trusted any more.
+        flush();
+        std::string msg = Encoder(MsgType::kFatal).U32(EPROTO).Str(frame.error().message).Finish();
+        [[maybe_unused]] ssize_t w = ::write(out_fd, msg.data(), msg.size());
+        LogError("agent: {}", frame.error().message);
+        return 2;
+      }
+      if (!*frame) break;
+      bool go_on = agent.Handle((*frame)->type, (*frame)->payload);
+      if (!go_on) {
+        flush();
+        return 2;
+      }
+      if (agent.output_size() > (1 << 20) && !flush()) return 1;
+    }
+    if (!flush()) return 1;
+  }
+}
+
+}  // namespace syncd::transport

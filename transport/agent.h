@@ -1,0 +1,89 @@
+// Agent is the receiving side, run as `syncd --server` on the peer: it reads frames from the
+// client, applies them beneath the target directory and answers. Files are written to a
+// temporary name in their own directory, checked (size and xxh3-128), given their metadata, and
+// renamed into place at COMMIT after one syncfs(), so a reader never sees a partial file and an
+// acknowledged batch survives a crash. Malformed input gets a FATAL reply, never a crash.
+#pragma once
+
+#include <xxhash.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "syncd/unique_fd.h"
+#include "transport/codec.h"
+#include "transport/target_dir.h"
+
+namespace syncd::transport {
+
+class Agent {
+ public:
+  Agent();
+  ~Agent();
+
+  // Handles one frame; replies are appended to the output. Returns false once the session must
+  // end (a FATAL reply has been queued).
+  bool Handle(MsgType type, std::string_view payload);
+  // Takes the replies queued so far.
+  std::string TakeOutput() { return std::exchange(out_, {}); }
+  size_t output_size() const { return out_.size(); }
+
+ private:
+  struct Put {
+    uint64_t seq = 0;
+    std::string path;
+    UniqueFd dir;
+    std::string name;
+    std::string temp;
+    UniqueFd fd;
+    uint64_t size = 0;
+    uint64_t written = 0;
+    Meta meta;
+    std::optional<Error> error;
+    XXH3_state_t* hash = nullptr;
+  };
+  struct Rename {
+    uint64_t seq;
+    std::string path;
+    std::shared_ptr<UniqueFd> dir;
+    std::string temp;
+    std::string name;
+  };
+  struct DirTime {
+    std::string path;
+    Meta meta;
+  };
+
+  bool Fatal(const std::string& message);
+  void Ok(uint64_t seq);
+  void Failed(uint64_t seq, const Error& error, const std::string& path);
+  bool OnHello(Decoder& d);
+  bool OnOpen(Decoder& d);
+  bool OnList(Decoder& d);
+  bool OnPutBegin(Decoder& d);
+  bool OnPutData(Decoder& d);
+  bool OnPutEnd(Decoder& d);
+  bool OnMkdir(Decoder& d);
+  bool OnSymlink(Decoder& d);
+  bool OnDelete(Decoder& d);
+  bool OnSetMeta(Decoder& d);
+  bool OnCommit(Decoder& d);
+  void AbortPut();
+
+  std::string out_;
+  bool hello_ = false;
+  std::optional<TargetDir> target_;
+  MetaPolicy policy_;
+  std::optional<Put> put_;
+  std::vector<Rename> renames_;
+  std::vector<DirTime> dir_times_;
+  bool dirty_ = false;  // Something changed since the last COMMIT.
+};
+
+// Serves one client on `in_fd`/`out_fd` until end of input or a fatal error. Returns the
+// process exit status.
+int RunAgent(int in_fd, int out_fd);
+
+}  // namespace syncd::transport

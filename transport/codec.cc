@@ -1,0 +1,183 @@
+#include "transport/codec.h"
+
+#include <fmt/format.h>
+
+namespace syncd::transport {
+
+Encoder::Encoder(MsgType type) {
+  buf_.resize(4);
+  buf_.push_back(static_cast<char>(type));
+}
+
+Encoder& Encoder::U8(uint8_t v) {
+  buf_.push_back(static_cast<char>(v));
+  return *this;
+}
+Encoder& Encoder::U16(uint16_t v) { return U8(static_cast<uint8_t>(v >> 8)).U8(static_cast<uint8_t>(v)); }
+Encoder& Encoder::U32(uint32_t v) {
+  return U16(static_cast<uint16_t>(v >> 16)).U16(static_cast<uint16_t>(v));
+}
+Encoder& Encoder::U64(uint64_t v) {
+  return U32(static_cast<uint32_t>(v >> 32)).U32(static_cast<uint32_t>(v));
+}
+Encoder& Encoder::Str(std::string_view s) {
+  U32(static_cast<uint32_t>(s.size()));
+  buf_.append(s);
+  return *this;
+}
+Encoder& Encoder::Raw(std::string_view s) {
+  buf_.append(s);
+  return *this;
+}
+Encoder& Encoder::MetaField(const Meta& m) {
+  return U32(m.mode).U32(m.uid).U32(m.gid).Str(m.user).Str(m.group).I64(m.mtime_sec).U32(
+      m.mtime_nsec);
+}
+Encoder& Encoder::EntryField(const Entry& e) {
+  Str(e.path).U8(static_cast<uint8_t>(e.type)).U64(e.size).MetaField(e.meta);
+  return Str(e.link_target);
+}
+
+std::string Encoder::Finish() {
+  uint32_t len = static_cast<uint32_t>(buf_.size() - 4);
+  for (int i = 0; i < 4; ++i) buf_[static_cast<size_t>(i)] = static_cast<char>(len >> (24 - 8 * i));
+  return std::move(buf_);
+}
+
+bool Decoder::Take(size_t n, std::string_view* out) {
+  if (!ok_ || in_.size() < n) {
+    ok_ = false;
+    return false;
+  }
+  *out = in_.substr(0, n);
+  in_.remove_prefix(n);
+  return true;
+}
+
+uint8_t Decoder::U8() {
+  std::string_view b;
+  return Take(1, &b) ? static_cast<uint8_t>(b[0]) : 0;
+}
+uint16_t Decoder::U16() {
+  uint16_t hi = U8();
+  return static_cast<uint16_t>(hi << 8 | U8());
+}
+uint32_t Decoder::U32() {
+  uint32_t hi = U16();
+  return hi << 16 | U16();
+}
+uint64_t Decoder::U64() {
+  uint64_t hi = U32();
+  return hi << 32 | U32();
+}
+std::string Decoder::Str(size_t max) {
+  uint32_t len = U32();
+  std::string_view b;
+  if (len > max) {
+    ok_ = false;
+    return {};
+  }
+  return Take(len, &b) ? std::string(b) : std::string();
+}
+std::string_view Decoder::Rest() {
+  std::string_view r = ok_ ? in_ : std::string_view();
+  in_ = {};
+  return r;
+}
+Meta Decoder::MetaField() {
+  Meta m;
+  m.mode = U32();
+  m.uid = U32();
+  m.gid = U32();
+  m.user = Str(256);
+  m.group = Str(256);
+  m.mtime_sec = I64();
+  m.mtime_nsec = U32();
+  if (m.mtime_nsec >= 1000000000) ok_ = false;
+  return m;
+}
+Entry Decoder::EntryField() {
+  Entry e;
+  e.path = Str(kMaxPath);
+  uint8_t type = U8();
+  if (type < 1 || type > 4) ok_ = false;
+  e.type = static_cast<FileType>(type);
+  e.size = U64();
+  e.meta = MetaField();
+  e.link_target = Str(kMaxPath);
+  return e;
+}
+
+void FrameReader::Feed(std::string_view bytes) {
+  if (pos_ > 0 && pos_ == buf_.size()) {
+    buf_.clear();
+    pos_ = 0;
+  } else if (pos_ > (1 << 20)) {
+    buf_.erase(0, pos_);
+    pos_ = 0;
+  }
+  buf_.append(bytes);
+}
+
+Result<std::optional<FrameReader::Frame>> FrameReader::Next() {
+  size_t avail = buf_.size() - pos_;
+  if (avail < 4) return std::nullopt;
+  const auto* p = reinterpret_cast<const unsigned char*>(buf_.data() + pos_);
+  uint32_t len = uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+  if (len == 0) return Fail("protocol error: empty frame");
+  if (len > kMaxFrame)
+    return Fail(fmt::format("protocol error: frame of {} bytes exceeds the {} byte limit", len,
+                            kMaxFrame));
+  if (avail < 4 + size_t{len}) return std::nullopt;
+  Frame f{static_cast<MsgType>(p[4]), std::string_view(buf_).substr(pos_ + 5, len - 1)};
+  pos_ += 4 + len;
+  return f;
+}
+
+Result<void> ValidateRelativePath(std::string_view path, bool allow_root) {
+  if (path.empty()) {
+    if (allow_root) return {};
+    return Fail("empty path");
+  }
+  if (path.size() > kMaxPath) return Fail("path too long");
+  if (path.find('\0') != std::string_view::npos) return Fail("path contains a NUL byte");
+  if (path.front() == '/') return Fail("absolute path refused: " + std::string(path));
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    std::string_view part =
+        path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    if (part.empty() || part == "." || part == "..")
+      return Fail("path component refused: " + std::string(path));
+    if (part.size() > 255) return Fail("name too long: " + std::string(path));
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return {};
+}
+
+const char* MsgTypeName(MsgType type) {
+  switch (type) {
+    case MsgType::kHello: return "HELLO";
+    case MsgType::kOpen: return "OPEN";
+    case MsgType::kList: return "LIST";
+    case MsgType::kPutBegin: return "PUT_BEGIN";
+    case MsgType::kPutData: return "PUT_DATA";
+    case MsgType::kPutEnd: return "PUT_END";
+    case MsgType::kMkdir: return "MKDIR";
+    case MsgType::kSymlink: return "SYMLINK";
+    case MsgType::kDelete: return "DELETE";
+    case MsgType::kSetMeta: return "SET_META";
+    case MsgType::kCommit: return "COMMIT";
+    case MsgType::kHelloOk: return "HELLO_OK";
+    case MsgType::kOk: return "OK";
+    case MsgType::kListChunk: return "LIST_CHUNK";
+    case MsgType::kListEnd: return "LIST_END";
+    case MsgType::kFailed: return "FAILED";
+    case MsgType::kCommitted: return "COMMITTED";
+    case MsgType::kFatal: return "FATAL";
+  }
+  return "UNKNOWN";
+}
+
+}  // namespace syncd::transport

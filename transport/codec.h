@@ -1,0 +1,119 @@
+// Codec for syncd's wire protocol: frames, primitive encodings and the message types. The
+// byte layout is the grammar in transport/PROTOCOL.md; keep the two in step.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "syncd/error.h"
+#include "syncd/tree.h"
+
+namespace syncd::transport {
+
+inline constexpr uint32_t kMagic = 0x53594E43;  // "SYNC"
+inline constexpr uint16_t kProtocolVersion = 1;
+inline constexpr uint32_t kMaxFrame = 16 * 1024 * 1024;  // Larger frames are refused.
+inline constexpr size_t kMaxPath = 4096;                 // PATH_MAX, including every component.
+inline constexpr size_t kDataChunk = 256 * 1024;         // File content per PUT_DATA frame.
+
+enum class MsgType : uint8_t {
+  // Client to agent.
+  kHello = 0x01,
+  kOpen = 0x02,
+  kList = 0x03,
+  kPutBegin = 0x10,
+  kPutData = 0x11,
+  kPutEnd = 0x12,
+  kMkdir = 0x13,
+  kSymlink = 0x14,
+  kDelete = 0x15,
+  kSetMeta = 0x16,
+  kCommit = 0x20,
+  // Agent to client.
+  kHelloOk = 0x81,
+  kOk = 0x82,
+  kListChunk = 0x83,
+  kListEnd = 0x84,
+  kFailed = 0x85,
+  kCommitted = 0x86,
+  kFatal = 0x8F,
+};
+
+// OPEN flags: which metadata the agent applies (rsync -p, -o, -g, -t).
+inline constexpr uint32_t kKeepPerms = 1u << 0;
+inline constexpr uint32_t kKeepOwner = 1u << 1;
+inline constexpr uint32_t kKeepGroup = 1u << 2;
+inline constexpr uint32_t kKeepTimes = 1u << 3;
+
+// PUT_END status.
+inline constexpr uint8_t kPutComplete = 0;
+inline constexpr uint8_t kPutAbort = 1;
+
+class Encoder {
+ public:
+  // Starts a frame of `type`; Finish() fills in the length prefix.
+  explicit Encoder(MsgType type);
+  Encoder& U8(uint8_t v);
+  Encoder& U16(uint16_t v);
+  Encoder& U32(uint32_t v);
+  Encoder& U64(uint64_t v);
+  Encoder& I64(int64_t v) { return U64(static_cast<uint64_t>(v)); }
+  Encoder& Str(std::string_view s);
+  Encoder& Raw(std::string_view s);
+  Encoder& MetaField(const Meta& m);
+  Encoder& EntryField(const Entry& e);
+  std::string Finish();
+
+ private:
+  std::string buf_;
+};
+
+// Reads primitives from one frame's payload. Any read past the end sets !ok() and returns
+// zero values, so a message is decoded in full and checked once.
+class Decoder {
+ public:
+  explicit Decoder(std::string_view payload) : in_(payload) {}
+  uint8_t U8();
+  uint16_t U16();
+  uint32_t U32();
+  uint64_t U64();
+  int64_t I64() { return static_cast<int64_t>(U64()); }
+  std::string Str(size_t max = kMaxFrame);
+  std::string_view Rest();
+  Meta MetaField();
+  Entry EntryField();
+  bool ok() const { return ok_; }
+  bool done() const { return ok_ && in_.empty(); }
+
+ private:
+  bool Take(size_t n, std::string_view* out);
+  std::string_view in_;
+  bool ok_ = true;
+};
+
+// Splits a byte stream into frames. Feed bytes as they arrive; Next() yields complete frames.
+class FrameReader {
+ public:
+  struct Frame {
+    MsgType type;
+    std::string_view payload;  // Valid until the next Feed() or Next().
+  };
+  void Feed(std::string_view bytes);
+  // A frame, nullopt when more bytes are needed, or an error for a malformed stream.
+  Result<std::optional<Frame>> Next();
+  size_t buffered() const { return buf_.size() - pos_; }
+
+ private:
+  std::string buf_;
+  size_t pos_ = 0;
+};
+
+// Checks a relative path from the wire: not empty (unless `allow_root`), no leading `/`, no
+// empty, `.` or `..` components, no NUL, within kMaxPath.
+Result<void> ValidateRelativePath(std::string_view path, bool allow_root = false);
+
+const char* MsgTypeName(MsgType type);
+
+}  // namespace syncd::transport

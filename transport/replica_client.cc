@@ -1,0 +1,315 @@
+#include "transport/replica_client.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "syncd/log.h"
+
+namespace syncd::transport {
+namespace {
+
+constexpr size_t kHighWater = 1 << 20;  // Stop feeding the channel above this many bytes.
+
+XXH3_state_t* HashState(void* p) { return static_cast<XXH3_state_t*>(p); }
+
+bool SameFile(const struct stat& a, const struct stat& b) {
+  return a.st_size == b.st_size && a.st_ino == b.st_ino &&
+         a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec &&
+         a.st_ctim.tv_sec == b.st_ctim.tv_sec && a.st_ctim.tv_nsec == b.st_ctim.tv_nsec;
+}
+
+}  // namespace
+
+ReplicaClient::ReplicaClient(std::string description, std::string target_dir,
+                             uint32_t open_flags, ChannelFactory factory)
+    : description_(std::move(description)),
+      target_dir_(std::move(target_dir)),
+      open_flags_(open_flags),
+      factory_(std::move(factory)) {}
+
+ReplicaClient::~ReplicaClient() {
+  *alive_ = false;
+  Close();
+}
+
+void ReplicaClient::Close() {
+  if (upload_ && upload_->hash) XXH3_freeState(HashState(upload_->hash));
+  upload_.reset();
+  if (channel_) channel_->Close();
+  channel_.reset();
+  reader_ = FrameReader();
+  connected_ = hello_ok_ = false;
+  connect_done_ = nullptr;
+  list_done_ = nullptr;
+  batches_.clear();
+}
+
+void ReplicaClient::Connect(std::function<void(Result<void>)> done) {
+  Close();
+  connect_done_ = std::move(done);
+  channel_ = factory_();
+  std::weak_ptr<bool> alive = alive_;
+  Channel::Callbacks callbacks;
+  callbacks.on_data = [this](std::string_view bytes) { OnData(bytes); };
+  callbacks.on_closed = [this](const Error& e) { Fail(e); };
+  callbacks.on_drain = [this] { PumpWrites(); };
+  channel_->Open(std::move(callbacks), [this, alive](Result<void> r) {
+    if (!(alive.lock() && *alive.lock())) return;
+    if (!r) return Fail(r.error());
+    open_seq_ = next_seq_++;
+    channel_->Write(Encoder(MsgType::kHello).U32(kMagic).U16(kProtocolVersion).U64(0).Finish());
+    channel_->Write(
+        Encoder(MsgType::kOpen).U64(open_seq_).Str(target_dir_).U32(open_flags_).Finish());
+  });
+}
+
+void ReplicaClient::List(std::function<void(Result<Listing>)> done) {
+  if (!connected_) return done(syncd::Fail("not connected", ENOTCONN));
+  list_done_ = std::move(done);
+  listing_.clear();
+  list_seq_ = next_seq_++;
+  channel_->Write(Encoder(MsgType::kList).U64(list_seq_).Finish());
+}
+
+void ReplicaClient::Apply(ChangeBatch batch, std::function<void(BatchResult)> done) {
+  if (!connected_) return done(BatchResult{syncd::Fail("not connected", ENOTCONN), {}});
+  batches_.push_back(InFlight{std::move(batch), std::move(done), 0, 0, {}, {}});
+  PumpWrites();
+}
+
+void ReplicaClient::Fail(const Error& error) {
+  auto connect_done = std::move(connect_done_);
+  auto list_done = std::move(list_done_);
+  std::deque<InFlight> batches = std::move(batches_);
+  bool had_work = connect_done || list_done || !batches.empty();
+  Close();
+  std::weak_ptr<bool> alive = alive_;
+  if (connect_done) connect_done(std::unexpected(error));
+  if (list_done && alive.lock() && *alive.lock()) list_done(std::unexpected(error));
+  for (InFlight& b : batches) {
+    if (!(alive.lock() && *alive.lock())) return;
+    b.done(BatchResult{std::unexpected(error), {}});
+  }
+  if (!had_work && on_lost_ && alive.lock() && *alive.lock()) on_lost_(error);
+}
+
+void ReplicaClient::OnData(std::string_view bytes) {
+  reader_.Feed(bytes);
+  std::weak_ptr<bool> alive = alive_;
+  while (channel_) {
+    auto frame = reader_.Next();
+    if (!frame) return Fail(Error{"from peer: " + frame.error().message, EPROTO});
+    if (!*frame) return;
+    HandleFrame((*frame)->type, (*frame)->payload);
+    if (!(alive.lock() && *alive.lock())) return;
+  }
+}
+
+void ReplicaClient::HandleFrame(MsgType type, std::string_view payload) {
+  Decoder d(payload);
+  switch (type) {
+    case MsgType::kHelloOk: {
+      uint32_t magic = d.U32();
+      uint16_t version = d.U16();
+      d.U64();
+      peer_version_ = d.Str(1024);
+      if (!d.done() || magic != kMagic || version < 1)
+        return Fail(Error{"peer is not a syncd agent (bad hello)", EPROTO, true});
+      hello_ok_ = true;
+      LogDebug("Transport", "{}: peer is {}", description_, peer_version_);
+      return;
+    }
+    case MsgType::kOk: {
+      uint64_t seq = d.U64();
+      if (!d.done() || !hello_ok_ || seq != open_seq_) return Fail(Error{"unexpected OK", EPROTO});
+      connected_ = true;
+      if (auto done = std::move(connect_done_)) done({});
+      return;
+    }
+    case MsgType::kFailed: {
+      uint64_t seq = d.U64();
+      int code = static_cast<int>(d.U32());
+      std::string message = d.Str(64 * 1024);
+      if (!d.done()) return Fail(Error{"malformed FAILED from peer", EPROTO});
+      if (seq == open_seq_ && !connected_) {
+        auto done = std::move(connect_done_);
+        Close();
+        if (done) done(std::unexpected(Error{"peer cannot open " + target_dir_ + ": " + message, code, true}));
+        return;
+      }
+      if (seq == list_seq_ && list_done_) {
+        auto done = std::move(list_done_);
+        return done(std::unexpected(Error{"peer cannot list " + target_dir_ + ": " + message, code}));
+      }
+      for (InFlight& b : batches_) {
+        auto it = b.op_paths.find(seq);
+        if (it == b.op_paths.end()) continue;
+        b.failures.push_back(OpFailure{it->second, Error{message, code}});
+        return;
+      }
+      return Fail(Error{"FAILED for an unknown request", EPROTO});
+    }
+    case MsgType::kListChunk: {
+      uint64_t seq = d.U64();
+      uint32_t count = d.U32();
+      if (seq != list_seq_ || !list_done_) return Fail(Error{"unexpected LIST_CHUNK", EPROTO});
+      for (uint32_t i = 0; i < count && d.ok(); ++i) listing_.push_back(d.EntryField());
+      if (!d.done()) return Fail(Error{"malformed LIST_CHUNK from peer", EPROTO});
+      return;
+    }
+    case MsgType::kListEnd: {
+      uint64_t seq = d.U64();
+      if (!d.done() || seq != list_seq_ || !list_done_)
+        return Fail(Error{"unexpected LIST_END", EPROTO});
+      auto done = std::move(list_done_);
+      return done(std::move(listing_));
+    }
+    case MsgType::kCommitted: {
+      uint64_t seq = d.U64();
+      if (!d.done() || batches_.empty() || batches_.front().commit_seq != seq)
+        return Fail(Error{"unexpected COMMITTED", EPROTO});
+      InFlight b = std::move(batches_.front());
+      batches_.pop_front();
+      b.done(BatchResult{{}, std::move(b.failures)});
+      return;
+    }
+    case MsgType::kFatal: {
+      d.U32();
+      std::string message = d.Str(64 * 1024);
+      return Fail(Error{"peer refused the session: " + message, EPROTO});
+    }
+    default:
+      return Fail(Error{fmt::format("unexpected message {:#04x} from peer",
+                                    static_cast<unsigned>(type)),
+                        EPROTO});
+  }
+}
+
+bool ReplicaClient::StartOp(InFlight& batch, const Op& op) {
+  uint64_t seq = next_seq_++;
+  const Entry& e = op.entry;
+  batch.op_paths.emplace(seq, e.path);
+  switch (op.kind) {
+    case OpKind::kPut: {
+      UniqueFd fd(::open(op.source_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
+      struct stat st;
+      if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+        // Gone or changed type since it was planned: the watcher reports it again.
+        int err = fd.valid() ? EAGAIN : errno;
+        batch.failures.push_back(
+            OpFailure{e.path, Error{"source changed before it could be read", err == ENOENT ? ENOENT : EAGAIN}});
+        batch.op_paths.erase(seq);
+        return true;
+      }
+      Entry now = EntryFromStat(e.path, st, names_);
+      channel_->Write(Encoder(MsgType::kPutBegin)
+                          .U64(seq)
+                          .Str(e.path)
+                          .U64(now.size)
+                          .MetaField(now.meta)
+                          .Finish());
+      Upload u;
+      u.seq = seq;
+      u.path = e.path;
+      u.fd = std::move(fd);
+      u.size = now.size;
+      u.before = st;
+      u.hash = XXH3_createState();
+      XXH3_128bits_reset(HashState(u.hash));
+      upload_ = std::move(u);
+      ContinueUpload();
+      return true;
+    }
+    case OpKind::kMkdir:
+      channel_->Write(Encoder(MsgType::kMkdir).U64(seq).Str(e.path).MetaField(e.meta).Finish());
+      return true;
+    case OpKind::kSymlink:
+      channel_->Write(Encoder(MsgType::kSymlink)
+                          .U64(seq)
+                          .Str(e.path)
+                          .Str(e.link_target)
+                          .MetaField(e.meta)
+                          .Finish());
+      return true;
+    case OpKind::kDelete:
+      channel_->Write(Encoder(MsgType::kDelete).U64(seq).Str(e.path).Finish());
+      return true;
+    case OpKind::kSetMeta:
+      channel_->Write(Encoder(MsgType::kSetMeta)
+                          .U64(seq)
+                          .Str(e.path)
+                          .U8(static_cast<uint8_t>(e.type))
+                          .MetaField(e.meta)
+                          .Finish());
+      return true;
+  }
+  return true;
+}
+
+void ReplicaClient::ContinueUpload() {
+  while (upload_ && channel_ && channel_->buffered() < kHighWater) {
+    Upload& u = *upload_;
+    if (u.sent == u.size) return FinishUpload(false);
+    size_t want = static_cast<size_t>(std::min<uint64_t>(kDataChunk, u.size - u.sent));
+    std::string data(want, '\0');
+    ssize_t n = ::pread(u.fd.get(), data.data(), want, static_cast<off_t>(u.sent));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return FinishUpload(true);  // Shrunk or unreadable while we read it.
+    data.resize(static_cast<size_t>(n));
+    XXH3_128bits_update(HashState(u.hash), data.data(), data.size());
+    u.sent += static_cast<uint64_t>(n);
+    Encoder enc(MsgType::kPutData);
+    enc.U64(u.seq).Raw(data);
+    channel_->Write(enc.Finish());
+  }
+}
+
+void ReplicaClient::FinishUpload(bool abort) {
+  Upload& u = *upload_;
+  struct stat after;
+  // A file that changed while it was read is not shipped torn: the agent drops it and the
+  // change notice that the writer caused sends it again.
+  if (!abort && (::fstat(u.fd.get(), &after) != 0 || !SameFile(u.before, after))) abort = true;
+  XXH128_hash_t h = XXH3_128bits_digest(HashState(u.hash));
+  channel_->Write(Encoder(MsgType::kPutEnd)
+                      .U64(u.seq)
+                      .U8(abort ? kPutAbort : kPutComplete)
+                      .U64(h.high64)
+                      .U64(h.low64)
+                      .Finish());
+  XXH3_freeState(HashState(u.hash));
+  upload_.reset();
+}
+
+void ReplicaClient::PumpWrites() {
+  if (pumping_) return;
+  pumping_ = true;
+  std::weak_ptr<bool> alive = alive_;
+  while (channel_ && connected_ && channel_->buffered() < kHighWater) {
+    if (upload_) {
+      ContinueUpload();
+      if (upload_) break;  // Waiting for the channel to drain.
+      continue;
+    }
+    InFlight* next = nullptr;
+    for (InFlight& b : batches_) {
+      if (b.commit_seq == 0) {
+        next = &b;
+        break;
+      }
+    }
+    if (!next) break;
+    if (next->next_op < next->batch.ops.size()) {
+      const Op& op = next->batch.ops[next->next_op++];
+      StartOp(*next, op);
+      continue;
+    }
+    next->commit_seq = next_seq_++;
+    channel_->Write(Encoder(MsgType::kCommit).U64(next->commit_seq).Finish());
+  }
+  if (alive.lock() && *alive.lock()) pumping_ = false;
+}
+
+}  // namespace syncd::transport

@@ -1,0 +1,90 @@
+// ReplicaClient implements syncd::Replica over a Channel: it opens the agent's target, lists
+// it, and streams batches of operations, pipelined: it never waits for one file's answer
+// before sending the next, and a batch is complete when the agent's COMMITTED arrives.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+
+#include "syncd/file_system.h"
+#include "syncd/replica.h"
+#include "syncd/unique_fd.h"
+#include "transport/channel.h"
+#include "transport/codec.h"
+
+namespace syncd::transport {
+
+class ReplicaClient : public Replica {
+ public:
+  using ChannelFactory = std::function<std::unique_ptr<Channel>()>;
+  // `open_flags` are the kKeep* bits; `factory` makes a fresh channel for every Connect().
+  ReplicaClient(std::string description, std::string target_dir, uint32_t open_flags,
+                ChannelFactory factory);
+  ~ReplicaClient() override;
+
+  void Connect(std::function<void(Result<void>)> done) override;
+  void List(std::function<void(Result<Listing>)> done) override;
+  void Apply(ChangeBatch batch, std::function<void(BatchResult)> done) override;
+  void OnLost(std::function<void(const Error&)> handler) override { on_lost_ = std::move(handler); }
+  void Close() override;
+  std::string Describe() const override { return description_; }
+  // What the agent said about itself in its hello, e.g. "syncd 0.1.0 on osm2".
+  const std::string& peer_version() const { return peer_version_; }
+
+ private:
+  struct InFlight {
+    ChangeBatch batch;
+    std::function<void(BatchResult)> done;
+    size_t next_op = 0;
+    uint64_t commit_seq = 0;  // 0 until COMMIT is sent.
+    std::unordered_map<uint64_t, std::string> op_paths;
+    std::vector<OpFailure> failures;
+  };
+  struct Upload {
+    uint64_t seq = 0;
+    std::string path;
+    UniqueFd fd;
+    uint64_t size = 0;
+    uint64_t sent = 0;
+    struct stat before;
+    void* hash = nullptr;  // XXH3_state_t*
+  };
+
+  void OnData(std::string_view bytes);
+  void HandleFrame(MsgType type, std::string_view payload);
+  void PumpWrites();
+  bool StartOp(InFlight& batch, const Op& op);
+  void ContinueUpload();
+  void FinishUpload(bool abort);
+  void Fail(const Error& error);
+
+  std::string description_;
+  std::string target_dir_;
+  uint32_t open_flags_;
+  ChannelFactory factory_;
+  std::unique_ptr<Channel> channel_;
+  FrameReader reader_;
+  NameCache names_;
+  uint64_t next_seq_ = 1;
+  std::string peer_version_;
+
+  std::function<void(Result<void>)> connect_done_;
+  uint64_t open_seq_ = 0;
+  bool hello_ok_ = false;
+  bool connected_ = false;
+
+  std::function<void(Result<Listing>)> list_done_;
+  uint64_t list_seq_ = 0;
+  Listing listing_;
+
+  std::deque<InFlight> batches_;
+  std::optional<Upload> upload_;
+  bool pumping_ = false;
+  std::function<void(const Error&)> on_lost_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace syncd::transport

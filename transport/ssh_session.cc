@@ -1,0 +1,594 @@
+#include "transport/ssh_session.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "syncd/filter.h"
+#include "syncd/log.h"
+
+namespace syncd::transport {
+namespace {
+
+std::map<std::string, std::weak_ptr<SshSession>>& Pool() {
+  static auto* pool = new std::map<std::string, std::weak_ptr<SshSession>>();
+  return *pool;
+}
+
+std::string HomeDir() {
+  if (const char* home = std::getenv("HOME"); home && *home) return home;
+  if (passwd* pw = getpwuid(getuid())) return pw->pw_dir;
+  return "/";
+}
+
+std::string CurrentUser() {
+  if (passwd* pw = getpwuid(getuid())) return pw->pw_name;
+  return "root";
+}
+
+std::string Base64(const unsigned char* data, size_t len) {
+  static const char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (size_t i = 0; i < len; i += 3) {
+    uint32_t v = uint32_t{data[i]} << 16;
+    if (i + 1 < len) v |= uint32_t{data[i + 1]} << 8;
+    if (i + 2 < len) v |= data[i + 2];
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    if (i + 1 < len) out += kAlphabet[(v >> 6) & 63];
+    if (i + 2 < len) out += kAlphabet[v & 63];
+  }
+  return out;  // Unpadded, as OpenSSH prints SHA256 fingerprints.
+}
+
+// The key type named in a public key file (or the private key's .pub beside it).
+std::string KeyTypeOf(const std::string& private_key) {
+  std::ifstream pub(private_key + ".pub");
+  std::string type;
+  if (pub >> type) return type;
+  std::ifstream key(private_key);
+  std::string first;
+  std::getline(key, first);
+  if (first.find("RSA") != std::string::npos) return "ssh-rsa";
+  return "";
+}
+
+std::vector<std::string> HostKeyMethodsFor(const std::string& type) {
+  if (type == "ssh-rsa") return {"rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"};
+  return {type};
+}
+
+const char* HostKeyTypeName(int type) {
+  switch (type) {
+    case LIBSSH2_HOSTKEY_TYPE_RSA: return "RSA";
+    case LIBSSH2_HOSTKEY_TYPE_DSS: return "DSA";
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_256: return "ECDSA";
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_384: return "ECDSA-384";
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_521: return "ECDSA-521";
+    case LIBSSH2_HOSTKEY_TYPE_ED25519: return "ED25519";
+    default: return "unknown";
+  }
+}
+
+const char* KeyscanType(int type) {
+  switch (type) {
+    case LIBSSH2_HOSTKEY_TYPE_RSA: return "rsa";
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_256:
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_384:
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_521: return "ecdsa";
+    case LIBSSH2_HOSTKEY_TYPE_ED25519: return "ed25519";
+    default: return "rsa";
+  }
+}
+
+int KnownHostKeyBit(int type) {
+  switch (type) {
+    case LIBSSH2_HOSTKEY_TYPE_RSA: return LIBSSH2_KNOWNHOST_KEY_SSHRSA;
+    case LIBSSH2_HOSTKEY_TYPE_DSS: return LIBSSH2_KNOWNHOST_KEY_SSHDSS;
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_256: return LIBSSH2_KNOWNHOST_KEY_ECDSA_256;
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_384: return LIBSSH2_KNOWNHOST_KEY_ECDSA_384;
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_521: return LIBSSH2_KNOWNHOST_KEY_ECDSA_521;
+    case LIBSSH2_HOSTKEY_TYPE_ED25519: return LIBSSH2_KNOWNHOST_KEY_ED25519;
+    default: return LIBSSH2_KNOWNHOST_KEY_UNKNOWN;
+  }
+}
+
+std::vector<std::string> KnownHostsFiles(const SshTarget& t) {
+  if (!t.known_hosts_files.empty()) return t.known_hosts_files;
+  return {HomeDir() + "/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts"};
+}
+
+std::string SessionError(LIBSSH2_SESSION* s) {
+  char* msg = nullptr;
+  libssh2_session_last_error(s, &msg, nullptr, 0);
+  return msg ? msg : "unknown error";
+}
+
+}  // namespace
+
+std::vector<std::string> KnownHostKeyMethods(const std::vector<std::string>& files,
+                                             const std::string& host, int port) {
+  std::string wanted = port == 22 ? host : "[" + host + "]:" + std::to_string(port);
+  std::vector<std::string> matched;
+  std::vector<std::string> hashed;
+  auto add = [](std::vector<std::string>& v, const std::string& type) {
+    for (const std::string& m : HostKeyMethodsFor(type))
+      if (std::find(v.begin(), v.end(), m) == v.end()) v.push_back(m);
+  };
+  for (const std::string& file : files) {
+    std::ifstream in(file);
+    for (std::string line; std::getline(in, line);) {
+      std::istringstream fields(line);
+      std::string hosts, type;
+      if (!(fields >> hosts) || hosts.empty() || hosts[0] == '#' || hosts[0] == '@') continue;
+      if (!(fields >> type)) continue;
+      bool match = false;
+      bool negated = false;
+      std::istringstream patterns(hosts);
+      for (std::string p; std::getline(patterns, p, ',');) {
+        if (p.starts_with("|1|")) {
+          add(hashed, type);  // Cannot tell which host without the hash; keep the type in mind.
+          continue;
+        }
+        bool neg = !p.empty() && p[0] == '!';
+        if (neg) p.erase(0, 1);
+        if (GlobMatch(p, wanted)) (neg ? negated : match) = true;
+      }
+      if (match && !negated) add(matched, type);
+    }
+  }
+  return matched.empty() ? hashed : matched;
+}
+
+std::string SshTarget::Key() const {
+  std::string key = user + "@" + host + ":" + std::to_string(port) + "|" + remote_command;
+  for (const std::string& f : identity_files) key += "|" + f;
+  for (const std::string& f : known_hosts_files) key += "|" + f;
+  return key;
+}
+
+std::string SshTarget::Describe() const {
+  std::string s = user.empty() ? host : user + "@" + host;
+  return port == 22 ? s : s + ":" + std::to_string(port);
+}
+
+std::shared_ptr<SshSession> SshSession::Get(uv_loop_t* loop, const SshTarget& target) {
+  auto& pool = Pool();
+  std::string key = target.Key();
+  if (auto it = pool.find(key); it != pool.end()) {
+    if (auto s = it->second.lock(); s && s->state_ != State::kFailed) return s;
+  }
+  std::shared_ptr<SshSession> s(new SshSession(loop, target));
+  pool[key] = s;
+  s->Start();
+  return s;
+}
+
+SshSession::SshSession(uv_loop_t* loop, SshTarget target)
+    : loop_(loop), target_(std::move(target)) {
+  user_ = target_.user.empty() ? CurrentUser() : target_.user;
+  timer_ = new uv_timer_t;
+  uv_timer_init(loop_, timer_);
+  timer_->data = this;
+}
+
+SshSession::~SshSession() {
+  auto& pool = Pool();
+  if (auto it = pool.find(target_.Key()); it != pool.end() && it->second.expired())
+    pool.erase(it);
+  uv_timer_stop(timer_);
+  timer_->data = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(timer_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  CloseSocket();
+  if (addrs_) uv_freeaddrinfo(addrs_);
+}
+
+void SshSession::CloseSocket() {
+  if (agent_) {
+    libssh2_agent_disconnect(agent_);
+    libssh2_agent_free(agent_);
+    agent_ = nullptr;
+  }
+  if (session_) {
+    // Non-blocking: the goodbye is best effort.
+    libssh2_session_disconnect(session_, "syncd closing");
+    libssh2_session_free(session_);
+    session_ = nullptr;
+  }
+  if (poll_) {
+    uv_poll_stop(poll_);
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    poll_ = nullptr;
+  }
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
+
+void SshSession::Attach(SshChannel* channel) {
+  channels_.insert(channel);
+  if (state_ == State::kReady) Pump();
+}
+
+void SshSession::Detach(SshChannel* channel) { channels_.erase(channel); }
+
+void SshSession::Start() {
+  uv_timer_start(
+      timer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<SshSession*>(t->data);
+        if (self && self->state_ != State::kReady && self->state_ != State::kFailed)
+          self->Fail(Error{fmt::format("connect to {}: timed out after {} s",
+                                       self->target_.Describe(), self->target_.connect_timeout_s),
+                           ETIMEDOUT});
+      },
+      static_cast<uint64_t>(target_.connect_timeout_s) * 1000, 0);
+  auto* req = new uv_getaddrinfo_t;
+  req->data = new std::weak_ptr<SshSession>(weak_from_this());
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  std::string port = std::to_string(target_.port);
+  int rc = uv_getaddrinfo(
+      loop_, req,
+      [](uv_getaddrinfo_t* r, int status, addrinfo* res) {
+        auto* weak = static_cast<std::weak_ptr<SshSession>*>(r->data);
+        auto self = weak->lock();
+        delete weak;
+        delete r;
+        if (self)
+          self->OnResolved(status, res);
+        else if (res)
+          uv_freeaddrinfo(res);
+      },
+      target_.host.c_str(), port.c_str(), &hints);
+  if (rc != 0) {
+    delete static_cast<std::weak_ptr<SshSession>*>(req->data);
+    delete req;
+    Fail(Error{fmt::format("resolve {}: {}", target_.host, uv_strerror(rc)), EHOSTUNREACH});
+  }
+}
+
+void SshSession::OnResolved(int status, addrinfo* res) {
+  if (state_ == State::kFailed) {
+    if (res) uv_freeaddrinfo(res);
+    return;
+  }
+  if (status != 0)
+    return Fail(Error{fmt::format("resolve {}: {}", target_.host, uv_strerror(status)),
+                      EHOSTUNREACH});
+  addrs_ = res;
+  next_addr_ = res;
+  state_ = State::kConnecting;
+  TryNextAddress();
+}
+
+void SshSession::TryNextAddress() {
+  CloseSocket();
+  while (next_addr_) {
+    addrinfo* a = next_addr_;
+    next_addr_ = a->ai_next;
+    fd_ = ::socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) continue;
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // Small frames, low latency.
+    ::setsockopt(fd_, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    if (::connect(fd_, a->ai_addr, a->ai_addrlen) != 0 && errno != EINPROGRESS) {
+      last_error_ = std::strerror(errno);
+      ::close(fd_);
+      fd_ = -1;
+      continue;
+    }
+    poll_ = new uv_poll_t;
+    uv_poll_init_socket(loop_, poll_, fd_);
+    poll_->data = this;
+    uv_poll_start(poll_, UV_WRITABLE, [](uv_poll_t* p, int status, int events) {
+      static_cast<SshSession*>(p->data)->OnSocketEvent(status, events);
+    });
+    return;
+  }
+  Fail(Error{fmt::format("connect to {}: {}", target_.Describe(),
+                         last_error_.empty() ? "no address" : last_error_),
+             ECONNREFUSED});
+}
+
+void SshSession::OnSocketEvent(int status, int) {
+  auto self = shared_from_this();  // Channels may let go of us inside.
+  if (state_ == State::kConnecting) {
+    int err = status < 0 ? -status : 0;
+    socklen_t len = sizeof err;
+    if (err == 0) ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      last_error_ = std::strerror(err);
+      return TryNextAddress();
+    }
+    session_ = libssh2_session_init();
+    if (!session_) return Fail(Error{"libssh2_session_init failed", ENOMEM});
+    libssh2_session_set_blocking(session_, 0);
+    // libssh2 1.10 prefers ECDSA host keys; offer first what known_hosts holds for this host,
+    // or verification fails against a server that also has the key type we know.
+    std::vector<std::string> known =
+        KnownHostKeyMethods(KnownHostsFiles(target_), target_.host, target_.port);
+    const char** algs = nullptr;
+    int n = libssh2_session_supported_algs(session_, LIBSSH2_METHOD_HOSTKEY, &algs);
+    std::string pref;
+    for (const std::string& m : known) {
+      for (int i = 0; i < n; ++i)
+        if (m == algs[i]) pref += (pref.empty() ? "" : ",") + m;
+    }
+    for (int i = 0; i < n; ++i) {
+      std::string m = algs[i];
+      if (std::find(known.begin(), known.end(), m) == known.end())
+        pref += (pref.empty() ? "" : ",") + m;
+    }
+    if (algs) libssh2_free(session_, algs);
+    if (!pref.empty()) libssh2_session_method_pref(session_, LIBSSH2_METHOD_HOSTKEY, pref.c_str());
+    // libssh2 1.10 has no AES-GCM or chacha20: aes128-ctr with hmac-sha2-256 is its fastest.
+    const char* ciphers = "aes128-ctr,aes192-ctr,aes256-ctr";
+    const char* macs = "hmac-sha2-256,hmac-sha2-512,hmac-sha1";
+    libssh2_session_method_pref(session_, LIBSSH2_METHOD_CRYPT_CS, ciphers);
+    libssh2_session_method_pref(session_, LIBSSH2_METHOD_CRYPT_SC, ciphers);
+    libssh2_session_method_pref(session_, LIBSSH2_METHOD_MAC_CS, macs);
+    libssh2_session_method_pref(session_, LIBSSH2_METHOD_MAC_SC, macs);
+    state_ = State::kHandshake;
+  }
+  if (status < 0 && state_ == State::kReady) {
+    return Fail(Error{fmt::format("connection to {}: {}", target_.Describe(),
+                                  uv_strerror(status)),
+                      ECONNRESET});
+  }
+  Advance();
+}
+
+void SshSession::Advance() {
+  if (state_ == State::kHandshake && !Handshake()) return;
+  if (state_ == State::kAuth && !Authenticate()) return;
+  if (state_ == State::kReady) Pump();
+}
+
+bool SshSession::Handshake() {
+  int rc = libssh2_session_handshake(session_, fd_);
+  if (rc == LIBSSH2_ERROR_EAGAIN) {
+    WaitSocket();
+    return false;
+  }
+  if (rc != 0) {
+    Fail(Error{fmt::format("SSH handshake with {}: {}", target_.Describe(), SessionError(session_)),
+               ECONNRESET});
+    return false;
+  }
+  if (auto v = VerifyHostKey(); !v) {
+    Fail(v.error());
+    return false;
+  }
+  identities_ = target_.identity_files;
+  if (!target_.identity_configured) {
+    identities_.clear();
+    for (const char* name : {"id_ed25519", "id_ecdsa", "id_rsa"}) {
+      std::string path = HomeDir() + "/.ssh/" + name;
+      if (::access(path.c_str(), R_OK) == 0) identities_.push_back(path);
+    }
+  } else {
+    for (const std::string& key : identities_) {
+      if (::access(key.c_str(), R_OK) != 0) {
+        Fail(Error{fmt::format("identity file {}: {}", key, std::strerror(errno)), errno, true});
+        return false;
+      }
+    }
+  }
+  state_ = State::kAuth;
+  return true;
+}
+
+Result<void> SshSession::VerifyHostKey() {
+  size_t len = 0;
+  int type = 0;
+  const char* key = libssh2_session_hostkey(session_, &len, &type);
+  if (!key) return syncd::Fail("no host key from " + target_.Describe(), EPROTO);
+  const char* hash = libssh2_hostkey_hash(session_, LIBSSH2_HOSTKEY_HASH_SHA256);
+  std::string fingerprint =
+      hash ? "SHA256:" + Base64(reinterpret_cast<const unsigned char*>(hash), 32) : "?";
+  LIBSSH2_KNOWNHOSTS* kh = libssh2_knownhost_init(session_);
+  std::vector<std::string> files = KnownHostsFiles(target_);
+  for (const std::string& f : files)
+    if (::access(f.c_str(), R_OK) == 0)
+      libssh2_knownhost_readfile(kh, f.c_str(), LIBSSH2_KNOWNHOST_FILE_OPENSSH);
+  libssh2_knownhost* entry = nullptr;
+  int check = libssh2_knownhost_checkp(
+      kh, target_.host.c_str(), target_.port, key, len,
+      LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | KnownHostKeyBit(type), &entry);
+  libssh2_knownhost_free(kh);
+  std::string where = target_.port == 22
+                          ? target_.host
+                          : fmt::format("[{}]:{}", target_.host, target_.port);
+  switch (check) {
+    case LIBSSH2_KNOWNHOST_CHECK_MATCH:
+      return {};
+    case LIBSSH2_KNOWNHOST_CHECK_MISMATCH:
+      return syncd::Fail(
+          fmt::format("host key for {} does not match known_hosts ({} {}); it may have been "
+                      "reinstalled, or someone is intercepting the connection; if the change is "
+                      "expected, remove the old key with: ssh-keygen -R '{}'",
+                      where, HostKeyTypeName(type), fingerprint, where),
+          EACCES, true);
+    default:
+      return syncd::Fail(
+          fmt::format("unknown host key for {} ({} {}); not in {}; after checking the "
+                      "fingerprint, trust it with: ssh-keyscan{} -t {} {} >> {}",
+                      where, HostKeyTypeName(type), fingerprint, fmt::join(files, " or "),
+                      target_.port == 22 ? "" : " -p " + std::to_string(target_.port),
+                      KeyscanType(type), target_.host, files.front()),
+          EACCES, true);
+  }
+}
+
+bool SshSession::Authenticate() {
+  if (!auth_listed_) {
+    char* methods = libssh2_userauth_list(session_, user_.c_str(),
+                                          static_cast<unsigned>(user_.size()));
+    if (!methods) {
+      if (libssh2_session_last_errno(session_) == LIBSSH2_ERROR_EAGAIN) {
+        WaitSocket();
+        return false;
+      }
+      if (libssh2_userauth_authenticated(session_)) {
+        state_ = State::kReady;
+        return true;
+      }
+      Fail(Error{"SSH authentication with " + target_.Describe() + ": " + SessionError(session_),
+                 EACCES});
+      return false;
+    }
+    auth_listed_ = true;
+    if (std::string(methods).find("publickey") == std::string::npos) {
+      Fail(Error{fmt::format("{} accepts no public keys for {} (offers: {})", target_.Describe(),
+                             user_, methods),
+                 EACCES, true});
+      return false;
+    }
+  }
+  while (identity_index_ < identities_.size()) {
+    const std::string& key = identities_[identity_index_];
+    int rc = libssh2_userauth_publickey_fromfile_ex(
+        session_, user_.c_str(), static_cast<unsigned>(user_.size()), nullptr, key.c_str(), "");
+    if (rc == LIBSSH2_ERROR_EAGAIN) {
+      WaitSocket();
+      return false;
+    }
+    if (rc == 0) {
+      LogDebug("Transport", "{}: authenticated as {} with {}", target_.Describe(), user_, key);
+      state_ = State::kReady;
+      uv_timer_stop(timer_);
+      ScheduleKeepalive();
+      return true;
+    }
+    LogDebug("Transport", "{}: key {} refused: {}", target_.Describe(), key, SessionError(session_));
+    refused_.push_back(key);
+    ++identity_index_;
+  }
+  if (!target_.identity_configured && std::getenv("SSH_AUTH_SOCK")) {
+    if (!agent_ && !tried_agent_) {
+      tried_agent_ = true;
+      agent_ = libssh2_agent_init(session_);
+      if (agent_ && (libssh2_agent_connect(agent_) != 0 ||
+                     libssh2_agent_list_identities(agent_) != 0)) {
+        libssh2_agent_free(agent_);
+        agent_ = nullptr;
+      }
+      if (agent_ && libssh2_agent_get_identity(agent_, &agent_identity_, nullptr) != 0)
+        agent_identity_ = nullptr;
+    }
+    while (agent_ && agent_identity_) {
+      int rc = libssh2_agent_userauth(agent_, user_.c_str(), agent_identity_);
+      if (rc == LIBSSH2_ERROR_EAGAIN) {
+        WaitSocket();
+        return false;
+      }
+      if (rc == 0) {
+        state_ = State::kReady;
+        uv_timer_stop(timer_);
+        ScheduleKeepalive();
+        return true;
+      }
+      refused_.push_back(std::string("ssh-agent key ") +
+                         (agent_identity_->comment ? agent_identity_->comment : ""));
+      libssh2_agent_publickey* prev = agent_identity_;
+      if (libssh2_agent_get_identity(agent_, &agent_identity_, prev) != 0) agent_identity_ = nullptr;
+    }
+  }
+  std::string message;
+  if (refused_.empty()) {
+    message = fmt::format("no SSH key to log in to {} as {}: set ssh.identityFile or create "
+                          "~/.ssh/id_ed25519",
+                          target_.Describe(), user_);
+  } else {
+    message = fmt::format("{} refused the key {} for user {}", target_.Describe(),
+                          fmt::join(refused_, ", "), user_);
+    for (const std::string& key : refused_) {
+      if (KeyTypeOf(key) == "ssh-rsa") {
+        message += fmt::format(
+            "; {} is an RSA key, which libssh2 1.10 can only sign with SHA-1, and OpenSSH 8.8 or "
+            "later refuses that: use an ed25519 key (ssh-keygen -t ed25519 -f {}) and add its "
+            ".pub to the peer's authorized_keys",
+            key, key.substr(0, key.rfind('/') + 1) + "sync_ed25519");
+        break;
+      }
+    }
+  }
+  Fail(Error{message, EACCES, true});
+  return false;
+}
+
+void SshSession::ScheduleKeepalive() {
+  if (target_.keepalive_s <= 0) return;
+  libssh2_keepalive_config(session_, 1, static_cast<unsigned>(target_.keepalive_s));
+  uv_timer_start(
+      timer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<SshSession*>(t->data);
+        if (!self || self->state_ != State::kReady) return;
+        int next = 0;
+        libssh2_keepalive_send(self->session_, &next);
+        self->Pump();
+      },
+      static_cast<uint64_t>(target_.keepalive_s) * 1000,
+      static_cast<uint64_t>(target_.keepalive_s) * 1000);
+}
+
+void SshSession::Pump() {
+  if (state_ != State::kReady || pumping_) return;
+  auto self = shared_from_this();
+  pumping_ = true;
+  for (bool progress = true; progress && state_ == State::kReady;) {
+    progress = false;
+    std::vector<SshChannel*> channels(channels_.begin(), channels_.end());
+    for (SshChannel* c : channels) {
+      if (channels_.contains(c) && c->Pump()) progress = true;
+    }
+  }
+  pumping_ = false;
+  if (state_ == State::kReady) WaitSocket();
+}
+
+void SshSession::WaitSocket() {
+  if (!poll_ || !session_) return;
+  int dirs = libssh2_session_block_directions(session_);
+  int events = UV_READABLE;  // Always: the peer may send at any time once we are up.
+  if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND) events |= UV_WRITABLE;
+  for (SshChannel* c : channels_)
+    if (c->buffered() > 0 && c->state_ == SshChannel::State::kOpen) events |= UV_WRITABLE;
+  uv_poll_start(poll_, events, [](uv_poll_t* p, int status, int ev) {
+    static_cast<SshSession*>(p->data)->OnSocketEvent(status, ev);
+  });
+}
+
+void SshSession::Fail(Error error) {
+  if (state_ == State::kFailed) return;
+  auto self = shared_from_this();
+  state_ = State::kFailed;
+  uv_timer_stop(timer_);
+  last_error_ = error.message;
+  LogDebug("Transport", "{}: session failed: {}", target_.Describe(), error.message);
+  auto& pool = Pool();
+  if (auto it = pool.find(target_.Key()); it != pool.end()) pool.erase(it);
+  // Channels drop their handles first; freeing the session frees them.
+  std::set<SshChannel*> channels = std::move(channels_);
+  channels_.clear();
+  for (SshChannel* c : channels) c->channel_ = nullptr;
+  CloseSocket();
+  for (SshChannel* c : channels) c->Fail(error);
+}
+
+}  // namespace syncd::transport

@@ -1,0 +1,255 @@
+#include "transport/target_dir.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/openat2.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "syncd/file_system.h"
+#include "transport/codec.h"
+
+namespace syncd::transport {
+namespace {
+
+constexpr std::string_view kTempPrefix = ".syncd-";
+constexpr std::string_view kTempSuffix = ".tmp";
+
+int OpenBeneath(int root, const std::string& rel, int flags) {
+  open_how how{};
+  how.flags = static_cast<uint64_t>(flags) | O_CLOEXEC | O_NOFOLLOW;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  long fd = syscall(SYS_openat2, root, rel.c_str(), &how, sizeof how);
+  if (fd >= 0 || errno != ENOSYS) return static_cast<int>(fd);
+  // Kernels before 5.6: walk one component at a time, refusing symlinks at every step.
+  UniqueFd cur(::dup(root));
+  size_t start = 0;
+  while (cur.valid()) {
+    size_t slash = rel.find('/', start);
+    std::string part = rel.substr(start, slash == std::string::npos ? std::string::npos
+                                                                    : slash - start);
+    bool last = slash == std::string::npos;
+    int next = ::openat(cur.get(), part.c_str(),
+                        (last ? flags : O_DIRECTORY | O_RDONLY) | O_CLOEXEC | O_NOFOLLOW);
+    if (next < 0) return -1;
+    cur.Reset(next);
+    if (last) return cur.Release();
+    start = slash + 1;
+  }
+  return -1;
+}
+
+std::string ProcPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+timespec TimeOf(const Meta& m) {
+  return timespec{static_cast<time_t>(m.mtime_sec), static_cast<long>(m.mtime_nsec)};
+}
+
+}  // namespace
+
+Result<TargetDir> TargetDir::Open(const std::string& dir) {
+  if (dir.empty()) return Fail("empty target directory");
+  // mkdir -p: rsync would create only the last level; creating parents spares a surprise.
+  for (size_t slash = dir.find('/', 1);; slash = dir.find('/', slash + 1)) {
+    std::string prefix = dir.substr(0, slash);
+    if (!prefix.empty() && ::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST)
+      return FailErrno("mkdir " + prefix);
+    if (slash == std::string::npos) break;
+  }
+  int fd = ::open(dir.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return FailErrno("open target " + dir);
+  TargetDir t;
+  t.root_.Reset(fd);
+  t.path_ = dir;
+  return t;
+}
+
+Result<UniqueFd> TargetDir::OpenParent(const std::string& rel, std::string* name) const {
+  SYNCD_TRY(ValidateRelativePath(rel, /*allow_root=*/true));
+  if (rel.empty()) {
+    name->clear();
+    return UniqueFd(::dup(root_.get()));
+  }
+  size_t slash = rel.rfind('/');
+  *name = slash == std::string::npos ? rel : rel.substr(slash + 1);
+  if (slash == std::string::npos) return UniqueFd(::dup(root_.get()));
+  std::string parent = rel.substr(0, slash);
+  int fd = OpenBeneath(root_.get(), parent, O_DIRECTORY | O_RDONLY);
+  if (fd < 0) {
+    if (errno == ELOOP || errno == EXDEV)
+      return Fail("refusing " + rel + ": a parent directory is a symlink", errno);
+    return FailErrno("open " + JoinPath(path_, parent));
+  }
+  return UniqueFd(fd);
+}
+
+uid_t TargetDir::ResolveUser(const Meta& meta) {
+  if (meta.user.empty()) return meta.uid;
+  auto it = uids_.find(meta.user);
+  if (it != uids_.end()) return it->second;
+  passwd pw;
+  passwd* result = nullptr;
+  char buf[4096];
+  uid_t uid = meta.uid;
+  if (getpwnam_r(meta.user.c_str(), &pw, buf, sizeof buf, &result) == 0 && result)
+    uid = pw.pw_uid;
+  uids_.emplace(meta.user, uid);
+  return uid;
+}
+
+gid_t TargetDir::ResolveGroup(const Meta& meta) {
+  if (meta.group.empty()) return meta.gid;
+  auto it = gids_.find(meta.group);
+  if (it != gids_.end()) return it->second;
+  group gr;
+  group* result = nullptr;
+  char buf[4096];
+  gid_t gid = meta.gid;
+  if (getgrnam_r(meta.group.c_str(), &gr, buf, sizeof buf, &result) == 0 && result)
+    gid = gr.gr_gid;
+  gids_.emplace(meta.group, gid);
+  return gid;
+}
+
+Result<void> TargetDir::ApplyMetaFd(int fd, const Meta& meta, const MetaPolicy& policy) {
+  if (policy.owner || policy.group) {
+    uid_t uid = policy.owner ? ResolveUser(meta) : static_cast<uid_t>(-1);
+    gid_t gid = policy.group ? ResolveGroup(meta) : static_cast<gid_t>(-1);
+    if (::fchown(fd, uid, gid) != 0 && errno != EPERM) return FailErrno("fchown");
+  }
+  // After chown, which clears set-id bits.
+  if (policy.perms && ::fchmod(fd, meta.mode & 07777) != 0) return FailErrno("fchmod");
+  if (policy.times) {
+    timespec times[2] = {{0, UTIME_OMIT}, TimeOf(meta)};
+    if (::futimens(fd, times) != 0) return FailErrno("futimens");
+  }
+  return {};
+}
+
+Result<void> TargetDir::ApplyMeta(int dir_fd, const std::string& name, const Meta& meta,
+                                  const MetaPolicy& policy, bool skip_times) {
+  const char* n = name.empty() ? "." : name.c_str();
+  struct stat st;
+  if (::fstatat(dir_fd, n, &st, AT_SYMLINK_NOFOLLOW) != 0) return FailErrno("stat " + name);
+  if (S_ISLNK(st.st_mode)) {
+    if ((policy.owner || policy.group) &&
+        ::fchownat(dir_fd, n, policy.owner ? ResolveUser(meta) : static_cast<uid_t>(-1),
+                   policy.group ? ResolveGroup(meta) : static_cast<gid_t>(-1),
+                   AT_SYMLINK_NOFOLLOW) != 0 &&
+        errno != EPERM)
+      return FailErrno("lchown " + name);
+    if (policy.times && !skip_times) {
+      timespec times[2] = {{0, UTIME_OMIT}, TimeOf(meta)};
+      if (::utimensat(dir_fd, n, times, AT_SYMLINK_NOFOLLOW) != 0)
+        return FailErrno("utimensat " + name);
+    }
+    return {};
+  }
+  // An O_PATH descriptor pins the inode: a swap for a symlink after this point changes nothing.
+  UniqueFd fd(::openat(dir_fd, n, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return FailErrno("open " + name);
+  std::string proc = ProcPath(fd.get());
+  if (policy.owner || policy.group) {
+    if (::fchownat(fd.get(), "", policy.owner ? ResolveUser(meta) : static_cast<uid_t>(-1),
+                   policy.group ? ResolveGroup(meta) : static_cast<gid_t>(-1),
+                   AT_EMPTY_PATH) != 0 &&
+        errno != EPERM)
+      return FailErrno("chown " + name);
+  }
+  if (policy.perms && ::chmod(proc.c_str(), meta.mode & 07777) != 0)
+    return FailErrno("chmod " + name);
+  if (policy.times && !skip_times) {
+    timespec times[2] = {{0, UTIME_OMIT}, TimeOf(meta)};
+    if (::utimensat(AT_FDCWD, proc.c_str(), times, 0) != 0) return FailErrno("utimensat " + name);
+  }
+  return {};
+}
+
+Result<void> TargetDir::Remove(int dir_fd, const std::string& name) {
+  if (::unlinkat(dir_fd, name.c_str(), 0) == 0 || errno == ENOENT) return {};
+  if (errno != EISDIR && errno != EPERM) return FailErrno("unlink " + name);
+  UniqueFd sub(::openat(dir_fd, name.c_str(), O_DIRECTORY | O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!sub.valid()) return FailErrno("open " + name);
+  std::vector<std::string> names;
+  {
+    DIR* d = ::fdopendir(::dup(sub.get()));
+    if (!d) return FailErrno("opendir " + name);
+    while (dirent* ent = ::readdir(d)) {
+      std::string_view n = ent->d_name;
+      if (n != "." && n != "..") names.emplace_back(n);
+    }
+    ::closedir(d);
+  }
+  for (const std::string& n : names) {
+    if (auto r = Remove(sub.get(), n); !r)
+      return Fail(name + "/" + r.error().message, r.error().code);
+  }
+  if (::unlinkat(dir_fd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
+    return FailErrno("rmdir " + name);
+  return {};
+}
+
+bool TargetDir::IsTempName(std::string_view name) {
+  return name.size() == kTempPrefix.size() + 16 + kTempSuffix.size() &&
+         name.starts_with(kTempPrefix) && name.ends_with(kTempSuffix);
+}
+
+std::string TargetDir::NewTempName() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(rng()));
+  return std::string(kTempPrefix) + hex + std::string(kTempSuffix);
+}
+
+Result<void> TargetDir::List(const std::function<void(Entry)>& emit) {
+  NameCache names;
+  struct stat st;
+  if (::fstat(root_.get(), &st) != 0) return FailErrno("stat " + path_);
+  emit(EntryFromStat("", st, names));
+  struct Pending {
+    UniqueFd fd;
+    std::string rel;
+  };
+  std::vector<Pending> stack;
+  stack.push_back({UniqueFd(::dup(root_.get())), ""});
+  while (!stack.empty()) {
+    Pending dir = std::move(stack.back());
+    stack.pop_back();
+    DIR* d = ::fdopendir(::dup(dir.fd.get()));
+    if (!d) return FailErrno("opendir " + JoinPath(path_, dir.rel));
+    std::vector<std::string> children;
+    while (dirent* ent = ::readdir(d)) {
+      std::string_view n = ent->d_name;
+      if (n != "." && n != "..") children.emplace_back(n);
+    }
+    ::closedir(d);
+    for (const std::string& n : children) {
+      if (::fstatat(dir.fd.get(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      if (S_ISREG(st.st_mode) && IsTempName(n)) {
+        ::unlinkat(dir.fd.get(), n.c_str(), 0);  // Left by an interrupted transfer.
+        continue;
+      }
+      std::string rel = dir.rel.empty() ? n : dir.rel + "/" + n;
+      Entry e = EntryFromStat(rel, st, names);
+      if (e.type == FileType::kSymlink) {
+        char target[4097];
+        ssize_t len = ::readlinkat(dir.fd.get(), n.c_str(), target, sizeof target - 1);
+        if (len >= 0) e.link_target.assign(target, static_cast<size_t>(len));
+      } else if (e.type == FileType::kDir) {
+        int sub = ::openat(dir.fd.get(), n.c_str(), O_DIRECTORY | O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub >= 0) stack.push_back({UniqueFd(sub), rel});
+      }
+      emit(std::move(e));
+    }
+  }
+  return {};
+}
+
+}  // namespace syncd::transport

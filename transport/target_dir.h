@@ -1,0 +1,64 @@
+// TargetDir is the agent's view of its target directory: every operation resolves its path
+// beneath the root without following symlinks (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS),
+// so `..`, absolute paths and symlinked parents can never reach outside it.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <unordered_map>
+
+#include "syncd/error.h"
+#include "syncd/tree.h"
+#include "syncd/unique_fd.h"
+
+namespace syncd::transport {
+
+// Which parts of Meta the agent applies.
+struct MetaPolicy {
+  bool perms = false;
+  bool owner = false;
+  bool group = false;
+  bool times = false;
+};
+
+class TargetDir {
+ public:
+  // Opens `dir`, creating it and missing parents (mode 0755) if needed.
+  static Result<TargetDir> Open(const std::string& dir);
+
+  int root_fd() const { return root_.get(); }
+  const std::string& path() const { return path_; }
+
+  // The directory holding `rel` (validated), opened beneath the root; `name` gets the last
+  // component. For "" (the root itself) the root is returned and `name` is empty.
+  Result<UniqueFd> OpenParent(const std::string& rel, std::string* name) const;
+
+  // Sets owner, group, mode and (unless `skip_times`) mtime of `name` in `dir_fd`, never
+  // following a symlink at `name`. Owner and group are matched by name, numbers as fallback.
+  Result<void> ApplyMeta(int dir_fd, const std::string& name, const Meta& meta,
+                         const MetaPolicy& policy, bool skip_times = false);
+  // Same on an open regular file.
+  Result<void> ApplyMetaFd(int fd, const Meta& meta, const MetaPolicy& policy);
+
+  // Removes `name` in `dir_fd`, recursively for directories. A missing name is not an error.
+  static Result<void> Remove(int dir_fd, const std::string& name);
+
+  // Walks the tree depth-first (the root first, as ""), calling `emit` for each entry.
+  // Temporary files left by an interrupted transfer are deleted instead of listed.
+  Result<void> List(const std::function<void(Entry)>& emit);
+
+  // True for names the agent uses for files in transfer.
+  static bool IsTempName(std::string_view name);
+  static std::string NewTempName();
+
+ private:
+  uid_t ResolveUser(const Meta& meta);
+  gid_t ResolveGroup(const Meta& meta);
+
+  UniqueFd root_;
+  std::string path_;
+  std::unordered_map<std::string, uid_t> uids_;
+  std::unordered_map<std::string, gid_t> gids_;
+};
+
+}  // namespace syncd::transport
