@@ -50,6 +50,12 @@ struct SyncEngine::Plan {
 SyncEngine::SyncEngine(const SyncConfig& config, FileSystem& fs)
     : config_(config), fs_(fs), filter_(config.excludes) {}
 
+void SyncEngine::AddDirMeta(const Entry& dir, Plan& plan) {
+  for (const Op& op : plan.metas)
+    if (op.entry.path == dir.path) return;
+  plan.metas.push_back(Op{OpKind::kSetMeta, dir, {}});
+}
+
 const Entry* SyncEngine::PeerEntry(const std::string& path) const {
   auto it = peer_.find(path);
   return it == peer_.end() ? nullptr : &it->second;
@@ -176,16 +182,12 @@ Result<ChangeBatch> SyncEngine::Reconcile(std::map<std::string, Entry> peer) {
       plan.deletes.push_back(Op{OpKind::kDelete, PathEntry(path, entry.type), {}});
     }
   }
-  // Directory times are fixed up last, once their contents are in place.
+  // Directory times are fixed up last, once their contents are in place: writing entries on
+  // the peer changed its directories' mtimes.
   if (config_.KeepTimes()) {
     for (const Entry& e : *local) {
-      if (e.type != FileType::kDir || !present.contains(e.path)) continue;
-      if (!plan.touched_dirs.contains(e.path)) continue;
-      const Entry* p = PeerEntry(e.path);
-      bool already = std::any_of(plan.metas.begin(), plan.metas.end(),
-                                 [&](const Op& op) { return op.entry.path == e.path; });
-      if (!already && (!p || plan.created_dirs.contains(e.path) || MetaDiffers(e, *p)))
-        plan.metas.push_back(Op{OpKind::kSetMeta, e, {}});
+      if (e.type == FileType::kDir && present.contains(e.path) && plan.touched_dirs.contains(e.path))
+        AddDirMeta(e, plan);
     }
   }
   return plan.Finish(next_batch_id_++);
@@ -207,18 +209,12 @@ ChangeBatch SyncEngine::PlanChanges(const std::vector<std::string>& paths) {
     if (filter_.Excluded(path, local->type == FileType::kDir)) continue;
     PlanEntry(*local, plan);
   }
-  // A directory whose entries changed has a new mtime on the source; carry it over.
+  // A directory whose entries changed has a new mtime on both nodes; carry the source's over.
   if (config_.KeepTimes()) {
     for (const std::string& dir : plan.touched_dirs) {
-      bool already = std::any_of(plan.metas.begin(), plan.metas.end(),
-                                 [&](const Op& op) { return op.entry.path == dir; });
-      if (already) continue;
-      const Entry* peer = PeerEntry(dir);
-      if (!peer && !plan.created_dirs.contains(dir)) continue;
+      if (!PeerEntry(dir) && !plan.created_dirs.contains(dir)) continue;
       auto local = fs_.Stat(config_.source, dir);
-      if (!local || local->type != FileType::kDir) continue;
-      if (!peer || plan.created_dirs.contains(dir) || MetaDiffers(*local, *peer))
-        plan.metas.push_back(Op{OpKind::kSetMeta, *local, {}});
+      if (local && local->type == FileType::kDir) AddDirMeta(*local, plan);
     }
   }
   return plan.Finish(next_batch_id_++);

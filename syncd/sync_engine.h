@@ -41,6 +41,7 @@ class SyncEngine {
   Result<ChangeBatch> Reconcile(std::map<std::string, Entry> peer);
   void PlanEntry(const Entry& local, Plan& plan);
   void EnsureAncestors(const std::string& path, Plan& plan);
+  void AddDirMeta(const Entry& dir, Plan& plan);
   bool MetaDiffers(const Entry& local, const Entry& peer) const;
   bool ContentDiffers(const Entry& local, const Entry& peer) const;
   const Entry* PeerEntry(const std::string& path) const;

@@ -141,7 +141,13 @@ std::vector<std::string> KnownHostKeyMethods(const std::vector<std::string>& fil
         }
         bool neg = !p.empty() && p[0] == '!';
         if (neg) p.erase(0, 1);
-        if (GlobMatch(p, wanted)) (neg ? negated : match) = true;
+        // Only '*' and '?' are wildcards here; brackets belong to "[host]:port".
+        std::string glob;
+        for (char c : p) {
+          if (c == '[' || c == ']' || c == '\\') glob += '\\';
+          glob += c;
+        }
+        if (GlobMatch(glob, wanted)) (neg ? negated : match) = true;
       }
       if (match && !negated) add(matched, type);
     }

@@ -1,0 +1,169 @@
+#include "lua/config_loader.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace syncd::lua {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+class ConfigLoaderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/syncd-config-test.XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    fs::create_directories(dir_ + "/a");
+    fs::create_directories(dir_ + "/b");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  Result<Config> Load(const std::string& text) {
+    std::string path = dir_ + "/syncd.conf.lua";
+    std::ofstream(path) << text;
+    return LoadConfig(path);
+  }
+  std::string ErrorOf(const std::string& text) {
+    auto c = Load(text);
+    return c ? std::string("(loaded)") : c.error().message;
+  }
+  std::string SyncA(const std::string& extra) {
+    return "sync { default.rsyncssh, source = '" + dir_ + "/a', host = 'peer', targetdir = '/t'" +
+           extra + " }\n";
+  }
+  std::string dir_;
+};
+
+// The seed's configuration, with only its folders pointed at directories that exist here.
+TEST_F(ConfigLoaderTest, SeedConfigLoads) {
+  std::ifstream in(std::string(SYNCD_SOURCE_DIR) + "/examples/lsyncd.conf.lua");
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string seed = text.str();
+  for (std::string folder : {"/var/spool/ovd/session-manager", "/etc/ovd/session-manager",
+                             "/var/lib/php/sessions"}) {
+    fs::create_directories(dir_ + folder);
+    seed.replace(seed.find('"' + folder + '"'), folder.size() + 2, '"' + dir_ + folder + '"');
+  }
+  auto config = Load(seed);
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_TRUE(config->settings.insist);
+  EXPECT_EQ(config->settings.logfile, "/var/log/lsyncd.log");
+  ASSERT_EQ(config->syncs.size(), 3u);
+  const SyncConfig& s = config->syncs[2];
+  EXPECT_EQ(s.name, "Sync3");
+  EXPECT_EQ(s.kind, SyncKind::kRsyncSsh);
+  EXPECT_EQ(s.source, dir_ + "/var/lib/php/sessions");
+  EXPECT_EQ(s.host, "the-other-osm");
+  EXPECT_EQ(s.target_dir, dir_ + "/var/lib/php/sessions");
+  EXPECT_EQ(s.excludes, std::vector<std::string>{".*"});
+  EXPECT_TRUE(s.KeepPerms() && s.KeepOwner() && s.KeepGroup() && s.KeepTimes() && s.KeepLinks());
+  EXPECT_TRUE(s.rsync.prune_empty_dirs);
+  EXPECT_EQ(s.ssh.identity_file, "/root/.ssh/sync_rsa");
+  EXPECT_FALSE(s.delay) << "no delay configured: changes go out at once";
+  EXPECT_EQ(s.delete_mode, DeleteMode::kAlways);
+  // --rsh=ssh -i KEY is understood: no warnings for the seed.
+  EXPECT_TRUE(config->warnings.empty()) << config->warnings.front();
+}
+
+TEST_F(ConfigLoaderTest, WrongTypeNamesFileLineKeyAndTypes) {
+  std::string text = SyncA("") + "\n" + SyncA(", delay = 'fast'");
+  EXPECT_EQ(ErrorOf(text), dir_ + "/syncd.conf.lua:3: sync[2].delay: expected a number, got string");
+}
+
+TEST_F(ConfigLoaderTest, UnknownKeysAreErrors) {
+  EXPECT_EQ(ErrorOf(SyncA(", delya = 3")),
+            dir_ + "/syncd.conf.lua:1: sync[1].delya: unknown key");
+  EXPECT_EQ(ErrorOf(SyncA(", rsync = { archve = true }")),
+            dir_ + "/syncd.conf.lua:1: sync[1].rsync.archve: unknown rsync option");
+  EXPECT_EQ(ErrorOf("settings { delay = 5 }\n" + SyncA("")),
+            dir_ + "/syncd.conf.lua:1: settings.delay: unknown setting");
+}
+
+TEST_F(ConfigLoaderTest, MissingSourceIsNamed) {
+  std::string text = "sync { default.rsyncssh, source = '/nonexistent/src', host = 'p', targetdir = '/t' }";
+  EXPECT_EQ(ErrorOf(text), dir_ + "/syncd.conf.lua:1: sync[1].source: /nonexistent/src: No such "
+                                  "file or directory");
+}
+
+TEST_F(ConfigLoaderTest, LuaSyntaxErrorNamesTheLine) {
+  EXPECT_THAT(ErrorOf("settings {\n  insist = true,\n  nodaemon = \n}"),
+              HasSubstr("syncd.conf.lua:4:"));
+}
+
+TEST_F(ConfigLoaderTest, LayerRulesFollowLsyncd) {
+  EXPECT_THAT(ErrorOf("sync { source = '" + dir_ + "/a', target = '/t' }"),
+              HasSubstr("sync[1]: no layer given"));
+  EXPECT_THAT(ErrorOf(SyncA(", target = 'x'")), HasSubstr("sync[1].target: not allowed"));
+  EXPECT_THAT(ErrorOf("sync { default.rsyncssh, source = '" + dir_ + "/a', host = 'p' }"),
+              HasSubstr("sync[1].targetdir: required"));
+  EXPECT_THAT(ErrorOf("settings = { nodaemon = true }\n" + SyncA("")), HasSubstr("old syntax"));
+}
+
+TEST_F(ConfigLoaderTest, RsyncTargetSplitsHostAndDirectory) {
+  auto c = Load("sync { default.rsync, source = '" + dir_ + "/a', target = 'root@osm2:/srv/x/' }\n"
+                "sync { default.rsync, source = '" + dir_ + "/b', target = '" + dir_ + "/copy' }\n"
+                "sync { default.direct, source = '" + dir_ + "/a', target = '" + dir_ + "/d' }");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->syncs[0].host, "root@osm2");
+  EXPECT_EQ(c->syncs[0].target_dir, "/srv/x");
+  EXPECT_EQ(c->syncs[1].host, "");
+  EXPECT_EQ(c->syncs[1].target_dir, dir_ + "/copy");
+  EXPECT_EQ(c->syncs[2].delay, 1.0);  // default.direct keeps lsyncd's one second.
+}
+
+TEST_F(ConfigLoaderTest, SettingsArrayFormAndGetter) {
+  auto c = Load("settings { 'nodaemon', statusInterval = 5 }\n"
+                "assert(settings('nodaemon') == true)\n" + SyncA(""));
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_TRUE(c->settings.nodaemon);
+  EXPECT_EQ(c->settings.status_interval, 5);
+}
+
+TEST_F(ConfigLoaderTest, UserLayersInheritAndOwnKeysWin) {
+  auto c = Load("local base = { default.rsyncssh, host = 'p', delay = 5, rsync = { archive = true } }\n"
+                "sync { base, source = '" + dir_ + "/a', targetdir = '/t', delay = 2,"
+                " rsync = { compress = true } }");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->syncs[0].delay, 2.0);
+  EXPECT_EQ(c->syncs[0].host, "p");
+  EXPECT_TRUE(c->syncs[0].rsync.archive);
+  EXPECT_TRUE(c->syncs[0].rsync.compress);
+}
+
+TEST_F(ConfigLoaderTest, ExcludeFromReadsPatterns) {
+  std::ofstream(dir_ + "/ex") << "# comment\n\n- *.tmp\ncache/\n+ keep\n";
+  auto c = Load(SyncA(", excludeFrom = '" + dir_ + "/ex', exclude = '*.bak'"));
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_THAT(c->syncs[0].excludes, ::testing::UnorderedElementsAre("*.bak", "*.tmp", "cache/"));
+  EXPECT_THAT(ErrorOf(SyncA(", excludeFrom = '/nope'")),
+              HasSubstr("sync[1].excludeFrom: cannot read /nope"));
+}
+
+TEST_F(ConfigLoaderTest, DeleteValues) {
+  for (auto [text, mode] : std::vector<std::pair<std::string, DeleteMode>>{
+           {"true", DeleteMode::kAlways}, {"false", DeleteMode::kNever},
+           {"'startup'", DeleteMode::kStartup}, {"'running'", DeleteMode::kRunning}}) {
+    auto c = Load(SyncA(", delete = " + text));
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ(c->syncs[0].delete_mode, mode) << text;
+  }
+  EXPECT_THAT(ErrorOf(SyncA(", delete = 'always'")),
+              HasSubstr("sync[1].delete: expected true, false, 'startup' or 'running', got 'always'"));
+}
+
+TEST_F(ConfigLoaderTest, CustomActionsAreRefusedClearly) {
+  EXPECT_THAT(ErrorOf(SyncA(", onCreate = 'echo hi'")),
+              HasSubstr("sync[1].onCreate: custom Lua actions are not supported"));
+  EXPECT_THAT(ErrorOf(SyncA(", init = function() end")),
+              HasSubstr("sync[1].init: custom Lua functions are not supported"));
+}
+
+}  // namespace
+}  // namespace syncd::lua

@@ -1,0 +1,205 @@
+#include "syncd/sync_engine.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/fakes/fake_fs.h"
+
+namespace syncd {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using testing::FakeFileSystem;
+
+// "put a.txt", "mkdir d", "delete x", "meta d", "link l".
+std::vector<std::string> Describe(const ChangeBatch& b) {
+  std::vector<std::string> out;
+  for (const Op& op : b.ops) {
+    const char* verb = op.kind == OpKind::kPut       ? "put"
+                       : op.kind == OpKind::kMkdir   ? "mkdir"
+                       : op.kind == OpKind::kSymlink ? "link"
+                       : op.kind == OpKind::kDelete  ? "delete"
+                                                     : "meta";
+    out.push_back(std::string(verb) + " " + op.entry.path);
+  }
+  return out;
+}
+
+SyncConfig ArchiveConfig() {
+  SyncConfig c;
+  c.source = "/src";
+  c.rsync.archive = true;
+  return c;
+}
+
+Entry PeerCopy(const Entry& e) {
+  Entry p = e;
+  p.ino = 0;
+  p.ctime_ns = 0;
+  return p;
+}
+
+class SyncEngineTest : public ::testing::Test {
+ protected:
+  FakeFileSystem fs_;
+};
+
+TEST_F(SyncEngineTest, ReconcileToEmptyPeerCreatesParentsFirst) {
+  fs_.Dir("d");
+  fs_.File("d/b.txt", "b");
+  fs_.File("a.txt", "a");
+  fs_.Link("l", "a.txt");
+  SyncEngine engine(ArchiveConfig(), fs_);
+  auto batch = engine.PlanReconcile({PeerCopy(fs_.at(""))});
+  ASSERT_TRUE(batch);
+  EXPECT_THAT(Describe(*batch),
+              ElementsAre("put a.txt", "mkdir d", "put d/b.txt", "link l", "meta ", "meta d"));
+}
+
+TEST_F(SyncEngineTest, ReconcileWithIdenticalPeerSendsNothing) {
+  fs_.Dir("d");
+  fs_.File("d/b.txt", "b");
+  Listing peer{PeerCopy(fs_.at("")), PeerCopy(fs_.at("d")), PeerCopy(fs_.at("d/b.txt"))};
+  SyncEngine engine(ArchiveConfig(), fs_);
+  auto batch = engine.PlanReconcile(peer);
+  ASSERT_TRUE(batch);
+  EXPECT_THAT(Describe(*batch), IsEmpty());
+}
+
+TEST_F(SyncEngineTest, ReconcileDeletesExtrasButProtectsExcluded) {
+  fs_.File("keep", "k");
+  SyncConfig config = ArchiveConfig();
+  config.excludes = {".*"};
+  Entry stale = PeerCopy(fs_.at("keep"));
+  stale.path = "stale";
+  Entry dot = stale;
+  dot.path = ".lock";
+  Entry stale_dir = PeerCopy(fs_.at(""));
+  stale_dir.path = "old";
+  Entry inside = stale;
+  inside.path = "old/x";
+  SyncEngine engine(config, fs_);
+  auto batch = engine.PlanReconcile(
+      {PeerCopy(fs_.at("")), PeerCopy(fs_.at("keep")), stale, dot, stale_dir, inside});
+  ASSERT_TRUE(batch);
+  // One recursive delete covers old/x; .lock matches the exclude and stays.
+  EXPECT_THAT(Describe(*batch), ElementsAre("delete old", "delete stale"));
+}
+
+TEST_F(SyncEngineTest, DeleteFalseNeverDeletes) {
+  SyncConfig config = ArchiveConfig();
+  config.delete_mode = DeleteMode::kNever;
+  Entry stale = PeerCopy(fs_.at(""));
+  stale.path = "stale";
+  stale.type = FileType::kFile;
+  SyncEngine engine(config, fs_);
+  EXPECT_THAT(Describe(*engine.PlanReconcile({PeerCopy(fs_.at("")), stale})), IsEmpty());
+}
+
+TEST_F(SyncEngineTest, MetadataOnlyChangeIsSentAsMetadata) {
+  fs_.File("f", "data", 0600);
+  Entry peer = PeerCopy(fs_.at("f"));
+  peer.meta.mode = 0644;
+  SyncEngine engine(ArchiveConfig(), fs_);
+  EXPECT_THAT(Describe(*engine.PlanReconcile({PeerCopy(fs_.at("")), peer})),
+              ElementsAre("meta f"));
+}
+
+TEST_F(SyncEngineTest, OwnerIsComparedByNameWhenBothKnowOne) {
+  fs_.File("f", "data").meta.user = "www-data";
+  Entry peer = PeerCopy(fs_.at("f"));
+  peer.meta.uid = 1234;  // Different number, same name: nothing to do.
+  SyncEngine engine(ArchiveConfig(), fs_);
+  EXPECT_THAT(Describe(*engine.PlanReconcile({PeerCopy(fs_.at("")), peer})), IsEmpty());
+}
+
+TEST_F(SyncEngineTest, WithoutArchiveOnlyContentAndTimesCount) {
+  fs_.File("f", "data", 0600);
+  Entry peer = PeerCopy(fs_.at("f"));
+  peer.meta.mode = 0644;
+  peer.meta.user = "other";
+  SyncConfig config;  // lsyncd's default rsync flags: -lts, no perms, no owner.
+  config.source = "/src";
+  SyncEngine engine(config, fs_);
+  EXPECT_THAT(Describe(*engine.PlanReconcile({PeerCopy(fs_.at("")), peer})), IsEmpty());
+}
+
+TEST_F(SyncEngineTest, TypeChangeRemovesTheOldThingFirst) {
+  fs_.File("x", "now a file");
+  Entry peer_dir = PeerCopy(fs_.at(""));
+  peer_dir.path = "x";
+  SyncEngine engine(ArchiveConfig(), fs_);
+  EXPECT_THAT(Describe(*engine.PlanReconcile({PeerCopy(fs_.at("")), peer_dir})),
+              ElementsAre("delete x", "put x", "meta "));
+}
+
+TEST_F(SyncEngineTest, PruneEmptyDirsSkipsDirectoriesWithoutFiles) {
+  SyncConfig config = ArchiveConfig();
+  config.rsync.prune_empty_dirs = true;
+  fs_.Dir("empty");
+  fs_.Dir("empty/deeper");
+  fs_.Dir("full");
+  fs_.File("full/f", "x");
+  SyncEngine engine(config, fs_);
+  auto batch = engine.PlanReconcile({PeerCopy(fs_.at(""))});
+  EXPECT_THAT(Describe(*batch), ElementsAre("mkdir full", "put full/f", "meta ", "meta full"));
+}
+
+TEST_F(SyncEngineTest, ChangesAfterCommitAreComparedWithWhatThePeerNowHas) {
+  fs_.File("a", "1");
+  SyncEngine engine(ArchiveConfig(), fs_);
+  auto first = engine.PlanReconcile({PeerCopy(fs_.at(""))});
+  engine.Committed(*first, {});
+  EXPECT_THAT(Describe(engine.PlanChanges({"a"})), IsEmpty());  // Nothing new.
+  fs_.File("a", "22").meta.mtime_sec += 5;
+  EXPECT_THAT(Describe(engine.PlanChanges({"a"})), ElementsAre("put a", "meta "));
+}
+
+TEST_F(SyncEngineTest, RemovedPathBecomesDeleteOnlyIfThePeerHasIt) {
+  fs_.File("sent", "1");
+  SyncEngine engine(ArchiveConfig(), fs_);
+  engine.Committed(*engine.PlanReconcile({PeerCopy(fs_.at(""))}), {});
+  fs_.Remove("sent");
+  EXPECT_THAT(Describe(engine.PlanChanges({"sent", "never-sent"})), ElementsAre("delete sent", "meta "));
+}
+
+TEST_F(SyncEngineTest, DeleteWhileRunningFollowsDeleteMode) {
+  fs_.File("sent", "1");
+  SyncConfig config = ArchiveConfig();
+  config.delete_mode = DeleteMode::kStartup;
+  SyncEngine engine(config, fs_);
+  engine.Committed(*engine.PlanReconcile({PeerCopy(fs_.at(""))}), {});
+  fs_.Remove("sent");
+  EXPECT_THAT(Describe(engine.PlanChanges({"sent"})), IsEmpty());
+}
+
+TEST_F(SyncEngineTest, NewFileInNewDirectoryCreatesTheDirectoryFirst) {
+  SyncEngine engine(ArchiveConfig(), fs_);
+  engine.Committed(*engine.PlanReconcile({PeerCopy(fs_.at(""))}), {});
+  fs_.Dir("n");
+  fs_.Dir("n/m");
+  fs_.File("n/m/f", "x");
+  EXPECT_THAT(Describe(engine.PlanChanges({"n/m/f"})),
+              ElementsAre("mkdir n", "mkdir n/m", "put n/m/f", "meta ", "meta n", "meta n/m"));
+}
+
+TEST_F(SyncEngineTest, ExcludedPathsAreNeverSent) {
+  SyncConfig config = ArchiveConfig();
+  config.excludes = {".*"};
+  fs_.File(".swap", "x");
+  SyncEngine engine(config, fs_);
+  engine.Committed(*engine.PlanReconcile({PeerCopy(fs_.at(""))}), {});
+  EXPECT_THAT(Describe(engine.PlanChanges({".swap"})), IsEmpty());
+}
+
+TEST_F(SyncEngineTest, FailedOperationIsPlannedAgain) {
+  fs_.File("f", "1");
+  SyncEngine engine(ArchiveConfig(), fs_);
+  auto batch = engine.PlanReconcile({PeerCopy(fs_.at(""))});
+  engine.Committed(*batch, {OpFailure{"f", Error{"disk full", ENOSPC}}});
+  EXPECT_THAT(Describe(engine.PlanChanges({"f"})), ElementsAre("put f", "meta "));
+}
+
+}  // namespace
+}  // namespace syncd

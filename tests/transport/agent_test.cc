@@ -1,0 +1,231 @@
+#include "transport/agent.h"
+
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace syncd::transport {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Reply {
+  MsgType type;
+  uint64_t seq = 0;
+  std::string message;
+};
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/syncd-agent-test.XXXXXX";
+    base_ = mkdtemp(tmpl);
+    root_ = base_ + "/target";
+    outside_ = base_ + "/outside";
+    fs::create_directories(outside_);
+    Send(Encoder(MsgType::kHello).U32(kMagic).U16(kProtocolVersion).U64(0).Finish());
+    Send(Encoder(MsgType::kOpen).U64(1).Str(root_).U32(kKeepPerms | kKeepTimes).Finish());
+    auto replies = Take();
+    ASSERT_EQ(replies.size(), 2u);
+    ASSERT_EQ(replies[1].type, MsgType::kOk) << replies[1].message;
+  }
+  void TearDown() override { fs::remove_all(base_); }
+
+  // Feeds whole frames to the agent; returns false if it asked to end the session.
+  bool Send(const std::string& frames) {
+    reader_in_.Feed(frames);
+    bool go_on = true;
+    while (auto f = reader_in_.Next()) {
+      if (!*f) break;
+      go_on = agent_.Handle((*f)->type, (*f)->payload) && go_on;
+    }
+    return go_on;
+  }
+  std::vector<Reply> Take() {
+    FrameReader reader;
+    reader.Feed(agent_.TakeOutput());
+    std::vector<Reply> out;
+    while (auto f = reader.Next()) {
+      if (!*f) break;
+      Decoder d((*f)->payload);
+      Reply r{(*f)->type, 0, {}};
+      if (r.type == MsgType::kFailed) {
+        r.seq = d.U64();
+        d.U32();
+        r.message = d.Str();
+      } else if (r.type == MsgType::kFatal) {
+        d.U32();
+        r.message = d.Str();
+      } else if (r.type != MsgType::kHelloOk) {
+        r.seq = d.U64();
+      }
+      out.push_back(r);
+    }
+    return out;
+  }
+  std::string Put(uint64_t seq, const std::string& path, const std::string& content,
+                  std::optional<std::string> hashed = {}) {
+    Meta meta;
+    meta.mode = 0640;
+    meta.mtime_sec = 1600000000;
+    std::string h = hashed.value_or(content);
+    XXH128_hash_t hash = XXH3_128bits(h.data(), h.size());
+    return Encoder(MsgType::kPutBegin).U64(seq).Str(path).U64(content.size()).MetaField(meta).Finish() +
+           Encoder(MsgType::kPutData).U64(seq).Raw(content).Finish() +
+           Encoder(MsgType::kPutEnd).U64(seq).U8(kPutComplete).U64(hash.high64).U64(hash.low64).Finish();
+  }
+  std::string Commit(uint64_t seq) { return Encoder(MsgType::kCommit).U64(seq).Finish(); }
+  static std::string Read(const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  // Names in the target, temp files included.
+  std::vector<std::string> Names(const std::string& dir) {
+    std::vector<std::string> out;
+    for (auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  Agent agent_;
+  FrameReader reader_in_;
+  std::string base_, root_, outside_;
+};
+
+TEST_F(AgentTest, FileAppearsOnlyAtCommitWithItsMetadata) {
+  ASSERT_TRUE(Send(Put(2, "a.txt", "hello")));
+  EXPECT_FALSE(fs::exists(root_ + "/a.txt"));  // Still under its temporary name.
+  ASSERT_TRUE(Send(Commit(3)));
+  auto replies = Take();
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].type, MsgType::kCommitted);
+  EXPECT_EQ(replies[0].seq, 3u);
+  EXPECT_EQ(Read(root_ + "/a.txt"), "hello");
+  struct stat st;
+  ASSERT_EQ(stat((root_ + "/a.txt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1600000000);
+  EXPECT_THAT(Names(root_), ::testing::ElementsAre("a.txt"));
+}
+
+TEST_F(AgentTest, HashMismatchKeepsTheOldFileAndLeavesNoTemporary) {
+  ASSERT_TRUE(Send(Put(2, "f", "old") + Commit(3)));
+  Take();
+  ASSERT_TRUE(Send(Put(4, "f", "new!", std::string("corrupted")) + Commit(5)));
+  auto replies = Take();
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_EQ(replies[0].type, MsgType::kFailed);
+  EXPECT_EQ(replies[0].seq, 4u);
+  EXPECT_THAT(replies[0].message, ::testing::HasSubstr("hash mismatch"));
+  EXPECT_EQ(replies[1].type, MsgType::kCommitted);
+  EXPECT_EQ(Read(root_ + "/f"), "old");
+  EXPECT_THAT(Names(root_), ::testing::ElementsAre("f"));
+}
+
+TEST_F(AgentTest, AbortedUploadLeavesNothing) {
+  std::string frames = Encoder(MsgType::kPutBegin).U64(2).Str("g").U64(3).MetaField(Meta{}).Finish() +
+                       Encoder(MsgType::kPutData).U64(2).Raw("abc").Finish() +
+                       Encoder(MsgType::kPutEnd).U64(2).U8(kPutAbort).U64(0).U64(0).Finish();
+  ASSERT_TRUE(Send(frames + Commit(3)));
+  auto replies = Take();
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_EQ(replies[0].type, MsgType::kFailed);
+  EXPECT_TRUE(Names(root_).empty());
+}
+
+TEST_F(AgentTest, EscapingPathsAreRefused) {
+  fs::create_directories(root_ + "/real");
+  fs::create_directory_symlink(outside_, root_ + "/escape");
+  uint64_t seq = 10;
+  std::vector<std::string> paths = {"../outside/x", "/tmp/x", "escape/x",
+                                    "real/../../outside/x", std::string("a\0b", 3), "real//x"};
+  for (const std::string& path : paths) {
+    ASSERT_TRUE(Send(Put(seq, path, "data"))) << path;
+    auto replies = Take();
+    ASSERT_EQ(replies.size(), 1u) << path;
+    EXPECT_EQ(replies[0].type, MsgType::kFailed) << path;
+    ++seq;
+  }
+  ASSERT_TRUE(Send(Encoder(MsgType::kDelete).U64(seq++).Str("escape/x").Finish()));
+  ASSERT_TRUE(Send(Encoder(MsgType::kMkdir).U64(seq++).Str("escape/newdir").MetaField(Meta{}).Finish()));
+  ASSERT_TRUE(Send(Commit(seq)));
+  Take();
+  EXPECT_TRUE(fs::is_empty(outside_)) << "something was written outside the target";
+}
+
+TEST_F(AgentTest, SetMetaOnASymlinkNeverTouchesItsTarget) {
+  std::string victim = outside_ + "/victim";
+  std::ofstream(victim) << "x";
+  fs::permissions(victim, fs::perms(0600));
+  fs::create_symlink(victim, root_ + "/link");
+  Meta meta;
+  meta.mode = 0777;
+  ASSERT_TRUE(Send(Encoder(MsgType::kSetMeta).U64(2).Str("link").U8(1).MetaField(meta).Finish() +
+                   Commit(3)));
+  Take();
+  EXPECT_EQ(static_cast<unsigned>(fs::status(victim).permissions()), 0600u);
+}
+
+TEST_F(AgentTest, DeleteRemovesDirectoriesRecursivelyAndToleratesMissing) {
+  fs::create_directories(root_ + "/d/e");
+  std::ofstream(root_ + "/d/e/f") << "x";
+  ASSERT_TRUE(Send(Encoder(MsgType::kDelete).U64(2).Str("d").Finish() +
+                   Encoder(MsgType::kDelete).U64(3).Str("missing").Finish() + Commit(4)));
+  auto replies = Take();
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].type, MsgType::kCommitted);
+  EXPECT_TRUE(Names(root_).empty());
+}
+
+TEST_F(AgentTest, ListSkipsAndRemovesLeftoverTemporaries) {
+  std::ofstream(root_ + "/kept") << "x";
+  std::ofstream(root_ + "/.syncd-0123456789abcdef.tmp") << "partial";
+  ASSERT_TRUE(Send(Encoder(MsgType::kList).U64(2).Finish()));
+  FrameReader reader;
+  reader.Feed(agent_.TakeOutput());
+  std::vector<std::string> paths;
+  while (auto f = reader.Next()) {
+    if (!*f || (*f)->type != MsgType::kListChunk) break;
+    Decoder d((*f)->payload);
+    d.U64();
+    for (uint32_t n = d.U32(); n > 0; --n) paths.push_back(d.EntryField().path);
+  }
+  EXPECT_THAT(paths, ::testing::UnorderedElementsAre("", "kept"));
+  EXPECT_THAT(Names(root_), ::testing::ElementsAre("kept"));
+}
+
+TEST_F(AgentTest, MalformedFramesGetFatalRepliesNotCrashes) {
+  // Truncated PUT_BEGIN, an unknown type, and data for a PUT that never began.
+  std::vector<std::string> frames = {Encoder(MsgType::kPutBegin).U64(2).Finish(),
+                                     Encoder(static_cast<MsgType>(0x55)).U64(1).Finish(),
+                                     Encoder(MsgType::kPutData).U64(99).Raw("x").Finish()};
+  for (const std::string& frame : frames) {
+    FrameReader r;
+    r.Feed(Encoder(MsgType::kHello).U32(kMagic).U16(1).U64(0).Finish() +
+           Encoder(MsgType::kOpen).U64(1).Str(root_).U32(0).Finish() + frame);
+    Agent agent;
+    bool alive = true;
+    while (auto f = r.Next()) {
+      if (!*f) break;
+      alive = agent.Handle((*f)->type, (*f)->payload);
+    }
+    EXPECT_FALSE(alive);
+    FrameReader out;
+    out.Feed(agent.TakeOutput());
+    MsgType last{};
+    while (auto f = out.Next()) {
+      if (!*f) break;
+      last = (*f)->type;
+    }
+    EXPECT_EQ(last, MsgType::kFatal);
+  }
+}
+
+}  // namespace
+}  // namespace syncd::transport
