@@ -69,8 +69,9 @@ int Daemon::Run() {
 }
 
 void Daemon::OnFatal(size_t index, const Error& error) {
-  LogError("{}", error.message);
   running_[index] = false;
+  if (finished_) return;  // Syncs sharing a session all report its failure; once is enough.
+  LogError("{}", error.message);
   // Before everything is up, a broken sync is a broken configuration: stop with an error.
   // Later, one sync's failure never stops the others.
   bool any = std::find(running_.begin(), running_.end(), true) != running_.end();
@@ -109,6 +110,7 @@ void Daemon::Stop(const char* why) {
 }
 
 void Daemon::Finish(int status) {
+  finished_ = true;
   status_ = status;
   uv_stop(&loop_);
 }

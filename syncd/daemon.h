@@ -41,6 +41,7 @@ class Daemon {
   uv_timer_t* stop_timer_ = nullptr;
   size_t in_sync_ = 0;
   bool stopping_ = false;
+  bool finished_ = false;
   int status_ = 0;
 };
 

@@ -1,0 +1,300 @@
+#include "tests/integration/harness.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <set>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace syncd::itest {
+namespace fs = std::filesystem;
+
+std::string SyncdBinary() { return SYNCD_BINARY; }
+std::string SourceDir() { return SYNCD_SOURCE_DIR; }
+
+TempDir::TempDir(const std::string& tag) {
+  std::string tmpl = "/tmp/syncd-" + tag + ".XXXXXX";
+  path_ = mkdtemp(tmpl.data());
+}
+
+TempDir::~TempDir() {
+  if (std::getenv("SYNCD_KEEP_TMP")) return;
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+void WriteFile(const std::string& path, const std::string& content, mode_t mode) {
+  // Written to a new name and renamed, so the watcher sees one complete file.
+  std::string tmp = fs::path(path).parent_path() / (".wtmp-" + fs::path(path).filename().string());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << content;
+  }
+  ::chmod(tmp.c_str(), mode);
+  fs::rename(tmp, path);
+}
+
+void AppendFile(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::app);
+  out << content;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void MakeDirs(const std::string& path) { fs::create_directories(path); }
+
+void Chown(const std::string& path, const std::string& user, const std::string& group) {
+  passwd* pw = getpwnam(user.c_str());
+  struct group* gr = getgrnam(group.c_str());
+  ASSERT_TRUE(pw && gr) << user << ":" << group;
+  ASSERT_EQ(::lchown(path.c_str(), pw->pw_uid, gr->gr_gid), 0) << path;
+}
+
+void Shell(const std::string& command) {
+  int rc = std::system(command.c_str());
+  ASSERT_EQ(rc, 0) << command;
+}
+
+Tree Snapshot(const std::string& root, const SnapshotOptions& options) {
+  Tree tree;
+  std::error_code ec;
+  if (!fs::exists(root, ec)) return tree;
+  for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (ec) break;
+    std::string rel = fs::relative(it->path(), root).string();
+    std::string name = it->path().filename().string();
+    struct stat st;
+    if (::lstat(it->path().c_str(), &st) != 0) continue;
+    if (options.skip_dot_files && name[0] == '.') {
+      if (S_ISDIR(st.st_mode)) it.disable_recursion_pending();
+      continue;
+    }
+    NodeInfo n;
+    n.mode = st.st_mode & 07777;
+    n.uid = st.st_uid;
+    n.gid = st.st_gid;
+    n.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    if (S_ISDIR(st.st_mode)) {
+      n.type = 'd';
+      if (!options.dir_times) n.mtime_ns = 0;
+    } else if (S_ISLNK(st.st_mode)) {
+      n.type = 'l';
+      n.mode = 0;
+      n.content = fs::read_symlink(it->path(), ec).string();
+    } else {
+      n.type = 'f';
+      n.content = ReadFile(it->path());
+    }
+    tree[rel] = n;
+  }
+  if (options.prune_empty_dirs) {
+    std::set<std::string> keep;
+    for (const auto& [path, n] : tree) {
+      if (n.type == 'd') continue;
+      for (fs::path p = fs::path(path).parent_path(); !p.empty(); p = p.parent_path())
+        keep.insert(p.string());
+    }
+    for (auto it = tree.begin(); it != tree.end();)
+      it = (it->second.type == 'd' && !keep.contains(it->first)) ? tree.erase(it) : std::next(it);
+  }
+  return tree;
+}
+
+std::string Describe(const NodeInfo& n) {
+  std::ostringstream out;
+  out << n.type << " mode=" << std::oct << n.mode << std::dec << " uid=" << n.uid
+      << " gid=" << n.gid << " mtime=" << n.mtime_ns << " content=";
+  if (n.content.size() > 40)
+    out << n.content.size() << " bytes";
+  else
+    out << '"' << n.content << '"';
+  return out.str();
+}
+
+std::string Diff(const Tree& expected, const Tree& actual) {
+  std::ostringstream out;
+  for (const auto& [path, n] : expected) {
+    auto it = actual.find(path);
+    if (it == actual.end())
+      out << "missing: " << path << "\n";
+    else if (!(it->second == n))
+      out << "differs: " << path << "\n  want " << Describe(n) << "\n  have "
+          << Describe(it->second) << "\n";
+  }
+  for (const auto& [path, n] : actual)
+    if (!expected.contains(path)) out << "extra: " << path << "\n";
+  return out.str();
+}
+
+std::vector<std::string> TempFiles(const std::string& root) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (name.starts_with(".syncd-") && name.ends_with(".tmp")) out.push_back(it->path().string());
+  }
+  return out;
+}
+
+bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+Process::Process(std::vector<std::string> argv, std::vector<std::string> env, std::string log)
+    : log_(std::move(log)) {
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    int null = ::open("/dev/null", O_RDONLY);
+    ::dup2(null, 0);
+    ::setpgid(0, 0);
+    for (const std::string& e : env) ::putenv(strdup(e.c_str()));
+    std::vector<char*> args;
+    for (std::string& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    std::perror(args[0]);
+    ::_exit(127);
+  }
+}
+
+Process::~Process() {
+  if (running()) {
+    ::kill(-pid_, SIGKILL);
+    ::kill(pid_, SIGKILL);
+    Wait(std::chrono::seconds(10));
+  }
+}
+
+void Process::Signal(int sig) { ::kill(pid_, sig); }
+
+bool Process::running() {
+  if (status_) return false;
+  int st = 0;
+  pid_t r = ::waitpid(pid_, &st, WNOHANG);
+  if (r == pid_) {
+    status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return false;
+  }
+  return r == 0;
+}
+
+std::optional<int> Process::Wait(std::chrono::milliseconds timeout) {
+  WaitUntil([this] { return !running(); }, timeout);
+  return status_;
+}
+
+std::string Process::log() const { return ReadFile(log_); }
+
+std::unique_ptr<Process> StartSyncd(const std::string& config, const std::string& home,
+                                    const std::string& log, std::vector<std::string> extra_args) {
+  std::vector<std::string> argv{SyncdBinary(), "-nodaemon"};
+  for (std::string& a : extra_args) argv.push_back(std::move(a));
+  argv.push_back(config);
+  return std::make_unique<Process>(argv, std::vector<std::string>{"HOME=" + home, "SSH_AUTH_SOCK="},
+                                   log);
+}
+
+SshServer::SshServer(std::string dir, int port,
+                     std::vector<std::pair<std::string, std::string>> binds)
+    : dir_(std::move(dir)), port_(port), binds_(std::move(binds)) {
+  MakeDirs(dir_);
+  MakeDirs("/run/sshd");  // sshd's privilege separation directory.
+  for (const char* type : {"ed25519", "ecdsa"})
+    Shell("ssh-keygen -q -t " + std::string(type) + " -N '' -f " + dir_ + "/host_" + type +
+          " </dev/null >/dev/null");
+  std::ofstream cfg(dir_ + "/sshd_config");
+  cfg << "ListenAddress 127.0.0.1\nPort " << port_ << "\n"
+      << "HostKey " << dir_ << "/host_ed25519\nHostKey " << dir_ << "/host_ecdsa\n"
+      << "PidFile " << dir_ << "/sshd.pid\nAuthorizedKeysFile " << dir_ << "/authorized_keys\n"
+      << "StrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
+      << "KbdInteractiveAuthentication no\nUsePAM no\nLogLevel VERBOSE\n";
+  cfg.close();
+  WriteFile(dir_ + "/authorized_keys", "", 0600);
+}
+
+SshServer::~SshServer() { Stop(); }
+
+std::string SshServer::MakeUserKey(const std::string& path, const std::string& type) {
+  std::string cmd = "ssh-keygen -q -t " + type + " -N '' -f " + path + " </dev/null >/dev/null";
+  EXPECT_EQ(std::system(cmd.c_str()), 0);
+  std::string pub = ReadFile(path + ".pub");
+  while (!pub.empty() && pub.back() == '\n') pub.pop_back();
+  return pub;
+}
+
+void SshServer::Authorize(const std::string& public_key) {
+  AppendFile(dir_ + "/authorized_keys",
+             "command=\"" + SyncdBinary() +
+                 " --server\",no-pty,no-user-rc,no-agent-forwarding,no-port-forwarding,"
+                 "no-X11-forwarding " + public_key + "\n");
+}
+
+std::string SshServer::KnownHostsLine(const std::string& type) const {
+  std::string pub = ReadFile(dir_ + "/host_" + type + ".pub");
+  std::istringstream in(pub);
+  std::string algo, key;
+  in >> algo >> key;
+  std::string host = port_ == 22 ? "127.0.0.1" : "[127.0.0.1]:" + std::to_string(port_);
+  return host + " " + algo + " " + key + "\n";
+}
+
+void SshServer::Start() {
+  std::string script;
+  for (const auto& [from, over] : binds_) script += "mount --bind '" + from + "' '" + over + "' && ";
+  script += "exec /usr/sbin/sshd -D -e -f '" + dir_ + "/sshd_config'";
+  sshd_ = std::make_unique<Process>(
+      std::vector<std::string>{"/usr/bin/unshare", "--mount", "--propagation", "private",
+                               "/bin/sh", "-c", script},
+      std::vector<std::string>{}, dir_ + "/sshd.log");
+  bool up = WaitUntil(
+      [this] {
+        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(static_cast<uint16_t>(port_));
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+        ::close(fd);
+        return ok || !sshd_->running();
+      },
+      std::chrono::seconds(20));
+  ASSERT_TRUE(up && sshd_->running()) << "sshd did not start:\n" << log();
+}
+
+void SshServer::Stop() {
+  if (!sshd_) return;
+  sshd_->Signal(SIGTERM);
+  sshd_->Wait(std::chrono::seconds(10));
+  sshd_.reset();
+}
+
+std::string SshServer::log() const { return ReadFile(dir_ + "/sshd.log"); }
+
+}  // namespace syncd::itest

@@ -1,0 +1,108 @@
+// Local targets through the pipe carrier: real inotify, the real agent as a child process.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+
+#include "tests/integration/harness.h"
+#include "tests/integration/scenario.h"
+
+namespace syncd::itest {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+class PipeReplicationTest : public ::testing::Test {
+ protected:
+  PipeReplicationTest() : tmp_("pipe") {}
+  std::string WriteConfig(const std::string& text) {
+    std::string path = tmp_ / "syncd.conf.lua";
+    WriteFile(path, text);
+    return path;
+  }
+  TempDir tmp_;
+};
+
+// The seed's three folders and rules, with default.rsync to local directories.
+TEST_F(PipeReplicationTest, SeedFoldersReplicateAndEveryChangeConverges) {
+  Layout l;
+  std::string config;
+  for (const std::string& folder : kSeedFolders) {
+    l.sources.push_back(tmp_ / ("osm1" + folder));
+    l.targets.push_back(tmp_ / ("osm2" + folder));
+    MakeDirs(l.sources.back());
+    config += "sync { default.rsync, source = '" + l.sources.back() + "', target = '" +
+              l.targets.back() +
+              "', exclude = {'.*'}, rsync = { archive = true, prune_empty_dirs = true } }\n";
+  }
+  PopulateSeedTrees(l);
+  auto syncd = StartSyncd(WriteConfig(config), tmp_.path(), tmp_ / "syncd.log");
+  l.syncd = syncd.get();
+  ExpectConverged(l, "startup");
+  ASSERT_FALSE(HasFatalFailure());
+  EXPECT_FALSE(fs::exists(l.targets[2] + "/sess_stale")) << "startup did not delete";
+  RunLiveChanges(l);
+  syncd->Signal(SIGTERM);
+  EXPECT_EQ(syncd->Wait(), 0) << syncd->log();
+}
+
+TEST_F(PipeReplicationTest, BurstOfFilesAllArrive) {
+  std::string src = tmp_ / "src", dst = tmp_ / "dst";
+  MakeDirs(src);
+  auto syncd = StartSyncd(
+      WriteConfig("sync { default.rsync, source = '" + src + "', target = '" + dst +
+                  "', rsync = { archive = true } }"),
+      tmp_.path(), tmp_ / "syncd.log");
+  ASSERT_TRUE(WaitUntil([&] { return fs::exists(dst); })) << syncd->log();
+  for (int d = 0; d < 20; ++d) {
+    MakeDirs(src + "/d" + std::to_string(d));
+    for (int f = 0; f < 100; ++f)
+      WriteFile(src + "/d" + std::to_string(d) + "/sess_" + std::to_string(f),
+                std::string(300 + f, 'x'), 0600);
+  }
+  std::string diff;
+  bool same = WaitUntil([&] {
+    diff = Diff(Snapshot(src), Snapshot(dst));
+    return diff.empty();
+  });
+  EXPECT_TRUE(same) << diff.substr(0, 2000) << syncd->log();
+  EXPECT_EQ(Snapshot(dst).size(), 20u + 2000u);
+}
+
+// lsyncd drops its queue on TERM; syncd sends it first, even inside a long delay window.
+TEST_F(PipeReplicationTest, StopSendsWhatIsPendingAndExitsZero) {
+  std::string src = tmp_ / "src", dst = tmp_ / "dst";
+  MakeDirs(src);
+  auto syncd = StartSyncd(WriteConfig("sync { default.rsync, source = '" + src + "', target = '" +
+                                      dst + "', delay = 10 }"),
+                          tmp_.path(), tmp_ / "syncd.log");
+  ASSERT_TRUE(WaitUntil([&] { return syncd->log().find("in sync") != std::string::npos; }))
+      << syncd->log();
+  WriteFile(src + "/last-words", "written just before the stop");
+  usleep(100 * 1000);
+  syncd->Signal(SIGTERM);
+  EXPECT_EQ(syncd->Wait(), 0) << syncd->log();
+  EXPECT_EQ(ReadFile(dst + "/last-words"), "written just before the stop");
+}
+
+TEST_F(PipeReplicationTest, DeleteFalseKeepsWhatOnlyThePeerHas) {
+  std::string src = tmp_ / "src", dst = tmp_ / "dst";
+  MakeDirs(src);
+  MakeDirs(dst);
+  WriteFile(src + "/a", "a");
+  WriteFile(dst + "/only-on-peer", "keep me");
+  auto syncd = StartSyncd(WriteConfig("sync { default.rsync, source = '" + src + "', target = '" +
+                                      dst + "', delete = false }"),
+                          tmp_.path(), tmp_ / "syncd.log");
+  ASSERT_TRUE(WaitUntil([&] { return fs::exists(dst + "/a"); })) << syncd->log();
+  WriteFile(src + "/b", "b");
+  fs::remove(src + "/a");
+  ASSERT_TRUE(WaitUntil([&] { return fs::exists(dst + "/b"); })) << syncd->log();
+  EXPECT_TRUE(fs::exists(dst + "/a")) << "delete = false, yet a delete was propagated";
+  EXPECT_EQ(ReadFile(dst + "/only-on-peer"), "keep me");
+}
+
+}  // namespace
+}  // namespace syncd::itest

@@ -1,0 +1,122 @@
+// Helpers for integration tests: temporary trees, snapshots and diffs of real directories,
+// child processes (the real syncd binary, sshd), and a throwaway sshd with its own keys.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace syncd::itest {
+
+// A directory under /tmp, removed with everything in it on destruction.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& tag);
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
+
+ private:
+  std::string path_;
+};
+
+void WriteFile(const std::string& path, const std::string& content, mode_t mode = 0644);
+void AppendFile(const std::string& path, const std::string& content);
+std::string ReadFile(const std::string& path);
+void MakeDirs(const std::string& path);
+void Chown(const std::string& path, const std::string& user, const std::string& group);
+// Runs a shell command; fails the test if it does not exit 0.
+void Shell(const std::string& command);
+
+// What a path is, as a user comparing two nodes would look at it.
+struct NodeInfo {
+  char type = '?';  // f, d, l
+  unsigned mode = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  int64_t mtime_ns = 0;
+  std::string content;  // Files: the bytes. Links: the target.
+  bool operator==(const NodeInfo&) const = default;
+};
+using Tree = std::map<std::string, NodeInfo>;
+
+struct SnapshotOptions {
+  bool skip_dot_files = false;    // exclude = {'.*'}
+  bool prune_empty_dirs = false;  // rsync -m: directories with no file beneath them vanish.
+  bool dir_times = true;
+};
+Tree Snapshot(const std::string& root, const SnapshotOptions& options = {});
+// A readable list of differences; empty when the trees are equal.
+std::string Diff(const Tree& expected, const Tree& actual);
+// Paths of syncd's temporary files beneath root.
+std::vector<std::string> TempFiles(const std::string& root);
+
+// Polls `done` every 20 ms until it holds or `timeout` passes. The timeout only bounds a test
+// that would otherwise hang; nothing is asserted about how long it took.
+bool WaitUntil(const std::function<bool()>& done,
+               std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
+class Process {
+ public:
+  // Starts argv[0] with extra environment entries; stdout and stderr go to `log`.
+  Process(std::vector<std::string> argv, std::vector<std::string> env, std::string log);
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  pid_t pid() const { return pid_; }
+  void Signal(int sig);
+  // The exit status (128 + signal if killed), or nullopt if still running after `timeout`.
+  std::optional<int> Wait(std::chrono::milliseconds timeout = std::chrono::seconds(60));
+  bool running();
+  std::string log() const;
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+  std::string log_;
+};
+
+// Runs the built syncd in the foreground with `config`; HOME points at `home`.
+std::unique_ptr<Process> StartSyncd(const std::string& config, const std::string& home,
+                                    const std::string& log,
+                                    std::vector<std::string> extra_args = {});
+
+// sshd on 127.0.0.1:`port` with throwaway host keys (ed25519 and ecdsa), run in a mount
+// namespace of its own where each bind (from -> over) is mounted, so the agent it starts sees
+// `from` at the path `over`: two nodes on one machine. Its authorized_keys pins the agent with
+// command="syncd --server", like a production setup would.
+class SshServer {
+ public:
+  SshServer(std::string dir, int port,
+            std::vector<std::pair<std::string, std::string>> binds = {});
+  ~SshServer();
+
+  // Generates a user key of `type` (ed25519, rsa) at `path`; returns the public key line.
+  static std::string MakeUserKey(const std::string& path, const std::string& type = "ed25519");
+  // Adds a public key to authorized_keys, with the seed's restrictions.
+  void Authorize(const std::string& public_key);
+  // The known_hosts line for one host key type ("ed25519", "ecdsa").
+  std::string KnownHostsLine(const std::string& type) const;
+  void Start();
+  void Stop();
+  int port() const { return port_; }
+  std::string log() const;
+
+ private:
+  std::string dir_;
+  int port_;
+  std::vector<std::pair<std::string, std::string>> binds_;
+  std::unique_ptr<Process> sshd_;
+};
+
+std::string SyncdBinary();
+std::string SourceDir();
+
+}  // namespace syncd::itest

@@ -1,0 +1,36 @@
+// The replication scenario shared by every carrier: the seed's three folders (spool,
+// configuration, PHP sessions) with the seed's rules (exclude '.*', archive, prune_empty_dirs)
+// are populated, replicated, then changed in every way a user changes files; after each change
+// the peer must equal the source.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "tests/integration/harness.h"
+
+namespace syncd::itest {
+
+inline const std::vector<std::string> kSeedFolders = {
+    "/var/spool/ovd/session-manager", "/etc/ovd/session-manager", "/var/lib/php/sessions"};
+
+struct Layout {
+  std::vector<std::string> sources;  // As syncd sees them.
+  std::vector<std::string> targets;  // Where the peer's copies really are.
+  Process* syncd = nullptr;          // For its log when something does not converge.
+};
+
+// Fills the sources, and puts on the peer what a stale standby might hold.
+void PopulateSeedTrees(const Layout& layout);
+// Waits until every target equals its source (dot-files aside, empty directories pruned).
+void ExpectConverged(const Layout& layout, const std::string& step);
+// Create, overwrite, append, chmod, chown, rename, delete, mkdir, rmdir, symlink and touch,
+// each followed by ExpectConverged; then checks what must never happen.
+void RunLiveChanges(const Layout& layout);
+
+// The seed's config from examples/, with only the folders, the host, the key and the log file
+// changed.
+std::string SeedConfig(const std::string& folder_prefix, const std::string& host,
+                       const std::string& key, const std::string& logfile);
+
+}  // namespace syncd::itest
