@@ -114,7 +114,7 @@ void SyncRunner::OnListed(Result<Listing> listing) {
     if (hooks_.on_fatal) hooks_.on_fatal(e);
     return;
   }
-  LogInfo("{}: startup reconcile with {}: {} operations", config_.name, replica_->Describe(),
+  LogInfo("{}: compared with {}: {} operations to send", config_.name, replica_->Describe(),
           batch->ops.size());
   batch->oldest_change = now;
   Send(std::move(*batch));

@@ -12,6 +12,12 @@ constexpr size_t kLowWater = 256 * 1024;
 
 LIBSSH2_CHANNEL* Ch(void* p) { return static_cast<LIBSSH2_CHANNEL*>(p); }
 
+std::string LastError(LIBSSH2_SESSION* s) {
+  char* msg = nullptr;
+  if (s) libssh2_session_last_error(s, &msg, nullptr, 0);
+  return msg && *msg ? msg : "unknown libssh2 error";
+}
+
 }  // namespace
 
 SshChannel::SshChannel(uv_loop_t* loop, SshTarget target)
@@ -91,7 +97,9 @@ bool SshChannel::Pump() {
     ssize_t n = libssh2_channel_write(Ch(channel_), out_.data() + out_pos_, out_.size() - out_pos_);
     if (n == LIBSSH2_ERROR_EAGAIN) break;
     if (n < 0) {
-      Fail(Error{fmt::format("write to {}: libssh2 error {}", target_.Describe(), n), ECONNRESET});
+      Fail(Error{fmt::format("connection to {} lost while writing: {}", target_.Describe(),
+                             LastError(s)),
+                 ECONNRESET});
       return false;
     }
     out_pos_ += static_cast<size_t>(n);
@@ -110,7 +118,8 @@ bool SshChannel::Pump() {
     ssize_t n = libssh2_channel_read(Ch(channel_), buf, sizeof buf);
     if (n == LIBSSH2_ERROR_EAGAIN) break;
     if (n < 0) {
-      Fail(Error{fmt::format("read from {}: libssh2 error {}", target_.Describe(), n), ECONNRESET});
+      Fail(Error{fmt::format("connection to {} lost: {}", target_.Describe(), LastError(s)),
+                 ECONNRESET});
       return false;
     }
     if (n == 0) {

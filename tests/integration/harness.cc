@@ -288,9 +288,37 @@ void SshServer::Start() {
   ASSERT_TRUE(up && sshd_->running()) << "sshd did not start:\n" << log();
 }
 
+// Every process descended from `root`, found through /proc. sshd puts each connection in a
+// session of its own, so a process group does not reach them.
+std::vector<pid_t> Descendants(pid_t root) {
+  std::map<pid_t, std::vector<pid_t>> children;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string stat = ReadFile(e.path() / "stat");
+    size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 2));
+    char state;
+    pid_t ppid;
+    if (rest >> state >> ppid) children[ppid].push_back(std::stoi(name));
+  }
+  std::vector<pid_t> out, todo{root};
+  while (!todo.empty()) {
+    pid_t p = todo.back();
+    todo.pop_back();
+    for (pid_t c : children[p]) {
+      out.push_back(c);
+      todo.push_back(c);
+    }
+  }
+  return out;
+}
+
 void SshServer::Stop() {
   if (!sshd_) return;
-  sshd_->Signal(SIGTERM);
+  for (pid_t p : Descendants(sshd_->pid())) ::kill(p, SIGKILL);  // Sessions and agents.
+  sshd_->Signal(SIGKILL);
   sshd_->Wait(std::chrono::seconds(10));
   sshd_.reset();
 }

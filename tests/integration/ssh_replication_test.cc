@@ -134,6 +134,44 @@ TEST_F(SshReplicationTest, RsaKeyRefusalExplainsTheWayOut) {
   ExpectPeerUntouched();
 }
 
+// insist = true (the seed's setting): a standby that is down at startup is retried.
+TEST_F(SshReplicationTest, PeerDownAtStartupIsRetriedWithInsist) {
+  sshd_->Authorize(SshServer::MakeUserKey(key_));
+  WriteFile(home_ + "/.ssh/known_hosts", sshd_->KnownHostsLine("ed25519"));
+  PopulateSeedTrees(layout_);
+  std::string config = tmp_ / "lsyncd.conf.lua";
+  WriteFile(config, SeedConfig(osm1_, "127.0.0.1", key_, tmp_ / "lsyncd.log"));
+  auto syncd = StartSyncd(config, home_, tmp_ / "syncd.out");
+  layout_.syncd = syncd.get();
+  ASSERT_TRUE(WaitUntil([&] { return syncd->log().find("retrying in") != std::string::npos; }))
+      << syncd->log();
+  EXPECT_TRUE(syncd->running());
+  sshd_->Start();
+  ExpectConverged(layout_, "the standby came up");
+}
+
+// Connections that break while running are retried; nothing changed meanwhile is lost.
+TEST_F(SshReplicationTest, BrokenConnectionIsRetriedAndCaughtUp) {
+  sshd_->Authorize(SshServer::MakeUserKey(key_));
+  sshd_->Start();
+  WriteFile(home_ + "/.ssh/known_hosts", sshd_->KnownHostsLine("ed25519"));
+  PopulateSeedTrees(layout_);
+  std::string config = tmp_ / "lsyncd.conf.lua";
+  WriteFile(config, SeedConfig(osm1_, "127.0.0.1", key_, tmp_ / "lsyncd.log"));
+  auto syncd = StartSyncd(config, home_, tmp_ / "syncd.out");
+  layout_.syncd = syncd.get();
+  ExpectConverged(layout_, "startup");
+  ASSERT_FALSE(HasFatalFailure());
+  sshd_->Stop();  // Ends the listener and every session, agents included.
+  WriteFile(layout_.sources[2] + "/sess_during_outage", "written while the standby was away", 0600);
+  ::unlink((layout_.sources[2] + "/sess_a").c_str());
+  ASSERT_TRUE(WaitUntil([&] { return syncd->log().find("retrying in") != std::string::npos; }))
+      << syncd->log();
+  sshd_->Start();
+  ExpectConverged(layout_, "reconnect");
+  EXPECT_TRUE(syncd->running());
+}
+
 TEST_F(SshReplicationTest, PortAndIdentityFromTheConfig) {
   SshServer other(tmp_ / "sshd2222", 2222, {{osm2_, osm1_}});
   other.Authorize(SshServer::MakeUserKey(key_));
