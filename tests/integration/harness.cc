@@ -79,7 +79,8 @@ Tree Snapshot(const std::string& root, const SnapshotOptions& options) {
   for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::recursive_directory_iterator();
        it.increment(ec)) {
     if (ec) break;
-    std::string rel = fs::relative(it->path(), root).string();
+    // Not fs::relative: it canonicalizes, and throws when a file vanishes meanwhile.
+    std::string rel = it->path().string().substr(root.size() + 1);
     std::string name = it->path().filename().string();
     struct stat st;
     if (::lstat(it->path().c_str(), &st) != 0) continue;
