@@ -206,7 +206,10 @@ void SshSession::CloseSocket() {
     agent_ = nullptr;
   }
   if (session_) {
-    // Non-blocking: the goodbye is best effort.
+    // In non-blocking mode disconnect and free return EAGAIN and free nothing; finish them
+    // blocking, bounded by a short timeout in case the peer is gone.
+    libssh2_session_set_timeout(session_, 2000);
+    libssh2_session_set_blocking(session_, 1);
     libssh2_session_disconnect(session_, "syncd closing");
     libssh2_session_free(session_);
     session_ = nullptr;
