@@ -37,11 +37,26 @@ class SshReplicationTest : public ::testing::Test {
                                             {osm2_, osm1_}});
   }
 
-  // Starts syncd with the seed config and waits for it to exit; returns its output.
-  std::string RunUntilExit(int* status) {
+  // An authorized ed25519 key and, of the host keys sshd offers (ed25519 and ECDSA), only the
+  // ed25519 one in known_hosts: libssh2 1.10 on its own would negotiate ECDSA and fail.
+  void TrustEachOther() {
+    sshd_->Authorize(SshServer::MakeUserKey(key_));
+    WriteFile(home_ + "/.ssh/known_hosts", sshd_->KnownHostsLine("ed25519"));
+  }
+  // Starts syncd on the seed's config; its log goes with the layout.
+  std::unique_ptr<Process> StartSeedSyncd() {
     std::string config = tmp_ / "lsyncd.conf.lua";
     WriteFile(config, SeedConfig(osm1_, "127.0.0.1", key_, tmp_ / "lsyncd.log"));
     auto syncd = StartSyncd(config, home_, tmp_ / "syncd.out");
+    layout_.syncd = syncd.get();
+    return syncd;
+  }
+  bool WaitForRetry(Process& syncd) {
+    return WaitUntil([&] { return syncd.log().find("retrying in") != std::string::npos; });
+  }
+  // Starts syncd with the seed config and waits for it to exit; returns its output.
+  std::string RunUntilExit(int* status) {
+    auto syncd = StartSeedSyncd();
     auto st = syncd->Wait(std::chrono::seconds(60));
     *status = st.value_or(-1);
     return syncd->log();
@@ -63,16 +78,10 @@ class SshReplicationTest : public ::testing::Test {
 };
 
 TEST_F(SshReplicationTest, SeedConfigReplicatesExactlyAndEveryChangeConverges) {
-  sshd_->Authorize(SshServer::MakeUserKey(key_));
+  TrustEachOther();
   sshd_->Start();
-  // Only the ed25519 host key is known, while sshd also offers ECDSA, which libssh2 1.10
-  // would prefer on its own.
-  WriteFile(home_ + "/.ssh/known_hosts", sshd_->KnownHostsLine("ed25519"));
   PopulateSeedTrees(layout_);
-  std::string config = tmp_ / "lsyncd.conf.lua";
-  WriteFile(config, SeedConfig(osm1_, "127.0.0.1", key_, tmp_ / "lsyncd.log"));
-  auto syncd = StartSyncd(config, home_, tmp_ / "syncd.out");
-  layout_.syncd = syncd.get();
+  auto syncd = StartSeedSyncd();
   ExpectConverged(layout_, "startup");
   ASSERT_FALSE(HasFatalFailure());
   EXPECT_FALSE(fs::exists(layout_.targets[2] + "/sess_stale"));
@@ -136,15 +145,10 @@ TEST_F(SshReplicationTest, RsaKeyRefusalExplainsTheWayOut) {
 
 // insist = true (the seed's setting): a standby that is down at startup is retried.
 TEST_F(SshReplicationTest, PeerDownAtStartupIsRetriedWithInsist) {
-  sshd_->Authorize(SshServer::MakeUserKey(key_));
-  WriteFile(home_ + "/.ssh/known_hosts", sshd_->KnownHostsLine("ed25519"));
+  TrustEachOther();
   PopulateSeedTrees(layout_);
-  std::string config = tmp_ / "lsyncd.conf.lua";
-  WriteFile(config, SeedConfig(osm1_, "127.0.0.1", key_, tmp_ / "lsyncd.log"));
-  auto syncd = StartSyncd(config, home_, tmp_ / "syncd.out");
-  layout_.syncd = syncd.get();
-  ASSERT_TRUE(WaitUntil([&] { return syncd->log().find("retrying in") != std::string::npos; }))
-      << syncd->log();
+  auto syncd = StartSeedSyncd();
+  ASSERT_TRUE(WaitForRetry(*syncd)) << syncd->log();
   EXPECT_TRUE(syncd->running());
   sshd_->Start();
   ExpectConverged(layout_, "the standby came up");
@@ -152,21 +156,16 @@ TEST_F(SshReplicationTest, PeerDownAtStartupIsRetriedWithInsist) {
 
 // Connections that break while running are retried; nothing changed meanwhile is lost.
 TEST_F(SshReplicationTest, BrokenConnectionIsRetriedAndCaughtUp) {
-  sshd_->Authorize(SshServer::MakeUserKey(key_));
+  TrustEachOther();
   sshd_->Start();
-  WriteFile(home_ + "/.ssh/known_hosts", sshd_->KnownHostsLine("ed25519"));
   PopulateSeedTrees(layout_);
-  std::string config = tmp_ / "lsyncd.conf.lua";
-  WriteFile(config, SeedConfig(osm1_, "127.0.0.1", key_, tmp_ / "lsyncd.log"));
-  auto syncd = StartSyncd(config, home_, tmp_ / "syncd.out");
-  layout_.syncd = syncd.get();
+  auto syncd = StartSeedSyncd();
   ExpectConverged(layout_, "startup");
   ASSERT_FALSE(HasFatalFailure());
   sshd_->Stop();  // Ends the listener and every session, agents included.
   WriteFile(layout_.sources[2] + "/sess_during_outage", "written while the standby was away", 0600);
   ::unlink((layout_.sources[2] + "/sess_a").c_str());
-  ASSERT_TRUE(WaitUntil([&] { return syncd->log().find("retrying in") != std::string::npos; }))
-      << syncd->log();
+  ASSERT_TRUE(WaitForRetry(*syncd)) << syncd->log();
   sshd_->Start();
   ExpectConverged(layout_, "reconnect");
   EXPECT_TRUE(syncd->running());
