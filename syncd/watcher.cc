@@ -132,7 +132,12 @@ void InotifyWatcher::Handle(const inotify_event& ev) {
   }
   std::string rel = Child(dir, ev.name);
   bool is_dir = ev.mask & IN_ISDIR;
-  if (filter_.Excluded(rel, is_dir)) return;
+  if (filter_.Excluded(rel, is_dir)) {
+    // Not sent, but its coming or going changed the directory's mtime, which is sent.
+    if (ev.mask & (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO))
+      Emit(FsEvent::Kind::kChanged, dir);
+    return;
+  }
   LogDebug("Inotify", "{:#x} {}", ev.mask, rel);
   if (is_dir && (ev.mask & (IN_CREATE | IN_MOVED_TO))) {
     Emit(FsEvent::Kind::kChanged, rel);

@@ -76,6 +76,18 @@ Tree Snapshot(const std::string& root, const SnapshotOptions& options) {
   Tree tree;
   std::error_code ec;
   if (!fs::exists(root, ec)) return tree;
+  // The root itself is part of the picture (as "."): its mode and mtime replicate too.
+  struct stat top;
+  if (::stat(root.c_str(), &top) == 0) {
+    NodeInfo n;
+    n.type = 'd';
+    n.mode = top.st_mode & 07777;
+    n.uid = top.st_uid;
+    n.gid = top.st_gid;
+    if (options.dir_times)
+      n.mtime_ns = static_cast<int64_t>(top.st_mtim.tv_sec) * 1000000000 + top.st_mtim.tv_nsec;
+    tree["."] = n;
+  }
   for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::recursive_directory_iterator();
        it.increment(ec)) {
     if (ec) break;
@@ -114,7 +126,9 @@ Tree Snapshot(const std::string& root, const SnapshotOptions& options) {
         keep.insert(p.string());
     }
     for (auto it = tree.begin(); it != tree.end();)
-      it = (it->second.type == 'd' && !keep.contains(it->first)) ? tree.erase(it) : std::next(it);
+      it = (it->second.type == 'd' && it->first != "." && !keep.contains(it->first))
+               ? tree.erase(it)
+               : std::next(it);
   }
   return tree;
 }

@@ -131,6 +131,7 @@ void RunLiveChanges(const Layout& l) {
   CONVERGE("touch");
   // A dot-file is never sent: once a later file has arrived, it must not be there.
   WriteFile(sessions + "/.sess_tmp", "excluded", 0600);
+  CONVERGE("dot-file alone (the directory's mtime still follows)");
   WriteFile(sessions + "/sess_marker", "after the dot-file", 0600);
   CONVERGE("dot-file then marker");
   EXPECT_FALSE(fs::exists(l.targets[2] + "/.sess_tmp")) << "an excluded file reached the peer";
