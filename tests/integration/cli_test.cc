@@ -2,6 +2,9 @@
 // syncd with one line naming the file, the line and the key.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
 
 #include "tests/integration/harness.h"
 
@@ -67,6 +70,26 @@ TEST_F(CliTest, CheckPrintsTheEffectiveConfiguration) {
   EXPECT_THAT(out, HasSubstr("Sync1 (rsyncssh, " + c + ":1): " + tmp_ / "src" + " -> osm2:/t"));
   EXPECT_THAT(out, HasSubstr("keeps: perms=true owner=true group=true times=true"));
   EXPECT_THAT(out, HasSubstr("--bwlimit=100 is not understood by syncd; ignored"));
+}
+
+// Without nodaemon syncd detaches as lsyncd does; the pidfile names the daemon and goes away
+// when it stops.
+TEST_F(CliTest, DaemonDetachesWithPidfileAndLogfile) {
+  std::string c = Config("settings { logfile = '" + tmp_ / "syncd.log" + "', pidfile = '" +
+                         tmp_ / "syncd.pid" + "' }\nsync { default.rsync, source = '" +
+                         tmp_ / "src" + "', target = '" + tmp_ / "dst" + "' }\n");
+  std::string out;
+  ASSERT_EQ(Run({c}, &out), 0) << out;  // The foreground process returns once detached.
+  ASSERT_TRUE(WaitUntil([&] { return !ReadFile(tmp_ / "syncd.pid").empty(); }));
+  pid_t pid = std::stoi(ReadFile(tmp_ / "syncd.pid"));
+  EXPECT_EQ(::kill(pid, 0), 0) << "the daemon named in the pidfile is not running";
+  WriteFile(tmp_ / "src/f", "replicated by the daemon");
+  EXPECT_TRUE(WaitUntil([&] { return ReadFile(tmp_ / "dst/f") == "replicated by the daemon"; }))
+      << ReadFile(tmp_ / "syncd.log");
+  ASSERT_EQ(::kill(pid, SIGTERM), 0);
+  EXPECT_TRUE(WaitUntil([&] { return ::kill(pid, 0) != 0; }));
+  EXPECT_FALSE(std::filesystem::exists(tmp_ / "syncd.pid"));
+  EXPECT_THAT(ReadFile(tmp_ / "syncd.log"), HasSubstr("SIGTERM: sending pending changes"));
 }
 
 }  // namespace
