@@ -227,6 +227,26 @@ std::optional<int> Process::Wait(std::chrono::milliseconds timeout) {
 
 std::string Process::log() const { return ReadFile(log_); }
 
+double Process::CpuSeconds() const {
+  std::string stat = ReadFile("/proc/" + std::to_string(pid_) + "/stat");
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream in(stat.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  // Fields 14-17 of stat(5): utime, stime, cutime, cstime; `in` starts at field 3.
+  for (int i = 3; i <= 17 && (in >> field); ++i)
+    if (i >= 14) ticks += std::stod(field);
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+long Process::RssKiB() const {
+  std::istringstream in(ReadFile("/proc/" + std::to_string(pid_) + "/status"));
+  for (std::string line; std::getline(in, line);)
+    if (line.starts_with("VmRSS:")) return std::stol(line.substr(6));
+  return 0;
+}
+
 std::unique_ptr<Process> StartSyncd(const std::string& config, const std::string& home,
                                     const std::string& log, std::vector<std::string> extra_args) {
   std::vector<std::string> argv{SyncdBinary(), "-nodaemon"};
@@ -262,6 +282,10 @@ std::string SshServer::MakeUserKey(const std::string& path, const std::string& t
   std::string pub = ReadFile(path + ".pub");
   while (!pub.empty() && pub.back() == '\n') pub.pop_back();
   return pub;
+}
+
+void SshServer::AuthorizeShell(const std::string& public_key) {
+  AppendFile(dir_ + "/authorized_keys", "no-pty " + public_key + "\n");
 }
 
 void SshServer::Authorize(const std::string& public_key) {

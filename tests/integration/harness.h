@@ -74,6 +74,10 @@ class Process {
   void Signal(int sig);
   // The exit status (128 + signal if killed), or nullopt if still running after `timeout`.
   std::optional<int> Wait(std::chrono::milliseconds timeout = std::chrono::seconds(60));
+  // CPU seconds (user + system) used so far by the process and the children it has reaped.
+  double CpuSeconds() const;
+  // Resident set size in KiB, 0 once it has exited.
+  long RssKiB() const;
   bool running();
   std::string log() const;
 
@@ -82,6 +86,9 @@ class Process {
   std::optional<int> status_;
   std::string log_;
 };
+
+// Every process descended from `root`, found through /proc.
+std::vector<pid_t> Descendants(pid_t root);
 
 // Runs the built syncd in the foreground with `config`; HOME points at `home`.
 std::unique_ptr<Process> StartSyncd(const std::string& config, const std::string& home,
@@ -100,8 +107,10 @@ class SshServer {
 
   // Generates a user key of `type` (ed25519, rsa) at `path`; returns the public key line.
   static std::string MakeUserKey(const std::string& path, const std::string& type = "ed25519");
-  // Adds a public key to authorized_keys, with the seed's restrictions.
+  // Adds a public key to authorized_keys, with the seed's restrictions, pinned to the agent.
   void Authorize(const std::string& public_key);
+  // Adds a public key that may run any command (what lsyncd's rsync and mv need).
+  void AuthorizeShell(const std::string& public_key);
   // The known_hosts line for one host key type ("ed25519", "ecdsa").
   std::string KnownHostsLine(const std::string& type) const;
   void Start();

@@ -1,0 +1,399 @@
+#include "tests/bench/workloads.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
+
+namespace syncd::bench {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using itest::Process;
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+void WriteRaw(const std::string& path, const std::string& data) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  for (size_t off = 0; off < data.size();) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n <= 0) break;
+    off += static_cast<size_t>(n);
+  }
+  ::close(fd);
+}
+
+std::string Bytes(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  for (size_t i = 0; i + 8 <= n; i += 8) {
+    uint64_t v = rng();
+    std::memcpy(&s[i], &v, 8);
+  }
+  return s;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+// Records when named files appear in a directory of the peer: inotify on the real directory,
+// so the time is the moment the tool renamed the finished file into place.
+class ArrivalWatcher {
+ public:
+  explicit ArrivalWatcher(const std::string& dir) {
+    fd_ = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    inotify_add_watch(fd_, dir.c_str(), IN_MOVED_TO | IN_CLOSE_WRITE);
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~ArrivalWatcher() {
+    stop_ = true;
+    thread_.join();
+    ::close(fd_);
+  }
+  std::optional<Clock::time_point> Arrival(const std::string& name) {
+    std::lock_guard lock(mu_);
+    auto it = seen_.find(name);
+    if (it == seen_.end()) return std::nullopt;
+    return it->second;
+  }
+
+ private:
+  void Run() {
+    alignas(inotify_event) char buf[64 * 1024];
+    while (!stop_) {
+      ssize_t n = ::read(fd_, buf, sizeof buf);
+      if (n <= 0) {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+        continue;
+      }
+      auto now = Clock::now();
+      std::lock_guard lock(mu_);
+      for (char* p = buf; p < buf + n;) {
+        auto* ev = reinterpret_cast<inotify_event*>(p);
+        if (ev->len) seen_.try_emplace(ev->name, now);
+        p += sizeof(inotify_event) + ev->len;
+      }
+    }
+  }
+  int fd_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::mutex mu_;
+  std::map<std::string, Clock::time_point> seen_;
+};
+
+const char* kSyncd = "syncd";
+const char* kLsyncd1 = "lsyncd delay=1";
+const char* kLsyncd15 = "lsyncd default (15 s)";
+const char* kRsync = "rsync -a over ssh";
+
+}  // namespace
+
+Bench::Bench(Options options)
+    : o_(std::move(options)),
+      tmp_("bench"),
+      osm1_(tmp_ / "osm1"),
+      osm2_(tmp_ / "osm2"),
+      home_(tmp_ / "home"),
+      syncd_key_(tmp_ / "syncd_key"),
+      lsyncd_key_(tmp_ / "lsyncd_key"),
+      known_hosts_(tmp_ / "home/.ssh/known_hosts") {
+  itest::MakeDirs(osm1_ + "/data");
+  itest::MakeDirs(osm2_ + "/data");
+  itest::MakeDirs(home_ + "/.ssh");
+  sshd_ = std::make_unique<itest::SshServer>(
+      tmp_ / "sshd", 22, std::vector<std::pair<std::string, std::string>>{{osm2_, osm1_}});
+  sshd_->Authorize(itest::SshServer::MakeUserKey(syncd_key_));
+  sshd_->AuthorizeShell(itest::SshServer::MakeUserKey(lsyncd_key_));
+  itest::WriteFile(known_hosts_, sshd_->KnownHostsLine("ed25519") + sshd_->KnownHostsLine("ecdsa"));
+  sshd_->Start();
+}
+
+Bench::~Bench() = default;
+
+std::string Bench::Peer(const std::string& source) const {
+  return osm2_ + source.substr(osm1_.size());
+}
+
+std::string Bench::Fresh(const std::string& name) {
+  std::string source = osm1_ + "/data/" + name;
+  fs::remove_all(source);
+  fs::remove_all(Peer(source));
+  itest::MakeDirs(source);
+  return source;
+}
+
+std::unique_ptr<Process> Bench::StartTool(const std::string& tool, const std::string& source,
+                                          std::optional<double> delay) {
+  std::string config = tmp_ / ("config-" + std::to_string(std::hash<std::string>()(tool)) + ".lua");
+  std::ostringstream c;
+  c << "settings { nodaemon = true, insist = true }\n"
+    << "sync { default.rsyncssh, source = '" << source << "', host = '127.0.0.1', targetdir = '"
+    << source << "', exclude = {'.*'}, rsync = { archive = true, prune_empty_dirs = true },\n";
+  if (delay) c << "  delay = " << *delay << ",\n";
+  if (tool == kSyncd) {
+    c << "  ssh = { identityFile = '" << syncd_key_ << "' } }\n";
+  } else {
+    c << "  ssh = { identityFile = '" << lsyncd_key_ << "', options = { UserKnownHostsFile = '"
+      << known_hosts_ << "', StrictHostKeyChecking = 'yes', BatchMode = 'yes' } } }\n";
+  }
+  itest::WriteFile(config, c.str());
+  std::string log = tmp_ / "tool.log";
+  std::vector<std::string> env{"HOME=" + home_, "SSH_AUTH_SOCK="};
+  if (tool == kSyncd)
+    return std::make_unique<Process>(std::vector<std::string>{itest::SyncdBinary(), "-nodaemon", config},
+                                     env, log);
+  return std::make_unique<Process>(std::vector<std::string>{"/usr/bin/lsyncd", "-nodaemon", config},
+                                   env, log);
+}
+
+bool Bench::WaitReady(Process& tool, const std::string& source) {
+  itest::WriteFile(source + "/ready_marker", "x");
+  std::string peer = Peer(source) + "/ready_marker";
+  return itest::WaitUntil([&] { return fs::exists(peer) || !tool.running(); },
+                          std::chrono::seconds(180)) &&
+         tool.running();
+}
+
+bool Bench::WaitConverged(const std::string& source, std::chrono::seconds timeout, bool contents) {
+  itest::SnapshotOptions src{.skip_dot_files = true, .prune_empty_dirs = true, .dir_times = false};
+  itest::SnapshotOptions dst{.skip_dot_files = true, .prune_empty_dirs = false, .dir_times = false};
+  (void)contents;
+  std::string peer = Peer(source);
+  bool same = itest::WaitUntil(
+      [&] {
+        auto a = itest::Snapshot(source, src);
+        auto b = itest::Snapshot(peer, dst);
+        a.erase(".");
+        b.erase(".");
+        return a == b;
+      },
+      timeout);
+  return same;
+}
+
+uint64_t Bench::LoopbackBytes() {
+  std::ifstream in("/proc/net/dev");
+  for (std::string line; std::getline(in, line);) {
+    size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string name = line.substr(0, colon);
+    name.erase(0, name.find_first_not_of(' '));
+    if (name != "lo") continue;
+    std::istringstream f(line.substr(colon + 1));
+    uint64_t v[9];
+    for (uint64_t& x : v) f >> x;
+    return v[8];  // Transmitted bytes: each loopback packet is counted once.
+  }
+  return 0;
+}
+
+void Bench::Latency(std::vector<Figure>& out) {
+  Figure p50{"latency, one 4 KiB file", "p50", "ms", {}}, p90{"", "p90", "ms", {}},
+      p99{"", "p99", "ms", {}}, max{"", "max", "ms", {}}, lost{"", "not arrived", "files", {}};
+  struct Run {
+    const char* tool;
+    std::optional<double> delay;
+  };
+  for (Run run : {Run{kSyncd, std::nullopt}, Run{kLsyncd1, 1.0}, Run{kLsyncd15, std::nullopt}}) {
+    std::string source = Fresh("latency");
+    auto tool = StartTool(run.tool, source, run.delay);
+    if (!WaitReady(*tool, source)) {
+      std::fprintf(stderr, "%s did not start:\n%s\n", run.tool, tool->log().c_str());
+      continue;
+    }
+    ArrivalWatcher watcher(Peer(source));
+    std::string data = Bytes(4096, 1);
+    std::vector<Clock::time_point> written;
+    for (int i = 0; i < o_.latency_samples; ++i) {
+      WriteRaw(source + "/lat_" + std::to_string(i), data);
+      written.push_back(Clock::now());
+      std::this_thread::sleep_for(std::chrono::milliseconds(o_.latency_interval_ms));
+    }
+    double wait_s = run.delay ? *run.delay + 10 : (run.tool == std::string(kSyncd) ? 10 : 30);
+    itest::WaitUntil(
+        [&] { return watcher.Arrival("lat_" + std::to_string(o_.latency_samples - 1)).has_value(); },
+        std::chrono::milliseconds(static_cast<int>(wait_s * 1000)));
+    std::vector<double> ms;
+    int missing = 0;
+    for (int i = 0; i < o_.latency_samples; ++i) {
+      auto at = watcher.Arrival("lat_" + std::to_string(i));
+      if (!at) {
+        ++missing;
+        continue;
+      }
+      ms.push_back(std::chrono::duration<double, std::milli>(*at - written[i]).count());
+    }
+    p50.by_tool[run.tool] = Percentile(ms, 0.5);
+    p90.by_tool[run.tool] = Percentile(ms, 0.9);
+    p99.by_tool[run.tool] = Percentile(ms, 0.99);
+    max.by_tool[run.tool] = ms.empty() ? 0 : *std::max_element(ms.begin(), ms.end());
+    lost.by_tool[run.tool] = missing;
+    tool->Signal(SIGTERM);
+    tool->Wait(std::chrono::seconds(40));
+  }
+  for (Figure* f : {&p50, &p90, &p99, &max, &lost}) out.push_back(*f);
+}
+
+void Bench::Churn(std::vector<Figure>& out) {
+  Figure time{"session churn (" + std::to_string(o_.churn_files) + " files x 3 rewrites, 20% deleted)",
+              "time to converge", "s", {}};
+  Figure cpu{"", "CPU of the syncer and its children", "s", {}};
+  Figure bytes{"", "bytes on the wire", "KiB", {}};
+  for (auto [name, delay] : {std::pair<const char*, std::optional<double>>{kSyncd, std::nullopt},
+                             {kLsyncd1, 1.0}}) {
+    std::string source = Fresh("churn");
+    auto tool = StartTool(name, source, delay);
+    if (!WaitReady(*tool, source)) continue;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    double cpu0 = tool->CpuSeconds();
+    uint64_t bytes0 = LoopbackBytes();
+    auto start = Clock::now();
+    std::mt19937 rng(7);
+    for (int i = 0; i < o_.churn_files; ++i)
+      WriteRaw(source + "/sess_" + std::to_string(i), Bytes(300 + rng() % 724, static_cast<uint64_t>(i)));
+    for (int round = 1; round <= 3; ++round)
+      for (int i = 0; i < o_.churn_files; ++i)
+        WriteRaw(source + "/sess_" + std::to_string(i),
+                 Bytes(300 + rng() % 724, static_cast<uint64_t>(i + round * 100000)));
+    for (int i = 0; i < o_.churn_files; i += 5) ::unlink((source + "/sess_" + std::to_string(i)).c_str());
+    bool ok = WaitConverged(source, std::chrono::seconds(300));
+    double elapsed = Seconds(Clock::now() - start);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // Children reaped.
+    time.by_tool[name] = ok ? std::optional<double>(elapsed) : std::nullopt;
+    cpu.by_tool[name] = tool->CpuSeconds() - cpu0;
+    bytes.by_tool[name] = static_cast<double>(LoopbackBytes() - bytes0) / 1024;
+    tool->Signal(SIGTERM);
+    tool->Wait(std::chrono::seconds(40));
+  }
+  for (Figure* f : {&time, &cpu, &bytes}) out.push_back(*f);
+}
+
+void Bench::Startup(std::vector<Figure>& out) {
+  Figure time{"startup (" + std::to_string(o_.startup_small_files) + " small files, " +
+                  std::to_string(o_.startup_big_files) + " x " + std::to_string(o_.startup_big_mib) +
+                  " MiB)",
+              "time to converge", "s", {}};
+  Figure bytes{"", "bytes on the wire", "MiB", {}};
+  std::string source = Fresh("startup");
+  for (int i = 0; i < o_.startup_small_files; ++i) {
+    std::string dir = source + "/d" + std::to_string(i % 100);
+    if (i < 100) itest::MakeDirs(dir);
+    WriteRaw(dir + "/f" + std::to_string(i), Bytes(200 + static_cast<size_t>(i % 2000), static_cast<uint64_t>(i)));
+  }
+  for (int i = 0; i < o_.startup_big_files; ++i)
+    WriteRaw(source + "/big" + std::to_string(i),
+             Bytes(static_cast<size_t>(o_.startup_big_mib) << 20, static_cast<uint64_t>(1000 + i)));
+  ::sync();
+  for (const char* name : {kSyncd, kLsyncd1, kRsync}) {
+    fs::remove_all(Peer(source));
+    uint64_t bytes0 = LoopbackBytes();
+    auto start = Clock::now();
+    bool ok = false;
+    std::unique_ptr<Process> tool;
+    if (name == std::string(kRsync)) {
+      Process rsync({"/usr/bin/rsync", "-a", "--delete", "-e",
+                     "ssh -i " + lsyncd_key_ + " -o UserKnownHostsFile=" + known_hosts_ +
+                         " -o BatchMode=yes",
+                     source + "/", "127.0.0.1:" + source + "/"},
+                    {"HOME=" + home_}, tmp_ / "rsync.log");
+      ok = rsync.Wait(std::chrono::seconds(600)) == 0;
+    } else {
+      tool = StartTool(name, source, name == std::string(kLsyncd1) ? std::optional<double>(1.0)
+                                                                   : std::nullopt);
+      ok = WaitConverged(source, std::chrono::seconds(600), /*contents=*/false);
+    }
+    time.by_tool[name] = ok ? std::optional<double>(Seconds(Clock::now() - start)) : std::nullopt;
+    bytes.by_tool[name] = static_cast<double>(LoopbackBytes() - bytes0) / (1 << 20);
+    if (tool) {
+      tool->Signal(SIGTERM);
+      tool->Wait(std::chrono::seconds(40));
+    }
+  }
+  fs::remove_all(source);
+  fs::remove_all(Peer(source));
+  for (Figure* f : {&time, &bytes}) out.push_back(*f);
+}
+
+void Bench::Rename(std::vector<Figure>& out) {
+  Figure time{"rename of a directory of " + std::to_string(o_.rename_files) + " files",
+              "time to converge", "ms", {}};
+  Figure bytes{"", "bytes on the wire", "KiB", {}};
+  for (auto [name, delay] : {std::pair<const char*, std::optional<double>>{kSyncd, std::nullopt},
+                             {kLsyncd1, 1.0}}) {
+    std::string source = Fresh("rename");
+    itest::MakeDirs(source + "/before");
+    for (int i = 0; i < o_.rename_files; ++i)
+      WriteRaw(source + "/before/f" + std::to_string(i), Bytes(1024, static_cast<uint64_t>(i)));
+    auto tool = StartTool(name, source, delay);
+    if (!WaitReady(*tool, source) || !WaitConverged(source, std::chrono::seconds(120))) continue;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    uint64_t bytes0 = LoopbackBytes();
+    auto start = Clock::now();
+    fs::rename(source + "/before", source + "/after");
+    bool ok = WaitConverged(source, std::chrono::seconds(120));
+    time.by_tool[name] = ok ? std::optional<double>(Seconds(Clock::now() - start) * 1000) : std::nullopt;
+    bytes.by_tool[name] = static_cast<double>(LoopbackBytes() - bytes0) / 1024;
+    tool->Signal(SIGTERM);
+    tool->Wait(std::chrono::seconds(40));
+  }
+  for (Figure* f : {&time, &bytes}) out.push_back(*f);
+}
+
+void Bench::Idle(std::vector<Figure>& out) {
+  Figure cpu{"idle with " + std::to_string(o_.idle_dirs) + " directories watched",
+             "CPU over " + std::to_string(o_.idle_seconds) + " s idle", "s", {}};
+  Figure rss{"", "resident memory", "MiB", {}};
+  std::string source = Fresh("idle");
+  for (int i = 0; i < o_.idle_dirs; ++i) {
+    std::string dir = source + "/g" + std::to_string(i / 1000) + "/d" + std::to_string(i);
+    itest::MakeDirs(dir);
+    if (i % 100 == 0) WriteRaw(dir + "/f", "x");
+  }
+  for (auto [name, delay] : {std::pair<const char*, std::optional<double>>{kSyncd, std::nullopt},
+                             {kLsyncd1, 1.0}}) {
+    auto tool = StartTool(name, source, delay);
+    if (!WaitReady(*tool, source)) continue;
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    double cpu0 = tool->CpuSeconds();
+    std::this_thread::sleep_for(std::chrono::seconds(o_.idle_seconds));
+    cpu.by_tool[name] = tool->CpuSeconds() - cpu0;
+    rss.by_tool[name] = static_cast<double>(tool->RssKiB()) / 1024;
+    tool->Signal(SIGTERM);
+    tool->Wait(std::chrono::seconds(40));
+  }
+  fs::remove_all(source);
+  fs::remove_all(Peer(source));
+  for (Figure* f : {&cpu, &rss}) out.push_back(*f);
+}
+
+std::vector<Figure> Bench::RunAll() {
+  std::vector<Figure> out;
+  auto want = [&](const char* name) { return o_.only.empty() || o_.only == name; };
+  if (want("latency")) Latency(out);
+  if (want("churn")) Churn(out);
+  if (want("startup")) Startup(out);
+  if (want("rename")) Rename(out);
+  if (want("idle")) Idle(out);
+  return out;
+}
+
+}  // namespace syncd::bench

@@ -1,0 +1,69 @@
+// The benchmark's tools and workloads. Every tool replicates with the seed's config shape
+// (default.rsyncssh, exclude '.*', archive, prune_empty_dirs) over the same loopback sshd,
+// into a peer that sees the same paths in a mount namespace of its own.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tests/integration/harness.h"
+
+namespace syncd::bench {
+
+struct Options {
+  int latency_samples = 50;
+  int latency_interval_ms = 200;
+  int churn_files = 2000;
+  int startup_small_files = 20000;
+  int startup_big_files = 20;
+  int startup_big_mib = 20;
+  int rename_files = 1000;
+  int idle_dirs = 50000;
+  int idle_seconds = 10;
+  std::string only;  // Run only the workload of this name.
+};
+
+// One measured figure; `value` is unset when the tool does not apply or timed out.
+struct Figure {
+  std::string workload;
+  std::string metric;
+  std::string unit;
+  std::map<std::string, std::optional<double>> by_tool;  // tool name -> value
+  bool lower_is_better = true;
+};
+
+// The machine both nodes run on: sshd, keys, known_hosts, and where the trees live.
+class Bench {
+ public:
+  explicit Bench(Options options);
+  ~Bench();
+
+  std::vector<Figure> RunAll();
+
+ private:
+  struct Tool;
+  std::unique_ptr<itest::Process> StartTool(const std::string& tool, const std::string& source,
+                                            std::optional<double> delay);
+  bool WaitConverged(const std::string& source, std::chrono::seconds timeout,
+                     bool contents = true);
+  std::string Fresh(const std::string& name);  // An empty source directory; clears its peer.
+  std::string Peer(const std::string& source) const;
+  bool WaitReady(itest::Process& tool, const std::string& source);
+  static uint64_t LoopbackBytes();
+
+  void Latency(std::vector<Figure>& out);
+  void Churn(std::vector<Figure>& out);
+  void Startup(std::vector<Figure>& out);
+  void Rename(std::vector<Figure>& out);
+  void Idle(std::vector<Figure>& out);
+
+  Options o_;
+  itest::TempDir tmp_;
+  std::string osm1_, osm2_, home_, syncd_key_, lsyncd_key_, known_hosts_;
+  std::unique_ptr<itest::SshServer> sshd_;
+};
+
+}  // namespace syncd::bench
