@@ -9,6 +9,36 @@ void Batcher::Add(const std::string& path, TimePoint now) {
   if (!first_) first_ = now;
 }
 
+void Batcher::AddMove(const std::string& from, const std::string& to, bool is_dir,
+                      TimePoint now) {
+  if (!renames_.empty() && renames_.back().to == from && renames_.back().from != to)
+    renames_.back().to = to;  // A->B then B->C: one rename A->C.
+  else if (!renames_.empty() && renames_.back().to == from)
+    renames_.pop_back();  // A->B then B->A: back where it was.
+  else
+    renames_.push_back(Rename{from, to});
+  // Pending changes at or beneath `from` now live under `to`. Only a directory needs the scan.
+  std::vector<std::pair<std::string, TimePoint>> moved;
+  if (auto it = pending_.find(from); it != pending_.end()) {
+    moved.emplace_back(to, it->second);
+    pending_.erase(it);
+  }
+  if (is_dir) {
+    std::string prefix = from + "/";
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (it->first.starts_with(prefix)) {
+        moved.emplace_back(to + it->first.substr(from.size()), it->second);
+        it = pending_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& [path, when] : moved) pending_.try_emplace(std::move(path), when);
+  Add(to, now);
+  Add(ParentOf(from), now);  // Its directory changed too (entries and mtime).
+}
+
 std::optional<TimePoint> Batcher::NextDeadline() const {
   if (!first_) return std::nullopt;
   if (!options_.delay || pending_.size() >= options_.max_delays) return *first_;
@@ -27,6 +57,8 @@ Batcher::Released Batcher::Take(TimePoint now) {
   out.paths.reserve(pending_.size());
   for (auto& [path, when] : pending_) out.paths.push_back(path);
   std::sort(out.paths.begin(), out.paths.end());
+  out.renames = std::move(renames_);
+  renames_.clear();
   pending_.clear();
   first_.reset();
   return out;

@@ -28,6 +28,10 @@ class Batcher {
 
   // Marks `path` (relative to the sync root) as changed.
   void Add(const std::string& path, TimePoint now);
+  // Records that `from` was renamed to `to` (both inside the tree). Renames keep their order;
+  // one that continues the previous one is merged with it (A->B, B->C is A->C). Changes
+  // pending beneath a renamed directory move with it; `to` is marked as changed too.
+  void AddMove(const std::string& from, const std::string& to, bool is_dir, TimePoint now);
   bool empty() const { return pending_.empty(); }
   size_t size() const { return pending_.size(); }
 
@@ -38,6 +42,7 @@ class Batcher {
   // Releases every pending path in sorted order (parents before children), and the time of
   // the oldest change among them. Empty if not due.
   struct Released {
+    std::vector<Rename> renames;  // In the order they happened; to be applied first.
     std::vector<std::string> paths;
     TimePoint oldest{};
   };
@@ -46,6 +51,7 @@ class Batcher {
  private:
   Options options_;
   std::unordered_map<std::string, TimePoint> pending_;  // path -> first change time.
+  std::vector<Rename> renames_;
   std::optional<TimePoint> first_;
 };
 

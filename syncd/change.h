@@ -21,12 +21,21 @@ enum class OpKind : uint8_t {
   kSymlink = 3,  // Create or replace a symlink.
   kDelete = 4,   // Remove a path, recursively for directories.
   kSetMeta = 5,  // Mode, owner, group and times only.
+  kRename = 6,   // Move `from` to entry.path on the peer, replacing what is there.
 };
 
 struct Op {
   OpKind kind = OpKind::kPut;
   Entry entry;              // entry.path is the target path; type, size, meta, link_target.
   std::string source_path;  // kPut: the absolute local file to read.
+  std::string from;         // kRename: the old path.
+};
+
+// A rename seen on the source: `from` became `to`, both relative to the sync root.
+struct Rename {
+  std::string from;
+  std::string to;
+  bool operator==(const Rename&) const = default;
 };
 
 struct ChangeBatch {

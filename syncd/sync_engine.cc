@@ -21,15 +21,18 @@ Entry PathEntry(const std::string& path, FileType type = FileType::kFile) {
 
 // Operations collected while planning, emitted in a safe order by Finish().
 struct SyncEngine::Plan {
+  std::vector<Op> moves;    // Renames, and deletes clearing their way, in the order they happened.
   std::vector<Op> deletes;
   std::vector<Op> creates;  // Mkdir, Symlink, Put; sorted by path so parents come first.
   std::vector<Op> metas;
   std::unordered_set<std::string> created_dirs;  // Directories this plan creates.
   std::set<std::string> touched_dirs;            // Parents whose mtime the plan disturbs.
+  std::unordered_set<std::string> planned;       // Paths already looked at.
 
   ChangeBatch Finish(uint64_t id) {
     ChangeBatch batch;
     batch.id = id;
+    for (Op& op : moves) batch.ops.push_back(std::move(op));
     // A delete beneath another delete is covered by the recursive one.
     std::sort(deletes.begin(), deletes.end(),
               [](const Op& a, const Op& b) { return a.entry.path < b.entry.path; });
@@ -53,7 +56,7 @@ SyncEngine::SyncEngine(const SyncConfig& config, FileSystem& fs)
 void SyncEngine::AddDirMeta(const Entry& dir, Plan& plan) {
   for (const Op& op : plan.metas)
     if (op.entry.path == dir.path) return;
-  plan.metas.push_back(Op{OpKind::kSetMeta, dir, {}});
+  plan.metas.push_back(Op{OpKind::kSetMeta, dir, {}, {}});
 }
 
 const Entry* SyncEngine::PeerEntry(const std::string& path) const {
@@ -100,9 +103,10 @@ void SyncEngine::EnsureAncestors(const std::string& path, Plan& plan) {
   EnsureAncestors(parent, plan);
   auto local = fs_.Stat(config_.source, parent);
   if (!local || local->type != FileType::kDir) return;  // Vanished; a later notice covers it.
-  if (peer) plan.deletes.push_back(Op{OpKind::kDelete, PathEntry(parent), {}});
-  plan.creates.push_back(Op{OpKind::kMkdir, *local, {}});
+  if (peer) plan.deletes.push_back(Op{OpKind::kDelete, PathEntry(parent), {}, {}});
+  plan.creates.push_back(Op{OpKind::kMkdir, *local, {}, {}});
   plan.created_dirs.insert(parent);
+  plan.planned.insert(parent);
   plan.touched_dirs.insert(ParentOf(parent));
 }
 
@@ -112,9 +116,10 @@ void SyncEngine::PlanEntry(const Entry& local, Plan& plan) {
     return;
   }
   if (local.type == FileType::kSymlink && !config_.KeepLinks()) return;
+  if (!plan.planned.insert(local.path).second) return;
   const Entry* peer = PeerEntry(local.path);
   if (local.path.empty()) {  // The root exists on the peer once the target is open.
-    if (peer && MetaDiffers(local, *peer)) plan.metas.push_back(Op{OpKind::kSetMeta, local, {}});
+    if (peer && MetaDiffers(local, *peer)) plan.metas.push_back(Op{OpKind::kSetMeta, local, {}, {}});
     return;
   }
   bool is_dir = local.type == FileType::kDir;
@@ -124,23 +129,23 @@ void SyncEngine::PlanEntry(const Entry& local, Plan& plan) {
     // A type change needs the old thing gone first; a file or link replaces a file or link.
     if (peer && peer->type != local.type &&
         (peer->type == FileType::kDir || local.type == FileType::kDir))
-      plan.deletes.push_back(Op{OpKind::kDelete, PathEntry(local.path), {}});
+      plan.deletes.push_back(Op{OpKind::kDelete, PathEntry(local.path), {}, {}});
     if (is_dir) {
       if (peer && peer->type == FileType::kDir) {
-        if (MetaDiffers(local, *peer)) plan.metas.push_back(Op{OpKind::kSetMeta, local, {}});
+        if (MetaDiffers(local, *peer)) plan.metas.push_back(Op{OpKind::kSetMeta, local, {}, {}});
         return;
       }
-      plan.creates.push_back(Op{OpKind::kMkdir, local, {}});
+      plan.creates.push_back(Op{OpKind::kMkdir, local, {}, {}});
       plan.created_dirs.insert(local.path);
     } else if (local.type == FileType::kSymlink) {
-      plan.creates.push_back(Op{OpKind::kSymlink, local, {}});
+      plan.creates.push_back(Op{OpKind::kSymlink, local, {}, {}});
     } else {
-      plan.creates.push_back(Op{OpKind::kPut, local, JoinPath(config_.source, local.path)});
+      plan.creates.push_back(Op{OpKind::kPut, local, JoinPath(config_.source, local.path), {}});
     }
     plan.touched_dirs.insert(ParentOf(local.path));
     return;
   }
-  if (MetaDiffers(local, *peer)) plan.metas.push_back(Op{OpKind::kSetMeta, local, {}});
+  if (MetaDiffers(local, *peer)) plan.metas.push_back(Op{OpKind::kSetMeta, local, {}, {}});
 }
 
 Result<ChangeBatch> SyncEngine::PlanReconcile(const Listing& peer) {
@@ -179,7 +184,7 @@ Result<ChangeBatch> SyncEngine::Reconcile(std::map<std::string, Entry> peer) {
     for (const auto& [path, entry] : peer_) {
       if (path.empty() || present.contains(path)) continue;
       if (filter_.Excluded(path, entry.type == FileType::kDir)) continue;  // Protected.
-      plan.deletes.push_back(Op{OpKind::kDelete, PathEntry(path, entry.type), {}});
+      plan.deletes.push_back(Op{OpKind::kDelete, PathEntry(path, entry.type), {}, {}});
     }
   }
   // Directory times are fixed up last, once their contents are in place: writing entries on
@@ -193,8 +198,81 @@ Result<ChangeBatch> SyncEngine::Reconcile(std::map<std::string, Entry> peer) {
   return plan.Finish(next_batch_id_++);
 }
 
-ChangeBatch SyncEngine::PlanChanges(const std::vector<std::string>& paths) {
+void SyncEngine::ForgetSubtree(const std::string& path) {
+  peer_.erase(path);
+  std::string prefix = path + "/";
+  for (auto it = peer_.lower_bound(prefix); it != peer_.end() && it->first.starts_with(prefix);)
+    it = peer_.erase(it);
+}
+
+void SyncEngine::MoveKnowledge(const std::string& from, const std::string& to) {
+  ForgetSubtree(to);
+  std::vector<Entry> moved;
+  if (auto it = peer_.find(from); it != peer_.end()) moved.push_back(std::move(it->second));
+  std::string prefix = from + "/";
+  for (auto it = peer_.lower_bound(prefix); it != peer_.end() && it->first.starts_with(prefix); ++it)
+    moved.push_back(std::move(it->second));
+  ForgetSubtree(from);
+  for (Entry& e : moved) {
+    e.path = to + e.path.substr(from.size());
+    std::string key = e.path;
+    peer_[key] = std::move(e);
+  }
+}
+
+void SyncEngine::PlanRename(const Rename& r, Plan& plan, std::vector<std::string>& extra_paths) {
+  const Entry* origin = PeerEntry(r.from);
+  bool is_dir = origin && origin->type == FileType::kDir;
+  std::string to_parent = ParentOf(r.to);
+  const Entry* parent = PeerEntry(to_parent);
+  bool parent_ready = to_parent.empty() || (parent && parent->type == FileType::kDir);
+  if (!origin || r.from.empty() || r.to.empty() || IsWithin(r.to, r.from) ||
+      filter_.Excluded(r.to, is_dir) || !parent_ready) {
+    // Nothing to move on the peer, or nowhere to move it to: the state-based path sends the
+    // destination and deletes the origin.
+    extra_paths.push_back(r.from);
+    extra_paths.push_back(r.to);
+    return;
+  }
+  const Entry* existing = PeerEntry(r.to);
+  if (existing && (existing->type == FileType::kDir || is_dir))
+    plan.moves.push_back(Op{OpKind::kDelete, PathEntry(r.to, existing->type), {}, {}});
+  Entry moved = *origin;
+  moved.path = r.to;
+  plan.moves.push_back(Op{OpKind::kRename, moved, {}, r.from});
+  MoveKnowledge(r.from, r.to);
+  plan.touched_dirs.insert(ParentOf(r.from));
+  plan.touched_dirs.insert(to_parent);
+}
+
+void SyncEngine::PlanSubtree(const std::string& dir, Plan& plan) {
+  std::vector<std::string> stack{dir};
+  while (!stack.empty()) {
+    std::string d = std::move(stack.back());
+    stack.pop_back();
+    auto names = fs_.ReadDir(JoinPath(config_.source, d));
+    if (!names) continue;
+    for (const std::string& name : *names) {
+      std::string rel = d + "/" + name;
+      auto e = fs_.Stat(config_.source, rel);
+      if (!e || filter_.Excluded(rel, e->type == FileType::kDir)) continue;
+      PlanEntry(*e, plan);
+      if (e->type == FileType::kDir) stack.push_back(rel);
+    }
+  }
+}
+
+ChangeBatch SyncEngine::PlanChanges(const std::vector<Rename>& renames,
+                                    const std::vector<std::string>& released) {
   Plan plan;
+  std::vector<std::string> extra;
+  for (const Rename& r : renames) PlanRename(r, plan, extra);
+  std::vector<std::string> paths = released;
+  if (!extra.empty()) {
+    paths.insert(paths.end(), extra.begin(), extra.end());
+    std::sort(paths.begin(), paths.end());
+    paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+  }
   for (const std::string& path : paths) {
     auto local = fs_.Stat(config_.source, path);
     if (!local) {
@@ -202,12 +280,14 @@ ChangeBatch SyncEngine::PlanChanges(const std::vector<std::string>& paths) {
       if (!peer || path.empty()) continue;  // Never reached the peer, or the root went away.
       if (!config_.DeletesWhileRunning()) continue;
       if (filter_.Excluded(path, peer->type == FileType::kDir)) continue;
-      plan.deletes.push_back(Op{OpKind::kDelete, PathEntry(path, peer->type), {}});
+      plan.deletes.push_back(Op{OpKind::kDelete, PathEntry(path, peer->type), {}, {}});
       plan.touched_dirs.insert(ParentOf(path));
       continue;
     }
     if (filter_.Excluded(path, local->type == FileType::kDir)) continue;
+    bool new_dir = local->type == FileType::kDir && !path.empty() && !PeerEntry(path);
     PlanEntry(*local, plan);
+    if (new_dir) PlanSubtree(path, plan);  // Moved in, or never sent: everything beneath it.
   }
   // A directory whose entries changed has a new mtime on both nodes; carry the source's over.
   if (config_.KeepTimes()) {
@@ -227,10 +307,23 @@ void SyncEngine::Committed(const ChangeBatch& batch, const std::vector<OpFailure
     const std::string& path = op.entry.path;
     if (failed.contains(path)) {
       // The peer's state for this path is unknown now; forget it so it is compared afresh.
-      if (op.kind != OpKind::kDelete) peer_.erase(path);
+      auto failure = std::find_if(failures.begin(), failures.end(),
+                                  [&](const OpFailure& f) { return f.path == path; });
+      if (op.kind == OpKind::kRename) {
+        ForgetSubtree(path);  // What the plan moved there is not there.
+        // A missing origin (the peer lost it) only needs the destination sent; anything else
+        // leaves the origin in doubt.
+        if (failure->error.code != ENOENT) needs_relist_ = true;
+      } else if (op.kind != OpKind::kDelete) {
+        peer_.erase(path);
+        // Its directory is missing on the peer (removed there): create it again next time.
+        if (failure->error.code == ENOENT && !path.empty()) peer_.erase(ParentOf(path));
+      }
       continue;
     }
     switch (op.kind) {
+      case OpKind::kRename:
+        break;  // Already recorded when planned.
       case OpKind::kDelete: {
         peer_.erase(path);
         std::string prefix = path + "/";

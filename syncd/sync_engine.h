@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -26,8 +27,15 @@ class SyncEngine {
   // Same comparison against the engine's current knowledge of the peer (after an overflow).
   Result<ChangeBatch> PlanRescan();
 
-  // Plans the operations for paths released by the batcher, sorted parents first.
-  ChangeBatch PlanChanges(const std::vector<std::string>& paths);
+  // Plans the operations for what the batcher released: renames first, in order, then the
+  // changed paths, sorted parents first. A directory the peer lacks goes with its subtree.
+  ChangeBatch PlanChanges(const std::vector<Rename>& renames,
+                          const std::vector<std::string>& paths);
+  ChangeBatch PlanChanges(const std::vector<std::string>& paths) { return PlanChanges({}, paths); }
+
+  // True once after a rename failed on the peer for a reason that leaves its state unknown;
+  // the caller then lists the peer again and reconciles.
+  bool TakeNeedsRelist() { return std::exchange(needs_relist_, false); }
 
   // Records what the peer durably applied: every op of `batch` except the failed paths.
   void Committed(const ChangeBatch& batch, const std::vector<OpFailure>& failures);
@@ -42,6 +50,11 @@ class SyncEngine {
   void PlanEntry(const Entry& local, Plan& plan);
   void EnsureAncestors(const std::string& path, Plan& plan);
   void AddDirMeta(const Entry& dir, Plan& plan);
+  void PlanRename(const Rename& rename, Plan& plan, std::vector<std::string>& extra_paths);
+  void PlanSubtree(const std::string& dir, Plan& plan);
+  // Moves what is known of the peer at and beneath `from` to `to`.
+  void MoveKnowledge(const std::string& from, const std::string& to);
+  void ForgetSubtree(const std::string& path);
   bool MetaDiffers(const Entry& local, const Entry& peer) const;
   bool ContentDiffers(const Entry& local, const Entry& peer) const;
   const Entry* PeerEntry(const std::string& path) const;
@@ -50,6 +63,7 @@ class SyncEngine {
   FileSystem& fs_;
   Filter filter_;
   uint64_t next_batch_id_ = 1;
+  bool needs_relist_ = false;
   // What the peer holds, as far as acknowledged operations tell. Ordered, so a deleted
   // directory's subtree is one range.
   std::map<std::string, Entry> peer_;

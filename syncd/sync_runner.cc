@@ -133,6 +133,9 @@ void SyncRunner::OnEvent(const FsEvent& event) {
     case FsEvent::Kind::kChanged:
       batcher_.Add(event.path, Clock::now());
       break;
+    case FsEvent::Kind::kMoved:
+      batcher_.AddMove(event.from, event.path, event.is_dir, Clock::now());
+      break;
   }
   Pump();
 }
@@ -157,13 +160,34 @@ void SyncRunner::OnApplied(const ChangeBatch& batch, BatchResult result) {
     return ConnectionLost(result.status.error());
   }
   engine_.Committed(batch, result.failures);
-  for (const OpFailure& f : result.failures)
+  auto paths = std::make_shared<std::vector<std::string>>();
+  for (const OpFailure& f : result.failures) {
+    // A file that changed while read, or a rename whose origin the peer lacks: send the
+    // path's current state at once. Anything else is retried after a pause and keeps being
+    // reported; nothing is dropped.
+    bool rename = std::any_of(batch.ops.begin(), batch.ops.end(), [&](const Op& op) {
+      return op.kind == OpKind::kRename && op.entry.path == f.path;
+    });
+    if (f.error.code == EAGAIN || (rename && f.error.code == ENOENT)) {
+      LogDebug("Delay", "{}: {}: {}; sending again", config_.name, f.path, f.error.message);
+      batcher_.Add(f.path, Clock::now());
+      continue;
+    }
     LogError("{}: {}: {}", config_.name, f.path.empty() ? "." : f.path, f.error.message);
-  if (!result.failures.empty()) {
-    // Retried after a pause; a permanent failure keeps being reported, nothing is dropped.
+    paths->push_back(f.path);
+  }
+  if (engine_.TakeNeedsRelist()) {
+    LogWarn("{}: a rename failed on {}; comparing with a fresh listing", config_.name,
+            replica_->Describe());
+    phase_ = Phase::kReconciling;
     std::weak_ptr<bool> alive = alive_;
-    auto paths = std::make_shared<std::vector<std::string>>();
-    for (const OpFailure& f : result.failures) paths->push_back(f.path);
+    replica_->List([this, alive](Result<Listing> l) {
+      if (alive.lock() && *alive.lock()) OnListed(std::move(l));
+    });
+    return;
+  }
+  if (!paths->empty()) {
+    std::weak_ptr<bool> alive = alive_;
     auto* t = new uv_timer_t;
     uv_timer_init(loop_, t);
     t->data = new std::function<void()>([this, alive, paths] {
@@ -247,7 +271,7 @@ void SyncRunner::Pump() {
       return;
     }
     auto released = batcher_.Take(drain_done_ ? now + std::chrono::hours(24 * 365) : now);
-    ChangeBatch batch = engine_.PlanChanges(released.paths);
+    ChangeBatch batch = engine_.PlanChanges(released.renames, released.paths);
     batch.oldest_change = released.oldest;
     if (!batch.ops.empty()) return Send(std::move(batch));
   }

@@ -90,19 +90,41 @@ void InotifyWatcher::Drain() {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN) LogError("read inotify: {}", std::strerror(errno));
-      return;
+      break;
     }
-    if (n == 0) return;
+    if (n == 0) break;
     for (char* p = buf; p < buf + n;) {
       auto* ev = reinterpret_cast<inotify_event*>(p);
       Handle(*ev);
       p += sizeof(inotify_event) + ev->len;
     }
   }
+  // The kernel queues both halves of a rename together; one still alone once the queue is
+  // drained belongs to a path that left the tree.
+  FlushUnpairedMoves();
 }
 
 void InotifyWatcher::Emit(FsEvent::Kind kind, std::string path) {
-  if (handler_) handler_(FsEvent{kind, std::move(path)});
+  if (handler_) handler_(FsEvent{kind, std::move(path), {}, false});
+}
+
+void InotifyWatcher::FlushUnpairedMoves() {
+  auto moves = std::move(moves_);
+  moves_.clear();
+  for (auto& [cookie, half] : moves) {
+    if (half.is_dir) Unwatch(half.path);
+    Emit(FsEvent::Kind::kChanged, half.path);  // Gone from the tree: a delete.
+  }
+}
+
+void InotifyWatcher::Repath(const std::string& from, const std::string& to) {
+  std::string prefix = from + "/";
+  for (auto& [wd, path] : paths_) {
+    if (path == from)
+      path = to;
+    else if (path.starts_with(prefix))
+      path = to + path.substr(from.size());
+  }
 }
 
 void InotifyWatcher::Handle(const inotify_event& ev) {
@@ -139,12 +161,25 @@ void InotifyWatcher::Handle(const inotify_event& ev) {
     return;
   }
   LogDebug("Inotify", "{:#x} {}", ev.mask, rel);
+  if (ev.mask & IN_MOVED_FROM) {
+    moves_[ev.cookie] = MoveHalf{rel, is_dir};
+    return;
+  }
+  if (ev.mask & IN_MOVED_TO) {
+    auto half = moves_.find(ev.cookie);
+    if (half != moves_.end()) {
+      std::string from = std::move(half->second.path);
+      moves_.erase(half);
+      if (is_dir) Repath(from, rel);  // Same inodes, same watches: only the names changed.
+      if (handler_) handler_(FsEvent{FsEvent::Kind::kMoved, rel, from, is_dir});
+      return;
+    }
+  }
   if (is_dir && (ev.mask & (IN_CREATE | IN_MOVED_TO))) {
     Emit(FsEvent::Kind::kChanged, rel);
     if (auto r = WatchTree(rel, true); !r) LogError("{}", r.error().message);
     return;
   }
-  if (is_dir && (ev.mask & IN_MOVED_FROM)) Unwatch(rel);
   if ((ev.mask & IN_CREATE) && !is_dir) {
     // A regular file announces itself again with IN_CLOSE_WRITE once written; sending it on
     // IN_CREATE would ship a partial file. Links, hard links and specials only get IN_CREATE.

@@ -19,11 +19,14 @@ namespace syncd {
 struct FsEvent {
   enum class Kind {
     kChanged,   // Something at `path` may differ now; look at it.
+    kMoved,     // `from` was renamed to `path`, both inside the tree.
     kOverflow,  // The kernel queue overflowed: events were lost, rescan everything.
     kRootGone,  // The sync root was deleted, moved or unmounted.
   };
   Kind kind = Kind::kChanged;
   std::string path;  // Relative to the root; "" is the root.
+  std::string from;     // kMoved only.
+  bool is_dir = false;  // kMoved only: a directory moved, with everything beneath it.
 };
 
 class Watcher {
@@ -57,6 +60,10 @@ class InotifyWatcher : public Watcher {
   // `report` is set (a directory that appeared while running).
   Result<void> WatchTree(const std::string& rel, bool report);
   void Unwatch(const std::string& rel);
+  // Watches beneath `from` now describe `to` (a directory renamed inside the tree).
+  void Repath(const std::string& from, const std::string& to);
+  // A rename's first half whose second half did not follow: the path left the tree.
+  void FlushUnpairedMoves();
   void Emit(FsEvent::Kind kind, std::string path);
 
   uv_loop_t* loop_;
@@ -68,6 +75,11 @@ class InotifyWatcher : public Watcher {
   uv_poll_t* poll_ = nullptr;
   std::unordered_map<int, std::string> paths_;  // wd -> directory, relative to the root.
   int root_wd_ = -1;
+  struct MoveHalf {
+    std::string path;
+    bool is_dir;
+  };
+  std::unordered_map<uint32_t, MoveHalf> moves_;  // IN_MOVED_FROM by cookie, awaiting its pair.
 };
 
 }  // namespace syncd

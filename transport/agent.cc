@@ -58,6 +58,7 @@ bool Agent::Handle(MsgType type, std::string_view payload) {
     case MsgType::kSymlink: return OnSymlink(d);
     case MsgType::kDelete: return OnDelete(d);
     case MsgType::kSetMeta: return OnSetMeta(d);
+    case MsgType::kRename: return OnRename(d);
     case MsgType::kCommit: return OnCommit(d);
     default:
       return Fatal(fmt::format("unknown message type {:#04x}", static_cast<unsigned>(type)));
@@ -294,6 +295,24 @@ bool Agent::OnSetMeta(Decoder& d) {
   if (auto r = target_->ApplyMeta(dir->get(), name, meta, policy_, /*skip_times=*/is_dir); !r)
     return Failed(seq, r.error(), path), true;
   if (is_dir && policy_.times) dir_times_.push_back(DirTime{path, meta});
+  return true;
+}
+
+bool Agent::OnRename(Decoder& d) {
+  uint64_t seq = d.U64();
+  std::string from = d.Str(kMaxPath);
+  std::string to = d.Str(kMaxPath);
+  if (!d.done()) return Fatal("malformed RENAME");
+  dirty_ = true;
+  std::string from_name, to_name;
+  auto from_dir = target_->OpenParent(from, &from_name);
+  if (!from_dir) return Failed(seq, from_dir.error(), from), true;
+  auto to_dir = target_->OpenParent(to, &to_name);
+  if (!to_dir) return Failed(seq, to_dir.error(), to), true;
+  if (from_name.empty() || to_name.empty())
+    return Failed(seq, Error{"cannot rename the target itself", EINVAL}, to), true;
+  if (::renameat(from_dir->get(), from_name.c_str(), to_dir->get(), to_name.c_str()) != 0)
+    return Failed(seq, Error::FromErrno("rename " + from + " to " + to), to), true;
   return true;
 }
 

@@ -69,6 +69,7 @@ class Agent {
   bool OnSymlink(Decoder& d);
   bool OnDelete(Decoder& d);
   bool OnSetMeta(Decoder& d);
+  bool OnRename(Decoder& d);
   bool OnCommit(Decoder& d);
   void AbortPut();
 

@@ -168,6 +168,7 @@ const char* MsgTypeName(MsgType type) {
     case MsgType::kSymlink: return "SYMLINK";
     case MsgType::kDelete: return "DELETE";
     case MsgType::kSetMeta: return "SET_META";
+    case MsgType::kRename: return "RENAME";
     case MsgType::kCommit: return "COMMIT";
     case MsgType::kHelloOk: return "HELLO_OK";
     case MsgType::kOk: return "OK";

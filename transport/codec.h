@@ -30,6 +30,7 @@ enum class MsgType : uint8_t {
   kSymlink = 0x14,
   kDelete = 0x15,
   kSetMeta = 0x16,
+  kRename = 0x17,
   kCommit = 0x20,
   // Agent to client.
   kHelloOk = 0x81,

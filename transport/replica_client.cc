@@ -236,6 +236,9 @@ bool ReplicaClient::StartOp(InFlight& batch, const Op& op) {
     case OpKind::kDelete:
       channel_->Write(Encoder(MsgType::kDelete).U64(seq).Str(e.path).Finish());
       return true;
+    case OpKind::kRename:
+      channel_->Write(Encoder(MsgType::kRename).U64(seq).Str(op.from).Str(e.path).Finish());
+      return true;
     case OpKind::kSetMeta:
       channel_->Write(Encoder(MsgType::kSetMeta)
                           .U64(seq)

@@ -2,6 +2,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 
@@ -102,6 +103,52 @@ TEST_F(PipeReplicationTest, DeleteFalseKeepsWhatOnlyThePeerHas) {
   ASSERT_TRUE(WaitUntil([&] { return fs::exists(dst + "/b"); })) << syncd->log();
   EXPECT_TRUE(fs::exists(dst + "/a")) << "delete = false, yet a delete was propagated";
   EXPECT_EQ(ReadFile(dst + "/only-on-peer"), "keep me");
+}
+
+ino_t Inode(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+// A renamed directory is renamed on the peer too: its files keep their inodes there, nothing
+// is sent again.
+TEST_F(PipeReplicationTest, DirectoryRenameMovesOnThePeer) {
+  std::string src = tmp_ / "src", dst = tmp_ / "dst";
+  MakeDirs(src + "/before/sub");
+  for (int i = 0; i < 200; ++i) WriteFile(src + "/before/sub/f" + std::to_string(i), "data");
+  auto syncd = StartSyncd(WriteConfig("sync { default.rsync, source = '" + src + "', target = '" +
+                                      dst + "', rsync = { archive = true } }"),
+                          tmp_.path(), tmp_ / "syncd.log", {"-log", "Delay"});
+  ASSERT_TRUE(WaitUntil([&] { return Diff(Snapshot(src), Snapshot(dst)).empty(); })) << syncd->log();
+  ino_t inode = Inode(dst + "/before/sub/f7");
+  ASSERT_NE(inode, 0u);
+  fs::rename(src + "/before", src + "/after");
+  std::string diff;
+  ASSERT_TRUE(WaitUntil([&] {
+    diff = Diff(Snapshot(src), Snapshot(dst));
+    return diff.empty();
+  })) << diff << syncd->log();
+  EXPECT_EQ(Inode(dst + "/after/sub/f7"), inode) << "the directory was copied, not moved";
+}
+
+// When the peer has lost the origin of a rename, the destination is sent instead (lsyncd
+// drops it: its issue #371).
+TEST_F(PipeReplicationTest, RenameWhoseOriginThePeerLostSendsTheDestination) {
+  std::string src = tmp_ / "src", dst = tmp_ / "dst";
+  MakeDirs(src + "/d");
+  WriteFile(src + "/d/f", "keep me");
+  auto syncd = StartSyncd(WriteConfig("sync { default.rsync, source = '" + src + "', target = '" +
+                                      dst + "', rsync = { archive = true } }"),
+                          tmp_.path(), tmp_ / "syncd.log");
+  ASSERT_TRUE(WaitUntil([&] { return Diff(Snapshot(src), Snapshot(dst)).empty(); })) << syncd->log();
+  fs::remove_all(dst + "/d");  // Someone cleaned up on the standby.
+  fs::rename(src + "/d", src + "/e");
+  std::string diff;
+  EXPECT_TRUE(WaitUntil([&] {
+    diff = Diff(Snapshot(src), Snapshot(dst));
+    return diff.empty();
+  })) << diff << syncd->log();
+  EXPECT_EQ(ReadFile(dst + "/e/f"), "keep me");
 }
 
 }  // namespace

@@ -61,3 +61,44 @@ TEST(BatcherTest, ReleasesParentsBeforeChildren) {
 
 }  // namespace
 }  // namespace syncd
+
+namespace syncd {
+namespace {
+
+TEST(BatcherMoveTest, ChainedRenamesBecomeOne) {
+  Batcher b({});
+  b.AddMove("a", "b", false, t0);
+  b.AddMove("b", "c", false, t0);
+  auto r = b.Take(t0);
+  EXPECT_THAT(r.renames, ::testing::ElementsAre(Rename{"a", "c"}));
+}
+
+TEST(BatcherMoveTest, RenameBackAndForthCancels) {
+  Batcher b({});
+  b.AddMove("a", "b", false, t0);
+  b.AddMove("b", "a", false, t0);
+  EXPECT_TRUE(b.Take(t0).renames.empty());
+}
+
+// A swap through a temporary name must keep all three steps in order.
+TEST(BatcherMoveTest, SwapKeepsItsOrder) {
+  Batcher b({});
+  b.AddMove("a", "tmp", false, t0);
+  b.AddMove("b", "a", false, t0);
+  b.AddMove("tmp", "b", false, t0);
+  EXPECT_THAT(b.Take(t0).renames,
+              ::testing::ElementsAre(Rename{"a", "tmp"}, Rename{"b", "a"}, Rename{"tmp", "b"}));
+}
+
+TEST(BatcherMoveTest, PendingChangesInsideAMovedDirectoryFollowIt) {
+  Batcher b({});
+  b.Add("d/f", t0);
+  b.Add("d/sub/g", t0);
+  b.Add("other", t0);
+  b.AddMove("d", "e", true, t0);
+  auto r = b.Take(t0);
+  EXPECT_THAT(r.paths, ::testing::ElementsAre("", "e", "e/f", "e/sub/g", "other"));
+}
+
+}  // namespace
+}  // namespace syncd

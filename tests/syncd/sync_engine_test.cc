@@ -20,8 +20,10 @@ std::vector<std::string> Describe(const ChangeBatch& b) {
                        : op.kind == OpKind::kMkdir   ? "mkdir"
                        : op.kind == OpKind::kSymlink ? "link"
                        : op.kind == OpKind::kDelete  ? "delete"
+                       : op.kind == OpKind::kRename  ? "rename"
                                                      : "meta";
-    out.push_back(std::string(verb) + " " + op.entry.path);
+    out.push_back(std::string(verb) + " " + (op.kind == OpKind::kRename ? op.from + "->" : "") +
+                  op.entry.path);
   }
   return out;
 }
@@ -199,6 +201,105 @@ TEST_F(SyncEngineTest, FailedOperationIsPlannedAgain) {
   auto batch = engine.PlanReconcile({PeerCopy(fs_.at(""))});
   engine.Committed(*batch, {OpFailure{"f", Error{"disk full", ENOSPC}}});
   EXPECT_THAT(Describe(engine.PlanChanges({"f"})), ElementsAre("put f", "meta "));
+}
+
+class SyncEngineRenameTest : public SyncEngineTest {
+ protected:
+  // An engine whose peer holds what fs_ holds now.
+  std::unique_ptr<SyncEngine> Synced(SyncConfig config = ArchiveConfig()) {
+    auto engine = std::make_unique<SyncEngine>(config, fs_);
+    engine->Committed(*engine->PlanReconcile({PeerCopy(fs_.at(""))}), {});
+    return engine;
+  }
+  // Renames in the fake tree, like rename(2).
+  void Move(const std::string& from, const std::string& to) {
+    std::vector<Entry> moved;
+    for (const std::string& p : Paths())
+      if (IsWithin(p, from)) moved.push_back(fs_.at(p));
+    fs_.Remove(from);
+    for (Entry e : moved) {
+      e.path = to + e.path.substr(from.size());
+      Entry& n = e.type == FileType::kDir ? fs_.Dir(e.path) : fs_.File(e.path, "");
+      n = e;
+    }
+  }
+  std::vector<std::string> Paths() {
+    std::vector<std::string> out;
+    std::vector<std::string> stack{""};
+    while (!stack.empty()) {
+      std::string d = stack.back();
+      stack.pop_back();
+      auto names = fs_.ReadDir(d.empty() ? "/src" : "/src/" + d);
+      for (const std::string& n : *names) {
+        std::string p = d.empty() ? n : d + "/" + n;
+        out.push_back(p);
+        if (fs_.at(p).type == FileType::kDir) stack.push_back(p);
+      }
+    }
+    return out;
+  }
+};
+
+TEST_F(SyncEngineRenameTest, DirectoryRenameIsOneOperation) {
+  fs_.Dir("before");
+  for (int i = 0; i < 100; ++i) fs_.File("before/f" + std::to_string(i), "x");
+  auto engine = Synced();
+  Move("before", "after");
+  auto batch = engine->PlanChanges({Rename{"before", "after"}}, {"", "after"});
+  EXPECT_THAT(Describe(batch), ElementsAre("rename before->after", "meta "));
+  engine->Committed(batch, {});
+  EXPECT_THAT(Describe(engine->PlanChanges({"after/f7"})), IsEmpty()) << "knowledge moved too";
+}
+
+TEST_F(SyncEngineRenameTest, OriginThePeerNeverHadIsSentAsANewFile) {
+  auto engine = Synced();
+  fs_.File("b", "new");  // Created and renamed before it was ever sent.
+  EXPECT_THAT(Describe(engine->PlanChanges({Rename{"a", "b"}}, {"b"})),
+              ElementsAre("put b", "meta "));
+}
+
+TEST_F(SyncEngineRenameTest, RenameOverADirectoryClearsItFirst) {
+  fs_.File("a", "1");
+  fs_.Dir("b");
+  auto engine = Synced();
+  fs_.Remove("b");
+  Move("a", "b");
+  EXPECT_THAT(Describe(engine->PlanChanges({Rename{"a", "b"}}, {"", "b"})),
+              ElementsAre("delete b", "rename a->b", "meta "));
+}
+
+// lsyncd drops the destination when the peer lacks the origin (its issue #371); syncd sends it.
+TEST_F(SyncEngineRenameTest, MissingOriginOnThePeerSendsTheDestination) {
+  fs_.Dir("d");
+  fs_.File("d/f", "x");
+  auto engine = Synced();
+  Move("d", "e");
+  auto batch = engine->PlanChanges({Rename{"d", "e"}}, {"", "e"});
+  engine->Committed(batch, {OpFailure{"e", Error{"rename: No such file or directory", ENOENT}}});
+  EXPECT_FALSE(engine->TakeNeedsRelist());
+  EXPECT_THAT(Describe(engine->PlanChanges({"e"})),
+              ElementsAre("mkdir e", "put e/f", "meta ", "meta e"));
+}
+
+TEST_F(SyncEngineRenameTest, OtherRenameFailuresAskForAFreshListing) {
+  fs_.File("a", "1");
+  auto engine = Synced();
+  Move("a", "b");
+  auto batch = engine->PlanChanges({Rename{"a", "b"}}, {"b"});
+  engine->Committed(batch, {OpFailure{"b", Error{"Permission denied", EACCES}}});
+  EXPECT_TRUE(engine->TakeNeedsRelist());
+  EXPECT_FALSE(engine->TakeNeedsRelist());
+}
+
+TEST_F(SyncEngineRenameTest, DestinationWithoutParentOnThePeerFallsBackToSending) {
+  SyncConfig config = ArchiveConfig();
+  config.rsync.prune_empty_dirs = true;
+  fs_.File("a", "1");
+  fs_.Dir("empty");  // Pruned: never created on the peer.
+  auto engine = Synced(config);
+  Move("a", "empty/a");
+  EXPECT_THAT(Describe(engine->PlanChanges({Rename{"a", "empty/a"}}, {"empty/a"})),
+              ElementsAre("delete a", "mkdir empty", "put empty/a", "meta ", "meta empty"));
 }
 
 }  // namespace

@@ -200,6 +200,28 @@ TEST_F(AgentTest, ListSkipsAndRemovesLeftoverTemporaries) {
   EXPECT_THAT(Names(root_), ::testing::ElementsAre("kept"));
 }
 
+TEST_F(AgentTest, RenameMovesAWholeDirectoryAndReportsAMissingOrigin) {
+  fs::create_directories(root_ + "/d");
+  std::ofstream(root_ + "/d/f") << "x";
+  struct stat st_before;
+  ASSERT_EQ(::stat((root_ + "/d/f").c_str(), &st_before), 0);
+  ASSERT_TRUE(Send(Encoder(MsgType::kRename).U64(2).Str("d").Str("e").Finish() +
+                   Encoder(MsgType::kRename).U64(3).Str("gone").Str("x").Finish() +
+                   Encoder(MsgType::kRename).U64(4).Str("e").Str("../outside/e").Finish() +
+                   Commit(5)));
+  auto replies = Take();
+  ASSERT_EQ(replies.size(), 3u);
+  EXPECT_EQ(replies[0].type, MsgType::kFailed);
+  EXPECT_EQ(replies[0].seq, 3u);
+  EXPECT_EQ(replies[1].type, MsgType::kFailed);  // The escape.
+  EXPECT_EQ(replies[1].seq, 4u);
+  EXPECT_EQ(replies[2].type, MsgType::kCommitted);
+  struct stat st_after;
+  ASSERT_EQ(::stat((root_ + "/e/f").c_str(), &st_after), 0);
+  EXPECT_EQ(st_after.st_ino, st_before.st_ino) << "moved, not copied";
+  EXPECT_TRUE(fs::is_empty(outside_));
+}
+
 TEST_F(AgentTest, MalformedFramesGetFatalRepliesNotCrashes) {
   // Truncated PUT_BEGIN, an unknown type, and data for a PUT that never began.
   std::vector<std::string> frames = {Encoder(MsgType::kPutBegin).U64(2).Finish(),
