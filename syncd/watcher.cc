@@ -130,6 +130,10 @@ void InotifyWatcher::Repath(const std::string& from, const std::string& to) {
 void InotifyWatcher::Handle(const inotify_event& ev) {
   if (ev.mask & IN_Q_OVERFLOW) {
     LogWarn("inotify queue overflowed under {}; rescanning", root_);
+    // Lost events may include new directories: watch whatever is not watched yet (a watch
+    // that exists is simply found again), then let the sync compare everything.
+    moves_.clear();
+    if (auto r = WatchTree("", false); !r) LogError("{}", r.error().message);
     Emit(FsEvent::Kind::kOverflow, "");
     return;
   }

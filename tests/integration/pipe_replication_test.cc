@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "tests/integration/harness.h"
 #include "tests/integration/scenario.h"
@@ -49,6 +50,7 @@ TEST_F(PipeReplicationTest, SeedFoldersReplicateAndEveryChangeConverges) {
   EXPECT_EQ(syncd->Wait(), 0) << syncd->log();
 }
 
+// 20,000 files created as fast as the disk allows: all arrive, none lost, no restart.
 TEST_F(PipeReplicationTest, BurstOfFilesAllArrive) {
   std::string src = tmp_ / "src", dst = tmp_ / "dst";
   MakeDirs(src);
@@ -57,7 +59,7 @@ TEST_F(PipeReplicationTest, BurstOfFilesAllArrive) {
                   "', rsync = { archive = true } }"),
       tmp_.path(), tmp_ / "syncd.log");
   ASSERT_TRUE(WaitUntil([&] { return fs::exists(dst); })) << syncd->log();
-  for (int d = 0; d < 20; ++d) {
+  for (int d = 0; d < 200; ++d) {
     MakeDirs(src + "/d" + std::to_string(d));
     for (int f = 0; f < 100; ++f)
       WriteFile(src + "/d" + std::to_string(d) + "/sess_" + std::to_string(f),
@@ -69,7 +71,8 @@ TEST_F(PipeReplicationTest, BurstOfFilesAllArrive) {
     return diff.empty();
   });
   EXPECT_TRUE(same) << diff.substr(0, 2000) << syncd->log();
-  EXPECT_EQ(Snapshot(dst).size(), 1u + 20u + 2000u);  // The root, the directories, the files.
+  EXPECT_EQ(Snapshot(dst).size(), 1u + 200u + 20000u);  // The root, the directories, the files.
+  EXPECT_TRUE(syncd->running());
 }
 
 // lsyncd drops its queue on TERM; syncd sends it first, even inside a long delay window.
@@ -103,6 +106,43 @@ TEST_F(PipeReplicationTest, DeleteFalseKeepsWhatOnlyThePeerHas) {
   ASSERT_TRUE(WaitUntil([&] { return fs::exists(dst + "/b"); })) << syncd->log();
   EXPECT_TRUE(fs::exists(dst + "/a")) << "delete = false, yet a delete was propagated";
   EXPECT_EQ(ReadFile(dst + "/only-on-peer"), "keep me");
+}
+
+// The inotify queue overflows (its limit lowered for this syncd only): the sync rescans,
+// watches the directories whose events were lost, and nothing goes missing.
+TEST_F(PipeReplicationTest, QueueOverflowLosesNothing) {
+  std::string src = tmp_ / "src", dst = tmp_ / "dst";
+  MakeDirs(src);
+  const std::string limit = "/proc/sys/fs/inotify/max_queued_events";
+  std::string saved = ReadFile(limit);
+  std::unique_ptr<Process> syncd;
+  {
+    std::ofstream(limit) << "64\n";  // Read at inotify_init1: only syncd's instance gets it.
+    syncd = StartSyncd(WriteConfig("sync { default.rsync, source = '" + src + "', target = '" +
+                                   dst + "', rsync = { archive = true } }"),
+                       tmp_.path(), tmp_ / "syncd.log");
+    bool started = WaitUntil([&] { return fs::exists(dst); });
+    std::ofstream(limit) << saved;
+    ASSERT_TRUE(started) << syncd->log();
+  }
+  ::kill(syncd->pid(), SIGSTOP);  // Let the queue fill while syncd cannot read it.
+  for (int f = 0; f < 200; ++f) WriteFile(src + "/top" + std::to_string(f), "y");
+  for (int d = 0; d < 10; ++d) {
+    MakeDirs(src + "/new" + std::to_string(d) + "/deeper");
+    for (int f = 0; f < 50; ++f)
+      WriteFile(src + "/new" + std::to_string(d) + "/deeper/f" + std::to_string(f), "x");
+  }
+  ::kill(syncd->pid(), SIGCONT);
+  std::string diff;
+  EXPECT_TRUE(WaitUntil([&] {
+    diff = Diff(Snapshot(src), Snapshot(dst));
+    return diff.empty();
+  })) << diff.substr(0, 2000) << syncd->log();
+  EXPECT_THAT(syncd->log(), HasSubstr("inotify queue overflowed"));
+  // The directories created during the overflow are watched now.
+  WriteFile(src + "/new3/deeper/after", "written after the overflow");
+  EXPECT_TRUE(WaitUntil([&] { return ReadFile(dst + "/new3/deeper/after") == "written after the overflow"; }))
+      << syncd->log();
 }
 
 ino_t Inode(const std::string& path) {
