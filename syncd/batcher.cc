@@ -5,8 +5,37 @@
 namespace syncd {
 
 void Batcher::Add(const std::string& path, TimePoint now) {
-  pending_.try_emplace(path, now);
-  if (!first_) first_ = now;
+  TimePoint when = now;
+  if (auto it = settling_.find(path); it != settling_.end()) {
+    when = it->second.first;  // Lag counts from the first write.
+    settling_.erase(it);
+  }
+  pending_.try_emplace(path, when);
+  if (!first_ || when < *first_) first_ = when;
+}
+
+void Batcher::AddModified(const std::string& path, TimePoint now) {
+  if (pending_.contains(path)) return;  // Goes out with the next batch anyway.
+  auto [it, inserted] = settling_.try_emplace(path, Settling{now, now});
+  if (!inserted) it->second.last = now;
+}
+
+TimePoint Batcher::SettleDeadline(const Settling& s) const {
+  return std::min(s.last + options_.settle, s.first + options_.max_settle);
+}
+
+void Batcher::Promote(TimePoint now) {
+  for (auto it = settling_.begin(); it != settling_.end();) {
+    if (SettleDeadline(it->second) <= now) {
+      std::string path = it->first;
+      TimePoint first = it->second.first;
+      it = settling_.erase(it);
+      pending_.try_emplace(path, first);
+      if (!first_ || first < *first_) first_ = first;
+    } else {
+      ++it;
+    }
+  }
 }
 
 void Batcher::AddMove(const std::string& from, const std::string& to, bool is_dir,
@@ -40,14 +69,24 @@ void Batcher::AddMove(const std::string& from, const std::string& to, bool is_di
 }
 
 std::optional<TimePoint> Batcher::NextDeadline() const {
-  if (!first_) return std::nullopt;
-  if (!options_.delay || pending_.size() >= options_.max_delays) return *first_;
-  return *first_ + *options_.delay;
+  std::optional<TimePoint> at;
+  if (first_) {
+    at = (!options_.delay || pending_.size() >= options_.max_delays) ? *first_
+                                                                       : *first_ + *options_.delay;
+  }
+  for (const auto& [path, s] : settling_) {
+    TimePoint d = SettleDeadline(s);
+    if (!at || d < *at) at = d;
+  }
+  return at;
 }
 
 bool Batcher::Due(TimePoint now) const {
-  auto deadline = NextDeadline();
-  return deadline && *deadline <= now;
+  if (!first_) return false;
+  TimePoint at = (!options_.delay || pending_.size() >= options_.max_delays)
+                     ? *first_
+                     : *first_ + *options_.delay;
+  return at <= now;
 }
 
 Batcher::Released Batcher::Take(TimePoint now) {

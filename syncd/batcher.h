@@ -23,6 +23,11 @@ class Batcher {
   struct Options {
     std::optional<std::chrono::milliseconds> delay;
     size_t max_delays = 1000;
+    // A path written to but not closed (IN_MODIFY without IN_CLOSE_WRITE: a writer still at
+    // work, or a bare mtime change) becomes a change once quiet this long, or this long after
+    // it was first written at the latest.
+    std::chrono::milliseconds settle{300};
+    std::chrono::milliseconds max_settle{5000};
   };
   explicit Batcher(Options options) : options_(options) {}
 
@@ -32,8 +37,12 @@ class Batcher {
   // one that continues the previous one is merged with it (A->B, B->C is A->C). Changes
   // pending beneath a renamed directory move with it; `to` is marked as changed too.
   void AddMove(const std::string& from, const std::string& to, bool is_dir, TimePoint now);
-  bool empty() const { return pending_.empty(); }
-  size_t size() const { return pending_.size(); }
+  // `path` was written to and not (yet) closed. A change notice for it (Add) supersedes this.
+  void AddModified(const std::string& path, TimePoint now);
+  // Turns modified paths that have settled by `now` into changes. Call before Due/Take.
+  void Promote(TimePoint now);
+  bool empty() const { return pending_.empty() && settling_.empty(); }
+  size_t size() const { return pending_.size() + settling_.size(); }
 
   // When the pending batch becomes due; nullopt when nothing is pending.
   std::optional<TimePoint> NextDeadline() const;
@@ -52,6 +61,12 @@ class Batcher {
   Options options_;
   std::unordered_map<std::string, TimePoint> pending_;  // path -> first change time.
   std::vector<Rename> renames_;
+  struct Settling {
+    TimePoint first;
+    TimePoint last;
+  };
+  std::unordered_map<std::string, Settling> settling_;
+  TimePoint SettleDeadline(const Settling& s) const;
   std::optional<TimePoint> first_;
 };
 

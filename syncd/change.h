@@ -54,6 +54,8 @@ struct OpFailure {
 struct BatchResult {
   Result<void> status;
   std::vector<OpFailure> failures;
+  // The hash of the content each PUT actually sent, by path.
+  std::vector<std::pair<std::string, ContentHash>> sent_hashes;
 };
 
 }  // namespace syncd

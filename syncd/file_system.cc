@@ -1,6 +1,8 @@
 #include "syncd/file_system.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <xxhash.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
@@ -82,6 +84,23 @@ Result<std::vector<std::string>> PosixFileSystem::ReadDir(const std::string& dir
   }
   if (errno != 0) return FailErrno("readdir " + dir);
   return names;
+}
+
+Result<ContentHash> PosixFileSystem::Hash(const std::string& root, const std::string& rel) {
+  std::string abs = JoinPath(root, rel);
+  int fd = ::open(abs.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return FailErrno("open " + abs);
+  XXH3_state_t* state = XXH3_createState();
+  XXH3_128bits_reset(state);
+  char buf[64 * 1024];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) XXH3_128bits_update(state, buf, static_cast<size_t>(n));
+  int err = errno;
+  ::close(fd);
+  XXH128_hash_t h = XXH3_128bits_digest(state);
+  XXH3_freeState(state);
+  if (n < 0) return FailErrno("read " + abs, err);
+  return ContentHash{h.high64, h.low64};
 }
 
 Result<Listing> ScanTree(FileSystem& fs, const std::string& root, const Filter& filter) {

@@ -21,6 +21,8 @@ class FileSystem {
   virtual Result<Entry> Stat(const std::string& root, const std::string& rel) = 0;
   // Names in a directory, without "." and "..".
   virtual Result<std::vector<std::string>> ReadDir(const std::string& dir) = 0;
+  // xxh3-128 of a regular file's content.
+  virtual Result<ContentHash> Hash(const std::string& root, const std::string& rel) = 0;
 };
 
 // Maps uid/gid to names and back, caching the answers of getpwuid_r/getgrgid_r.
@@ -38,6 +40,7 @@ class PosixFileSystem : public FileSystem {
  public:
   Result<Entry> Stat(const std::string& root, const std::string& rel) override;
   Result<std::vector<std::string>> ReadDir(const std::string& dir) override;
+  Result<ContentHash> Hash(const std::string& root, const std::string& rel) override;
 
  private:
   NameCache names_;

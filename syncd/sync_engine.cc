@@ -79,6 +79,14 @@ bool SyncEngine::ContentDiffers(const Entry& local, const Entry& peer) const {
   }
 }
 
+bool SyncEngine::SameContentNewTime(const Entry& local, const Entry& peer) {
+  if (local.type != FileType::kFile || peer.type != FileType::kFile || !peer.hash ||
+      local.size != peer.size || local.size > kMaxHashCheckBytes)
+    return false;
+  auto hash = fs_.Hash(config_.source, local.path);
+  return hash && *hash == *peer.hash;
+}
+
 bool SyncEngine::MetaDiffers(const Entry& local, const Entry& peer) const {
   const Meta& a = local.meta;
   const Meta& b = peer.meta;
@@ -124,6 +132,11 @@ void SyncEngine::PlanEntry(const Entry& local, Plan& plan) {
   }
   bool is_dir = local.type == FileType::kDir;
   if (is_dir && !peer && config_.rsync.prune_empty_dirs) return;  // Created with its first file.
+  if (peer && SameContentNewTime(local, *peer)) {
+    // Touched, not changed (PHP's lazy session write): the new mtime is all there is to send.
+    if (MetaDiffers(local, *peer)) plan.metas.push_back(Op{OpKind::kSetMeta, local, {}, {}});
+    return;
+  }
   if (!peer || peer->type != local.type || ContentDiffers(local, *peer)) {
     EnsureAncestors(local.path, plan);
     // A type change needs the old thing gone first; a file or link replaces a file or link.
@@ -300,7 +313,8 @@ ChangeBatch SyncEngine::PlanChanges(const std::vector<Rename>& renames,
   return plan.Finish(next_batch_id_++);
 }
 
-void SyncEngine::Committed(const ChangeBatch& batch, const std::vector<OpFailure>& failures) {
+void SyncEngine::Committed(const ChangeBatch& batch, const std::vector<OpFailure>& failures,
+                           const std::vector<std::pair<std::string, ContentHash>>& sent_hashes) {
   std::unordered_set<std::string> failed;
   for (const OpFailure& f : failures) failed.insert(f.path);
   for (const Op& op : batch.ops) {
@@ -343,6 +357,10 @@ void SyncEngine::Committed(const ChangeBatch& batch, const std::vector<OpFailure
         peer_[path] = op.entry;
         break;
     }
+  }
+  for (const auto& [path, hash] : sent_hashes) {
+    auto it = peer_.find(path);
+    if (it != peer_.end()) it->second.hash = hash;
   }
 }
 

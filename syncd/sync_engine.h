@@ -38,7 +38,9 @@ class SyncEngine {
   bool TakeNeedsRelist() { return std::exchange(needs_relist_, false); }
 
   // Records what the peer durably applied: every op of `batch` except the failed paths.
-  void Committed(const ChangeBatch& batch, const std::vector<OpFailure>& failures);
+  // `sent_hashes` (may be empty) tells what content each PUT carried.
+  void Committed(const ChangeBatch& batch, const std::vector<OpFailure>& failures,
+                 const std::vector<std::pair<std::string, ContentHash>>& sent_hashes = {});
 
   const Filter& filter() const { return filter_; }
   const SyncConfig& config() const { return config_; }
@@ -57,6 +59,10 @@ class SyncEngine {
   void ForgetSubtree(const std::string& path);
   bool MetaDiffers(const Entry& local, const Entry& peer) const;
   bool ContentDiffers(const Entry& local, const Entry& peer) const;
+  // Same size and the same content hash as what was sent: only the metadata moved.
+  bool SameContentNewTime(const Entry& local, const Entry& peer);
+  // Larger files are not read on the loop thread just to find a touch.
+  static constexpr uint64_t kMaxHashCheckBytes = 16 << 20;
   const Entry* PeerEntry(const std::string& path) const;
 
   SyncConfig config_;

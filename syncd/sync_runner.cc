@@ -133,6 +133,9 @@ void SyncRunner::OnEvent(const FsEvent& event) {
     case FsEvent::Kind::kChanged:
       batcher_.Add(event.path, Clock::now());
       break;
+    case FsEvent::Kind::kWritten:
+      batcher_.AddModified(event.path, Clock::now());
+      break;
     case FsEvent::Kind::kMoved:
       batcher_.AddMove(event.from, event.path, event.is_dir, Clock::now());
       break;
@@ -159,7 +162,7 @@ void SyncRunner::OnApplied(const ChangeBatch& batch, BatchResult result) {
     for (const Op& op : batch.ops) batcher_.Add(op.entry.path, batch.oldest_change);
     return ConnectionLost(result.status.error());
   }
-  engine_.Committed(batch, result.failures);
+  engine_.Committed(batch, result.failures, result.sent_hashes);
   auto paths = std::make_shared<std::vector<std::string>>();
   for (const OpFailure& f : result.failures) {
     // A file that changed while read, or a rename whose origin the peer lacks: send the
@@ -263,6 +266,7 @@ void SyncRunner::Pump() {
       return Send(std::move(*batch));
     }
   }
+  batcher_.Promote(drain_done_ ? now + std::chrono::hours(24 * 365) : now);
   while (!batcher_.empty()) {
     if (!batcher_.Due(now) && !drain_done_) {
       auto deadline = *batcher_.NextDeadline();

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,13 @@ struct Meta {
   bool operator==(const Meta&) const = default;
 };
 
+// xxh3-128 of a file's content.
+struct ContentHash {
+  uint64_t high = 0;
+  uint64_t low = 0;
+  bool operator==(const ContentHash&) const = default;
+};
+
 struct Entry {
   std::string path;  // Relative to the sync root; "" is the root itself.
   FileType type = FileType::kFile;
@@ -33,6 +41,8 @@ struct Entry {
   // Local identity, for "unchanged since last shipped" checks. Zero on peer entries.
   uint64_t ino = 0;
   int64_t ctime_ns = 0;
+  // The content the peer was sent, when syncd sent it itself; unknown for listed entries.
+  std::optional<ContentHash> hash;
 };
 
 using Listing = std::vector<Entry>;

@@ -18,16 +18,11 @@ constexpr uint32_t kBaseMask = IN_ATTRIB | IN_CLOSE_WRITE | IN_CREATE | IN_DELET
                                IN_DELETE_SELF | IN_MOVE_SELF | IN_MOVED_FROM | IN_MOVED_TO |
                                IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK;
 
+// IN_MODIFY is always watched: a bare mtime change (utimensat with atime omitted) reports
+// nothing else. In CloseWrite mode it only marks the path as being written (see Batcher).
 uint32_t MaskFor(InotifyMode mode) {
-  switch (mode) {
-    case InotifyMode::kModify:
-      return (kBaseMask & ~IN_CLOSE_WRITE) | IN_MODIFY;
-    case InotifyMode::kCloseWriteOrModify:
-      return kBaseMask | IN_MODIFY;
-    case InotifyMode::kCloseWrite:
-      break;
-  }
-  return kBaseMask;
+  if (mode == InotifyMode::kModify) return (kBaseMask & ~IN_CLOSE_WRITE) | IN_MODIFY;
+  return kBaseMask | IN_MODIFY;
 }
 
 std::string Child(const std::string& dir, std::string_view name) {
@@ -182,6 +177,12 @@ void InotifyWatcher::Handle(const inotify_event& ev) {
   if (is_dir && (ev.mask & (IN_CREATE | IN_MOVED_TO))) {
     Emit(FsEvent::Kind::kChanged, rel);
     if (auto r = WatchTree(rel, true); !r) LogError("{}", r.error().message);
+    return;
+  }
+  // In CloseWrite mode a write alone only marks the path; its close sends it.
+  if (mode_ == InotifyMode::kCloseWrite && (ev.mask & IN_MODIFY) &&
+      !(ev.mask & ~(IN_MODIFY | IN_ISDIR))) {
+    Emit(FsEvent::Kind::kWritten, std::move(rel));
     return;
   }
   if ((ev.mask & IN_CREATE) && !is_dir) {

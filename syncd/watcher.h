@@ -20,6 +20,7 @@ struct FsEvent {
   enum class Kind {
     kChanged,   // Something at `path` may differ now; look at it.
     kMoved,     // `from` was renamed to `path`, both inside the tree.
+    kWritten,   // `path` was written to; a close (kChanged) may follow, or may not.
     kOverflow,  // The kernel queue overflowed: events were lost, rescan everything.
     kRootGone,  // The sync root was deleted, moved or unmounted.
   };

@@ -74,8 +74,8 @@ void ReplicaClient::List(std::function<void(Result<Listing>)> done) {
 }
 
 void ReplicaClient::Apply(ChangeBatch batch, std::function<void(BatchResult)> done) {
-  if (!connected_) return done(BatchResult{syncd::Fail("not connected", ENOTCONN), {}});
-  batches_.push_back(InFlight{std::move(batch), std::move(done), 0, 0, {}, {}});
+  if (!connected_) return done(BatchResult{syncd::Fail("not connected", ENOTCONN), {}, {}});
+  batches_.push_back(InFlight{std::move(batch), std::move(done), 0, 0, {}, {}, {}});
   PumpWrites();
 }
 
@@ -90,7 +90,7 @@ void ReplicaClient::Fail(const Error& error) {
   if (list_done && alive.lock() && *alive.lock()) list_done(std::unexpected(error));
   for (InFlight& b : batches) {
     if (!(alive.lock() && *alive.lock())) return;
-    b.done(BatchResult{std::unexpected(error), {}});
+    b.done(BatchResult{std::unexpected(error), {}, {}});
   }
   if (!had_work && on_lost_ && alive.lock() && *alive.lock()) on_lost_(error);
 }
@@ -172,7 +172,7 @@ void ReplicaClient::HandleFrame(MsgType type, std::string_view payload) {
         return Fail(Error{"unexpected COMMITTED", EPROTO});
       InFlight b = std::move(batches_.front());
       batches_.pop_front();
-      b.done(BatchResult{{}, std::move(b.failures)});
+      b.done(BatchResult{{}, std::move(b.failures), std::move(b.sent_hashes)});
       return;
     }
     case MsgType::kFatal: {
@@ -216,6 +216,7 @@ bool ReplicaClient::StartOp(InFlight& batch, const Op& op) {
       u.fd = std::move(fd);
       u.size = now.size;
       u.before = st;
+      u.batch = &batch;
       u.hash = XXH3_createState();
       XXH3_128bits_reset(HashState(u.hash));
       upload_ = std::move(u);
@@ -276,6 +277,7 @@ void ReplicaClient::FinishUpload(bool abort) {
   // change notice that the writer caused sends it again.
   if (!abort && (::fstat(u.fd.get(), &after) != 0 || !SameFile(u.before, after))) abort = true;
   XXH128_hash_t h = XXH3_128bits_digest(HashState(u.hash));
+  if (!abort) u.batch->sent_hashes.emplace_back(u.path, ContentHash{h.high64, h.low64});
   channel_->Write(Encoder(MsgType::kPutEnd)
                       .U64(u.seq)
                       .U8(abort ? kPutAbort : kPutComplete)

@@ -42,6 +42,7 @@ class ReplicaClient : public Replica {
     uint64_t commit_seq = 0;  // 0 until COMMIT is sent.
     std::unordered_map<uint64_t, std::string> op_paths;
     std::vector<OpFailure> failures;
+    std::vector<std::pair<std::string, ContentHash>> sent_hashes;
   };
   struct Upload {
     uint64_t seq = 0;
@@ -51,6 +52,7 @@ class ReplicaClient : public Replica {
     uint64_t sent = 0;
     struct stat before;
     void* hash = nullptr;  // XXH3_state_t*
+    InFlight* batch = nullptr;
   };
 
   void OnData(std::string_view bytes);

@@ -16,6 +16,7 @@ class FakeFileSystem : public FileSystem {
   Entry& File(const std::string& path, const std::string& content, uint32_t mode = 0644) {
     Entry& e = Put(path, FileType::kFile, mode);
     e.size = content.size();
+    contents_[path] = content;
     return e;
   }
   Entry& Dir(const std::string& path, uint32_t mode = 0755) {
@@ -39,6 +40,15 @@ class FakeFileSystem : public FileSystem {
     if (it == entries_.end()) return Fail("lstat " + rel + ": No such file or directory", ENOENT);
     return it->second;
   }
+  Result<ContentHash> Hash(const std::string& root, const std::string& rel) override {
+    ++hashes_computed;
+    auto it = contents_.find(rel);
+    if (root != root_ || it == contents_.end()) return Fail("open " + rel, ENOENT);
+    uint64_t h = std::hash<std::string>()(it->second);
+    return ContentHash{h, ~h};
+  }
+  int hashes_computed = 0;
+
   Result<std::vector<std::string>> ReadDir(const std::string& dir) override {
     std::string rel = dir == root_ ? "" : dir.substr(root_.size() + 1);
     auto it = entries_.find(rel);
@@ -66,6 +76,7 @@ class FakeFileSystem : public FileSystem {
   }
   std::string root_;
   std::map<std::string, Entry> entries_;
+  std::map<std::string, std::string> contents_;
   uint64_t next_ino_ = 1;
 };
 

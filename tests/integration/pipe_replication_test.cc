@@ -2,6 +2,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -110,6 +111,8 @@ TEST_F(PipeReplicationTest, DeleteFalseKeepsWhatOnlyThePeerHas) {
 
 // The inotify queue overflows (its limit lowered for this syncd only): the sync rescans,
 // watches the directories whose events were lost, and nothing goes missing.
+ino_t Inode(const std::string& path);
+
 TEST_F(PipeReplicationTest, QueueOverflowLosesNothing) {
   std::string src = tmp_ / "src", dst = tmp_ / "dst";
   MakeDirs(src);
@@ -189,6 +192,27 @@ TEST_F(PipeReplicationTest, RenameWhoseOriginThePeerLostSendsTheDestination) {
     return diff.empty();
   })) << diff << syncd->log();
   EXPECT_EQ(ReadFile(dst + "/e/f"), "keep me");
+}
+
+// PHP's lazy write only touches a session file: the peer's copy gets the new mtime in place
+// (same inode), and no content is sent again.
+TEST_F(PipeReplicationTest, TouchSendsOnlyTheTime) {
+  std::string src = tmp_ / "src", dst = tmp_ / "dst";
+  MakeDirs(src);
+  WriteFile(src + "/sess_1", "user|s:5:\"alice\";", 0600);
+  auto syncd = StartSyncd(WriteConfig("sync { default.rsync, source = '" + src + "', target = '" +
+                                      dst + "', rsync = { archive = true } }"),
+                          tmp_.path(), tmp_ / "syncd.log");
+  ASSERT_TRUE(WaitUntil([&] { return Diff(Snapshot(src), Snapshot(dst)).empty(); })) << syncd->log();
+  ino_t inode = Inode(dst + "/sess_1");
+  timespec times[2] = {{0, UTIME_OMIT}, {1700000000, 5}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, (src + "/sess_1").c_str(), times, 0), 0);
+  std::string diff;
+  ASSERT_TRUE(WaitUntil([&] {
+    diff = Diff(Snapshot(src), Snapshot(dst));
+    return diff.empty();
+  })) << diff << syncd->log();
+  EXPECT_EQ(Inode(dst + "/sess_1"), inode) << "the content was sent again";
 }
 
 }  // namespace

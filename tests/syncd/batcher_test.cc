@@ -102,3 +102,41 @@ TEST(BatcherMoveTest, PendingChangesInsideAMovedDirectoryFollowIt) {
 
 }  // namespace
 }  // namespace syncd
+
+namespace syncd {
+namespace {
+
+using std::chrono::milliseconds;
+
+TEST(BatcherSettleTest, WrittenPathWaitsForItsClose) {
+  Batcher b({});
+  b.AddModified("log", t0);
+  b.Promote(t0 + milliseconds(100));
+  EXPECT_FALSE(b.Due(t0 + milliseconds(100)));
+  EXPECT_EQ(*b.NextDeadline(), t0 + milliseconds(300));
+  b.Add("log", t0 + milliseconds(150));  // IN_CLOSE_WRITE: goes at once, lag from the write.
+  auto r = b.Take(t0 + milliseconds(150));
+  EXPECT_THAT(r.paths, ElementsAre("log"));
+  EXPECT_EQ(r.oldest, t0);
+}
+
+TEST(BatcherSettleTest, WrittenPathWithoutCloseGoesOnceQuiet) {
+  Batcher b({});
+  b.AddModified("touched", t0);  // utimensat(mtime only) reports IN_MODIFY and nothing else.
+  b.Promote(t0 + milliseconds(299));
+  EXPECT_FALSE(b.Due(t0 + milliseconds(299)));
+  b.Promote(t0 + milliseconds(300));
+  EXPECT_THAT(b.Take(t0 + milliseconds(300)).paths, ElementsAre("touched"));
+}
+
+TEST(BatcherSettleTest, EndlessWriterIsSentAfterMaxSettle) {
+  Batcher b({});
+  for (int ms = 0; ms <= 5000; ms += 100) {
+    b.AddModified("growing", t0 + milliseconds(ms));
+    b.Promote(t0 + milliseconds(ms));
+  }
+  EXPECT_TRUE(b.Due(t0 + milliseconds(5000)));
+}
+
+}  // namespace
+}  // namespace syncd

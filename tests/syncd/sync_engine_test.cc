@@ -304,3 +304,43 @@ TEST_F(SyncEngineRenameTest, DestinationWithoutParentOnThePeerFallsBackToSending
 
 }  // namespace
 }  // namespace syncd
+
+namespace syncd {
+namespace {
+
+// PHP's lazy write touches a session file without changing it: only the time goes over.
+TEST(SyncEngineTouchTest, TouchedFileIsSentAsMetadataOnly) {
+  testing::FakeFileSystem fs;
+  fs.File("sess_1", "user|s:5:\"alice\";", 0600);
+  SyncConfig config;
+  config.source = "/src";
+  config.rsync.archive = true;
+  SyncEngine engine(config, fs);
+  auto first = engine.PlanReconcile({fs.at("")});
+  std::vector<std::pair<std::string, ContentHash>> sent = {
+      {"sess_1", *fs.Hash("/src", "sess_1")}};
+  engine.Committed(*first, {}, sent);
+  fs.at("sess_1").meta.mtime_sec += 60;  // touch
+  EXPECT_THAT(Describe(engine.PlanChanges({"sess_1"})), ElementsAre("meta sess_1"));
+  // Same size, different bytes: the content goes.
+  fs.File("sess_1", "user|s:5:\"bobby\";", 0600).meta.mtime_sec += 120;
+  EXPECT_THAT(Describe(engine.PlanChanges({"sess_1"})), ElementsAre("put sess_1", "meta "));
+}
+
+TEST(SyncEngineTouchTest, WithoutAKnownHashNothingIsReadToCheck) {
+  testing::FakeFileSystem fs;
+  fs.File("f", "abc");
+  SyncConfig config;
+  config.source = "/src";
+  config.rsync.archive = true;
+  SyncEngine engine(config, fs);
+  Entry listed = fs.at("f");
+  listed.ino = 0;
+  engine.Committed(*engine.PlanReconcile({fs.at(""), listed}), {});
+  fs.at("f").meta.mtime_sec += 1;
+  EXPECT_THAT(Describe(engine.PlanChanges({"f"})), ElementsAre("put f", "meta "));
+  EXPECT_EQ(fs.hashes_computed, 0);
+}
+
+}  // namespace
+}  // namespace syncd
