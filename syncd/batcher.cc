@@ -14,6 +14,13 @@ void Batcher::Add(const std::string& path, TimePoint now) {
   if (!first_ || when < *first_) first_ = when;
 }
 
+void Batcher::Restore(Released released) {
+  renames_.insert(renames_.begin(), released.renames.begin(), released.renames.end());
+  for (const std::string& p : released.paths) pending_.try_emplace(p, released.oldest);
+  if (!released.paths.empty() || !released.renames.empty())
+    if (!first_ || released.oldest < *first_) first_ = released.oldest;
+}
+
 void Batcher::AddModified(const std::string& path, TimePoint now) {
   if (pending_.contains(path)) return;  // Goes out with the next batch anyway.
   auto [it, inserted] = settling_.try_emplace(path, Settling{now, now});

@@ -56,6 +56,8 @@ class Batcher {
     TimePoint oldest{};
   };
   Released Take(TimePoint now);
+  // Puts back a release that could not go yet, ahead of anything that came after it.
+  void Restore(Released released);
 
  private:
   Options options_;

@@ -57,8 +57,9 @@ int Daemon::Run() {
     hooks.on_in_sync = [this] {
       if (++in_sync_ == runners_.size()) LogInfo("all {} syncs are in sync", runners_.size());
     };
+    SyncRunner::ReplicaFactory make = [this, &sync] { return factory_(&loop_, sync); };
     runners_.push_back(std::make_unique<SyncRunner>(&loop_, sync, config_.settings.insist,
-                                                    factory_(&loop_, sync), std::move(hooks)));
+                                                    std::move(make), std::move(hooks)));
   }
   for (auto& r : runners_) {
     if (stopping_) break;

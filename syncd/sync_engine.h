@@ -3,6 +3,7 @@
 // it with what it knows the peer holds. It does no network I/O; the runner carries the batches.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <utility>
 #include <string>
@@ -32,6 +33,12 @@ class SyncEngine {
   ChangeBatch PlanChanges(const std::vector<Rename>& renames,
                           const std::vector<std::string>& paths);
   ChangeBatch PlanChanges(const std::vector<std::string>& paths) { return PlanChanges({}, paths); }
+
+  // The directory's metadata on the peer changed in a way the engine did not plan (a file
+  // renamed into it by another channel): it is compared as unknown next time.
+  void PeerDirChanged(const std::string& dir) {
+    if (auto it = peer_.find(dir); it != peer_.end()) it->second.meta.mtime_sec = INT64_MIN;
+  }
 
   // True once after a rename failed on the peer for a reason that leaves its state unknown;
   // the caller then lists the peer again and reconciles.

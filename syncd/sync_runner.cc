@@ -23,13 +23,15 @@ Batcher::Options BatcherOptions(const SyncConfig& config) {
 }  // namespace
 
 SyncRunner::SyncRunner(uv_loop_t* loop, const SyncConfig& config, bool insist,
-                       std::unique_ptr<Replica> replica, Hooks hooks)
+                       ReplicaFactory factory, Hooks hooks)
     : loop_(loop),
       config_(config),
       insist_(insist),
       engine_(config_, fs_),
       batcher_(BatcherOptions(config_)),
-      replica_(std::move(replica)),
+      replica_(factory()),
+      lane_(config_.name, factory,
+            [this](const ChangeBatch& b, BatchResult r) { OnLaneDone(b, std::move(r)); }),
       hooks_(std::move(hooks)) {
   timer_ = new uv_timer_t;
   uv_timer_init(loop_, timer_);
@@ -157,13 +159,43 @@ void SyncRunner::Send(ChangeBatch batch) {
 
 void SyncRunner::OnApplied(const ChangeBatch& batch, BatchResult result) {
   in_flight_ = false;
+  if (!Absorb(batch, result)) return;
+  if (phase_ == Phase::kReconciling) return Reconciled();
+  Pump();
+}
+
+void SyncRunner::OnLaneDone(const ChangeBatch& batch, BatchResult result) {
+  if (!Absorb(batch, result)) return;
+  // Renaming the file into place changed its directory's mtime on the peer after the small
+  // lane had set it: set it again.
+  std::string parent = ParentOf(batch.ops.front().entry.path);
+  engine_.PeerDirChanged(parent);
+  batcher_.Add(parent, Clock::now());
+  // What waited for this file can go now.
+  for (const std::string& p : waiting_paths_) batcher_.Add(p, batch.oldest_change);
+  waiting_paths_.clear();
+  if (held_ && !held_->renames.empty()) {
+    bool still = false;
+    for (const Rename& r : held_->renames)
+      still = still || lane_.HoldsBeneath(r.from) || lane_.HoldsFile(r.from);
+    if (still) return Pump();
+  }
+  if (held_) {
+    batcher_.Restore(std::move(*held_));
+    held_.reset();
+  }
+  Pump();
+}
+
+bool SyncRunner::Absorb(const ChangeBatch& batch, BatchResult& result) {
   if (!result.status) {
     // Nothing of this batch is known to be durable; the reconcile after reconnecting covers it.
     for (const Op& op : batch.ops) batcher_.Add(op.entry.path, batch.oldest_change);
-    return ConnectionLost(result.status.error());
+    ConnectionLost(result.status.error());
+    return false;
   }
   engine_.Committed(batch, result.failures, result.sent_hashes);
-  auto paths = std::make_shared<std::vector<std::string>>();
+  std::vector<std::string> later;
   for (const OpFailure& f : result.failures) {
     // A file that changed while read, or a rename whose origin the peer lacks: send the
     // path's current state at once. Anything else is retried after a pause and keeps being
@@ -177,7 +209,7 @@ void SyncRunner::OnApplied(const ChangeBatch& batch, BatchResult result) {
       continue;
     }
     LogError("{}: {}: {}", config_.name, f.path.empty() ? "." : f.path, f.error.message);
-    paths->push_back(f.path);
+    later.push_back(f.path);
   }
   if (engine_.TakeNeedsRelist()) {
     LogWarn("{}: a rename failed on {}; comparing with a fresh listing", config_.name,
@@ -187,9 +219,16 @@ void SyncRunner::OnApplied(const ChangeBatch& batch, BatchResult result) {
     replica_->List([this, alive](Result<Listing> l) {
       if (alive.lock() && *alive.lock()) OnListed(std::move(l));
     });
-    return;
+    return false;
   }
-  if (!paths->empty()) {
+  RetryLater(std::move(later));
+  return true;
+}
+
+void SyncRunner::RetryLater(std::vector<std::string> later) {
+  if (later.empty()) return;
+  auto paths = std::make_shared<std::vector<std::string>>(std::move(later));
+  {
     std::weak_ptr<bool> alive = alive_;
     auto* t = new uv_timer_t;
     uv_timer_init(loop_, t);
@@ -209,8 +248,6 @@ void SyncRunner::OnApplied(const ChangeBatch& batch, BatchResult result) {
         },
         kFailedPathRetryMs, 0);
   }
-  if (phase_ == Phase::kReconciling) return Reconciled();
-  Pump();
 }
 
 void SyncRunner::Reconciled() {
@@ -228,6 +265,10 @@ void SyncRunner::ConnectionLost(const Error& error) {
   in_flight_ = false;
   phase_ = Phase::kWaitingRetry;
   replica_->Close();
+  // The reconcile after reconnecting compares everything, the lane's files included.
+  lane_.Reset();
+  waiting_paths_.clear();
+  held_.reset();
   if (drain_done_) {
     LogError("{}: {}; stopping with changes not sent", config_.name, error.message);
     phase_ = Phase::kStopped;
@@ -267,19 +308,59 @@ void SyncRunner::Pump() {
     }
   }
   batcher_.Promote(drain_done_ ? now + std::chrono::hours(24 * 365) : now);
-  while (!batcher_.empty()) {
+  while (!batcher_.empty() && !held_) {
     if (!batcher_.Due(now) && !drain_done_) {
       auto deadline = *batcher_.NextDeadline();
       auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
       ArmTimer(static_cast<uint64_t>(std::max<int64_t>(ms, 1)));
       return;
     }
-    auto released = batcher_.Take(drain_done_ ? now + std::chrono::hours(24 * 365) : now);
-    ChangeBatch batch = engine_.PlanChanges(released.renames, released.paths);
-    batch.oldest_change = released.oldest;
-    if (!batch.ops.empty()) return Send(std::move(batch));
+    auto released = TakeReleasable(now, drain_done_ != nullptr);
+    if (!released) break;
+    ChangeBatch batch = engine_.PlanChanges(released->renames, released->paths);
+    // Large files take their own lane; the rest goes now.
+    ChangeBatch small;
+    small.id = batch.id;
+    small.oldest_change = released->oldest;
+    for (Op& op : batch.ops) {
+      if (op.kind == OpKind::kPut && op.entry.size >= LargeLane::kLargeFileBytes)
+        lane_.Enqueue(std::move(op), released->oldest);
+      else
+        small.ops.push_back(std::move(op));
+    }
+    if (!small.ops.empty()) return Send(std::move(small));
   }
   MaybeFinishDrain();
+}
+
+std::optional<Batcher::Released> SyncRunner::TakeReleasable(TimePoint now, bool all) {
+  auto released = batcher_.Take(all ? now + std::chrono::hours(24 * 365) : now);
+  if (lane_.idle()) return released;
+  // Per-path order with the large-file lane: a file in it is not touched meanwhile, and a
+  // rename or delete above one waits for it (the whole release, so renames keep their order).
+  bool hold = false;
+  for (const Rename& r : released.renames)
+    hold = hold || lane_.HoldsFile(r.from) || lane_.HoldsFile(r.to) ||
+           lane_.HoldsBeneath(r.from) || lane_.HoldsBeneath(r.to);
+  std::vector<std::string> ready;
+  for (const std::string& p : released.paths) {
+    if (lane_.HoldsFile(p)) {
+      waiting_paths_.push_back(p);
+      continue;
+    }
+    if (!p.empty() && lane_.HoldsBeneath(p)) {
+      auto local = fs_.Stat(config_.source, p);
+      if (!local || local->type != FileType::kDir) hold = true;  // Deleted or replaced.
+    }
+    ready.push_back(p);
+  }
+  released.paths = std::move(ready);
+  if (hold) {
+    LogDebug("Delay", "{}: waiting for the large-file lane", config_.name);
+    held_ = std::move(released);
+    return std::nullopt;
+  }
+  return released;
 }
 
 void SyncRunner::Drain(std::function<void()> done) {
@@ -294,7 +375,8 @@ void SyncRunner::Drain(std::function<void()> done) {
 
 void SyncRunner::MaybeFinishDrain() {
   if (!drain_done_) return;
-  bool finished = phase_ == Phase::kStopped || (!in_flight_ && batcher_.empty());
+  bool finished =
+      phase_ == Phase::kStopped || (!in_flight_ && batcher_.empty() && lane_.idle() && !held_);
   if (!finished) return;
   auto done = std::move(drain_done_);
   drain_done_ = nullptr;

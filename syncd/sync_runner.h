@@ -11,6 +11,7 @@
 
 #include "syncd/batcher.h"
 #include "syncd/file_system.h"
+#include "syncd/large_lane.h"
 #include "syncd/replica.h"
 #include "syncd/sync_engine.h"
 #include "syncd/watcher.h"
@@ -27,9 +28,11 @@ class SyncRunner {
     std::function<void()> on_in_sync;
   };
 
-  // `loop` must outlive the runner.
-  SyncRunner(uv_loop_t* loop, const SyncConfig& config, bool insist,
-             std::unique_ptr<Replica> replica, Hooks hooks);
+  using ReplicaFactory = std::function<std::unique_ptr<Replica>()>;
+  // `loop` must outlive the runner. `factory` makes the connection to the peer, and a second
+  // one for the large-file lane when a large file needs it.
+  SyncRunner(uv_loop_t* loop, const SyncConfig& config, bool insist, ReplicaFactory factory,
+             Hooks hooks);
   ~SyncRunner();
 
   void Start();
@@ -38,7 +41,9 @@ class SyncRunner {
   void Drain(std::function<void()> done);
 
   const std::string& name() const { return config_.name; }
-  bool idle() const { return phase_ == Phase::kLive && !in_flight_ && batcher_.empty(); }
+  bool idle() const {
+    return phase_ == Phase::kLive && !in_flight_ && batcher_.empty() && lane_.idle();
+  }
   size_t pending() const { return batcher_.size(); }
 
  private:
@@ -51,6 +56,13 @@ class SyncRunner {
   void Reconciled();
   void Send(ChangeBatch batch);
   void OnApplied(const ChangeBatch& batch, BatchResult result);
+  void OnLaneDone(const ChangeBatch& batch, BatchResult result);
+  // Records a completed batch and schedules its failures again. False if the connection broke
+  // or the peer must be listed again (handled here).
+  bool Absorb(const ChangeBatch& batch, BatchResult& result);
+  // Takes what the batcher has ready, minus what must wait for the large-file lane.
+  std::optional<Batcher::Released> TakeReleasable(TimePoint now, bool all);
+  void RetryLater(std::vector<std::string> paths);
   void ConnectionLost(const Error& error);
   void Pump();
   void ArmTimer(uint64_t ms);
@@ -65,6 +77,11 @@ class SyncRunner {
   Batcher batcher_;
   std::unique_ptr<InotifyWatcher> watcher_;
   std::unique_ptr<Replica> replica_;
+  LargeLane lane_;
+  // Changes that wait for the large-file lane: paths of files in it, and a release whose
+  // renames or deletes concern a directory above one (kept whole, so renames keep their order).
+  std::vector<std::string> waiting_paths_;
+  std::optional<Batcher::Released> held_;
   Hooks hooks_;
   uv_timer_t* timer_ = nullptr;
 

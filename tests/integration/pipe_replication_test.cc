@@ -215,5 +215,24 @@ TEST_F(PipeReplicationTest, TouchSendsOnlyTheTime) {
   EXPECT_EQ(Inode(dst + "/sess_1"), inode) << "the content was sent again";
 }
 
+// A large file travels in its own lane: a small file written while it is in transfer reaches
+// the peer first.
+TEST_F(PipeReplicationTest, SmallFilesOvertakeALargeTransfer) {
+  std::string src = tmp_ / "src", dst = tmp_ / "dst";
+  MakeDirs(src);
+  auto syncd = StartSyncd(WriteConfig("sync { default.rsync, source = '" + src + "', target = '" +
+                                      dst + "', rsync = { archive = true } }"),
+                          tmp_.path(), tmp_ / "syncd.log");
+  ASSERT_TRUE(WaitUntil([&] { return fs::exists(dst); })) << syncd->log();
+  Shell("truncate -s 2G " + src + "/big.img");  // Sparse: quick to read, 2 GiB to write.
+  ASSERT_TRUE(WaitUntil([&] { return !TempFiles(dst).empty(); })) << syncd->log();
+  WriteFile(src + "/sess_small", "written after the big file started");
+  ASSERT_TRUE(WaitUntil([&] { return fs::exists(dst + "/sess_small"); })) << syncd->log();
+  EXPECT_FALSE(fs::exists(dst + "/big.img")) << "the small file waited for the large one";
+  EXPECT_TRUE(WaitUntil([&] { return fs::exists(dst + "/big.img"); }, std::chrono::seconds(300)))
+      << syncd->log();
+  EXPECT_EQ(fs::file_size(dst + "/big.img"), 2ull << 30);
+}
+
 }  // namespace
 }  // namespace syncd::itest

@@ -1,0 +1,54 @@
+// LargeLane carries whole-file transfers of large files on a channel of their own (a second
+// exec channel on the same SSH session, or a second local agent), one at a time, so that a
+// multi-gigabyte file does not hold back the small files changed after it started.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "syncd/change.h"
+#include "syncd/replica.h"
+
+namespace syncd {
+
+class LargeLane {
+ public:
+  // Files of this size or more take the lane. At the SSH client's ~300 MB/s this is ~25 ms of
+  // transfer: below it, head-of-line blocking costs less than a second round of commits.
+  static constexpr uint64_t kLargeFileBytes = 8 << 20;
+
+  using ReplicaFactory = std::function<std::unique_ptr<Replica>()>;
+  // `done` gets each transfer's batch and result, in order; a failed status means the lane's
+  // connection broke (the caller treats it as the sync's connection breaking).
+  using Done = std::function<void(const ChangeBatch&, BatchResult)>;
+  LargeLane(std::string name, ReplicaFactory factory, Done done);
+  ~LargeLane();
+
+  void Enqueue(Op op, TimePoint oldest);
+  // True if `path` is a file queued or in transfer here.
+  bool HoldsFile(const std::string& path) const;
+  // True if `path` is a directory above a file queued or in transfer here.
+  bool HoldsBeneath(const std::string& path) const;
+  bool idle() const { return queue_.empty() && !in_flight_; }
+  // Drops the queue and the connection (the sync reconnects and reconciles).
+  void Reset();
+
+ private:
+  void Next();
+
+  std::string name_;
+  ReplicaFactory factory_;
+  Done done_;
+  std::unique_ptr<Replica> replica_;
+  bool connected_ = false;
+  bool connecting_ = false;
+  std::deque<ChangeBatch> queue_;
+  std::optional<ChangeBatch> in_flight_;
+  uint64_t next_id_ = 1;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace syncd
