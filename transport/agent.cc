@@ -1,6 +1,7 @@
 #include "transport/agent.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +14,8 @@ namespace syncd::transport {
 namespace {
 
 constexpr size_t kListChunkEntries = 1024;
+constexpr size_t kMaxWaitingFiles = 4096;   // Finished files waiting for COMMIT, at most.
+constexpr size_t kMaxCachedParents = 256;   // Directory descriptors kept for PUTs, at most.
 
 std::string HostName() {
   char buf[256] = {};
@@ -137,7 +140,7 @@ bool Agent::OnPutBegin(Decoder& d) {
   dirty_ = true;
   p.hash = XXH3_createState();
   XXH3_128bits_reset(p.hash);
-  auto dir = target_->OpenParent(p.path, &p.name);
+  auto dir = ParentFor(p.path, &p.name);
   if (!dir) {
     p.error = dir.error();
   } else if (p.name.empty()) {
@@ -145,7 +148,7 @@ bool Agent::OnPutBegin(Decoder& d) {
   } else {
     p.dir = std::move(*dir);
     p.temp = TargetDir::NewTempName();
-    p.fd.Reset(::openat(p.dir.get(), p.temp.c_str(),
+    p.fd.Reset(::openat(p.dir->get(), p.temp.c_str(),
                         O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!p.fd.valid()) p.error = Error::FromErrno("create temporary file for " + p.path);
   }
@@ -168,7 +171,7 @@ bool Agent::OnPutData(Decoder& d) {
       if (errno == EINTR) continue;
       p.error = Error::FromErrno("write " + p.path);
       p.fd.Reset();
-      ::unlinkat(p.dir.get(), p.temp.c_str(), 0);
+      ::unlinkat(p.dir->get(), p.temp.c_str(), 0);
       break;
     }
     data.remove_prefix(static_cast<size_t>(n));
@@ -180,7 +183,7 @@ void Agent::AbortPut() {
   if (!put_) return;
   if (put_->fd.valid()) {
     put_->fd.Reset();
-    ::unlinkat(put_->dir.get(), put_->temp.c_str(), 0);
+    ::unlinkat(put_->dir->get(), put_->temp.c_str(), 0);
   }
   if (put_->hash) XXH3_freeState(put_->hash);
   put_.reset();
@@ -212,14 +215,15 @@ bool Agent::OnPutEnd(Decoder& d) {
     return true;
   }
   p.fd.Reset();  // Data is made durable by the syncfs() at COMMIT.
-  renames_.push_back(Rename{seq, p.path, std::make_shared<UniqueFd>(std::move(p.dir)),
-                            p.temp, p.name});
+  renames_.push_back(Rename{seq, p.path, p.dir, p.temp, p.name});
   XXH3_freeState(p.hash);
   put_.reset();
+  if (renames_.size() >= kMaxWaitingFiles) PublishFiles();
   return true;
 }
 
 bool Agent::OnMkdir(Decoder& d) {
+  parents_.clear();  // A directory may move or go: cached descriptors could mislead.
   uint64_t seq = d.U64();
   std::string path = d.Str(kMaxPath);
   Meta meta = d.MetaField();
@@ -243,6 +247,7 @@ bool Agent::OnMkdir(Decoder& d) {
 }
 
 bool Agent::OnSymlink(Decoder& d) {
+  parents_.clear();  // A directory may move or go: cached descriptors could mislead.
   uint64_t seq = d.U64();
   std::string path = d.Str(kMaxPath);
   std::string link = d.Str(kMaxPath);
@@ -266,6 +271,7 @@ bool Agent::OnSymlink(Decoder& d) {
 }
 
 bool Agent::OnDelete(Decoder& d) {
+  parents_.clear();  // A directory may move or go: cached descriptors could mislead.
   uint64_t seq = d.U64();
   std::string path = d.Str(kMaxPath);
   if (!d.done()) return Fatal("malformed DELETE");
@@ -299,6 +305,7 @@ bool Agent::OnSetMeta(Decoder& d) {
 }
 
 bool Agent::OnRename(Decoder& d) {
+  parents_.clear();  // A directory may move or go: cached descriptors could mislead.
   uint64_t seq = d.U64();
   std::string from = d.Str(kMaxPath);
   std::string to = d.Str(kMaxPath);
@@ -316,20 +323,42 @@ bool Agent::OnRename(Decoder& d) {
   return true;
 }
 
+Result<std::shared_ptr<UniqueFd>> Agent::ParentFor(const std::string& path, std::string* name) {
+  SYNCD_TRY(ValidateRelativePath(path));
+  size_t slash = path.rfind('/');
+  std::string parent = slash == std::string::npos ? "" : path.substr(0, slash);
+  *name = slash == std::string::npos ? path : path.substr(slash + 1);
+  if (auto it = parents_.find(parent); it != parents_.end()) return it->second;
+  std::string ignored;
+  auto fd = target_->OpenParent(path, &ignored);
+  if (!fd) return std::unexpected(fd.error());
+  if (parents_.size() >= kMaxCachedParents) parents_.clear();
+  auto shared = std::make_shared<UniqueFd>(std::move(*fd));
+  parents_.emplace(parent, shared);
+  return shared;
+}
+
+void Agent::PublishFiles() {
+  if (renames_.empty()) return;
+  // File data first, then the renames that make it visible.
+  ::syncfs(target_->root_fd());
+  for (Rename& r : renames_) {
+    if (::renameat(r.dir->get(), r.temp.c_str(), r.dir->get(), r.name.c_str()) != 0) {
+      Failed(r.seq, Error::FromErrno("rename into place " + r.path), r.path);
+      ::unlinkat(r.dir->get(), r.temp.c_str(), 0);
+    }
+  }
+  renames_.clear();
+}
+
 bool Agent::OnCommit(Decoder& d) {
   uint64_t seq = d.U64();
   if (!d.done()) return Fatal("malformed COMMIT");
+  parents_.clear();
   if (dirty_) {
-    // Group commit: file data first, then the renames that publish it, then one more sync for
-    // the directory entries. An acknowledged batch survives a power cut.
-    if (!renames_.empty()) ::syncfs(target_->root_fd());
-    for (Rename& r : renames_) {
-      if (::renameat(r.dir->get(), r.temp.c_str(), r.dir->get(), r.name.c_str()) != 0) {
-        Failed(r.seq, Error::FromErrno("rename into place " + r.path), r.path);
-        ::unlinkat(r.dir->get(), r.temp.c_str(), 0);
-      }
-    }
-    renames_.clear();
+    // Group commit: file data, then the renames that publish it, then one more sync for the
+    // directory entries. An acknowledged batch survives a power cut.
+    PublishFiles();
     MetaPolicy times_only;
     times_only.times = true;
     for (const DirTime& t : dir_times_) {
@@ -349,6 +378,12 @@ bool Agent::OnCommit(Decoder& d) {
 }
 
 int RunAgent(int in_fd, int out_fd) {
+  // A batch may touch many directories: use the descriptors the system allows.
+  rlimit files;
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
+  }
   Agent agent;
   FrameReader reader;
   std::string buf(256 * 1024, '\0');

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "syncd/unique_fd.h"
@@ -34,7 +35,7 @@ class Agent {
   struct Put {
     uint64_t seq = 0;
     std::string path;
-    UniqueFd dir;
+    std::shared_ptr<UniqueFd> dir;
     std::string name;
     std::string temp;
     UniqueFd fd;
@@ -72,6 +73,11 @@ class Agent {
   bool OnRename(Decoder& d);
   bool OnCommit(Decoder& d);
   void AbortPut();
+  // syncfs(), then renames the finished files into place. Runs at COMMIT, and earlier when
+  // many are waiting, so a large batch does not hold a descriptor per file.
+  void PublishFiles();
+  // The directory holding `path`, opened once for a run of PUTs into it.
+  Result<std::shared_ptr<UniqueFd>> ParentFor(const std::string& path, std::string* name);
 
   std::string out_;
   bool hello_ = false;
@@ -79,6 +85,9 @@ class Agent {
   MetaPolicy policy_;
   std::optional<Put> put_;
   std::vector<Rename> renames_;
+  // Parent directories of recent PUTs. Dropped by anything that can move or remove a
+  // directory, so a cached descriptor never points at the wrong place.
+  std::unordered_map<std::string, std::shared_ptr<UniqueFd>> parents_;
   std::vector<DirTime> dir_times_;
   bool dirty_ = false;  // Something changed since the last COMMIT.
 };

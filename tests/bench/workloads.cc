@@ -174,9 +174,10 @@ bool Bench::WaitReady(Process& tool, const std::string& source) {
 }
 
 bool Bench::WaitConverged(const std::string& source, std::chrono::seconds timeout, bool contents) {
-  itest::SnapshotOptions src{.skip_dot_files = true, .prune_empty_dirs = true, .dir_times = false};
-  itest::SnapshotOptions dst{.skip_dot_files = true, .prune_empty_dirs = false, .dir_times = false};
-  (void)contents;
+  itest::SnapshotOptions src{
+      .skip_dot_files = true, .prune_empty_dirs = true, .dir_times = false, .contents = contents};
+  itest::SnapshotOptions dst{
+      .skip_dot_files = true, .prune_empty_dirs = false, .dir_times = false, .contents = contents};
   std::string peer = Peer(source);
   bool same = itest::WaitUntil(
       [&] {
@@ -256,6 +257,7 @@ void Bench::Latency(std::vector<Figure>& out) {
 void Bench::Churn(std::vector<Figure>& out) {
   Figure time{"session churn (" + std::to_string(o_.churn_files) + " files x 3 rewrites, 20% deleted)",
               "time to converge", "s", {}};
+  Figure lag{"", "lag after the last write", "s", {}};
   Figure cpu{"", "CPU of the syncer and its children", "s", {}};
   Figure bytes{"", "bytes on the wire", "KiB", {}};
   for (auto [name, delay] : {std::pair<const char*, std::optional<double>>{kSyncd, std::nullopt},
@@ -275,8 +277,10 @@ void Bench::Churn(std::vector<Figure>& out) {
         WriteRaw(source + "/sess_" + std::to_string(i),
                  Bytes(300 + rng() % 724, static_cast<uint64_t>(i + round * 100000)));
     for (int i = 0; i < o_.churn_files; i += 5) ::unlink((source + "/sess_" + std::to_string(i)).c_str());
+    auto last_write = Clock::now();
     bool ok = WaitConverged(source, std::chrono::seconds(300));
     double elapsed = Seconds(Clock::now() - start);
+    lag.by_tool[name] = ok ? std::optional<double>(Seconds(Clock::now() - last_write)) : std::nullopt;
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // Children reaped.
     time.by_tool[name] = ok ? std::optional<double>(elapsed) : std::nullopt;
     cpu.by_tool[name] = tool->CpuSeconds() - cpu0;
@@ -284,7 +288,7 @@ void Bench::Churn(std::vector<Figure>& out) {
     tool->Signal(SIGTERM);
     tool->Wait(std::chrono::seconds(40));
   }
-  for (Figure* f : {&time, &cpu, &bytes}) out.push_back(*f);
+  for (Figure* f : {&time, &lag, &cpu, &bytes}) out.push_back(*f);
 }
 
 void Bench::Startup(std::vector<Figure>& out) {

@@ -114,7 +114,7 @@ Tree Snapshot(const std::string& root, const SnapshotOptions& options) {
       n.content = fs::read_symlink(it->path(), ec).string();
     } else {
       n.type = 'f';
-      n.content = ReadFile(it->path());
+      n.content = options.contents ? ReadFile(it->path()) : std::to_string(st.st_size);
     }
     tree[rel] = n;
   }

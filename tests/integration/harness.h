@@ -50,6 +50,7 @@ struct SnapshotOptions {
   bool skip_dot_files = false;    // exclude = {'.*'}
   bool prune_empty_dirs = false;  // rsync -m: directories with no file beneath them vanish.
   bool dir_times = true;
+  bool contents = true;  // false: files are compared by size (and mtime) only, without reading.
 };
 Tree Snapshot(const std::string& root, const SnapshotOptions& options = {});
 // A readable list of differences; empty when the trees are equal.

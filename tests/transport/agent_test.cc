@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -112,6 +113,30 @@ TEST_F(AgentTest, FileAppearsOnlyAtCommitWithItsMetadata) {
   EXPECT_EQ(st.st_mode & 07777, 0640u);
   EXPECT_EQ(st.st_mtim.tv_sec, 1600000000);
   EXPECT_THAT(Names(root_), ::testing::ElementsAre("a.txt"));
+}
+
+// A startup batch can hold tens of thousands of files: the agent must not keep a descriptor per
+// file until COMMIT.
+TEST_F(AgentTest, HugeBatchDoesNotRunOutOfDescriptors) {
+  rlimit saved;
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = 512;  // Far fewer than the batch's files.
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  struct Restore {
+    rlimit r;
+    ~Restore() { setrlimit(RLIMIT_NOFILE, &r); }
+  } restore{saved};
+  fs::create_directories(root_ + "/a");
+  fs::create_directories(root_ + "/b");
+  std::string frames;
+  for (int i = 0; i < 5000; ++i)
+    frames += Put(10 + static_cast<uint64_t>(i), (i % 2 ? "a/f" : "b/f") + std::to_string(i), "x");
+  ASSERT_TRUE(Send(frames + Commit(9999)));
+  auto replies = Take();
+  ASSERT_EQ(replies.size(), 1u) << replies.front().message;
+  EXPECT_EQ(replies[0].type, MsgType::kCommitted);
+  EXPECT_EQ(std::distance(fs::directory_iterator(root_ + "/a"), fs::directory_iterator()), 2500);
 }
 
 TEST_F(AgentTest, HashMismatchKeepsTheOldFileAndLeavesNoTemporary) {
