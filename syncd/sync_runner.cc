@@ -378,6 +378,8 @@ void SyncRunner::MaybeFinishDrain() {
   bool finished =
       phase_ == Phase::kStopped || (!in_flight_ && batcher_.empty() && lane_.idle() && !held_);
   if (!finished) return;
+  if (watcher_)
+    LogInfo("{}: handled {} inotify events", config_.name, watcher_->events_read());
   auto done = std::move(drain_done_);
   drain_done_ = nullptr;
   done();

@@ -90,6 +90,7 @@ void InotifyWatcher::Drain() {
     if (n == 0) break;
     for (char* p = buf; p < buf + n;) {
       auto* ev = reinterpret_cast<inotify_event*>(p);
+      ++events_read_;
       Handle(*ev);
       p += sizeof(inotify_event) + ev->len;
     }

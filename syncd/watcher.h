@@ -40,6 +40,8 @@ class Watcher {
   // Reads and reports whatever the kernel has queued so far.
   virtual void Flush() = 0;
   virtual size_t watch_count() const = 0;
+  // Kernel events read so far, for statistics.
+  virtual uint64_t events_read() const = 0;
 };
 
 class InotifyWatcher : public Watcher {
@@ -52,6 +54,7 @@ class InotifyWatcher : public Watcher {
   void Stop() override;
   void Flush() override { Drain(); }
   size_t watch_count() const override { return paths_.size(); }
+  uint64_t events_read() const override { return events_read_; }
 
  private:
   static void OnPoll(uv_poll_t* handle, int status, int events) noexcept;
@@ -76,6 +79,7 @@ class InotifyWatcher : public Watcher {
   uv_poll_t* poll_ = nullptr;
   std::unordered_map<int, std::string> paths_;  // wd -> directory, relative to the root.
   int root_wd_ = -1;
+  uint64_t events_read_ = 0;
   struct MoveHalf {
     std::string path;
     bool is_dir;
