@@ -39,7 +39,6 @@ class SshSession : public std::enable_shared_from_this<SshSession> {
   void Advance();
   bool Handshake();
   bool Authenticate();
-  Result<void> VerifyHostKey();
   void Fail(Error error);
   void WaitSocket();
   void CloseSocket();

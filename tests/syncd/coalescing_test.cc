@@ -10,6 +10,7 @@
 
 #include "syncd/batcher.h"
 #include "syncd/sync_engine.h"
+#include "tests/fakes/describe_ops.h"
 #include "tests/fakes/fake_fs.h"
 
 namespace syncd {
@@ -23,20 +24,9 @@ struct Row {
   std::vector<std::string> ops;  // "put a", "rename a->b", ...
 };
 
+// Directory times are left out: they are not what the table is about.
 std::vector<std::string> Describe(const ChangeBatch& b) {
-  std::vector<std::string> out;
-  for (const Op& op : b.ops) {
-    const char* verb = op.kind == OpKind::kPut       ? "put"
-                       : op.kind == OpKind::kMkdir   ? "mkdir"
-                       : op.kind == OpKind::kSymlink ? "link"
-                       : op.kind == OpKind::kDelete  ? "delete"
-                       : op.kind == OpKind::kRename  ? "rename"
-                                                     : "meta";
-    if (op.kind == OpKind::kSetMeta) continue;  // Directory times; not what the table is about.
-    out.push_back(std::string(verb) + " " + (op.kind == OpKind::kRename ? op.from + "->" : "") +
-                  op.entry.path);
-  }
-  return out;
+  return testing::DescribeOps(b, /*with_metadata=*/false);
 }
 
 const TimePoint kNow{};

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/fakes/describe_ops.h"
 #include "tests/fakes/fake_fs.h"
 
 namespace syncd {
@@ -12,21 +13,7 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using testing::FakeFileSystem;
 
-// "put a.txt", "mkdir d", "delete x", "meta d", "link l".
-std::vector<std::string> Describe(const ChangeBatch& b) {
-  std::vector<std::string> out;
-  for (const Op& op : b.ops) {
-    const char* verb = op.kind == OpKind::kPut       ? "put"
-                       : op.kind == OpKind::kMkdir   ? "mkdir"
-                       : op.kind == OpKind::kSymlink ? "link"
-                       : op.kind == OpKind::kDelete  ? "delete"
-                       : op.kind == OpKind::kRename  ? "rename"
-                                                     : "meta";
-    out.push_back(std::string(verb) + " " + (op.kind == OpKind::kRename ? op.from + "->" : "") +
-                  op.entry.path);
-  }
-  return out;
-}
+std::vector<std::string> Describe(const ChangeBatch& b) { return testing::DescribeOps(b); }
 
 SyncConfig ArchiveConfig() {
   SyncConfig c;
