@@ -1,5 +1,6 @@
 #include "syncd/daemon.h"
 
+#include <algorithm>
 #include <csignal>
 
 #include "syncd/log.h"
@@ -23,6 +24,7 @@ Daemon::Daemon(Config config, ReplicaFactory factory)
 Daemon::~Daemon() {
   runners_.clear();
   for (uv_signal_t* s : signals_) CloseAndFree(s);
+  if (watchdog_timer_) CloseAndFree(watchdog_timer_);
   if (stop_timer_) CloseAndFree(stop_timer_);
   // Let close callbacks run before the loop goes away.
   uv_run(&loop_, UV_RUN_DEFAULT);
@@ -49,13 +51,30 @@ int Daemon::Run() {
     signals_.push_back(s);
   }
   std::signal(SIGPIPE, SIG_IGN);
+  notifier_.Send(fmt::format("STATUS=comparing {} sync(s) with the peer", config_.syncs.size()));
+  if (auto interval = notifier_.watchdog_interval()) {
+    watchdog_timer_ = new uv_timer_t;
+    uv_timer_init(&loop_, watchdog_timer_);
+    watchdog_timer_->data = this;
+    auto ms = static_cast<uint64_t>(std::max<int64_t>(interval->count(), 1));
+    uv_timer_start(
+        watchdog_timer_,
+        [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->notifier_.Send("WATCHDOG=1"); }, ms, ms);
+  }
   running_.assign(config_.syncs.size(), true);
   for (size_t i = 0; i < config_.syncs.size(); ++i) {
     const SyncConfig& sync = config_.syncs[i];
     SyncRunner::Hooks hooks;
     hooks.on_fatal = [this, i](const Error& e) { OnFatal(i, e); };
     hooks.on_in_sync = [this] {
-      if (++in_sync_ == runners_.size()) LogInfo("all {} syncs are in sync", runners_.size());
+      if (++in_sync_ == runners_.size()) {
+        LogInfo("all {} syncs are in sync", runners_.size());
+        // Ready once every startup comparison is durable on the peer.
+        notifier_.Send(fmt::format("READY=1\nSTATUS=in sync ({} syncs)", runners_.size()));
+      }
+    };
+    hooks.on_status = [this](const std::string& status) {
+      if (!stopping_) notifier_.Send("STATUS=" + status);
     };
     SyncRunner::ReplicaFactory make = [this, &sync] { return factory_(&loop_, sync); };
     runners_.push_back(std::make_unique<SyncRunner>(&loop_, sync, config_.settings.insist,
@@ -89,6 +108,7 @@ void Daemon::Stop(const char* why) {
   }
   stopping_ = true;
   LogInfo("{}: sending pending changes, then exiting", why);
+  notifier_.Send("STOPPING=1\nSTATUS=sending pending changes, then exiting");
   auto remaining = std::make_shared<size_t>(runners_.size());
   stop_timer_ = new uv_timer_t;
   uv_timer_init(&loop_, stop_timer_);

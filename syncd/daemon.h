@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "syncd/config.h"
+#include "syncd/notify.h"
 #include "syncd/replica.h"
 #include "syncd/sync_runner.h"
 
@@ -39,6 +40,8 @@ class Daemon {
   std::vector<bool> running_;
   std::vector<uv_signal_t*> signals_;
   uv_timer_t* stop_timer_ = nullptr;
+  uv_timer_t* watchdog_timer_ = nullptr;
+  Notifier notifier_;
   size_t in_sync_ = 0;
   bool stopping_ = false;
   bool finished_ = false;

@@ -253,6 +253,7 @@ void SyncRunner::RetryLater(std::vector<std::string> later) {
 void SyncRunner::Reconciled() {
   phase_ = Phase::kLive;
   LogInfo("{}: in sync with {}", config_.name, replica_->Describe());
+  if (hooks_.on_status) hooks_.on_status(config_.name + ": in sync");
   if (!live_) {
     live_ = true;
     if (hooks_.on_in_sync) hooks_.on_in_sync();
@@ -279,6 +280,9 @@ void SyncRunner::ConnectionLost(const Error& error) {
   uint64_t wait = backoff_ms_ / 2 + rng() % (backoff_ms_ / 2 + 1);  // Jitter: 50-100%.
   LogError("{}: {}; retrying in {:.1f} s", config_.name, error.message,
            static_cast<double>(wait) / 1000);
+  if (hooks_.on_status)
+    hooks_.on_status(fmt::format("{}: peer unreachable, retrying in {:.0f} s", config_.name,
+                                 static_cast<double>(wait) / 1000));
   ArmTimer(wait);
 }
 

@@ -26,6 +26,8 @@ class SyncRunner {
     std::function<void(const Error&)> on_fatal;
     // The startup reconcile has been acknowledged by the peer.
     std::function<void()> on_in_sync;
+    // A one-line account of what the sync is doing, for the service manager.
+    std::function<void(const std::string&)> on_status;
   };
 
   using ReplicaFactory = std::function<std::unique_ptr<Replica>()>;

@@ -1,0 +1,79 @@
+// syncd under a service manager: a test listener on NOTIFY_SOCKET sees STATUS, then READY=1
+// once the startup comparison is durable, then STOPPING=1 on SIGTERM, and the exit is 0.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "tests/integration/harness.h"
+
+namespace syncd::itest {
+namespace {
+
+using ::testing::HasSubstr;
+
+class NotifyListener {
+ public:
+  explicit NotifyListener(const std::string& path) : path_(path) {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  }
+  ~NotifyListener() { ::close(fd_); }
+  // Collects messages until one contains `what` (or 60 s pass); returns whether it came.
+  bool WaitFor(const std::string& what) {
+    return WaitUntil([&] {
+      pollfd p{fd_, POLLIN, 0};
+      while (::poll(&p, 1, 0) > 0) {
+        char buf[4096];
+        ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+        if (n > 0) messages.emplace_back(buf, static_cast<size_t>(n));
+      }
+      for (const std::string& m : messages)
+        if (m.find(what) != std::string::npos) return true;
+      return false;
+    });
+  }
+  size_t IndexOf(const std::string& what) const {
+    for (size_t i = 0; i < messages.size(); ++i)
+      if (messages[i].find(what) != std::string::npos) return i;
+    return messages.size();
+  }
+  std::vector<std::string> messages;
+
+ private:
+  std::string path_;
+  int fd_;
+};
+
+TEST(NotifyTest, ReadyStatusAndStoppingInOrder) {
+  TempDir tmp("notify");
+  MakeDirs(tmp / "src");
+  WriteFile(tmp / "src/f", "x");
+  WriteFile(tmp / "c.lua", "sync { default.rsync, source = '" + tmp / "src" + "', target = '" +
+                               tmp / "dst" + "' }\n");
+  NotifyListener listener(tmp / "notify.sock");
+  Process syncd({SyncdBinary(), "-nodaemon", tmp / "c.lua"},
+                {"NOTIFY_SOCKET=" + tmp / "notify.sock", "HOME=" + tmp.path()}, tmp / "log");
+  ASSERT_TRUE(listener.WaitFor("READY=1")) << syncd.log();
+  EXPECT_EQ(ReadFile(tmp / "dst/f"), "x") << "READY came before the startup copy was on the peer";
+  syncd.Signal(SIGTERM);
+  ASSERT_TRUE(listener.WaitFor("STOPPING=1")) << syncd.log();
+  EXPECT_EQ(syncd.Wait(), 0);
+  size_t status = listener.IndexOf("STATUS=comparing");
+  size_t ready = listener.IndexOf("READY=1");
+  size_t stopping = listener.IndexOf("STOPPING=1");
+  EXPECT_LT(status, ready);
+  EXPECT_LT(ready, stopping);
+  EXPECT_THAT(listener.messages[ready], HasSubstr("STATUS=in sync"));
+}
+
+}  // namespace
+}  // namespace syncd::itest
