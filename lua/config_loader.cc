@@ -566,7 +566,21 @@ Result<Config> Load(const std::string& name, const std::function<int(lua_State*)
 
 Result<Config> LoadConfig(const std::string& path) {
   if (::access(path.c_str(), R_OK) != 0) return FailErrno("config " + path);
-  return Load(path, [&](lua_State* L) { return luaL_loadfilex(L, path.c_str(), "t"); });
+  // The file says where to connect, with which key, and what to delete: only its owner (and
+  // group) may change it.
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return FailErrno("config " + path);
+  if (st.st_mode & S_IWOTH)
+    return syncd::Fail(fmt::format("{}: refusing a config file that anyone can write (mode {:04o}); "
+                                   "chmod o-w {}",
+                                   path, st.st_mode & 07777, path),
+                       EPERM);
+  auto config = Load(path, [&](lua_State* L) { return luaL_loadfilex(L, path.c_str(), "t"); });
+  if (config && (st.st_mode & S_IROTH))
+    config->warnings.push_back(fmt::format(
+        "{}: readable by everyone (mode {:04o}); it names keys and hosts: chmod o-r {}", path,
+        st.st_mode & 07777, path));
+  return config;
 }
 
 Result<Config> LoadConfigString(const std::string& text, const std::string& name) {

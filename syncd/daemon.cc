@@ -32,7 +32,7 @@ Daemon::~Daemon() {
 }
 
 int Daemon::Run() {
-  for (int signum : {SIGTERM, SIGINT, SIGHUP}) {
+  for (int signum : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) {
     auto* s = new uv_signal_t;
     uv_signal_init(&loop_, s);
     s->data = this;
@@ -40,6 +40,11 @@ int Daemon::Run() {
         s,
         [](uv_signal_t* h, int sig) {
           auto* self = static_cast<Daemon*>(h->data);
+          if (sig == SIGUSR1) {
+            // logrotate's habit; the log file is opened for every line, so nothing to do.
+            LogInfo("SIGUSR1: the log file is reopened for every line already");
+            return;
+          }
           if (sig == SIGHUP) {
             LogWarn("SIGHUP: reloading the configuration is not supported yet; restart syncd "
                     "to apply changes");

@@ -83,6 +83,11 @@ TEST_F(CliTest, DaemonDetachesWithPidfileAndLogfile) {
   ASSERT_TRUE(WaitUntil([&] { return !ReadFile(tmp_ / "syncd.pid").empty(); }));
   pid_t pid = std::stoi(ReadFile(tmp_ / "syncd.pid"));
   EXPECT_EQ(::kill(pid, 0), 0) << "the daemon named in the pidfile is not running";
+  ASSERT_EQ(::kill(pid, SIGUSR1), 0);  // What logrotate sends: harmless.
+  EXPECT_TRUE(WaitUntil([&] {
+    return ReadFile(tmp_ / "syncd.log").find("SIGUSR1") != std::string::npos;
+  })) << ReadFile(tmp_ / "syncd.log");
+  EXPECT_EQ(::kill(pid, 0), 0) << "SIGUSR1 killed the daemon";
   WriteFile(tmp_ / "src/f", "replicated by the daemon");
   EXPECT_TRUE(WaitUntil([&] { return ReadFile(tmp_ / "dst/f") == "replicated by the daemon"; }))
       << ReadFile(tmp_ / "syncd.log");

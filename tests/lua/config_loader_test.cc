@@ -27,6 +27,7 @@ class ConfigLoaderTest : public ::testing::Test {
   Result<Config> Load(const std::string& text) {
     std::string path = dir_ + "/syncd.conf.lua";
     std::ofstream(path) << text;
+    fs::permissions(path, fs::perms(0600));
     return LoadConfig(path);
   }
   std::string ErrorOf(const std::string& text) {
@@ -70,6 +71,21 @@ TEST_F(ConfigLoaderTest, SeedConfigLoads) {
   EXPECT_EQ(s.delete_mode, DeleteMode::kAlways);
   // --rsh=ssh -i KEY is understood: no warnings for the seed.
   EXPECT_TRUE(config->warnings.empty()) << config->warnings.front();
+}
+
+TEST_F(ConfigLoaderTest, ConfigAnyoneCanWriteIsRefusedAndOneAnyoneCanReadIsWarned) {
+  std::string path = dir_ + "/syncd.conf.lua";
+  std::ofstream(path) << SyncA("");
+  fs::permissions(path, fs::perms(0666));
+  auto refused = LoadConfig(path);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message, path + ": refusing a config file that anyone can write "
+                                            "(mode 0666); chmod o-w " + path);
+  fs::permissions(path, fs::perms(0644));
+  auto warned = LoadConfig(path);
+  ASSERT_TRUE(warned) << warned.error().message;
+  ASSERT_EQ(warned->warnings.size(), 1u);
+  EXPECT_THAT(warned->warnings[0], HasSubstr("readable by everyone (mode 0644)"));
 }
 
 TEST_F(ConfigLoaderTest, WrongTypeNamesFileLineKeyAndTypes) {
