@@ -331,7 +331,8 @@ void SyncEngine::Committed(const ChangeBatch& batch, const std::vector<OpFailure
       } else if (op.kind != OpKind::kDelete) {
         peer_.erase(path);
         // Its directory is missing on the peer (removed there): create it again next time.
-        if (failure->error.code == ENOENT && !path.empty()) peer_.erase(ParentOf(path));
+        // (The root itself always exists once the target is open.)
+        if (failure->error.code == ENOENT && !ParentOf(path).empty()) peer_.erase(ParentOf(path));
       }
       continue;
     }

@@ -331,3 +331,28 @@ TEST(SyncEngineTouchTest, WithoutAKnownHashNothingIsReadToCheck) {
 
 }  // namespace
 }  // namespace syncd
+
+namespace syncd {
+namespace {
+
+// A directory removed on the peer: its refusal (ENOENT) makes the engine forget that
+// directory, never the sync root, whose mtime must still be carried over.
+TEST(SyncEngineRefusalTest, MissingDirectoryOnThePeerIsCreatedAgainAndTheRootKept) {
+  testing::FakeFileSystem fs;
+  fs.Dir("d");
+  fs.File("d/f", "v1");
+  SyncConfig config;
+  config.source = "/src";
+  config.rsync.archive = true;
+  SyncEngine engine(config, fs);
+  engine.Committed(*engine.PlanReconcile({fs.at("")}), {});
+  fs.File("d/f", "v2").meta.mtime_sec += 1;
+  auto batch = engine.PlanChanges({"d/f"});
+  Error missing{"No such file or directory", ENOENT};
+  engine.Committed(batch, {OpFailure{"d/f", missing}, OpFailure{"d", missing}});
+  EXPECT_THAT(Describe(engine.PlanChanges({"d", "d/f"})),
+              ElementsAre("mkdir d", "put d/f", "meta ", "meta d"));
+}
+
+}  // namespace
+}  // namespace syncd
