@@ -51,7 +51,6 @@ class SyncEngine {
 
   const Filter& filter() const { return filter_; }
   const SyncConfig& config() const { return config_; }
-  size_t peer_entries() const { return peer_.size(); }
 
  private:
   struct Plan;

@@ -36,15 +36,20 @@ SyncRunner::SyncRunner(uv_loop_t* loop, const SyncConfig& config, bool insist,
   timer_ = new uv_timer_t;
   uv_timer_init(loop_, timer_);
   timer_->data = this;
+  retry_timer_ = new uv_timer_t;
+  uv_timer_init(loop_, retry_timer_);
+  retry_timer_->data = this;
 }
 
 SyncRunner::~SyncRunner() {
   *alive_ = false;
   if (watcher_) watcher_->Stop();
   if (replica_) replica_->Close();
-  uv_timer_stop(timer_);
-  uv_close(reinterpret_cast<uv_handle_t*>(timer_),
-           [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  for (uv_timer_t* t : {timer_, retry_timer_}) {
+    uv_timer_stop(t);
+    uv_close(reinterpret_cast<uv_handle_t*>(t),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  }
 }
 
 void SyncRunner::Start() {
@@ -227,27 +232,18 @@ bool SyncRunner::Absorb(const ChangeBatch& batch, BatchResult& result) {
 
 void SyncRunner::RetryLater(std::vector<std::string> later) {
   if (later.empty()) return;
-  auto paths = std::make_shared<std::vector<std::string>>(std::move(later));
-  {
-    std::weak_ptr<bool> alive = alive_;
-    auto* t = new uv_timer_t;
-    uv_timer_init(loop_, t);
-    t->data = new std::function<void()>([this, alive, paths] {
-      if (!(alive.lock() && *alive.lock())) return;
-      for (const std::string& p : *paths) batcher_.Add(p, Clock::now());
-      Pump();
-    });
-    uv_timer_start(
-        t,
-        [](uv_timer_t* h) {
-          auto* fn = static_cast<std::function<void()>*>(h->data);
-          (*fn)();
-          delete fn;
-          uv_close(reinterpret_cast<uv_handle_t*>(h),
-                   [](uv_handle_t* hh) { delete reinterpret_cast<uv_timer_t*>(hh); });
-        },
-        kFailedPathRetryMs, 0);
-  }
+  bool armed = !retry_paths_.empty();
+  for (std::string& p : later) retry_paths_.push_back(std::move(p));
+  if (armed) return;  // The pending retry takes these too.
+  uv_timer_start(
+      retry_timer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<SyncRunner*>(t->data);
+        for (const std::string& p : self->retry_paths_) self->batcher_.Add(p, Clock::now());
+        self->retry_paths_.clear();
+        self->Pump();
+      },
+      kFailedPathRetryMs, 0);
 }
 
 void SyncRunner::Reconciled() {
@@ -270,6 +266,8 @@ void SyncRunner::ConnectionLost(const Error& error) {
   lane_.Reset();
   waiting_paths_.clear();
   held_.reset();
+  retry_paths_.clear();
+  uv_timer_stop(retry_timer_);
   if (drain_done_) {
     LogError("{}: {}; stopping with changes not sent", config_.name, error.message);
     phase_ = Phase::kStopped;

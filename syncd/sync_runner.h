@@ -43,10 +43,6 @@ class SyncRunner {
   void Drain(std::function<void()> done);
 
   const std::string& name() const { return config_.name; }
-  bool idle() const {
-    return phase_ == Phase::kLive && !in_flight_ && batcher_.empty() && lane_.idle();
-  }
-  size_t pending() const { return batcher_.size(); }
 
  private:
   enum class Phase { kIdle, kConnecting, kReconciling, kLive, kWaitingRetry, kStopped };
@@ -86,6 +82,8 @@ class SyncRunner {
   std::optional<Batcher::Released> held_;
   Hooks hooks_;
   uv_timer_t* timer_ = nullptr;
+  uv_timer_t* retry_timer_ = nullptr;     // Paths the peer refused, tried again after a pause.
+  std::vector<std::string> retry_paths_;
 
   Phase phase_ = Phase::kIdle;
   bool live_ = false;          // The first reconcile has completed.

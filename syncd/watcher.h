@@ -39,7 +39,6 @@ class Watcher {
   virtual void Stop() = 0;
   // Reads and reports whatever the kernel has queued so far.
   virtual void Flush() = 0;
-  virtual size_t watch_count() const = 0;
   // Kernel events read so far, for statistics.
   virtual uint64_t events_read() const = 0;
 };
@@ -53,7 +52,6 @@ class InotifyWatcher : public Watcher {
   Result<void> Start(Handler handler) override;
   void Stop() override;
   void Flush() override { Drain(); }
-  size_t watch_count() const override { return paths_.size(); }
   uint64_t events_read() const override { return events_read_; }
 
  private:
