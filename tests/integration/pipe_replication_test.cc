@@ -25,7 +25,26 @@ class PipeReplicationTest : public ::testing::Test {
     WriteFile(path, text);
     return path;
   }
+  // syncd replicating src to dst (default.rsync, a local agent) with `keys` added to sync{}.
+  std::unique_ptr<Process> StartLocal(const std::string& keys = "rsync = { archive = true }",
+                                      std::vector<std::string> args = {}) {
+    return StartSyncd(WriteConfig("sync { default.rsync, source = '" + src_ + "', target = '" +
+                                  dst_ + "', " + keys + " }"),
+                      tmp_.path(), tmp_ / "syncd.log", std::move(args));
+  }
+  // Waits until dst equals src; the diff and syncd's log explain a failure.
+  ::testing::AssertionResult Converged(Process& syncd) {
+    std::string diff;
+    if (WaitUntil([&] {
+          diff = Diff(Snapshot(src_), Snapshot(dst_));
+          return diff.empty();
+        }))
+      return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << diff.substr(0, 4000) << "\nsyncd log:\n" << syncd.log();
+  }
   TempDir tmp_;
+  std::string src_ = tmp_ / "src";
+  std::string dst_ = tmp_ / "dst";
 };
 
 // The seed's three folders and rules, with default.rsync to local directories.
@@ -53,12 +72,9 @@ TEST_F(PipeReplicationTest, SeedFoldersReplicateAndEveryChangeConverges) {
 
 // 20,000 files created as fast as the disk allows: all arrive, none lost, no restart.
 TEST_F(PipeReplicationTest, BurstOfFilesAllArrive) {
-  std::string src = tmp_ / "src", dst = tmp_ / "dst";
+  const std::string &src = src_, &dst = dst_;
   MakeDirs(src);
-  auto syncd = StartSyncd(
-      WriteConfig("sync { default.rsync, source = '" + src + "', target = '" + dst +
-                  "', rsync = { archive = true } }"),
-      tmp_.path(), tmp_ / "syncd.log");
+  auto syncd = StartLocal("rsync = { archive = true }");
   ASSERT_TRUE(WaitUntil([&] { return fs::exists(dst); })) << syncd->log();
   for (int d = 0; d < 200; ++d) {
     MakeDirs(src + "/d" + std::to_string(d));
@@ -66,23 +82,16 @@ TEST_F(PipeReplicationTest, BurstOfFilesAllArrive) {
       WriteFile(src + "/d" + std::to_string(d) + "/sess_" + std::to_string(f),
                 std::string(300 + f, 'x'), 0600);
   }
-  std::string diff;
-  bool same = WaitUntil([&] {
-    diff = Diff(Snapshot(src), Snapshot(dst));
-    return diff.empty();
-  });
-  EXPECT_TRUE(same) << diff.substr(0, 2000) << syncd->log();
+  EXPECT_TRUE(Converged(*syncd));
   EXPECT_EQ(Snapshot(dst).size(), 1u + 200u + 20000u);  // The root, the directories, the files.
   EXPECT_TRUE(syncd->running());
 }
 
 // lsyncd drops its queue on TERM; syncd sends it first, even inside a long delay window.
 TEST_F(PipeReplicationTest, StopSendsWhatIsPendingAndExitsZero) {
-  std::string src = tmp_ / "src", dst = tmp_ / "dst";
+  const std::string &src = src_, &dst = dst_;
   MakeDirs(src);
-  auto syncd = StartSyncd(WriteConfig("sync { default.rsync, source = '" + src + "', target = '" +
-                                      dst + "', delay = 10 }"),
-                          tmp_.path(), tmp_ / "syncd.log");
+  auto syncd = StartLocal("delay = 10");
   ASSERT_TRUE(WaitUntil([&] { return syncd->log().find("in sync") != std::string::npos; }))
       << syncd->log();
   WriteFile(src + "/last-words", "written just before the stop");
@@ -93,14 +102,12 @@ TEST_F(PipeReplicationTest, StopSendsWhatIsPendingAndExitsZero) {
 }
 
 TEST_F(PipeReplicationTest, DeleteFalseKeepsWhatOnlyThePeerHas) {
-  std::string src = tmp_ / "src", dst = tmp_ / "dst";
+  const std::string &src = src_, &dst = dst_;
   MakeDirs(src);
   MakeDirs(dst);
   WriteFile(src + "/a", "a");
   WriteFile(dst + "/only-on-peer", "keep me");
-  auto syncd = StartSyncd(WriteConfig("sync { default.rsync, source = '" + src + "', target = '" +
-                                      dst + "', delete = false }"),
-                          tmp_.path(), tmp_ / "syncd.log");
+  auto syncd = StartLocal("delete = false");
   ASSERT_TRUE(WaitUntil([&] { return fs::exists(dst + "/a"); })) << syncd->log();
   WriteFile(src + "/b", "b");
   fs::remove(src + "/a");
@@ -114,16 +121,14 @@ TEST_F(PipeReplicationTest, DeleteFalseKeepsWhatOnlyThePeerHas) {
 ino_t Inode(const std::string& path);
 
 TEST_F(PipeReplicationTest, QueueOverflowLosesNothing) {
-  std::string src = tmp_ / "src", dst = tmp_ / "dst";
+  const std::string &src = src_, &dst = dst_;
   MakeDirs(src);
   const std::string limit = "/proc/sys/fs/inotify/max_queued_events";
   std::string saved = ReadFile(limit);
   std::unique_ptr<Process> syncd;
   {
     std::ofstream(limit) << "64\n";  // Read at inotify_init1: only syncd's instance gets it.
-    syncd = StartSyncd(WriteConfig("sync { default.rsync, source = '" + src + "', target = '" +
-                                   dst + "', rsync = { archive = true } }"),
-                       tmp_.path(), tmp_ / "syncd.log");
+    syncd = StartLocal();
     bool started = WaitUntil([&] { return fs::exists(dst); });
     std::ofstream(limit) << saved;
     ASSERT_TRUE(started) << syncd->log();
@@ -136,11 +141,7 @@ TEST_F(PipeReplicationTest, QueueOverflowLosesNothing) {
       WriteFile(src + "/new" + std::to_string(d) + "/deeper/f" + std::to_string(f), "x");
   }
   ::kill(syncd->pid(), SIGCONT);
-  std::string diff;
-  EXPECT_TRUE(WaitUntil([&] {
-    diff = Diff(Snapshot(src), Snapshot(dst));
-    return diff.empty();
-  })) << diff.substr(0, 2000) << syncd->log();
+  EXPECT_TRUE(Converged(*syncd));
   EXPECT_THAT(syncd->log(), HasSubstr("inotify queue overflowed"));
   // The directories created during the overflow are watched now.
   WriteFile(src + "/new3/deeper/after", "written after the overflow");
@@ -156,73 +157,53 @@ ino_t Inode(const std::string& path) {
 // A renamed directory is renamed on the peer too: its files keep their inodes there, nothing
 // is sent again.
 TEST_F(PipeReplicationTest, DirectoryRenameMovesOnThePeer) {
-  std::string src = tmp_ / "src", dst = tmp_ / "dst";
+  const std::string &src = src_, &dst = dst_;
   MakeDirs(src + "/before/sub");
   for (int i = 0; i < 200; ++i) WriteFile(src + "/before/sub/f" + std::to_string(i), "data");
-  auto syncd = StartSyncd(WriteConfig("sync { default.rsync, source = '" + src + "', target = '" +
-                                      dst + "', rsync = { archive = true } }"),
-                          tmp_.path(), tmp_ / "syncd.log", {"-log", "Delay"});
-  ASSERT_TRUE(WaitUntil([&] { return Diff(Snapshot(src), Snapshot(dst)).empty(); })) << syncd->log();
+  auto syncd = StartLocal("rsync = { archive = true }", {"-log", "Delay"});
+  ASSERT_TRUE(Converged(*syncd));
   ino_t inode = Inode(dst + "/before/sub/f7");
   ASSERT_NE(inode, 0u);
   fs::rename(src + "/before", src + "/after");
-  std::string diff;
-  ASSERT_TRUE(WaitUntil([&] {
-    diff = Diff(Snapshot(src), Snapshot(dst));
-    return diff.empty();
-  })) << diff << syncd->log();
+  ASSERT_TRUE(Converged(*syncd));
   EXPECT_EQ(Inode(dst + "/after/sub/f7"), inode) << "the directory was copied, not moved";
 }
 
 // When the peer has lost the origin of a rename, the destination is sent instead (lsyncd
 // drops it: its issue #371).
 TEST_F(PipeReplicationTest, RenameWhoseOriginThePeerLostSendsTheDestination) {
-  std::string src = tmp_ / "src", dst = tmp_ / "dst";
+  const std::string &src = src_, &dst = dst_;
   MakeDirs(src + "/d");
   WriteFile(src + "/d/f", "keep me");
-  auto syncd = StartSyncd(WriteConfig("sync { default.rsync, source = '" + src + "', target = '" +
-                                      dst + "', rsync = { archive = true } }"),
-                          tmp_.path(), tmp_ / "syncd.log");
-  ASSERT_TRUE(WaitUntil([&] { return Diff(Snapshot(src), Snapshot(dst)).empty(); })) << syncd->log();
+  auto syncd = StartLocal("rsync = { archive = true }");
+  ASSERT_TRUE(Converged(*syncd));
   fs::remove_all(dst + "/d");  // Someone cleaned up on the standby.
   fs::rename(src + "/d", src + "/e");
-  std::string diff;
-  EXPECT_TRUE(WaitUntil([&] {
-    diff = Diff(Snapshot(src), Snapshot(dst));
-    return diff.empty();
-  })) << diff << syncd->log();
+  EXPECT_TRUE(Converged(*syncd));
   EXPECT_EQ(ReadFile(dst + "/e/f"), "keep me");
 }
 
 // PHP's lazy write only touches a session file: the peer's copy gets the new mtime in place
 // (same inode), and no content is sent again.
 TEST_F(PipeReplicationTest, TouchSendsOnlyTheTime) {
-  std::string src = tmp_ / "src", dst = tmp_ / "dst";
+  const std::string &src = src_, &dst = dst_;
   MakeDirs(src);
   WriteFile(src + "/sess_1", "user|s:5:\"alice\";", 0600);
-  auto syncd = StartSyncd(WriteConfig("sync { default.rsync, source = '" + src + "', target = '" +
-                                      dst + "', rsync = { archive = true } }"),
-                          tmp_.path(), tmp_ / "syncd.log");
-  ASSERT_TRUE(WaitUntil([&] { return Diff(Snapshot(src), Snapshot(dst)).empty(); })) << syncd->log();
+  auto syncd = StartLocal("rsync = { archive = true }");
+  ASSERT_TRUE(Converged(*syncd));
   ino_t inode = Inode(dst + "/sess_1");
   timespec times[2] = {{0, UTIME_OMIT}, {1700000000, 5}};
   ASSERT_EQ(::utimensat(AT_FDCWD, (src + "/sess_1").c_str(), times, 0), 0);
-  std::string diff;
-  ASSERT_TRUE(WaitUntil([&] {
-    diff = Diff(Snapshot(src), Snapshot(dst));
-    return diff.empty();
-  })) << diff << syncd->log();
+  ASSERT_TRUE(Converged(*syncd));
   EXPECT_EQ(Inode(dst + "/sess_1"), inode) << "the content was sent again";
 }
 
 // A large file travels in its own lane: a small file written while it is in transfer reaches
 // the peer first.
 TEST_F(PipeReplicationTest, SmallFilesOvertakeALargeTransfer) {
-  std::string src = tmp_ / "src", dst = tmp_ / "dst";
+  const std::string &src = src_, &dst = dst_;
   MakeDirs(src);
-  auto syncd = StartSyncd(WriteConfig("sync { default.rsync, source = '" + src + "', target = '" +
-                                      dst + "', rsync = { archive = true } }"),
-                          tmp_.path(), tmp_ / "syncd.log");
+  auto syncd = StartLocal("rsync = { archive = true }");
   ASSERT_TRUE(WaitUntil([&] { return fs::exists(dst); })) << syncd->log();
   Shell("truncate -s 2G " + src + "/big.img");  // Sparse: quick to read, 2 GiB to write.
   ASSERT_TRUE(WaitUntil([&] { return !TempFiles(dst).empty(); })) << syncd->log();
@@ -232,6 +213,20 @@ TEST_F(PipeReplicationTest, SmallFilesOvertakeALargeTransfer) {
   EXPECT_TRUE(WaitUntil([&] { return fs::exists(dst + "/big.img"); }, std::chrono::seconds(300)))
       << syncd->log();
   EXPECT_EQ(fs::file_size(dst + "/big.img"), 2ull << 30);
+}
+
+// A file whose directory was removed on the standby is refused there (ENOENT); syncd tries
+// again after a pause, creating the directory first.
+TEST_F(PipeReplicationTest, RefusedFileIsRetriedWithItsDirectory) {
+  MakeDirs(src_ + "/d");
+  WriteFile(src_ + "/d/f", "v1");
+  auto syncd = StartLocal();
+  ASSERT_TRUE(Converged(*syncd));
+  fs::remove_all(dst_ + "/d");  // Someone cleaned up on the standby.
+  WriteFile(src_ + "/d/f", "v2");
+  EXPECT_TRUE(Converged(*syncd));
+  EXPECT_EQ(ReadFile(dst_ + "/d/f"), "v2");
+  EXPECT_THAT(syncd->log(), HasSubstr("d/f:"));  // The refusal was reported.
 }
 
 }  // namespace
