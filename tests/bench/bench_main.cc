@@ -2,7 +2,7 @@
 // run, with the seed's config shape. Prints each figure and its ratio to syncd's.
 // Usage: syncd_bench [--only latency|churn|startup|rename|idle] [--samples N] [--churn-files N]
 //                    [--startup-files N] [--big-files N] [--big-mib N] [--rename-files N]
-//                    [--idle-dirs N] [--idle-seconds N] [--interval-ms N]
+//                    [--idle-dirs N] [--idle-seconds N] [--interval-ms N] [--peer-disk-mib N]
 #include <sched.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
     else if (flag == "--rename-files") o.rename_files = std::atoi(v.c_str());
     else if (flag == "--idle-dirs") o.idle_dirs = std::atoi(v.c_str());
     else if (flag == "--idle-seconds") o.idle_seconds = std::atoi(v.c_str());
+    else if (flag == "--peer-disk-mib") o.peer_disk_mib = std::atoi(v.c_str());
     else {
       std::fprintf(stderr, "unknown option %s\n", flag.c_str());
       return 2;
@@ -83,6 +84,8 @@ int main(int argc, char** argv) {
               sysconf(_SC_NPROCESSORS_ONLN), u.release, SYNCD_VERSION);
   std::fflush(stdout);
   syncd::bench::Bench bench(o);
+  std::printf("%s\n", bench.Storage().c_str());
+  std::fflush(stdout);
   Print(bench.RunAll());
   return 0;
 }
