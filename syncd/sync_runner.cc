@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <random>
+#include <unordered_set>
 
 #include "syncd/log.h"
 
@@ -123,8 +124,23 @@ void SyncRunner::OnListed(Result<Listing> listing) {
   }
   LogInfo("{}: compared with {}: {} operations to send", config_.name, replica_->Describe(),
           batch->ops.size());
-  batch->oldest_change = now;
-  Send(std::move(*batch));
+  // Large files whose directory the peer already has go by the large-file lane at once, so
+  // the peer writes small files and large ones side by side; the rest wait for the batch that
+  // makes their directories.
+  std::unordered_set<std::string> peer_dirs{""};
+  for (const Entry& e : peer)
+    if (e.type == FileType::kDir) peer_dirs.insert(e.path);
+  ChangeBatch small;
+  small.id = batch->id;
+  small.oldest_change = now;
+  for (Op& op : batch->ops) {
+    if (op.kind == OpKind::kPut && op.entry.size >= LargeLane::kLargeFileBytes &&
+        peer_dirs.contains(ParentOf(op.entry.path)))
+      lane_.Enqueue(std::move(op), now);
+    else
+      small.ops.push_back(std::move(op));
+  }
+  Send(std::move(small));
 }
 
 void SyncRunner::OnEvent(const FsEvent& event) {
@@ -157,15 +173,22 @@ void SyncRunner::Send(ChangeBatch batch) {
   LogDebug("Delay", "{}: sending batch {} with {} operations", config_.name, shared->id,
            shared->ops.size());
   ChangeBatch copy = *shared;
-  replica_->Apply(std::move(copy), [this, alive, shared](BatchResult r) {
-    if (alive.lock() && *alive.lock()) OnApplied(*shared, std::move(r));
+  auto sent = Clock::now();
+  replica_->Apply(std::move(copy), [this, alive, shared, sent](BatchResult r) {
+    if (!alive.lock() || !*alive.lock()) return;
+    LogDebug("Delay", "{}: batch {} durable after {:.1f} ms", config_.name, shared->id,
+             std::chrono::duration<double, std::milli>(Clock::now() - sent).count());
+    OnApplied(*shared, std::move(r));
   });
 }
 
 void SyncRunner::OnApplied(const ChangeBatch& batch, BatchResult result) {
   in_flight_ = false;
   if (!Absorb(batch, result)) return;
-  if (phase_ == Phase::kReconciling) return Reconciled();
+  if (phase_ == Phase::kReconciling) {
+    if (lane_.idle()) Reconciled();  // Else the lane's last transfer completes the reconcile.
+    return;
+  }
   Pump();
 }
 
@@ -179,6 +202,10 @@ void SyncRunner::OnLaneDone(const ChangeBatch& batch, BatchResult result) {
   // What waited for this file can go now.
   for (const std::string& p : waiting_paths_) batcher_.Add(p, batch.oldest_change);
   waiting_paths_.clear();
+  if (phase_ == Phase::kReconciling) {
+    if (!in_flight_ && lane_.idle()) Reconciled();
+    return;
+  }
   if (held_ && !held_->renames.empty()) {
     bool still = false;
     for (const Rename& r : held_->renames)
@@ -208,6 +235,12 @@ bool SyncRunner::Absorb(const ChangeBatch& batch, BatchResult& result) {
     bool rename = std::any_of(batch.ops.begin(), batch.ops.end(), [&](const Op& op) {
       return op.kind == OpKind::kRename && op.entry.path == f.path;
     });
+    if (f.error.code == EBUSY) {
+      // Locked by its writer: sent once it has been quiet for a moment.
+      LogDebug("Delay", "{}: {}: {}; waiting for the writer", config_.name, f.path, f.error.message);
+      batcher_.AddModified(f.path, Clock::now());
+      continue;
+    }
     if (f.error.code == EAGAIN || (rename && f.error.code == ENOENT)) {
       LogDebug("Delay", "{}: {}: {}; sending again", config_.name, f.path, f.error.message);
       batcher_.Add(f.path, Clock::now());

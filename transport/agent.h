@@ -41,6 +41,7 @@ class Agent {
     UniqueFd fd;
     uint64_t size = 0;
     uint64_t written = 0;
+    uint64_t flushed = 0;  // Bytes whose writeback has been started.
     Meta meta;
     std::optional<Error> error;
     XXH3_state_t* hash = nullptr;

@@ -1,9 +1,9 @@
 #include "transport/replica_client.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "syncd/log.h"
 
@@ -11,8 +11,9 @@ namespace syncd::transport {
 namespace {
 
 constexpr size_t kHighWater = 1 << 20;  // Stop feeding the channel above this many bytes.
-
-XXH3_state_t* HashState(void* p) { return static_cast<XXH3_state_t*>(p); }
+// Frames are handed to the channel in runs of about this size: one SSH packet and one system
+// call carry many small files' frames, not one frame each.
+constexpr size_t kQueueBytes = 64 * 1024;
 
 bool SameFile(const struct stat& a, const struct stat& b) {
   return a.st_size == b.st_size && a.st_ino == b.st_ino &&
@@ -22,9 +23,10 @@ bool SameFile(const struct stat& a, const struct stat& b) {
 
 }  // namespace
 
-ReplicaClient::ReplicaClient(std::string description, std::string target_dir,
+ReplicaClient::ReplicaClient(uv_loop_t* loop, std::string description, std::string target_dir,
                              uint32_t open_flags, ChannelFactory factory)
-    : description_(std::move(description)),
+    : loop_(loop),
+      description_(std::move(description)),
       target_dir_(std::move(target_dir)),
       open_flags_(open_flags),
       factory_(std::move(factory)) {}
@@ -35,8 +37,9 @@ ReplicaClient::~ReplicaClient() {
 }
 
 void ReplicaClient::Close() {
-  if (upload_ && upload_->hash) XXH3_freeState(HashState(upload_->hash));
+  if (upload_) upload_->reader->Abandon();
   upload_.reset();
+  queued_.clear();
   if (channel_) channel_->Close();
   channel_.reset();
   reader_ = FrameReader();
@@ -203,8 +206,16 @@ bool ReplicaClient::StartOp(InFlight& batch, const Op& op) {
         batch.op_paths.erase(seq);
         return true;
       }
+      // A writer that locks the file (PHP's session handler takes LOCK_EX while it rewrites
+      // in place) is not read mid-write: syncd takes a shared lock, never waiting for it, and
+      // holds it while it reads. A busy file is tried again once its writer is done.
+      if (::flock(fd.get(), LOCK_SH | LOCK_NB) != 0) {
+        batch.failures.push_back(OpFailure{e.path, Error{"source is locked by a writer", EBUSY}});
+        batch.op_paths.erase(seq);
+        return true;
+      }
       Entry now = EntryFromStat(e.path, st, names_);
-      channel_->Write(Encoder(MsgType::kPutBegin)
+      Queue(Encoder(MsgType::kPutBegin)
                           .U64(seq)
                           .Str(e.path)
                           .U64(now.size)
@@ -213,21 +224,18 @@ bool ReplicaClient::StartOp(InFlight& batch, const Op& op) {
       Upload u;
       u.seq = seq;
       u.path = e.path;
-      u.fd = std::move(fd);
-      u.size = now.size;
+      u.reader = FileReader::Make(loop_, std::move(fd), now.size, kDataChunk, [this] { PumpWrites(); });
       u.before = st;
       u.batch = &batch;
-      u.hash = XXH3_createState();
-      XXH3_128bits_reset(HashState(u.hash));
       upload_ = std::move(u);
       ContinueUpload();
       return true;
     }
     case OpKind::kMkdir:
-      channel_->Write(Encoder(MsgType::kMkdir).U64(seq).Str(e.path).MetaField(e.meta).Finish());
+      Queue(Encoder(MsgType::kMkdir).U64(seq).Str(e.path).MetaField(e.meta).Finish());
       return true;
     case OpKind::kSymlink:
-      channel_->Write(Encoder(MsgType::kSymlink)
+      Queue(Encoder(MsgType::kSymlink)
                           .U64(seq)
                           .Str(e.path)
                           .Str(e.link_target)
@@ -235,13 +243,13 @@ bool ReplicaClient::StartOp(InFlight& batch, const Op& op) {
                           .Finish());
       return true;
     case OpKind::kDelete:
-      channel_->Write(Encoder(MsgType::kDelete).U64(seq).Str(e.path).Finish());
+      Queue(Encoder(MsgType::kDelete).U64(seq).Str(e.path).Finish());
       return true;
     case OpKind::kRename:
-      channel_->Write(Encoder(MsgType::kRename).U64(seq).Str(op.from).Str(e.path).Finish());
+      Queue(Encoder(MsgType::kRename).U64(seq).Str(op.from).Str(e.path).Finish());
       return true;
     case OpKind::kSetMeta:
-      channel_->Write(Encoder(MsgType::kSetMeta)
+      Queue(Encoder(MsgType::kSetMeta)
                           .U64(seq)
                           .Str(e.path)
                           .U8(static_cast<uint8_t>(e.type))
@@ -253,20 +261,14 @@ bool ReplicaClient::StartOp(InFlight& batch, const Op& op) {
 }
 
 void ReplicaClient::ContinueUpload() {
-  while (upload_ && channel_ && channel_->buffered() < kHighWater) {
-    Upload& u = *upload_;
-    if (u.sent == u.size) return FinishUpload(false);
-    size_t want = static_cast<size_t>(std::min<uint64_t>(kDataChunk, u.size - u.sent));
-    std::string data(want, '\0');
-    ssize_t n = ::pread(u.fd.get(), data.data(), want, static_cast<off_t>(u.sent));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return FinishUpload(true);  // Shrunk or unreadable while we read it.
-    data.resize(static_cast<size_t>(n));
-    XXH3_128bits_update(HashState(u.hash), data.data(), data.size());
-    u.sent += static_cast<uint64_t>(n);
+  std::string data;
+  while (upload_ && channel_ && Buffered() < kHighWater) {
+    FileReader& r = *upload_->reader;
+    if (r.finished()) return FinishUpload(r.failed());
+    if (!r.Next(data)) return;  // A worker is reading; it calls PumpWrites() when it has more.
     Encoder enc(MsgType::kPutData);
-    enc.U64(u.seq).Raw(data);
-    channel_->Write(enc.Finish());
+    enc.U64(upload_->seq).Raw(data);
+    Queue(enc.Finish());
   }
 }
 
@@ -275,24 +277,38 @@ void ReplicaClient::FinishUpload(bool abort) {
   struct stat after;
   // A file that changed while it was read is not shipped torn: the agent drops it and the
   // change notice that the writer caused sends it again.
-  if (!abort && (::fstat(u.fd.get(), &after) != 0 || !SameFile(u.before, after))) abort = true;
-  XXH128_hash_t h = XXH3_128bits_digest(HashState(u.hash));
+  if (!abort && (::fstat(u.reader->fd(), &after) != 0 || !SameFile(u.before, after))) abort = true;
+  XXH128_hash_t h = u.reader->Digest();
   if (!abort) u.batch->sent_hashes.emplace_back(u.path, ContentHash{h.high64, h.low64});
-  channel_->Write(Encoder(MsgType::kPutEnd)
+  Queue(Encoder(MsgType::kPutEnd)
                       .U64(u.seq)
                       .U8(abort ? kPutAbort : kPutComplete)
                       .U64(h.high64)
                       .U64(h.low64)
                       .Finish());
-  XXH3_freeState(HashState(u.hash));
   upload_.reset();
 }
+
+void ReplicaClient::Queue(std::string frame) {
+  if (queued_.empty() && frame.size() >= kQueueBytes) return channel_->Write(std::move(frame));
+  queued_ += frame;
+  if (queued_.size() >= kQueueBytes) FlushQueued();
+}
+
+void ReplicaClient::FlushQueued() {
+  if (queued_.empty() || !channel_) return;
+  std::string out;
+  out.swap(queued_);
+  channel_->Write(std::move(out));
+}
+
+size_t ReplicaClient::Buffered() const { return channel_->buffered() + queued_.size(); }
 
 void ReplicaClient::PumpWrites() {
   if (pumping_) return;
   pumping_ = true;
   std::weak_ptr<bool> alive = alive_;
-  while (channel_ && connected_ && channel_->buffered() < kHighWater) {
+  while (channel_ && connected_ && Buffered() < kHighWater) {
     if (upload_) {
       ContinueUpload();
       if (upload_) break;  // Waiting for the channel to drain.
@@ -312,9 +328,11 @@ void ReplicaClient::PumpWrites() {
       continue;
     }
     next->commit_seq = next_seq_++;
-    channel_->Write(Encoder(MsgType::kCommit).U64(next->commit_seq).Finish());
+    Queue(Encoder(MsgType::kCommit).U64(next->commit_seq).Finish());
   }
-  if (alive.lock() && *alive.lock()) pumping_ = false;
+  if (!(alive.lock() && *alive.lock())) return;
+  FlushQueued();
+  pumping_ = false;
 }
 
 }  // namespace syncd::transport

@@ -14,6 +14,7 @@
 #include "syncd/unique_fd.h"
 #include "transport/channel.h"
 #include "transport/codec.h"
+#include "transport/file_reader.h"
 
 namespace syncd::transport {
 
@@ -21,8 +22,9 @@ class ReplicaClient : public Replica {
  public:
   using ChannelFactory = std::function<std::unique_ptr<Channel>()>;
   // `open_flags` are the kKeep* bits; `factory` makes a fresh channel for every Connect().
-  ReplicaClient(std::string description, std::string target_dir, uint32_t open_flags,
-                ChannelFactory factory);
+  // Large files are read in `loop`'s thread pool (inline when it is null).
+  ReplicaClient(uv_loop_t* loop, std::string description, std::string target_dir,
+                uint32_t open_flags, ChannelFactory factory);
   ~ReplicaClient() override;
 
   void Connect(std::function<void(Result<void>)> done) override;
@@ -47,22 +49,24 @@ class ReplicaClient : public Replica {
   struct Upload {
     uint64_t seq = 0;
     std::string path;
-    UniqueFd fd;
-    uint64_t size = 0;
-    uint64_t sent = 0;
+    std::shared_ptr<FileReader> reader;
     struct stat before;
-    void* hash = nullptr;  // XXH3_state_t*
     InFlight* batch = nullptr;
   };
 
   void OnData(std::string_view bytes);
   void HandleFrame(MsgType type, std::string_view payload);
   void PumpWrites();
+  // Frames for the channel, gathered into runs (see kQueueBytes); PumpWrites() flushes.
+  void Queue(std::string frame);
+  void FlushQueued();
+  size_t Buffered() const;
   bool StartOp(InFlight& batch, const Op& op);
   void ContinueUpload();
   void FinishUpload(bool abort);
   void Fail(const Error& error);
 
+  uv_loop_t* loop_;
   std::string description_;
   std::string target_dir_;
   uint32_t open_flags_;
@@ -84,6 +88,7 @@ class ReplicaClient : public Replica {
 
   std::deque<InFlight> batches_;
   std::optional<Upload> upload_;
+  std::string queued_;
   bool pumping_ = false;
   std::function<void(const Error&)> on_lost_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -62,12 +62,12 @@ std::unique_ptr<Replica> MakeReplica(uv_loop_t* loop, const SyncConfig& sync,
   if (sync.host.empty()) {
     std::vector<std::string> argv{self_exe, "--server"};
     return std::make_unique<ReplicaClient>(
-        "local agent:" + sync.target_dir, sync.target_dir, OpenFlags(sync),
+        loop, "local agent:" + sync.target_dir, sync.target_dir, OpenFlags(sync),
         [loop, argv] { return std::make_unique<PipeChannel>(loop, argv); });
   }
   SshTarget target = SshTargetFor(sync);
   return std::make_unique<ReplicaClient>(
-      fmt::format("{}:{}", target.Describe(), sync.target_dir), sync.target_dir,
+      loop, fmt::format("{}:{}", target.Describe(), sync.target_dir), sync.target_dir,
       OpenFlags(sync), [loop, target] { return std::make_unique<SshChannel>(loop, target); });
 }
 

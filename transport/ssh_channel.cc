@@ -49,8 +49,12 @@ void SshChannel::Write(std::string bytes) {
   if (out_pos_ > 0 && out_pos_ == out_.size()) {
     out_.clear();
     out_pos_ = 0;
+  } else if (out_pos_ >= kLowWater && out_pos_ * 2 >= out_.size()) {
+    out_.erase(0, out_pos_);  // Keep the buffer to what is unsent, not all that ever was.
+    out_pos_ = 0;
   }
-  out_ += bytes;
+  if (out_.empty()) out_ = std::move(bytes);
+  else out_ += bytes;
   if (session_) session_->Pump();
 }
 

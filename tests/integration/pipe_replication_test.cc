@@ -1,12 +1,19 @@
 // Local targets through the pipe carrier: real inotify, the real agent as a child process.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <random>
+#include <set>
+#include <thread>
 
 #include "tests/integration/harness.h"
 #include "tests/integration/scenario.h"
@@ -227,6 +234,82 @@ TEST_F(PipeReplicationTest, RefusedFileIsRetriedWithItsDirectory) {
   EXPECT_TRUE(Converged(*syncd));
   EXPECT_EQ(ReadFile(dst_ + "/d/f"), "v2");
   EXPECT_THAT(syncd->log(), HasSubstr("dst/d: No such file or directory"));  // Reported.
+}
+
+std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (char& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+// At startup, files around the thresholds (read inline, read in the thread pool, sent by the
+// large-file lane, the lane into a directory the peer does not have yet) arrive byte for byte.
+TEST_F(PipeReplicationTest, StartupCopiesFilesOfEverySizeExactly) {
+  const uint64_t kMiB = 1 << 20;
+  std::vector<uint64_t> sizes{0, 1, kMiB - 1, kMiB, 3 * kMiB + 5, 9 * kMiB, 9 * kMiB + 1};
+  uint32_t seed = 1;
+  for (const std::string dir : {"", "/new/deeper"}) {
+    MakeDirs(src_ + dir);
+    for (uint64_t size : sizes)
+      WriteFile(src_ + dir + "/f" + std::to_string(size), RandomBytes(size, seed++));
+  }
+  for (int i = 0; i < 300; ++i) WriteFile(src_ + "/new/s" + std::to_string(i), RandomBytes(700, seed++));
+  auto syncd = StartLocal();
+  ASSERT_TRUE(Converged(*syncd));
+  EXPECT_TRUE(TempFiles(dst_).empty());
+  EXPECT_THAT(syncd->log(), HasSubstr("in sync"));
+}
+
+// A writer that rewrites a file in place under flock(LOCK_EX), as PHP's session handler does,
+// while syncd replicates it: every copy the peer ever holds is one whole version.
+TEST_F(PipeReplicationTest, LockedInPlaceRewritesNeverArriveTorn) {
+  // One file read inline, one read in the thread pool.
+  const std::vector<std::pair<std::string, size_t>> files{{"sess_small", 8 * 1024},
+                                                          {"sess_big", 3 << 20}};
+  // Version v fills the whole file with byte v: a torn copy holds two different bytes.
+  auto write_version = [&](const std::string& name, size_t size, int v, bool slow) {
+    int fd = ::open((src_ + "/" + name).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::flock(fd, LOCK_EX), 0);
+    std::string piece(64 * 1024, static_cast<char>('A' + v % 26));
+    for (size_t off = 0; off < size; off += piece.size()) {
+      size_t n = std::min(piece.size(), size - off);
+      ASSERT_EQ(::pwrite(fd, piece.data(), n, static_cast<off_t>(off)), static_cast<ssize_t>(n));
+      if (slow) usleep(200);  // Widens the window in which a reader could see half of it.
+    }
+    ::flock(fd, LOCK_UN);
+    ::close(fd);
+  };
+  MakeDirs(src_);
+  for (const auto& [name, size] : files) write_version(name, size, 0, false);
+  auto syncd = StartLocal();
+  ASSERT_TRUE(Converged(*syncd));
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> torn{0};
+  std::set<char> seen;  // Versions observed on the peer.
+  std::thread checker([&] {
+    while (!stop) {
+      for (const auto& [name, size] : files) {
+        std::string copy = ReadFile(dst_ + "/" + name);
+        if (copy.empty()) continue;
+        if (copy.size() != size || copy.find_first_not_of(copy[0]) != std::string::npos) ++torn;
+        seen.insert(copy[0]);
+      }
+      usleep(1000);
+    }
+  });
+  for (int v = 1; v <= 150; ++v) {
+    for (const auto& [name, size] : files) write_version(name, size, v, true);
+    usleep(2000);  // Unlocked for a moment between versions, as between two requests.
+  }
+  ASSERT_TRUE(Converged(*syncd));
+  stop = true;
+  checker.join();
+  EXPECT_EQ(torn.load(), 0) << "copies on the peer that were never a whole version";
+  EXPECT_GE(seen.size(), 3u) << "the peer should have held several versions along the way";
+  EXPECT_TRUE(TempFiles(dst_).empty());
 }
 
 }  // namespace
