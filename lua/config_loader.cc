@@ -443,12 +443,8 @@ Result<void> ReadSettings(lua_State* L, Config& config) {
       return {};
     };
     if (name == "logfile") return str(&o.logfile);
-    if (name == "statusFile") {
-      config.warnings.push_back(fmt::format(
-          "{}: {}: accepted, but this version of syncd does not write a status file yet",
-          r.where(), key));
-      return str(&o.status_file);
-    }
+    if (name == "statusFile") return str(&o.status_file);
+    if (name == "metricsFile") return str(&o.metrics_file);
     if (name == "pidfile") return str(&o.pidfile);
     if (name == "nodaemon") return flag(&o.nodaemon);
     if (name == "insist") return flag(&o.insist);

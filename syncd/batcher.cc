@@ -110,4 +110,11 @@ Batcher::Released Batcher::Take(TimePoint now) {
   return out;
 }
 
+std::optional<TimePoint> Batcher::oldest() const {
+  std::optional<TimePoint> at = pending_.empty() && renames_.empty() ? std::nullopt : first_;
+  for (const auto& [path, s] : settling_)
+    if (!at || s.first < *at) at = s.first;
+  return at;
+}
+
 }  // namespace syncd

@@ -42,6 +42,8 @@ class Batcher {
   // Turns modified paths that have settled by `now` into changes. Call before Due/Take.
   void Promote(TimePoint now);
   bool empty() const { return pending_.empty() && settling_.empty(); }
+  // When the oldest change held here happened (a status figure: scans the settling paths).
+  std::optional<TimePoint> oldest() const;
   size_t size() const { return pending_.size() + settling_.size(); }
 
   // When the pending batch becomes due; nullopt when nothing is pending.

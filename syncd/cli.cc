@@ -4,9 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
+#include <iterator>
 
 #include "syncd/log.h"
 
@@ -15,6 +19,8 @@ namespace syncd {
 const char kUsage[] =
     "Usage: syncd [OPTIONS] CONFIG     replicate as the Lua config file says\n"
     "       syncd --check CONFIG       validate CONFIG and print the effective settings\n"
+    "       syncd status CONFIG        print the status report of the syncd running CONFIG\n"
+    "                                  (needs settings.statusFile)\n"
     "       syncd --server             run the receiving agent on stdin/stdout (used over SSH)\n"
     "\n"
     "Options (one or two dashes, as lsyncd):\n"
@@ -49,6 +55,8 @@ Result<CliOptions> ParseCommandLine(int argc, char** argv) {
       o.mode = CliMode::kServer;
     } else if (a == "-check") {
       o.mode = CliMode::kCheck;
+    } else if ((a == "status" && i == 1) || a == "-status") {
+      o.mode = CliMode::kStatus;
     } else if (a == "-nodaemon") {
       o.nodaemon = true;
     } else if (a == "-insist") {
@@ -80,7 +88,8 @@ Result<CliOptions> ParseCommandLine(int argc, char** argv) {
       return Fail("there can only be one config file");
     }
   }
-  if ((o.mode == CliMode::kRun || o.mode == CliMode::kCheck) && o.config_path.empty())
+  if ((o.mode == CliMode::kRun || o.mode == CliMode::kCheck || o.mode == CliMode::kStatus) &&
+      o.config_path.empty())
     return Fail("no config file given");
   return o;
 }
@@ -97,9 +106,10 @@ void ApplyCommandLine(const CliOptions& o, Config& config) {
 std::string DescribeConfig(const Config& c) {
   std::string out = fmt::format("config {}: {} sync(s)\n", c.path, c.syncs.size());
   const Settings& s = c.settings;
-  out += fmt::format("settings: nodaemon={} insist={} logfile={} pidfile={} statusFile={}\n",
+  out += fmt::format("settings: nodaemon={} insist={} logfile={} pidfile={} statusFile={} "
+                     "metricsFile={} statusInterval={}\n",
                      s.nodaemon, s.insist, s.logfile.value_or("-"), s.pidfile.value_or("-"),
-                     s.status_file.value_or("-"));
+                     s.status_file.value_or("-"), s.metrics_file.value_or("-"), s.status_interval);
   for (const SyncConfig& y : c.syncs) {
     const char* kind = y.kind == SyncKind::kRsyncSsh ? "rsyncssh"
                        : y.kind == SyncKind::kRsync  ? "rsync"
@@ -124,6 +134,35 @@ std::string DescribeConfig(const Config& c) {
   }
   for (const std::string& w : c.warnings) out += "warning: " + w + "\n";
   return out;
+}
+
+int PrintStatus(const Config& config) {
+  const Settings& s = config.settings;
+  if (!s.status_file) {
+    std::fprintf(stderr, "syncd: %s sets no statusFile in settings{}; nothing to read\n",
+                 config.path.c_str());
+    return 1;
+  }
+  std::ifstream in(*s.status_file);
+  struct stat st;
+  if (!in || ::stat(s.status_file->c_str(), &st) != 0) {
+    std::fprintf(stderr, "syncd: cannot read %s: is syncd running with %s?\n",
+                 s.status_file->c_str(), config.path.c_str());
+    return 1;
+  }
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::fputs(text.c_str(), stdout);
+  double age = static_cast<double>(std::time(nullptr) - st.st_mtime);
+  // Rewritten every statusInterval: much older means syncd is stopped or stuck.
+  bool stale = age > 3.0 * std::max(s.status_interval, 1) + 1;
+  std::printf("\n(report written %.0f s ago%s)\n", age,
+              stale ? "; that is stale: syncd is stopped or stuck" : "");
+  size_t syncs = 0, in_sync = 0;
+  for (size_t at = 0; (at = text.find("\nState: ", at)) != std::string::npos; ++at) {
+    ++syncs;
+    if (text.compare(at + 8, 8, "in sync\n") == 0) ++in_sync;
+  }
+  return !stale && syncs > 0 && in_sync == syncs ? 0 : 3;
 }
 
 Result<void> PrepareProcess(Config& config) {

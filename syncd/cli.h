@@ -12,7 +12,7 @@
 
 namespace syncd {
 
-enum class CliMode { kRun, kCheck, kServer, kHelp, kVersion };
+enum class CliMode { kRun, kCheck, kStatus, kServer, kHelp, kVersion };
 
 struct CliOptions {
   CliMode mode = CliMode::kRun;
@@ -32,6 +32,10 @@ Result<CliOptions> ParseCommandLine(int argc, char** argv);
 void ApplyCommandLine(const CliOptions& options, Config& config);
 // The effective configuration, for `syncd --check`.
 std::string DescribeConfig(const Config& config);
+// `syncd status CONFIG`: prints the status file of the syncd running CONFIG and how old it is.
+// Exit status 0 if every sync is in sync and the report is fresh, 3 otherwise, 1 if there is
+// no report to read.
+int PrintStatus(const Config& config);
 // Detaches unless nodaemon, points the log at its destination and writes the pidfile.
 Result<void> PrepareProcess(Config& config);
 // Removes the pidfile.

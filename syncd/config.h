@@ -77,7 +77,8 @@ struct SyncConfig {
 
 struct Settings {
   std::optional<std::string> logfile;
-  std::optional<std::string> status_file;
+  std::optional<std::string> status_file;   // lsyncd's text report; JSON beside it (".json").
+  std::optional<std::string> metrics_file;  // Prometheus text format (syncd's own setting).
   int status_interval = 10;  // Seconds.
   bool nodaemon = false;
   bool insist = false;

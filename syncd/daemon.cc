@@ -4,6 +4,7 @@
 #include <csignal>
 
 #include "syncd/log.h"
+#include "syncd/status.h"
 
 namespace syncd {
 namespace {
@@ -25,6 +26,7 @@ Daemon::~Daemon() {
   runners_.clear();
   for (uv_signal_t* s : signals_) CloseAndFree(s);
   if (watchdog_timer_) CloseAndFree(watchdog_timer_);
+  if (status_timer_) CloseAndFree(status_timer_);
   if (stop_timer_) CloseAndFree(stop_timer_);
   // Let close callbacks run before the loop goes away.
   uv_run(&loop_, UV_RUN_DEFAULT);
@@ -89,8 +91,41 @@ int Daemon::Run() {
     if (stopping_) break;
     r->Start();
   }
+  const Settings& settings = config_.settings;
+  if (settings.status_file || settings.metrics_file) {
+    // Rewritten on a timer, idle or not, so a stale file means a stuck daemon.
+    status_timer_ = new uv_timer_t;
+    uv_timer_init(&loop_, status_timer_);
+    status_timer_->data = this;
+    auto ms = static_cast<uint64_t>(std::max(settings.status_interval, 1)) * 1000;
+    uv_timer_start(
+        status_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->WriteStatus(); }, 0, ms);
+  }
   uv_run(&loop_, UV_RUN_DEFAULT);
+  WriteStatus();  // The final state: stopped, and what was left pending.
   return status_;
+}
+
+void Daemon::WriteStatus() {
+  const Settings& settings = config_.settings;
+  if (!settings.status_file && !settings.metrics_file) return;
+  auto now = Clock::now();
+  auto wall = std::chrono::system_clock::now();
+  std::vector<SyncStatus> syncs;
+  for (size_t i = 0; i < runners_.size(); ++i) {
+    syncs.push_back(runners_[i]->Status(now));
+    if (finished_ || !running_[i]) syncs.back().state = "stopped";
+  }
+  std::string error;
+  bool ok = true;
+  if (settings.status_file) {
+    ok = WriteFileAtomically(*settings.status_file, StatusText(syncs, wall), &error) &&
+         WriteFileAtomically(*settings.status_file + ".json", StatusJson(syncs, wall), &error);
+  }
+  if (ok && settings.metrics_file)
+    ok = WriteFileAtomically(*settings.metrics_file, StatusPrometheus(syncs), &error);
+  if (!ok && !status_error_logged_) LogError("status: cannot write {}", error);
+  status_error_logged_ = !ok;
 }
 
 void Daemon::OnFatal(size_t index, const Error& error) {

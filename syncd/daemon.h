@@ -32,6 +32,8 @@ class Daemon {
   void Stop(const char* why);
   void Finish(int status);
   void OnFatal(size_t index, const Error& error);
+  // Rewrites statusFile (and its JSON) and metricsFile, if configured.
+  void WriteStatus();
 
   Config config_;
   ReplicaFactory factory_;
@@ -41,6 +43,8 @@ class Daemon {
   std::vector<uv_signal_t*> signals_;
   uv_timer_t* stop_timer_ = nullptr;
   uv_timer_t* watchdog_timer_ = nullptr;
+  uv_timer_t* status_timer_ = nullptr;
+  bool status_error_logged_ = false;
   Notifier notifier_;
   size_t in_sync_ = 0;
   bool stopping_ = false;

@@ -74,4 +74,12 @@ void LargeLane::Next() {
   });
 }
 
+std::optional<TimePoint> LargeLane::oldest() const {
+  std::optional<TimePoint> at;
+  if (in_flight_) at = in_flight_->oldest_change;
+  for (const ChangeBatch& b : queue_)
+    if (!at || b.oldest_change < *at) at = b.oldest_change;
+  return at;
+}
+
 }  // namespace syncd

@@ -33,6 +33,9 @@ class LargeLane {
   // True if `path` is a directory above a file queued or in transfer here.
   bool HoldsBeneath(const std::string& path) const;
   bool idle() const { return queue_.empty() && !in_flight_; }
+  size_t size() const { return queue_.size() + (in_flight_ ? 1 : 0); }
+  // When the oldest change waiting here happened.
+  std::optional<TimePoint> oldest() const;
   // Drops the queue and the connection (the sync reconnects and reconciles).
   void Reset();
 

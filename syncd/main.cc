@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
       return transport::RunAgent(STDIN_FILENO, STDOUT_FILENO);
     case CliMode::kRun:
     case CliMode::kCheck:
+    case CliMode::kStatus:
       break;
   }
   for (const std::string& c : options->log_categories) Log::EnableCategory(c);
@@ -49,6 +50,7 @@ int main(int argc, char** argv) {
     std::fputs(DescribeConfig(*config).c_str(), stdout);
     return 0;
   }
+  if (options->mode == CliMode::kStatus) return PrintStatus(*config);
   auto prepared = PrepareProcess(*config);  // Daemonize, log file, pidfile.
   if (!prepared) {
     std::fprintf(stderr, "syncd: %s\n", prepared.error().message.c_str());

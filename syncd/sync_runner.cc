@@ -92,6 +92,7 @@ void SyncRunner::OnConnected(Result<void> result) {
     ConnectionLost(e);
     return;
   }
+  if (ever_connected_) ++reconnects_;
   ever_connected_ = true;
   backoff_ms_ = 0;
   phase_ = Phase::kReconciling;
@@ -103,8 +104,9 @@ void SyncRunner::OnConnected(Result<void> result) {
 
 void SyncRunner::OnListed(Result<Listing> listing) {
   if (!listing) return ConnectionLost(listing.error());
-  // Everything pending is covered by the full comparison.
+  // Everything pending is covered by the full comparison, which is as old as it.
   auto now = Clock::now();
+  TimePoint oldest = std::min(OldestUnacked().value_or(now), now);
   batcher_.Take(now + std::chrono::hours(24 * 365));
   need_rescan_ = false;
   Listing peer = std::move(*listing);
@@ -132,11 +134,11 @@ void SyncRunner::OnListed(Result<Listing> listing) {
     if (e.type == FileType::kDir) peer_dirs.insert(e.path);
   ChangeBatch small;
   small.id = batch->id;
-  small.oldest_change = now;
+  small.oldest_change = oldest;
   for (Op& op : batch->ops) {
     if (op.kind == OpKind::kPut && op.entry.size >= LargeLane::kLargeFileBytes &&
         peer_dirs.contains(ParentOf(op.entry.path)))
-      lane_.Enqueue(std::move(op), now);
+      lane_.Enqueue(std::move(op), oldest);
     else
       small.ops.push_back(std::move(op));
   }
@@ -168,6 +170,8 @@ void SyncRunner::OnEvent(const FsEvent& event) {
 
 void SyncRunner::Send(ChangeBatch batch) {
   in_flight_ = true;
+  in_flight_ops_ = batch.ops.size();
+  in_flight_oldest_ = batch.oldest_change;
   auto shared = std::make_shared<ChangeBatch>(std::move(batch));
   std::weak_ptr<bool> alive = alive_;
   LogDebug("Delay", "{}: sending batch {} with {} operations", config_.name, shared->id,
@@ -227,6 +231,14 @@ bool SyncRunner::Absorb(const ChangeBatch& batch, BatchResult& result) {
     return false;
   }
   engine_.Committed(batch, result.failures, result.sent_hashes);
+  last_success_ = std::chrono::system_clock::now();
+  std::unordered_set<std::string> refused;
+  for (const OpFailure& f : result.failures) refused.insert(f.path);
+  for (const Op& op : batch.ops) {
+    if (refused.contains(op.entry.path)) continue;
+    ++operations_;
+    if (op.kind == OpKind::kPut) bytes_ += op.entry.size;
+  }
   std::vector<std::string> later;
   for (const OpFailure& f : result.failures) {
     // A file that changed while read, or a rename whose origin the peer lacks: send the
@@ -247,6 +259,7 @@ bool SyncRunner::Absorb(const ChangeBatch& batch, BatchResult& result) {
       continue;
     }
     LogError("{}: {}: {}", config_.name, f.path.empty() ? "." : f.path, f.error.message);
+    ++failures_;
     later.push_back(f.path);
   }
   if (engine_.TakeNeedsRelist()) {
@@ -266,6 +279,7 @@ bool SyncRunner::Absorb(const ChangeBatch& batch, BatchResult& result) {
 void SyncRunner::RetryLater(std::vector<std::string> later) {
   if (later.empty()) return;
   bool armed = !retry_paths_.empty();
+  if (!armed) retry_oldest_ = Clock::now();
   for (std::string& p : later) retry_paths_.push_back(std::move(p));
   if (armed) return;  // The pending retry takes these too.
   uv_timer_start(
@@ -418,6 +432,46 @@ void SyncRunner::MaybeFinishDrain() {
   auto done = std::move(drain_done_);
   drain_done_ = nullptr;
   done();
+}
+
+std::optional<TimePoint> SyncRunner::OldestUnacked() const {
+  std::optional<TimePoint> at = batcher_.oldest();
+  auto consider = [&](std::optional<TimePoint> t) {
+    if (t && (!at || *t < *at)) at = t;
+  };
+  if (in_flight_) consider(in_flight_oldest_);
+  consider(lane_.oldest());
+  if (held_) consider(held_->oldest);
+  if (!retry_paths_.empty()) consider(retry_oldest_);
+  return at;
+}
+
+SyncStatus SyncRunner::Status(TimePoint now) const {
+  SyncStatus s;
+  s.name = config_.name;
+  s.source = config_.source;
+  s.target = config_.host.empty() ? config_.target_dir : config_.host + ":" + config_.target_dir;
+  s.excludes = config_.excludes;
+  s.pending = batcher_.size() + (in_flight_ ? in_flight_ops_ : 0) + lane_.size() +
+              waiting_paths_.size() + retry_paths_.size() +
+              (held_ ? held_->paths.size() + held_->renames.size() : 0);
+  if (auto oldest = OldestUnacked())
+    s.lag_seconds = std::max(0.0, std::chrono::duration<double>(now - *oldest).count());
+  switch (phase_) {
+    case Phase::kIdle:
+    case Phase::kConnecting: s.state = "connecting"; break;
+    case Phase::kReconciling: s.state = "reconciling"; break;
+    case Phase::kLive: s.state = s.pending == 0 ? "in sync" : "sending"; break;
+    case Phase::kWaitingRetry: s.state = "retrying"; break;
+    case Phase::kStopped: s.state = "stopped"; break;
+  }
+  s.last_success = last_success_;
+  s.operations = operations_;
+  s.bytes = bytes_;
+  s.failures = failures_;
+  s.reconnects = reconnects_;
+  s.watches = watcher_ ? watcher_->watch_count() : 0;
+  return s;
 }
 
 }  // namespace syncd

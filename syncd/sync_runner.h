@@ -13,6 +13,7 @@
 #include "syncd/file_system.h"
 #include "syncd/large_lane.h"
 #include "syncd/replica.h"
+#include "syncd/status.h"
 #include "syncd/sync_engine.h"
 #include "syncd/watcher.h"
 
@@ -43,6 +44,8 @@ class SyncRunner {
   void Drain(std::function<void()> done);
 
   const std::string& name() const { return config_.name; }
+  // What the status files show of this sync now.
+  SyncStatus Status(TimePoint now) const;
 
  private:
   enum class Phase { kIdle, kConnecting, kReconciling, kLive, kWaitingRetry, kStopped };
@@ -66,6 +69,8 @@ class SyncRunner {
   void ArmTimer(uint64_t ms);
   static void OnTimer(uv_timer_t* timer) noexcept;
   void MaybeFinishDrain();
+  // When the oldest change not yet durable on the peer happened.
+  std::optional<TimePoint> OldestUnacked() const;
 
   uv_loop_t* loop_;
   SyncConfig config_;
@@ -84,6 +89,13 @@ class SyncRunner {
   uv_timer_t* timer_ = nullptr;
   uv_timer_t* retry_timer_ = nullptr;     // Paths the peer refused, tried again after a pause.
   std::vector<std::string> retry_paths_;
+  TimePoint retry_oldest_{};
+
+  // For the status files.
+  size_t in_flight_ops_ = 0;
+  TimePoint in_flight_oldest_{};
+  uint64_t operations_ = 0, bytes_ = 0, failures_ = 0, reconnects_ = 0;
+  std::optional<std::chrono::system_clock::time_point> last_success_;
 
   Phase phase_ = Phase::kIdle;
   bool live_ = false;          // The first reconcile has completed.

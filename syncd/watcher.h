@@ -41,6 +41,8 @@ class Watcher {
   virtual void Flush() = 0;
   // Kernel events read so far, for statistics.
   virtual uint64_t events_read() const = 0;
+  // Directories watched now.
+  virtual size_t watch_count() const = 0;
 };
 
 class InotifyWatcher : public Watcher {
@@ -53,6 +55,7 @@ class InotifyWatcher : public Watcher {
   void Stop() override;
   void Flush() override { Drain(); }
   uint64_t events_read() const override { return events_read_; }
+  size_t watch_count() const override { return paths_.size(); }
 
  private:
   static void OnPoll(uv_poll_t* handle, int status, int events) noexcept;

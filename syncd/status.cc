@@ -1,0 +1,163 @@
+#include "syncd/status.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include <fmt/format.h>
+
+namespace syncd {
+namespace {
+
+using SystemClock = std::chrono::system_clock;
+
+std::string LocalTime(SystemClock::time_point t) {
+  std::time_t tt = SystemClock::to_time_t(t);
+  std::tm tm;
+  localtime_r(&tt, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%a %b %e %H:%M:%S %Y", &tm);
+  return buf;
+}
+
+double UnixSeconds(SystemClock::time_point t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      out += fmt::format("\\u{:04x}", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+// A label value in the Prometheus text format.
+std::string Label(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string StatusText(const std::vector<SyncStatus>& syncs, SystemClock::time_point now) {
+  std::string out = fmt::format("syncd status report at {}\n", LocalTime(now));
+  uint64_t watches = 0;
+  for (const SyncStatus& s : syncs) {
+    watches += s.watches;
+    out += fmt::format("\n{} source={}/ target={}\n", s.name, s.source, s.target);
+    out += fmt::format("State: {}\n", s.state);
+    out += fmt::format("There are {} delays\n", s.pending);
+    out += fmt::format("Lag: {:.3f} s\n", s.lag_seconds);
+    out += fmt::format("Last success: {}\n", s.last_success ? LocalTime(*s.last_success) : "never");
+    out += fmt::format("Sent: {} operations, {} bytes; refused: {}; reconnects: {}\n", s.operations,
+                       s.bytes, s.failures, s.reconnects);
+    out += "Filtering:\n";
+    if (s.excludes.empty()) out += "  nothing.\n";
+    for (const std::string& e : s.excludes) out += fmt::format("  exclude {}\n", e);
+  }
+  // lsyncd lists every watched directory here; on a large tree that made the file huge.
+  out += fmt::format("\nInotify watching {} directories\n", watches);
+  return out;
+}
+
+std::string StatusJson(const std::vector<SyncStatus>& syncs, SystemClock::time_point now) {
+  std::string out = fmt::format("{{\"time\": {:.3f}, \"syncs\": [", UnixSeconds(now));
+  for (size_t i = 0; i < syncs.size(); ++i) {
+    const SyncStatus& s = syncs[i];
+    out += fmt::format(
+        "{}\n  {{\"name\": {}, \"source\": {}, \"target\": {}, \"state\": {}, \"pending\": {}, "
+        "\"lag_seconds\": {:.3f}, \"last_success\": {}, \"operations\": {}, \"bytes\": {}, "
+        "\"failures\": {}, \"reconnects\": {}, \"watches\": {}}}",
+        i ? "," : "", JsonString(s.name), JsonString(s.source), JsonString(s.target),
+        JsonString(s.state), s.pending, s.lag_seconds,
+        s.last_success ? fmt::format("{:.3f}", UnixSeconds(*s.last_success)) : "null", s.operations,
+        s.bytes, s.failures, s.reconnects, s.watches);
+  }
+  return out + "\n]}\n";
+}
+
+std::string StatusPrometheus(const std::vector<SyncStatus>& syncs) {
+  struct Metric {
+    const char* name;
+    const char* type;
+    const char* help;
+    double (*value)(const SyncStatus&);
+  };
+  static const Metric kMetrics[] = {
+      {"syncd_in_sync", "gauge", "1 when everything changed is durable on the peer",
+       [](const SyncStatus& s) { return s.state == "in sync" ? 1.0 : 0.0; }},
+      {"syncd_pending_changes", "gauge", "Changed paths not yet durable on the peer",
+       [](const SyncStatus& s) { return static_cast<double>(s.pending); }},
+      {"syncd_lag_seconds", "gauge", "Age of the oldest change not yet durable on the peer",
+       [](const SyncStatus& s) { return s.lag_seconds; }},
+      {"syncd_last_success_timestamp_seconds", "gauge", "When the peer last made a batch durable",
+       [](const SyncStatus& s) { return s.last_success ? UnixSeconds(*s.last_success) : 0.0; }},
+      {"syncd_operations_total", "counter", "Operations made durable on the peer",
+       [](const SyncStatus& s) { return static_cast<double>(s.operations); }},
+      {"syncd_bytes_total", "counter", "File content bytes made durable on the peer",
+       [](const SyncStatus& s) { return static_cast<double>(s.bytes); }},
+      {"syncd_failures_total", "counter", "Operations the peer refused (each is retried)",
+       [](const SyncStatus& s) { return static_cast<double>(s.failures); }},
+      {"syncd_reconnects_total", "counter", "Connections to the peer lost and made again",
+       [](const SyncStatus& s) { return static_cast<double>(s.reconnects); }},
+      {"syncd_watches", "gauge", "Directories watched with inotify",
+       [](const SyncStatus& s) { return static_cast<double>(s.watches); }},
+  };
+  std::string out;
+  for (const Metric& m : kMetrics) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", m.name, m.help, m.name, m.type);
+    for (const SyncStatus& s : syncs)
+      out += fmt::format("{}{{sync=\"{}\",source=\"{}\",target=\"{}\"}} {}\n", m.name, Label(s.name),
+                         Label(s.source), Label(s.target), m.value(s));
+  }
+  return out;
+}
+
+bool WriteFileAtomically(const std::string& path, const std::string& content, std::string* error) {
+  std::string temp = path + ".tmp";
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) {
+    *error = fmt::format("{}: {}", temp, std::strerror(errno));
+    return false;
+  }
+  size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      *error = fmt::format("{}: {}", temp, std::strerror(errno));
+      ::close(fd);
+      ::unlink(temp.c_str());
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    *error = fmt::format("{}: {}", path, std::strerror(errno));
+    ::unlink(temp.c_str());
+    return false;
+  }
+  return true;
+}
+
+}  // namespace syncd

@@ -1,0 +1,121 @@
+// statusFile, its JSON and the Prometheus metrics file, and `syncd status`, against a real
+// local agent that the test freezes (SIGSTOP) to make the peer fall behind.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "tests/integration/harness.h"
+
+namespace syncd::itest {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+// The value of `metric` for the one sync in a Prometheus text file; -1 if absent.
+double Metric(const std::string& text, const std::string& metric) {
+  std::smatch m;
+  std::regex re("\n" + metric + "\\{[^}]*\\} ([0-9.e+-]+)");
+  std::string padded = "\n" + text;
+  if (!std::regex_search(padded, m, re)) return -1;
+  return std::stod(m[1]);
+}
+
+class StatusTest : public ::testing::Test {
+ protected:
+  StatusTest() : tmp_("status") {
+    MakeDirs(src_);
+    config_ = tmp_ / "c.lua";
+    WriteFile(config_, "settings { statusFile = '" + status_ + "', metricsFile = '" + metrics_ +
+                           "', statusInterval = 1 }\n"
+                           "sync { default.rsync, source = '" + src_ + "', target = '" + dst_ +
+                           "', exclude = { '.*' }, rsync = { archive = true } }\n",
+              0600);
+  }
+  double Read(const std::string& metric) {
+    return Metric(ReadFile(metrics_), metric);
+  }
+  // Runs `syncd status CONFIG`; returns its exit status and fills `out`.
+  int Status(std::string* out) {
+    Process p({SyncdBinary(), "status", config_}, {"HOME=" + tmp_.path()}, tmp_ / "status.out");
+    int rc = p.Wait().value_or(-1);
+    *out = p.log();
+    fs::remove(tmp_ / "status.out");
+    return rc;
+  }
+  TempDir tmp_;
+  std::string src_ = tmp_ / "src", dst_ = tmp_ / "dst";
+  std::string status_ = tmp_ / "syncd.status", metrics_ = tmp_ / "syncd.prom";
+  std::string config_;
+};
+
+TEST_F(StatusTest, ReportsLagPendingAndFailuresAsTheyHappen) {
+  auto syncd = StartSyncd(config_, tmp_.path(), tmp_ / "syncd.log");
+  ASSERT_TRUE(WaitUntil([&] { return Read("syncd_in_sync") == 1; })) << syncd->log();
+  for (int i = 0; i < 20; ++i) WriteFile(src_ + "/sess_" + std::to_string(i), "data");
+  // 20 files, and the directory's time once they are in.
+  ASSERT_TRUE(WaitUntil([&] {
+    return Read("syncd_operations_total") >= 21 && Read("syncd_pending_changes") == 0 &&
+           Read("syncd_in_sync") == 1;
+  })) << ReadFile(metrics_);
+  EXPECT_EQ(Read("syncd_lag_seconds"), 0);
+  EXPECT_GE(Read("syncd_bytes_total"), 20 * 4);
+  EXPECT_EQ(Read("syncd_failures_total"), 0);
+  EXPECT_EQ(Read("syncd_watches"), 1);
+  EXPECT_GT(Read("syncd_last_success_timestamp_seconds"), 1.7e9);
+  std::string out;
+  EXPECT_EQ(Status(&out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("State: in sync"));
+  EXPECT_THAT(out, HasSubstr("exclude .*"));
+  EXPECT_THAT(ReadFile(status_ + ".json"), HasSubstr("\"name\": \"Sync1\", \"source\": \"" + src_));
+
+  // The peer stops answering: what is written waits, and the lag grows with its age.
+  std::vector<pid_t> agents = Descendants(syncd->pid());
+  ASSERT_EQ(agents.size(), 1u);
+  ASSERT_EQ(::kill(agents[0], SIGSTOP), 0);
+  for (int i = 0; i < 5; ++i) WriteFile(src_ + "/late_" + std::to_string(i), "late");
+  EXPECT_TRUE(WaitUntil([&] {
+    return Read("syncd_pending_changes") >= 5 && Read("syncd_lag_seconds") >= 2;
+  })) << ReadFile(metrics_);
+  EXPECT_EQ(Read("syncd_in_sync"), 0);
+  EXPECT_EQ(Status(&out), 3) << out;
+  EXPECT_THAT(out, HasSubstr("State: sending"));
+  // The five files, and the directory whose time they changed; one batch may be in flight.
+  EXPECT_THAT(out, ::testing::ContainsRegex("There are [5-9] delays"));
+
+  // It answers again: everything arrives and the lag falls back to zero.
+  ASSERT_EQ(::kill(agents[0], SIGCONT), 0);
+  EXPECT_TRUE(WaitUntil([&] {
+    return Read("syncd_in_sync") == 1 && Read("syncd_lag_seconds") == 0 &&
+           Read("syncd_pending_changes") == 0;
+  })) << ReadFile(metrics_);
+  EXPECT_EQ(ReadFile(dst_ + "/late_4"), "late");
+
+  // A path the peer refuses is counted (and retried).
+  MakeDirs(src_ + "/d");
+  WriteFile(src_ + "/d/f", "v1");
+  ASSERT_TRUE(WaitUntil([&] { return fs::exists(dst_ + "/d/f"); }));
+  fs::remove_all(dst_ + "/d");
+  std::ofstream(src_ + "/d/f") << "v2";
+  EXPECT_TRUE(WaitUntil([&] { return Read("syncd_failures_total") >= 1; })) << ReadFile(metrics_);
+  EXPECT_TRUE(WaitUntil([&] { return fs::exists(dst_ + "/d/f") && Read("syncd_in_sync") == 1; }));
+
+  syncd->Signal(SIGTERM);
+  EXPECT_EQ(syncd->Wait(), 0);
+  EXPECT_THAT(ReadFile(status_), HasSubstr("State: stopped"));
+  EXPECT_EQ(Status(&out), 3) << out;
+}
+
+TEST_F(StatusTest, StatusWithoutAStatusFileSaysSo) {
+  WriteFile(config_, "sync { default.rsync, source = '" + src_ + "', target = '" + dst_ + "' }\n");
+  std::string out;
+  EXPECT_EQ(Status(&out), 1);
+  EXPECT_THAT(out, HasSubstr("sets no statusFile"));
+}
+
+}  // namespace
+}  // namespace syncd::itest
