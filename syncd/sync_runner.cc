@@ -106,7 +106,7 @@ void SyncRunner::OnListed(Result<Listing> listing) {
   if (!listing) return ConnectionLost(listing.error());
   // Everything pending is covered by the full comparison, which is as old as it.
   auto now = Clock::now();
-  TimePoint oldest = std::min(OldestUnacked().value_or(now), now);
+  TimePoint oldest = OldestUnacked().value_or(now);
   batcher_.Take(now + std::chrono::hours(24 * 365));
   need_rescan_ = false;
   Listing peer = std::move(*listing);

@@ -71,7 +71,7 @@ void FileReader::StartWork() {
       loop_, &work_,
       [](uv_work_t* w) {
         auto* self = static_cast<FileReader*>(w->data);
-        self->ReadSome(kThreadedBytes, self->produced_);
+        self->ReadSome(kWorkBytes, self->produced_);
       },
       [](uv_work_t* w, int) {
         auto* self = static_cast<FileReader*>(w->data);

@@ -21,7 +21,8 @@ class FileReader : public std::enable_shared_from_this<FileReader> {
   // Files of this size or more are read in the thread pool (when there is a loop): below it,
   // the hop to a worker and back costs more than the read.
   static constexpr uint64_t kThreadedBytes = 1 << 20;
-  // How far the workers read ahead of the channel.
+  // What one worker run reads, and how far the workers read ahead of the channel.
+  static constexpr uint64_t kWorkBytes = 1 << 20;
   static constexpr uint64_t kReadAheadBytes = 4 << 20;
 
   // `loop` may be null: everything is then read on the calling thread. `ready` is called on the

@@ -216,11 +216,11 @@ bool ReplicaClient::StartOp(InFlight& batch, const Op& op) {
       }
       Entry now = EntryFromStat(e.path, st, names_);
       Queue(Encoder(MsgType::kPutBegin)
-                          .U64(seq)
-                          .Str(e.path)
-                          .U64(now.size)
-                          .MetaField(now.meta)
-                          .Finish());
+                .U64(seq)
+                .Str(e.path)
+                .U64(now.size)
+                .MetaField(now.meta)
+                .Finish());
       Upload u;
       u.seq = seq;
       u.path = e.path;
@@ -236,11 +236,11 @@ bool ReplicaClient::StartOp(InFlight& batch, const Op& op) {
       return true;
     case OpKind::kSymlink:
       Queue(Encoder(MsgType::kSymlink)
-                          .U64(seq)
-                          .Str(e.path)
-                          .Str(e.link_target)
-                          .MetaField(e.meta)
-                          .Finish());
+                .U64(seq)
+                .Str(e.path)
+                .Str(e.link_target)
+                .MetaField(e.meta)
+                .Finish());
       return true;
     case OpKind::kDelete:
       Queue(Encoder(MsgType::kDelete).U64(seq).Str(e.path).Finish());
@@ -250,11 +250,11 @@ bool ReplicaClient::StartOp(InFlight& batch, const Op& op) {
       return true;
     case OpKind::kSetMeta:
       Queue(Encoder(MsgType::kSetMeta)
-                          .U64(seq)
-                          .Str(e.path)
-                          .U8(static_cast<uint8_t>(e.type))
-                          .MetaField(e.meta)
-                          .Finish());
+                .U64(seq)
+                .Str(e.path)
+                .U8(static_cast<uint8_t>(e.type))
+                .MetaField(e.meta)
+                .Finish());
       return true;
   }
   return true;
@@ -281,11 +281,11 @@ void ReplicaClient::FinishUpload(bool abort) {
   XXH128_hash_t h = u.reader->Digest();
   if (!abort) u.batch->sent_hashes.emplace_back(u.path, ContentHash{h.high64, h.low64});
   Queue(Encoder(MsgType::kPutEnd)
-                      .U64(u.seq)
-                      .U8(abort ? kPutAbort : kPutComplete)
-                      .U64(h.high64)
-                      .U64(h.low64)
-                      .Finish());
+            .U64(u.seq)
+            .U8(abort ? kPutAbort : kPutComplete)
+            .U64(h.high64)
+            .U64(h.low64)
+            .Finish());
   upload_.reset();
 }
 

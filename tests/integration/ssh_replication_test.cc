@@ -51,6 +51,15 @@ class SshReplicationTest : public ::testing::Test {
     layout_.syncd = syncd.get();
     return syncd;
   }
+  // Both nodes trust each other, the seed's trees are populated, and syncd has copied them.
+  std::unique_ptr<Process> StartConvergedSeedSyncd() {
+    TrustEachOther();
+    sshd_->Start();
+    PopulateSeedTrees(layout_);
+    auto syncd = StartSeedSyncd();
+    ExpectConverged(layout_, "startup");
+    return syncd;
+  }
   bool WaitForRetry(Process& syncd) {
     return WaitUntil([&] { return syncd.log().find("retrying in") != std::string::npos; });
   }
@@ -79,11 +88,7 @@ class SshReplicationTest : public ::testing::Test {
 };
 
 TEST_F(SshReplicationTest, SeedConfigReplicatesExactlyAndEveryChangeConverges) {
-  TrustEachOther();
-  sshd_->Start();
-  PopulateSeedTrees(layout_);
-  auto syncd = StartSeedSyncd();
-  ExpectConverged(layout_, "startup");
+  auto syncd = StartConvergedSeedSyncd();
   ASSERT_FALSE(HasFatalFailure());
   EXPECT_FALSE(fs::exists(layout_.targets[2] + "/sess_stale"));
   RunLiveChanges(layout_);
@@ -157,11 +162,7 @@ TEST_F(SshReplicationTest, PeerDownAtStartupIsRetriedWithInsist) {
 
 // Connections that break while running are retried; nothing changed meanwhile is lost.
 TEST_F(SshReplicationTest, BrokenConnectionIsRetriedAndCaughtUp) {
-  TrustEachOther();
-  sshd_->Start();
-  PopulateSeedTrees(layout_);
-  auto syncd = StartSeedSyncd();
-  ExpectConverged(layout_, "startup");
+  auto syncd = StartConvergedSeedSyncd();
   ASSERT_FALSE(HasFatalFailure());
   sshd_->Stop();  // Ends the listener and every session, agents included.
   WriteFile(layout_.sources[2] + "/sess_during_outage", "written while the standby was away", 0600);
