@@ -156,7 +156,7 @@ Result<void> ReadRsync(lua_State* L, Reader& r, const std::string& prefix, SyncC
   RsyncOptions& o = s.rsync;
   // Accepted and meaningless for syncd's own transfer: they change nothing on the peer.
   static const std::set<std::string, std::less<>> kCosmetic = {
-      "binary", "protect_args", "verbose", "quiet", "whole_file", "checksum", "ipv4", "ipv6",
+      "binary", "protect_args", "verbose", "quiet", "checksum", "ipv4", "ipv6",
       "dry_run", "_computed", "temp_dir", "timeout", "rsync_path", "password_file", "inplace",
       "sparse", "bwlimit"};
   // Accepted by lsyncd, not implemented by syncd: a warning names them when they are set.
@@ -185,6 +185,7 @@ Result<void> ReadRsync(lua_State* L, Reader& r, const std::string& prefix, SyncC
     if (name == "specials") return flag(&o.specials);
     if (name == "prune_empty_dirs") return flag(&o.prune_empty_dirs);
     if (name == "compress") return flag(&o.compress);
+    if (name == "whole_file") return flag(&o.whole_file);
     if (name == "rsh") {
       auto v = r.String(key);
       if (!v) return std::unexpected(v.error());

@@ -117,8 +117,10 @@ Result<void> ApplyExtraFlags(SyncConfig& s, const std::string& where,
       o.recursive = true;
     } else if (a == "--prune-empty-dirs") {
       o.prune_empty_dirs = true;
+    } else if (a == "--whole-file") {
+      o.whole_file = true;
     } else if (a == "--verbose" || a == "--quiet" || a == "--protect-args" ||
-               a == "--whole-file" || a == "--checksum" || a == "--human-readable" ||
+               a == "--checksum" || a == "--human-readable" ||
                a == "--progress" || a == "--partial" || a == "--stats") {
       // Output and transfer-strategy flags: they do not change what ends up on the peer.
     } else if (a.size() > 1 && a[0] == '-' && a[1] != '-') {
@@ -135,7 +137,8 @@ Result<void> ApplyExtraFlags(SyncConfig& s, const std::string& where,
           case 'r': o.recursive = true; break;
           case 'm': o.prune_empty_dirs = true; break;
           case 'D': o.devices = o.specials = true; break;
-          case 'v': case 'q': case 's': case 'W': case 'c': case 'h': case 'P': break;
+          case 'W': o.whole_file = true; break;
+          case 'v': case 'q': case 's': case 'c': case 'h': case 'P': break;
           default: not_understood.push_back(fmt::format("-{} (in \"{}\")", c, a));
         }
       }

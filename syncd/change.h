@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,12 +25,31 @@ enum class OpKind : uint8_t {
   kRename = 6,   // Move `from` to entry.path on the peer, replacing what is there.
 };
 
+// Files of this size or more, of which the peer holds an older copy, are sent as a librsync
+// delta against that copy (see transport/PROTOCOL.md, "Deltas", for how it was chosen).
+inline constexpr uint64_t kDeltaMinBytes = 1 << 20;
+
 struct Op {
   OpKind kind = OpKind::kPut;
   Entry entry;              // entry.path is the target path; type, size, meta, link_target.
   std::string source_path;  // kPut: the absolute local file to read.
   std::string from;         // kRename: the old path.
+  // kPut: the regular file the peer already holds at the path, a base for a delta: its size
+  // (0: none) and the hash of its content when syncd sent it.
+  uint64_t basis_size = 0;
+  std::optional<ContentHash> basis_hash;
+  // kPut: the content's signature is worth keeping for the next delta of this file.
+  bool keep_signature = false;
 };
+
+inline Op MakeOp(OpKind kind, Entry entry, std::string source_path = {}, std::string from = {}) {
+  Op op;
+  op.kind = kind;
+  op.entry = std::move(entry);
+  op.source_path = std::move(source_path);
+  op.from = std::move(from);
+  return op;
+}
 
 // A rename seen on the source: `from` became `to`, both relative to the sync root.
 struct Rename {

@@ -1,6 +1,7 @@
-// LargeLane carries whole-file transfers of large files on a channel of their own (a second
+// LargeLane carries transfers of large files and deltas on a channel of their own (a second
 // exec channel on the same SSH session, or a second local agent), one at a time, so that a
-// multi-gigabyte file does not hold back the small files changed after it started.
+// multi-gigabyte file or a delta's round trips do not hold back the small files changed after
+// it started.
 #pragma once
 
 #include <deque>
@@ -19,6 +20,12 @@ class LargeLane {
   // Files of this size or more take the lane. At the SSH client's ~300 MB/s this is ~25 ms of
   // transfer: below it, head-of-line blocking costs less than a second round of commits.
   static constexpr uint64_t kLargeFileBytes = 8 << 20;
+  // Large files, and files sent as deltas: a delta waits for the peer's signature and for
+  // workers to compute it, which the small files behind it must not wait for.
+  static bool Takes(const Op& op) {
+    return op.kind == OpKind::kPut &&
+           (op.entry.size >= kLargeFileBytes || (op.basis_size > 0 && op.entry.size >= kDeltaMinBytes));
+  }
 
   using ReplicaFactory = std::function<std::unique_ptr<Replica>()>;
   // `done` gets each transfer's batch and result, in order; a failed status means the lane's

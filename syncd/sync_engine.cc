@@ -56,7 +56,7 @@ SyncEngine::SyncEngine(const SyncConfig& config, FileSystem& fs)
 void SyncEngine::AddDirMeta(const Entry& dir, Plan& plan) {
   for (const Op& op : plan.metas)
     if (op.entry.path == dir.path) return;
-  plan.metas.push_back(Op{OpKind::kSetMeta, dir, {}, {}});
+  plan.metas.push_back(MakeOp(OpKind::kSetMeta, dir));
 }
 
 const Entry* SyncEngine::PeerEntry(const std::string& path) const {
@@ -111,8 +111,8 @@ void SyncEngine::EnsureAncestors(const std::string& path, Plan& plan) {
   EnsureAncestors(parent, plan);
   auto local = fs_.Stat(config_.source, parent);
   if (!local || local->type != FileType::kDir) return;  // Vanished; a later notice covers it.
-  if (peer) plan.deletes.push_back(Op{OpKind::kDelete, PathEntry(parent), {}, {}});
-  plan.creates.push_back(Op{OpKind::kMkdir, *local, {}, {}});
+  if (peer) plan.deletes.push_back(MakeOp(OpKind::kDelete, PathEntry(parent)));
+  plan.creates.push_back(MakeOp(OpKind::kMkdir, *local));
   plan.created_dirs.insert(parent);
   plan.planned.insert(parent);
   plan.touched_dirs.insert(ParentOf(parent));
@@ -127,14 +127,14 @@ void SyncEngine::PlanEntry(const Entry& local, Plan& plan) {
   if (!plan.planned.insert(local.path).second) return;
   const Entry* peer = PeerEntry(local.path);
   if (local.path.empty()) {  // The root exists on the peer once the target is open.
-    if (peer && MetaDiffers(local, *peer)) plan.metas.push_back(Op{OpKind::kSetMeta, local, {}, {}});
+    if (peer && MetaDiffers(local, *peer)) plan.metas.push_back(MakeOp(OpKind::kSetMeta, local));
     return;
   }
   bool is_dir = local.type == FileType::kDir;
   if (is_dir && !peer && config_.rsync.prune_empty_dirs) return;  // Created with its first file.
   if (peer && SameContentNewTime(local, *peer)) {
     // Touched, not changed (PHP's lazy session write): the new mtime is all there is to send.
-    if (MetaDiffers(local, *peer)) plan.metas.push_back(Op{OpKind::kSetMeta, local, {}, {}});
+    if (MetaDiffers(local, *peer)) plan.metas.push_back(MakeOp(OpKind::kSetMeta, local));
     return;
   }
   if (!peer || peer->type != local.type || ContentDiffers(local, *peer)) {
@@ -142,23 +142,28 @@ void SyncEngine::PlanEntry(const Entry& local, Plan& plan) {
     // A type change needs the old thing gone first; a file or link replaces a file or link.
     if (peer && peer->type != local.type &&
         (peer->type == FileType::kDir || local.type == FileType::kDir))
-      plan.deletes.push_back(Op{OpKind::kDelete, PathEntry(local.path), {}, {}});
+      plan.deletes.push_back(MakeOp(OpKind::kDelete, PathEntry(local.path)));
     if (is_dir) {
       if (peer && peer->type == FileType::kDir) {
-        if (MetaDiffers(local, *peer)) plan.metas.push_back(Op{OpKind::kSetMeta, local, {}, {}});
+        if (MetaDiffers(local, *peer)) plan.metas.push_back(MakeOp(OpKind::kSetMeta, local));
         return;
       }
-      plan.creates.push_back(Op{OpKind::kMkdir, local, {}, {}});
+      plan.creates.push_back(MakeOp(OpKind::kMkdir, local));
       plan.created_dirs.insert(local.path);
     } else if (local.type == FileType::kSymlink) {
-      plan.creates.push_back(Op{OpKind::kSymlink, local, {}, {}});
+      plan.creates.push_back(MakeOp(OpKind::kSymlink, local));
     } else {
-      plan.creates.push_back(Op{OpKind::kPut, local, JoinPath(config_.source, local.path), {}});
+      Op put = MakeOp(OpKind::kPut, local, JoinPath(config_.source, local.path));
+      if (peer && peer->type == FileType::kFile && peer->size > 0) {
+        put.basis_size = peer->size;
+        put.basis_hash = peer->hash;
+      }
+      plan.creates.push_back(std::move(put));
     }
     plan.touched_dirs.insert(ParentOf(local.path));
     return;
   }
-  if (MetaDiffers(local, *peer)) plan.metas.push_back(Op{OpKind::kSetMeta, local, {}, {}});
+  if (MetaDiffers(local, *peer)) plan.metas.push_back(MakeOp(OpKind::kSetMeta, local));
 }
 
 Result<ChangeBatch> SyncEngine::PlanReconcile(const Listing& peer) {
@@ -197,7 +202,7 @@ Result<ChangeBatch> SyncEngine::Reconcile(std::map<std::string, Entry> peer) {
     for (const auto& [path, entry] : peer_) {
       if (path.empty() || present.contains(path)) continue;
       if (filter_.Excluded(path, entry.type == FileType::kDir)) continue;  // Protected.
-      plan.deletes.push_back(Op{OpKind::kDelete, PathEntry(path, entry.type), {}, {}});
+      plan.deletes.push_back(MakeOp(OpKind::kDelete, PathEntry(path, entry.type)));
     }
   }
   // Directory times are fixed up last, once their contents are in place: writing entries on
@@ -249,10 +254,10 @@ void SyncEngine::PlanRename(const Rename& r, Plan& plan, std::vector<std::string
   }
   const Entry* existing = PeerEntry(r.to);
   if (existing && (existing->type == FileType::kDir || is_dir))
-    plan.moves.push_back(Op{OpKind::kDelete, PathEntry(r.to, existing->type), {}, {}});
+    plan.moves.push_back(MakeOp(OpKind::kDelete, PathEntry(r.to, existing->type)));
   Entry moved = *origin;
   moved.path = r.to;
-  plan.moves.push_back(Op{OpKind::kRename, moved, {}, r.from});
+  plan.moves.push_back(MakeOp(OpKind::kRename, moved, {}, r.from));
   MoveKnowledge(r.from, r.to);
   plan.touched_dirs.insert(ParentOf(r.from));
   plan.touched_dirs.insert(to_parent);
@@ -293,7 +298,7 @@ ChangeBatch SyncEngine::PlanChanges(const std::vector<Rename>& renames,
       if (!peer || path.empty()) continue;  // Never reached the peer, or the root went away.
       if (!config_.DeletesWhileRunning()) continue;
       if (filter_.Excluded(path, peer->type == FileType::kDir)) continue;
-      plan.deletes.push_back(Op{OpKind::kDelete, PathEntry(path, peer->type), {}, {}});
+      plan.deletes.push_back(MakeOp(OpKind::kDelete, PathEntry(path, peer->type)));
       plan.touched_dirs.insert(ParentOf(path));
       continue;
     }

@@ -136,8 +136,7 @@ void SyncRunner::OnListed(Result<Listing> listing) {
   small.id = batch->id;
   small.oldest_change = oldest;
   for (Op& op : batch->ops) {
-    if (op.kind == OpKind::kPut && op.entry.size >= LargeLane::kLargeFileBytes &&
-        peer_dirs.contains(ParentOf(op.entry.path)))
+    if (LargeLane::Takes(op) && peer_dirs.contains(ParentOf(op.entry.path)))
       lane_.Enqueue(std::move(op), oldest);
     else
       small.ops.push_back(std::move(op));
@@ -367,13 +366,15 @@ void SyncRunner::Pump() {
     auto released = TakeReleasable(now, drain_done_ != nullptr);
     if (!released) break;
     ChangeBatch batch = engine_.PlanChanges(released->renames, released->paths);
-    // Large files take their own lane; the rest goes now.
+    // Large files and deltas take their own lane; the rest goes now.
     ChangeBatch small;
     small.id = batch.id;
     small.oldest_change = released->oldest;
     for (Op& op : batch.ops) {
-      if (op.kind == OpKind::kPut && op.entry.size >= LargeLane::kLargeFileBytes)
+      if (LargeLane::Takes(op)) {
+        op.keep_signature = true;  // A file that changes once tends to change again.
         lane_.Enqueue(std::move(op), released->oldest);
+      }
       else
         small.ops.push_back(std::move(op));
     }

@@ -28,7 +28,10 @@ std::string HostName() {
 
 Agent::Agent() = default;
 
-Agent::~Agent() { AbortPut(); }
+Agent::~Agent() {
+  AbortPut();
+  if (zstd_) ZSTD_freeDCtx(zstd_);
+}
 
 bool Agent::Fatal(const std::string& message) {
   out_ += Encoder(MsgType::kFatal).U32(EPROTO).Str(message).Finish();
@@ -47,6 +50,10 @@ void Agent::Failed(uint64_t seq, const Error& error, const std::string& path) {
 bool Agent::Handle(MsgType type, std::string_view payload) {
   Decoder d(payload);
   if (!hello_ && type != MsgType::kHello) return Fatal("expected HELLO first");
+  if (type == MsgType::kZstd) {  // A wrapper: what it carries is checked frame by frame.
+    if (!(caps_ & kCapZstd)) return Fatal("ZSTD without the zstd capability");
+    return OnZstd(payload);
+  }
   if (put_ && type != MsgType::kPutData && type != MsgType::kPutEnd)
     return Fatal(std::string(MsgTypeName(type)) + " inside an unfinished PUT");
   if (!target_ && type != MsgType::kHello && type != MsgType::kOpen)
@@ -55,7 +62,14 @@ bool Agent::Handle(MsgType type, std::string_view payload) {
     case MsgType::kHello: return OnHello(d);
     case MsgType::kOpen: return OnOpen(d);
     case MsgType::kList: return OnList(d);
-    case MsgType::kPutBegin: return OnPutBegin(d);
+    case MsgType::kPutBegin: return OnPutBegin(d, false);
+    case MsgType::kPatchBegin:
+      if (!(caps_ & kCapDelta)) return Fatal("PATCH_BEGIN without the delta capability");
+      return OnPutBegin(d, true);
+    case MsgType::kSignature:
+      if (!(caps_ & kCapDelta)) return Fatal("SIGNATURE without the delta capability");
+      return OnSignature(d);
+
     case MsgType::kPutData: return OnPutData(d);
     case MsgType::kPutEnd: return OnPutEnd(d);
     case MsgType::kMkdir: return OnMkdir(d);
@@ -72,14 +86,15 @@ bool Agent::Handle(MsgType type, std::string_view payload) {
 bool Agent::OnHello(Decoder& d) {
   uint32_t magic = d.U32();
   uint16_t version = d.U16();
-  d.U64();  // Capabilities: none defined in version 1.
+  uint64_t caps = d.U64();
   if (!d.ok() || magic != kMagic) return Fatal("not a syncd client (bad HELLO)");
   if (hello_) return Fatal("second HELLO");
   if (version < 1) return Fatal(fmt::format("unsupported protocol version {}", version));
   hello_ = true;
-  // Both sides speak the lower of the two versions.
+  // Both sides speak the lower of the two versions, and use the capabilities both have.
   uint16_t agreed = std::min(version, kProtocolVersion);
-  out_ += Encoder(MsgType::kHelloOk).U32(kMagic).U16(agreed).U64(0)
+  caps_ = agreed >= 2 ? caps & kKnownCaps : 0;
+  out_ += Encoder(MsgType::kHelloOk).U32(kMagic).U16(agreed).U64(caps_)
               .Str(fmt::format("syncd {} on {}", SYNCD_VERSION, HostName()))
               .Finish();
   return true;
@@ -131,13 +146,13 @@ bool Agent::OnList(Decoder& d) {
   return true;
 }
 
-bool Agent::OnPutBegin(Decoder& d) {
+bool Agent::OnPutBegin(Decoder& d, bool patch) {
   Put p;
   p.seq = d.U64();
   p.path = d.Str(kMaxPath);
   p.size = d.U64();
   p.meta = d.MetaField();
-  if (!d.done()) return Fatal("malformed PUT_BEGIN");
+  if (!d.done()) return Fatal(patch ? "malformed PATCH_BEGIN" : "malformed PUT_BEGIN");
   dirty_ = true;
   p.hash = XXH3_createState();
   XXH3_128bits_reset(p.hash);
@@ -153,6 +168,17 @@ bool Agent::OnPutBegin(Decoder& d) {
                         O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!p.fd.valid()) p.error = Error::FromErrno("create temporary file for " + p.path);
   }
+  if (patch && !p.error) {
+    // The old copy must be there and a regular file; without it the delta means nothing.
+    auto basis = OpenBasis(p.path);
+    if (!basis) {
+      p.error = basis.error();
+      p.error->message = "no old copy to patch: " + p.error->message;
+    } else {
+      p.basis = std::move(*basis);
+      p.patch = std::make_unique<PatchApplier>(p.basis.get());
+    }
+  }
   put_ = std::move(p);
   return true;
 }
@@ -162,18 +188,35 @@ bool Agent::OnPutData(Decoder& d) {
   std::string_view data = d.Rest();
   if (!d.ok() || !put_ || put_->seq != seq) return Fatal("PUT_DATA without a matching PUT_BEGIN");
   Put& p = *put_;
+  if (p.patch) {
+    if (p.error) return true;  // Already failed: the delta is read and dropped.
+    auto r = p.patch->Update(data, [&](std::string_view out) { WriteOut(p, out); });
+    if (!r && !p.error) p.error = r.error();
+    return true;
+  }
   if (p.written + data.size() > p.size) return Fatal("PUT_DATA beyond the announced size");
+  if (p.error) {
+    p.written += data.size();  // Already failed: the data is read and dropped.
+    return true;
+  }
+  WriteOut(p, data);
+  return true;
+}
+
+void Agent::WriteOut(Put& p, std::string_view data) {
+  if (p.error) return;
+  if (p.written + data.size() > p.size) {
+    p.error = Error{"the delta rebuilds more than the announced size", EBADMSG};
+    return;
+  }
   p.written += data.size();
-  if (p.error) return true;  // Already failed: the data is read and dropped.
   XXH3_128bits_update(p.hash, data.data(), data.size());
   while (!data.empty()) {
     ssize_t n = ::write(p.fd.get(), data.data(), data.size());
     if (n < 0) {
       if (errno == EINTR) continue;
       p.error = Error::FromErrno("write " + p.path);
-      p.fd.Reset();
-      ::unlinkat(p.dir->get(), p.temp.c_str(), 0);
-      break;
+      return;
     }
     data.remove_prefix(static_cast<size_t>(n));
   }
@@ -184,6 +227,59 @@ bool Agent::OnPutData(Decoder& d) {
     ::sync_file_range(p.fd.get(), static_cast<off_t>(p.flushed),
                       static_cast<off_t>(p.written - p.flushed), SYNC_FILE_RANGE_WRITE);
     p.flushed = p.written;
+  }
+}
+
+Result<UniqueFd> Agent::OpenBasis(const std::string& path) {
+  std::string name;
+  auto dir = ParentFor(path, &name);
+  if (!dir) return std::unexpected(dir.error());
+  if (name.empty()) return Fail("the target itself is not a file", EISDIR);
+  UniqueFd fd(::openat((*dir)->get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
+  if (!fd.valid()) return FailErrno("open " + path);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return FailErrno("stat " + path);
+  if (!S_ISREG(st.st_mode)) return Fail(path + ": not a regular file", EINVAL);
+  return fd;
+}
+
+bool Agent::OnSignature(Decoder& d) {
+  uint64_t seq = d.U64();
+  std::string path = d.Str(kMaxPath);
+  if (!d.done()) return Fatal("malformed SIGNATURE");
+  auto fd = OpenBasis(path);
+  if (!fd) return Failed(seq, fd.error(), path), true;
+  struct stat st;
+  if (::fstat(fd->get(), &st) != 0) return Failed(seq, Error::FromErrno("stat " + path), path), true;
+  auto sig = SignatureOfFile(fd->get(), static_cast<uint64_t>(st.st_size));
+  if (!sig) return Failed(seq, sig.error(), path), true;
+  std::string_view rest = *sig;
+  while (!rest.empty()) {
+    size_t n = std::min(rest.size(), kDataChunk);
+    out_ += Encoder(MsgType::kSigData).U64(seq).Raw(rest.substr(0, n)).Finish();
+    rest.remove_prefix(n);
+  }
+  out_ += Encoder(MsgType::kSigEnd).U64(seq).U64(static_cast<uint64_t>(st.st_size)).Finish();
+  return true;
+}
+
+bool Agent::OnZstd(std::string_view payload) {
+  if (!zstd_) zstd_ = ZSTD_createDCtx();
+  ZSTD_inBuffer in{payload.data(), payload.size(), 0};
+  std::string out(kDataChunk, '\0');
+  while (in.pos < in.size) {
+    ZSTD_outBuffer o{out.data(), out.size(), 0};
+    size_t r = ZSTD_decompressStream(zstd_, &o, &in);
+    if (ZSTD_isError(r)) return Fatal(std::string("ZSTD: ") + ZSTD_getErrorName(r));
+    if (o.pos == 0 && in.pos < in.size) return Fatal("ZSTD: no progress");
+    inner_.Feed(std::string_view(out.data(), o.pos));
+    for (;;) {
+      auto frame = inner_.Next();
+      if (!frame) return Fatal("inside ZSTD: " + frame.error().message);
+      if (!*frame) break;
+      if ((*frame)->type == MsgType::kZstd) return Fatal("ZSTD inside ZSTD");
+      if (!Handle((*frame)->type, (*frame)->payload)) return false;
+    }
   }
   return true;
 }
@@ -205,6 +301,10 @@ bool Agent::OnPutEnd(Decoder& d) {
   uint64_t lo = d.U64();
   if (!d.done() || !put_ || put_->seq != seq) return Fatal("PUT_END without a matching PUT_BEGIN");
   Put& p = *put_;
+  if (p.patch && !p.error && status != kPutAbort) {
+    auto r = p.patch->Finish([&](std::string_view out) { WriteOut(p, out); });
+    if (!r && !p.error) p.error = r.error();
+  }
   std::optional<Error> error = p.error;
   if (!error && status == kPutAbort)
     error = Error{"source file changed while it was read; will resend", EAGAIN};

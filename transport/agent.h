@@ -6,6 +6,7 @@
 #pragma once
 
 #include <xxhash.h>
+#include <zstd.h>
 
 #include <memory>
 #include <optional>
@@ -15,6 +16,7 @@
 
 #include "syncd/unique_fd.h"
 #include "transport/codec.h"
+#include "transport/rsync_delta.h"
 #include "transport/target_dir.h"
 
 namespace syncd::transport {
@@ -45,6 +47,9 @@ class Agent {
     Meta meta;
     std::optional<Error> error;
     XXH3_state_t* hash = nullptr;
+    // PATCH_BEGIN: the data is a delta against the file now at the path (`basis`).
+    UniqueFd basis;
+    std::unique_ptr<PatchApplier> patch;
   };
   struct Rename {
     uint64_t seq;
@@ -64,7 +69,7 @@ class Agent {
   bool OnHello(Decoder& d);
   bool OnOpen(Decoder& d);
   bool OnList(Decoder& d);
-  bool OnPutBegin(Decoder& d);
+  bool OnPutBegin(Decoder& d, bool patch);
   bool OnPutData(Decoder& d);
   bool OnPutEnd(Decoder& d);
   bool OnMkdir(Decoder& d);
@@ -73,6 +78,12 @@ class Agent {
   bool OnSetMeta(Decoder& d);
   bool OnRename(Decoder& d);
   bool OnCommit(Decoder& d);
+  bool OnSignature(Decoder& d);
+  bool OnZstd(std::string_view payload);
+  // Appends rebuilt or received content to the PUT's temporary file.
+  void WriteOut(Put& p, std::string_view data);
+  // The regular file at `path`, opened for reading without following a symlink.
+  Result<UniqueFd> OpenBasis(const std::string& path);
   void AbortPut();
   // syncfs(), then renames the finished files into place. Runs at COMMIT, and earlier when
   // many are waiting, so a large batch does not hold a descriptor per file.
@@ -82,6 +93,9 @@ class Agent {
 
   std::string out_;
   bool hello_ = false;
+  uint64_t caps_ = 0;  // Capabilities agreed in the hello.
+  ZSTD_DCtx* zstd_ = nullptr;
+  FrameReader inner_;  // Frames carried inside ZSTD frames.
   std::optional<TargetDir> target_;
   MetaPolicy policy_;
   std::optional<Put> put_;

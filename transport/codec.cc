@@ -169,13 +169,18 @@ const char* MsgTypeName(MsgType type) {
     case MsgType::kDelete: return "DELETE";
     case MsgType::kSetMeta: return "SET_META";
     case MsgType::kRename: return "RENAME";
+    case MsgType::kSignature: return "SIGNATURE";
+    case MsgType::kPatchBegin: return "PATCH_BEGIN";
     case MsgType::kCommit: return "COMMIT";
+    case MsgType::kZstd: return "ZSTD";
     case MsgType::kHelloOk: return "HELLO_OK";
     case MsgType::kOk: return "OK";
     case MsgType::kListChunk: return "LIST_CHUNK";
     case MsgType::kListEnd: return "LIST_END";
     case MsgType::kFailed: return "FAILED";
     case MsgType::kCommitted: return "COMMITTED";
+    case MsgType::kSigData: return "SIG_DATA";
+    case MsgType::kSigEnd: return "SIG_END";
     case MsgType::kFatal: return "FATAL";
   }
   return "UNKNOWN";

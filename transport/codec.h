@@ -13,10 +13,16 @@
 namespace syncd::transport {
 
 inline constexpr uint32_t kMagic = 0x53594E43;  // "SYNC"
-inline constexpr uint16_t kProtocolVersion = 1;
+inline constexpr uint16_t kProtocolVersion = 2;
 inline constexpr uint32_t kMaxFrame = 16 * 1024 * 1024;  // Larger frames are refused.
 inline constexpr size_t kMaxPath = 4096;                 // PATH_MAX, including every component.
 inline constexpr size_t kDataChunk = 256 * 1024;         // File content per PUT_DATA frame.
+
+// Capability bits of HELLO and HELLO_OK (version 2 and later): what each side can do. The agent
+// answers with the bits both sides have; a client uses only those.
+inline constexpr uint64_t kCapDelta = 1u << 0;  // SIGNATURE and PATCH_BEGIN.
+inline constexpr uint64_t kCapZstd = 1u << 1;   // ZSTD frames from the client.
+inline constexpr uint64_t kKnownCaps = kCapDelta | kCapZstd;
 
 enum class MsgType : uint8_t {
   // Client to agent.
@@ -31,7 +37,10 @@ enum class MsgType : uint8_t {
   kDelete = 0x15,
   kSetMeta = 0x16,
   kRename = 0x17,
+  kSignature = 0x18,
+  kPatchBegin = 0x19,
   kCommit = 0x20,
+  kZstd = 0x30,
   // Agent to client.
   kHelloOk = 0x81,
   kOk = 0x82,
@@ -39,6 +48,8 @@ enum class MsgType : uint8_t {
   kListEnd = 0x84,
   kFailed = 0x85,
   kCommitted = 0x86,
+  kSigData = 0x87,
+  kSigEnd = 0x88,
   kFatal = 0x8F,
 };
 

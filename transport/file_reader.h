@@ -1,7 +1,9 @@
 // FileReader reads one source file for upload and hashes it (xxh3-128) as it goes. Small files
 // are read on the loop thread, one chunk at a time, as the channel takes them; large ones are
 // read ahead in libuv's thread pool, so that the loop thread spends its time encrypting and
-// sending while a worker reads the disk and hashes.
+// sending while a worker reads the disk and hashes. Given the signature of the peer's copy, it
+// hands out a librsync delta instead of the content, computed by the workers; it can also
+// compute the signature of the content, for the next delta of the same file.
 #pragma once
 
 #include <uv.h>
@@ -10,9 +12,11 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "syncd/unique_fd.h"
+#include "transport/rsync_delta.h"
 
 namespace syncd::transport {
 
@@ -33,6 +37,17 @@ class FileReader : public std::enable_shared_from_this<FileReader> {
   FileReader(const FileReader&) = delete;
   FileReader& operator=(const FileReader&) = delete;
 
+  // Before the first Next(): hand out a delta against `signature` instead of the content. The
+  // work is always done in the thread pool (when there is a loop).
+  void EncodeDelta(std::string signature);
+  // Before the first Next(): also compute the content's own signature (see signature()).
+  void KeepSignature();
+
+  // Starts reading ahead in the thread pool before the first Next().
+  void Prefetch() {
+    if (loop_) StartWork();
+  }
+
   // The next chunk in file order, if one is ready. On the inline path it is read now.
   bool Next(std::string& chunk);
   // All `size` bytes were handed out, or the file ended early or failed to read.
@@ -43,6 +58,14 @@ class FileReader : public std::enable_shared_from_this<FileReader> {
   void Abandon();
   // xxh3-128 of everything handed out; only once finished().
   XXH128_hash_t Digest() const { return XXH3_128bits_digest(hash_); }
+  // Delta mode: content read and delta work finished so far (updated as workers finish), and
+  // how much of that content the peer's copy already held. Only between worker runs.
+  uint64_t consumed() const { return consumed_; }
+  uint64_t matched() const { return matched_; }
+  // Delta mode: the signature could not be used or the delta failed.
+  const std::optional<Error>& delta_error() const { return delta_error_; }
+  // The content's signature, once finished(), if KeepSignature() asked for it.
+  std::string TakeSignature() { return std::move(new_signature_); }
   int fd() const { return fd_.get(); }
 
  private:
@@ -50,6 +73,11 @@ class FileReader : public std::enable_shared_from_this<FileReader> {
   // Reads up to `max_bytes` more, in chunks, into `out`; hashes them. Any thread, one at a time.
   void ReadSome(uint64_t max_bytes, std::deque<std::string>& out);
   void StartWork();
+  // Makes the worker's progress figures visible to the loop thread; on the loop thread.
+  void Published();
+
+  // Delta mode: turns content into delta chunks in `out`. The worker's while busy_.
+  void Encode(std::string_view data, bool last, std::deque<std::string>& out);
 
   uv_loop_t* loop_;
   UniqueFd fd_;
@@ -65,6 +93,15 @@ class FileReader : public std::enable_shared_from_this<FileReader> {
   std::deque<std::string> ready_;     // Loop thread only.
   std::deque<std::string> produced_;  // The worker's while busy_.
   uv_work_t work_{};
+  std::string signature_;                   // Delta mode, until the first worker parses it.
+  std::unique_ptr<DeltaEncoder> delta_;     // The worker's while busy_.
+  std::optional<Error> delta_error_;        // The worker's while busy_.
+  std::string pending_out_;                 // Delta bytes not yet a full chunk; the worker's.
+  bool delta_mode_ = false;
+  uint64_t consumed_ = 0;
+  uint64_t matched_ = 0;
+  std::unique_ptr<SignatureBuilder> sig_builder_;  // The worker's while busy_.
+  std::string new_signature_;
   std::shared_ptr<FileReader> self_;  // Keeps this alive while a worker runs.
 };
 

@@ -8,6 +8,9 @@
 #include <memory>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
+
+#include <zstd.h>
 
 #include "syncd/file_system.h"
 #include "syncd/replica.h"
@@ -18,13 +21,18 @@
 
 namespace syncd::transport {
 
+struct ClientOptions {
+  bool delta = true;      // Send changed large files as deltas when the peer can take them.
+  bool compress = false;  // Compress the stream (zstd) when the peer can take it.
+};
+
 class ReplicaClient : public Replica {
  public:
   using ChannelFactory = std::function<std::unique_ptr<Channel>()>;
   // `open_flags` are the kKeep* bits; `factory` makes a fresh channel for every Connect().
   // Large files are read in `loop`'s thread pool (inline when it is null).
   ReplicaClient(uv_loop_t* loop, std::string description, std::string target_dir,
-                uint32_t open_flags, ChannelFactory factory);
+                uint32_t open_flags, ChannelFactory factory, ClientOptions options = {});
   ~ReplicaClient() override;
 
   void Connect(std::function<void(Result<void>)> done) override;
@@ -35,6 +43,8 @@ class ReplicaClient : public Replica {
   std::string Describe() const override { return description_; }
   // What the agent said about itself in its hello, e.g. "syncd 0.1.0 on osm2".
   const std::string& peer_version() const { return peer_version_; }
+  // Capability bits agreed with the agent (kCap*).
+  uint64_t capabilities() const { return caps_; }
 
  private:
   struct InFlight {
@@ -45,13 +55,39 @@ class ReplicaClient : public Replica {
     std::unordered_map<uint64_t, std::string> op_paths;
     std::vector<OpFailure> failures;
     std::vector<std::pair<std::string, ContentHash>> sent_hashes;
+    std::unordered_set<uint64_t> patch_seqs;  // Ops sent as deltas.
   };
   struct Upload {
     uint64_t seq = 0;
     std::string path;
+    Entry now;                  // The file as it was opened.
+    UniqueFd fd;                // Holds the shared lock while the file is read.
     std::shared_ptr<FileReader> reader;
     struct stat before;
     InFlight* batch = nullptr;
+    bool keep_signature = false;
+    bool delta = false;         // The reader makes a delta; PATCH_BEGIN rather than PUT_BEGIN.
+    bool begun = false;         // PUT_BEGIN or PATCH_BEGIN has been sent.
+    uint64_t sig_seq = 0;       // Waiting for the signature of the peer's copy.
+    std::string signature;      // As it arrives.
+    bool signature_known = false;  // From the cache, not from the peer.
+    uint64_t sent = 0;          // Bytes of content or delta sent.
+  };
+  // Signatures of content recently sent, by content hash: the next delta of the same file
+  // needs no round trip to the peer and no reading of its copy there.
+  class SignatureCache {
+   public:
+    const std::string* Find(const ContentHash& h) const;
+    void Put(const ContentHash& h, std::string signature);
+
+   private:
+    static constexpr size_t kMaxBytes = 64 << 20;
+    struct HashOf {
+      size_t operator()(const ContentHash& h) const { return h.low ^ (h.high * 31); }
+    };
+    std::unordered_map<ContentHash, std::string, HashOf> sigs_;
+    std::deque<ContentHash> order_;
+    size_t bytes_ = 0;
   };
 
   void OnData(std::string_view bytes);
@@ -62,7 +98,13 @@ class ReplicaClient : public Replica {
   void FlushQueued();
   size_t Buffered() const;
   bool StartOp(InFlight& batch, const Op& op);
+  // Starts reading the upload's file: a delta against `signature`, or the whole content.
+  void StartReader(Upload& u, std::optional<std::string> signature);
+  // Whole content after all (no signature, a failed or unprofitable delta).
+  void SendWhole(Upload& u, std::string_view why);
   void ContinueUpload();
+  // Writes bytes to the channel, compressed once the peer agreed to it.
+  void Send(std::string bytes);
   void FinishUpload(bool abort);
   void Fail(const Error& error);
 
@@ -76,6 +118,12 @@ class ReplicaClient : public Replica {
   NameCache names_;
   uint64_t next_seq_ = 1;
   std::string peer_version_;
+  ClientOptions options_;
+  uint64_t caps_ = 0;
+  ZSTD_CCtx* zstd_ = nullptr;  // Set while the stream is compressed.
+  SignatureCache signatures_;
+  // Paths whose delta failed on the peer: the next transfer sends them whole.
+  std::unordered_set<std::string> whole_next_;
 
   std::function<void(Result<void>)> connect_done_;
   uint64_t open_seq_ = 0;

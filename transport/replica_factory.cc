@@ -18,6 +18,14 @@ uint32_t OpenFlags(const SyncConfig& s) {
   return flags;
 }
 
+// rsync's --whole-file turns deltas off; --compress turns compression on.
+ClientOptions OptionsFor(const SyncConfig& s) {
+  ClientOptions o;
+  o.delta = !s.rsync.whole_file;
+  o.compress = s.rsync.compress;
+  return o;
+}
+
 std::vector<std::string> SplitBlanks(const std::string& s) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -63,12 +71,13 @@ std::unique_ptr<Replica> MakeReplica(uv_loop_t* loop, const SyncConfig& sync,
     std::vector<std::string> argv{self_exe, "--server"};
     return std::make_unique<ReplicaClient>(
         loop, "local agent:" + sync.target_dir, sync.target_dir, OpenFlags(sync),
-        [loop, argv] { return std::make_unique<PipeChannel>(loop, argv); });
+        [loop, argv] { return std::make_unique<PipeChannel>(loop, argv); }, OptionsFor(sync));
   }
   SshTarget target = SshTargetFor(sync);
   return std::make_unique<ReplicaClient>(
       loop, fmt::format("{}:{}", target.Describe(), sync.target_dir), sync.target_dir,
-      OpenFlags(sync), [loop, target] { return std::make_unique<SshChannel>(loop, target); });
+      OpenFlags(sync), [loop, target] { return std::make_unique<SshChannel>(loop, target); },
+      OptionsFor(sync));
 }
 
 }  // namespace syncd::transport

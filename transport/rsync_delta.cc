@@ -1,0 +1,147 @@
+#include "transport/rsync_delta.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
+
+namespace syncd::transport {
+namespace {
+
+constexpr size_t kOutBytes = 256 * 1024;
+
+// Runs `job` over `in` until it has taken all of it (and, at `eof`, until it is done), handing
+// what it writes to `sink`. Returns whether the job is done.
+Result<bool> Run(rs_job_t* job, std::string_view in, bool eof, const Sink& sink, const char* what) {
+  thread_local std::vector<char> out(kOutBytes);
+  rs_buffers_t b{};
+  b.next_in = const_cast<char*>(in.data());
+  b.avail_in = in.size();
+  b.eof_in = eof ? 1 : 0;
+  for (;;) {
+    b.next_out = out.data();
+    b.avail_out = out.size();
+    size_t in_before = b.avail_in;
+    rs_result r = rs_job_iter(job, &b);
+    size_t produced = out.size() - b.avail_out;
+    if (produced) sink(std::string_view(out.data(), produced));
+    if (r == RS_DONE) return true;
+    if (r != RS_BLOCKED)
+      return Fail(std::string(what) + ": " + rs_strerror(r), r == RS_IO_ERROR ? EIO : EBADMSG);
+    bool progressed = produced || b.avail_in != in_before;
+    if (b.avail_in == 0 && !eof && !produced) return false;
+    if (!progressed) {
+      if (!eof) return false;
+      return Fail(std::string(what) + ": input ended early", EBADMSG);
+    }
+  }
+}
+
+}  // namespace
+
+SignatureBuilder::SignatureBuilder(uint64_t file_size) {
+  rs_magic_number magic = RS_RK_BLAKE2_SIG_MAGIC;
+  size_t block_len = 0;
+  size_t strong_len = static_cast<size_t>(-1);  // The shortest that is safe for this size.
+  rs_sig_args(static_cast<rs_long_t>(file_size), &magic, &block_len, &strong_len);
+  job_ = rs_sig_begin(block_len, strong_len, magic);
+}
+
+SignatureBuilder::~SignatureBuilder() { rs_job_free(job_); }
+
+void SignatureBuilder::Update(std::string_view data) {
+  // Signature generation cannot fail on its input.
+  (void)Run(job_, data, false, [this](std::string_view s) { out_.append(s); }, "signature");
+}
+
+std::string SignatureBuilder::Finish() {
+  (void)Run(job_, {}, true, [this](std::string_view s) { out_.append(s); }, "signature");
+  return std::move(out_);
+}
+
+Result<std::string> SignatureOfFile(int fd, uint64_t size) {
+  SignatureBuilder sig(size);
+  std::string buf(1 << 20, '\0');
+  uint64_t offset = 0;
+  for (;;) {
+    ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return FailErrno("read for signature");
+    }
+    if (n == 0) break;
+    sig.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
+    offset += static_cast<uint64_t>(n);
+  }
+  return sig.Finish();
+}
+
+Result<std::unique_ptr<DeltaEncoder>> DeltaEncoder::Make(std::string_view signature) {
+  std::unique_ptr<DeltaEncoder> d(new DeltaEncoder());
+  rs_job_t* load = rs_loadsig_begin(&d->signature_);
+  auto loaded = Run(load, signature, true, [](std::string_view) {}, "signature");
+  rs_job_free(load);
+  if (!loaded) return std::unexpected(loaded.error());
+  if (rs_result r = rs_build_hash_table(d->signature_); r != RS_DONE)
+    return Fail(std::string("signature: ") + rs_strerror(r), EBADMSG);
+  d->job_ = rs_delta_begin(d->signature_);
+  return d;
+}
+
+DeltaEncoder::~DeltaEncoder() {
+  if (job_) rs_job_free(job_);
+  if (signature_) rs_free_sumset(signature_);
+}
+
+Result<void> DeltaEncoder::Update(std::string_view data, const Sink& sink) {
+  SYNCD_TRY(Run(job_, data, false, sink, "delta"));
+  return {};
+}
+
+Result<void> DeltaEncoder::Finish(const Sink& sink) {
+  SYNCD_TRY(Run(job_, {}, true, sink, "delta"));
+  return {};
+}
+
+uint64_t DeltaEncoder::literal_bytes() const {
+  return static_cast<uint64_t>(rs_job_statistics(job_)->lit_bytes);
+}
+
+uint64_t DeltaEncoder::matched_bytes() const {
+  return static_cast<uint64_t>(rs_job_statistics(job_)->copy_bytes);
+}
+
+PatchApplier::PatchApplier(int basis_fd)
+    : basis_fd_(basis_fd), job_(rs_patch_begin(&PatchApplier::Copy, this)) {}
+
+PatchApplier::~PatchApplier() { rs_job_free(job_); }
+
+rs_result PatchApplier::Copy(void* self, rs_long_t pos, size_t* len, void** buf) {
+  auto* p = static_cast<PatchApplier*>(self);
+  if (pos < 0) return RS_CORRUPT;
+  ssize_t n;
+  do n = ::pread(p->basis_fd_, *buf, *len, static_cast<off_t>(pos));
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return RS_IO_ERROR;
+  if (n == 0) return RS_INPUT_ENDED;  // A copy beyond the end of the old copy.
+  *len = static_cast<size_t>(n);
+  return RS_DONE;
+}
+
+Result<void> PatchApplier::Update(std::string_view delta, const Sink& sink) {
+  if (done_) return delta.empty() ? Result<void>{} : Fail("data after the end of the delta", EBADMSG);
+  auto r = Run(job_, delta, false, sink, "patch");
+  if (!r) return std::unexpected(r.error());
+  done_ = *r;
+  return {};
+}
+
+Result<void> PatchApplier::Finish(const Sink& sink) {
+  if (done_) return {};
+  auto r = Run(job_, {}, true, sink, "patch");
+  if (!r) return std::unexpected(r.error());
+  done_ = *r;
+  return {};
+}
+
+}  // namespace syncd::transport
