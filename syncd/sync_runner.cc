@@ -136,8 +136,10 @@ void SyncRunner::OnListed(Result<Listing> listing) {
   small.id = batch->id;
   small.oldest_change = oldest;
   for (Op& op : batch->ops) {
-    if (LargeLane::Takes(op) && peer_dirs.contains(ParentOf(op.entry.path)))
+    if (LargeLane::Takes(op) && peer_dirs.contains(ParentOf(op.entry.path))) {
+      op.keep_signature = op.basis_size > 0;  // Changed while syncd was away: may change again.
       lane_.Enqueue(std::move(op), oldest);
+    }
     else
       small.ops.push_back(std::move(op));
   }

@@ -168,6 +168,7 @@ bool Agent::OnPutBegin(Decoder& d, bool patch) {
                         O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!p.fd.valid()) p.error = Error::FromErrno("create temporary file for " + p.path);
   }
+  p.delta = patch;
   if (patch && !p.error) {
     // The old copy must be there and a regular file; without it the delta means nothing.
     auto basis = OpenBasis(p.path);
@@ -188,7 +189,7 @@ bool Agent::OnPutData(Decoder& d) {
   std::string_view data = d.Rest();
   if (!d.ok() || !put_ || put_->seq != seq) return Fatal("PUT_DATA without a matching PUT_BEGIN");
   Put& p = *put_;
-  if (p.patch) {
+  if (p.delta) {
     if (p.error) return true;  // Already failed: the delta is read and dropped.
     auto r = p.patch->Update(data, [&](std::string_view out) { WriteOut(p, out); });
     if (!r && !p.error) p.error = r.error();

@@ -48,6 +48,7 @@ class Agent {
     std::optional<Error> error;
     XXH3_state_t* hash = nullptr;
     // PATCH_BEGIN: the data is a delta against the file now at the path (`basis`).
+    bool delta = false;
     UniqueFd basis;
     std::unique_ptr<PatchApplier> patch;
   };

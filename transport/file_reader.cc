@@ -35,6 +35,7 @@ void FileReader::KeepSignature() { sig_builder_ = std::make_unique<SignatureBuil
 
 void FileReader::Encode(std::string_view data, bool last, std::deque<std::string>& out) {
   auto sink = [&](std::string_view bytes) {
+    encoded_work_ += bytes.size();
     pending_out_.append(bytes);
     if (pending_out_.size() < chunk_) return;
     size_t whole = pending_out_.size() / chunk_ * chunk_;
@@ -93,6 +94,7 @@ void FileReader::ReadSome(uint64_t max_bytes, std::deque<std::string>& out) {
 
 void FileReader::Published() {
   consumed_ = offset_;
+  encoded_ = encoded_work_;
   if (delta_) matched_ = delta_->matched_bytes();
 }
 

@@ -58,9 +58,11 @@ class FileReader : public std::enable_shared_from_this<FileReader> {
   void Abandon();
   // xxh3-128 of everything handed out; only once finished().
   XXH128_hash_t Digest() const { return XXH3_128bits_digest(hash_); }
-  // Delta mode: content read and delta work finished so far (updated as workers finish), and
-  // how much of that content the peer's copy already held. Only between worker runs.
+  // Delta mode: content read and delta bytes made from it so far (updated as workers finish),
+  // and how much content the peer's copy was found to hold (librsync reports a run of matches
+  // only when it ends: this lags). Only between worker runs.
   uint64_t consumed() const { return consumed_; }
+  uint64_t encoded() const { return encoded_; }
   uint64_t matched() const { return matched_; }
   // Delta mode: the signature could not be used or the delta failed.
   const std::optional<Error>& delta_error() const { return delta_error_; }
@@ -99,7 +101,9 @@ class FileReader : public std::enable_shared_from_this<FileReader> {
   std::string pending_out_;                 // Delta bytes not yet a full chunk; the worker's.
   bool delta_mode_ = false;
   uint64_t consumed_ = 0;
+  uint64_t encoded_ = 0;
   uint64_t matched_ = 0;
+  uint64_t encoded_work_ = 0;  // The worker's while busy_.
   std::unique_ptr<SignatureBuilder> sig_builder_;  // The worker's while busy_.
   std::string new_signature_;
   std::shared_ptr<FileReader> self_;  // Keeps this alive while a worker runs.

@@ -14,8 +14,8 @@ constexpr size_t kHighWater = 1 << 20;  // Stop feeding the channel above this m
 // Frames are handed to the channel in runs of about this size: one SSH packet and one system
 // call carry many small files' frames, not one frame each.
 constexpr size_t kQueueBytes = 64 * 1024;
-// A delta is sent only if, over its first 4 MiB of content (or all of a smaller file), the
-// peer's copy held at least 1/8 of it: a delta of new data costs ~10x a plain copy.
+// A delta is sent only if, over its first 4 MiB of content (or all of a smaller file), it is
+// at most 7/8 of that content: a delta of new data costs ~10x a plain copy.
 constexpr uint64_t kDeltaProbeBytes = 4 << 20;
 constexpr uint64_t kMaxSignatureBytes = 256 << 20;
 // zstd level 1: ~500 MB/s on one core, ahead of a gigabit link; higher levels gain little on
@@ -369,9 +369,9 @@ void ReplicaClient::ContinueUpload() {
       }
       bool probed = r.finished() || r.consumed() >= std::min(u.now.size, kDeltaProbeBytes);
       if (!probed) return;  // A worker calls PumpWrites() when it has done more.
-      if (r.matched() * 8 < r.consumed()) {
-        SendWhole(u, fmt::format("the peer's copy holds only {} of the first {} bytes",
-                                 r.matched(), r.consumed()));
+      if (r.encoded() * 8 > r.consumed() * 7) {
+        SendWhole(u, fmt::format("the delta of the first {} bytes takes {}: new data",
+                                 r.consumed(), r.encoded()));
         continue;
       }
       Queue(Encoder(MsgType::kPatchBegin).U64(u.seq).Str(u.path).U64(u.now.size).MetaField(u.now.meta).Finish());

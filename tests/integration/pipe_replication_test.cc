@@ -261,6 +261,50 @@ TEST_F(PipeReplicationTest, StartupCopiesFilesOfEverySizeExactly) {
   EXPECT_THAT(syncd->log(), HasSubstr("in sync"));
 }
 
+// A large file changed in the middle travels as a delta against the peer's copy, at startup
+// (signature from the peer) and live (signature kept from the last transfer). A copy changed
+// on the standby behind syncd's back fails the end-to-end check and is replaced whole.
+TEST_F(PipeReplicationTest, ChangedLargeFilesTravelAsDeltas) {
+  std::string v1 = RandomBytes(6 << 20, 7);
+  MakeDirs(src_);
+  MakeDirs(dst_);
+  WriteFile(src_ + "/spool.db", v1);
+  std::string old = v1;
+  old.replace(2 << 20, 100000, RandomBytes(100000, 8));
+  WriteFile(dst_ + "/spool.db", old);  // An older version on the standby.
+  auto syncd = StartLocal("rsync = { archive = true }", {"-log", "Transport"});
+  ASSERT_TRUE(Converged(*syncd));
+  auto delta_sizes = [&] {
+    std::vector<uint64_t> sizes;
+    std::string log = syncd->log();
+    for (size_t at = 0; (at = log.find("spool.db: delta of ", at)) != std::string::npos; ++at)
+      sizes.push_back(std::stoull(log.substr(at + 19)));
+    return sizes;
+  };
+  ASSERT_EQ(delta_sizes().size(), 1u) << syncd->log();
+  EXPECT_LT(delta_sizes()[0], 200000u);
+  EXPECT_THAT(syncd->log(), HasSubstr("signature from the peer"));
+
+  std::string v2 = v1;
+  v2.replace(4 << 20, 50000, RandomBytes(50000, 9));
+  WriteFile(src_ + "/spool.db", v2);
+  ASSERT_TRUE(Converged(*syncd));
+  ASSERT_EQ(delta_sizes().size(), 2u) << syncd->log();
+  EXPECT_LT(delta_sizes()[1], 100000u);
+  EXPECT_THAT(syncd->log(), HasSubstr("signature known"));
+
+  std::string tampered = v2;
+  tampered[5 << 20] = static_cast<char>(tampered[5 << 20] ^ 1);
+  WriteFile(dst_ + "/spool.db", tampered);
+  std::string v3 = v2;
+  v3.replace(1 << 20, 1000, RandomBytes(1000, 10));
+  WriteFile(src_ + "/spool.db", v3);
+  ASSERT_TRUE(Converged(*syncd));
+  EXPECT_TRUE(ReadFile(dst_ + "/spool.db") == v3);
+  EXPECT_THAT(syncd->log(), HasSubstr("the delta did not apply"));
+  EXPECT_TRUE(TempFiles(dst_).empty());
+}
+
 // A writer that rewrites a file in place under flock(LOCK_EX), as PHP's session handler does,
 // while syncd replicates it: every copy the peer ever holds is one whole version.
 TEST_F(PipeReplicationTest, LockedInPlaceRewritesNeverArriveTorn) {

@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 namespace syncd::transport {
 namespace {
@@ -30,7 +31,7 @@ class AgentTest : public ::testing::Test {
     root_ = base_ + "/target";
     outside_ = base_ + "/outside";
     fs::create_directories(outside_);
-    Send(Encoder(MsgType::kHello).U32(kMagic).U16(kProtocolVersion).U64(0).Finish());
+    Send(Encoder(MsgType::kHello).U32(kMagic).U16(kProtocolVersion).U64(kKnownCaps).Finish());
     Send(Encoder(MsgType::kOpen).U64(1).Str(root_).U32(kKeepPerms | kKeepTimes).Finish());
     auto replies = Take();
     ASSERT_EQ(replies.size(), 2u);
@@ -82,6 +83,48 @@ class AgentTest : public ::testing::Test {
            Encoder(MsgType::kPutEnd).U64(seq).U8(kPutComplete).U64(hash.high64).U64(hash.low64).Finish();
   }
   std::string Commit(uint64_t seq) { return Encoder(MsgType::kCommit).U64(seq).Finish(); }
+  // Asks for the signature of `path` and returns it (empty, with the reply in `failed`, if
+  // the agent refused).
+  std::string Signature(uint64_t seq, const std::string& path, Reply* failed = nullptr) {
+    EXPECT_TRUE(Send(Encoder(MsgType::kSignature).U64(seq).Str(path).Finish()));
+    FrameReader reader;
+    reader.Feed(agent_.TakeOutput());
+    std::string sig;
+    while (auto f = reader.Next()) {
+      if (!*f) break;
+      Decoder d((*f)->payload);
+      EXPECT_EQ(d.U64(), seq);
+      if ((*f)->type == MsgType::kSigData) sig += d.Rest();
+      if ((*f)->type == MsgType::kFailed && failed) *failed = Reply{MsgType::kFailed, seq, {}};
+    }
+    return sig;
+  }
+  // PATCH_BEGIN, the delta in frames of `chunk` bytes, and PUT_END with the hash of `content`.
+  std::string Patch(uint64_t seq, const std::string& path, const std::string& delta,
+                    const std::string& content, size_t chunk = 4096) {
+    Meta meta;
+    meta.mode = 0640;
+    XXH128_hash_t hash = XXH3_128bits(content.data(), content.size());
+    std::string out = Encoder(MsgType::kPatchBegin).U64(seq).Str(path).U64(content.size()).MetaField(meta).Finish();
+    for (size_t at = 0; at < delta.size(); at += chunk)
+      out += Encoder(MsgType::kPutData).U64(seq).Raw(delta.substr(at, chunk)).Finish();
+    return out + Encoder(MsgType::kPutEnd).U64(seq).U8(kPutComplete).U64(hash.high64).U64(hash.low64).Finish();
+  }
+  static std::string Delta(const std::string& signature, const std::string& content) {
+    auto enc = DeltaEncoder::Make(signature);
+    EXPECT_TRUE(enc.has_value());
+    std::string delta;
+    auto sink = [&](std::string_view b) { delta.append(b); };
+    EXPECT_TRUE((*enc)->Update(content, sink).has_value());
+    EXPECT_TRUE((*enc)->Finish(sink).has_value());
+    return delta;
+  }
+  static std::string Random(size_t n, uint32_t seed) {
+    std::mt19937 gen(seed);
+    std::string s(n, '\0');
+    for (char& c : s) c = static_cast<char>(gen());
+    return s;
+  }
   static std::string Read(const std::string& path) {
     std::ifstream in(path);
     return std::string(std::istreambuf_iterator<char>(in), {});
@@ -245,6 +288,109 @@ TEST_F(AgentTest, RenameMovesAWholeDirectoryAndReportsAMissingOrigin) {
   ASSERT_EQ(::stat((root_ + "/e/f").c_str(), &st_after), 0);
   EXPECT_EQ(st_after.st_ino, st_before.st_ino) << "moved, not copied";
   EXPECT_TRUE(fs::is_empty(outside_));
+}
+
+// The agent signs its copy; the delta of a changed middle rebuilds the new content exactly,
+// and carries far less than the file.
+TEST_F(AgentTest, DeltaAgainstTheSignatureRebuildsTheNewContent) {
+  std::string old_content = Random(3 << 20, 1);
+  ASSERT_TRUE(Send(Put(2, "big", old_content) + Commit(3)));
+  Take();
+  std::string sig = Signature(4, "big");
+  ASSERT_FALSE(sig.empty());
+  std::string new_content = old_content;
+  new_content.replace(1 << 20, 50000, Random(50000, 2));
+  new_content += "appended";
+  std::string delta = Delta(sig, new_content);
+  EXPECT_LT(delta.size(), 200000u);
+  ASSERT_TRUE(Send(Patch(5, "big", delta, new_content) + Commit(6)));
+  auto replies = Take();
+  ASSERT_EQ(replies.size(), 1u) << replies[0].message;
+  EXPECT_EQ(replies[0].type, MsgType::kCommitted);
+  EXPECT_TRUE(Read(root_ + "/big") == new_content);
+  EXPECT_THAT(Names(root_), ::testing::ElementsAre("big"));
+}
+
+// A delta damaged on the way (a flipped byte in literal data, or in the commands) or made
+// against another copy never replaces the file: FAILED, the old file stays, no temporary.
+TEST_F(AgentTest, DamagedOrMismatchedDeltaKeepsTheOldFile) {
+  std::string old_content = Random(2 << 20, 3);
+  ASSERT_TRUE(Send(Put(2, "f", old_content) + Commit(3)));
+  Take();
+  std::string sig = Signature(4, "f");
+  std::string new_content = old_content;
+  new_content.replace(100000, 30000, Random(30000, 4));
+  std::string delta = Delta(sig, new_content);
+  std::string in_literal = delta;
+  size_t lit = in_literal.find(new_content.substr(100000 + 1000, 64));
+  ASSERT_NE(lit, std::string::npos);
+  in_literal[lit] = static_cast<char>(in_literal[lit] ^ 0x5a);
+  std::string in_commands = delta;
+  in_commands[4] = static_cast<char>(0xff);  // The first command after the magic.
+  std::string other_sig = Signature(5, "f");
+  uint64_t seq = 10;
+  for (const std::string& bad : {in_literal, in_commands, Delta(other_sig, Random(2 << 20, 5))}) {
+    ASSERT_TRUE(Send(Patch(seq, "f", bad, new_content) + Commit(seq + 1)));
+    auto replies = Take();
+    ASSERT_EQ(replies.size(), 2u);
+    EXPECT_EQ(replies[0].type, MsgType::kFailed);
+    EXPECT_EQ(replies[0].seq, seq);
+    EXPECT_EQ(replies[1].type, MsgType::kCommitted);
+    EXPECT_TRUE(Read(root_ + "/f") == old_content);
+    EXPECT_THAT(Names(root_), ::testing::ElementsAre("f"));
+    seq += 2;
+  }
+}
+
+TEST_F(AgentTest, SignatureOrPatchOfAMissingFileFails) {
+  Reply failed{};
+  EXPECT_TRUE(Signature(2, "nothing-here", &failed).empty());
+  EXPECT_EQ(failed.type, MsgType::kFailed);
+  ASSERT_TRUE(Send(Patch(3, "nothing-here", "rs\x026\0", "x") + Commit(4)));
+  auto replies = Take();
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_EQ(replies[0].type, MsgType::kFailed);
+  EXPECT_THAT(replies[0].message, ::testing::HasSubstr("no old copy"));
+  EXPECT_THAT(Names(root_), ::testing::IsEmpty());
+}
+
+// ZSTD frames carry ordinary frames, split anywhere.
+TEST_F(AgentTest, CompressedFramesAreUnpackedInOrder) {
+  std::string plain = Put(2, "z", std::string(100000, 'z')) + Commit(3);
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  std::string frames;
+  for (size_t at = 0; at < plain.size(); at += 7000) {
+    std::string part = plain.substr(at, 7000);
+    std::string out(ZSTD_compressBound(part.size()) + 64, '\0');
+    ZSTD_inBuffer in{part.data(), part.size(), 0};
+    ZSTD_outBuffer o{out.data(), out.size(), 0};
+    ASSERT_EQ(ZSTD_compressStream2(cctx, &o, &in, ZSTD_e_flush), 0u);
+    out.resize(o.pos);
+    frames += Encoder(MsgType::kZstd).Raw(out).Finish();
+  }
+  ZSTD_freeCCtx(cctx);
+  EXPECT_LT(frames.size(), 2000u);
+  ASSERT_TRUE(Send(frames));
+  auto replies = Take();
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].type, MsgType::kCommitted);
+  EXPECT_EQ(Read(root_ + "/z"), std::string(100000, 'z'));
+}
+
+// A version 1 client (no capabilities) talks version 1; the new messages are then refused.
+TEST_F(AgentTest, OlderClientGetsVersionOneAndNoCapabilities) {
+  Agent agent;
+  ASSERT_TRUE(agent.Handle(MsgType::kHello, Encoder(MsgType::kHello).U32(kMagic).U16(1).U64(kKnownCaps).Finish().substr(5)));
+  FrameReader out;
+  out.Feed(agent.TakeOutput());
+  auto f = out.Next();
+  ASSERT_TRUE(f && *f);
+  Decoder d((*f)->payload);
+  d.U32();
+  EXPECT_EQ(d.U16(), 1u);
+  EXPECT_EQ(d.U64(), 0u);
+  ASSERT_TRUE(agent.Handle(MsgType::kOpen, Encoder(MsgType::kOpen).U64(1).Str(root_).U32(0).Finish().substr(5)));
+  EXPECT_FALSE(agent.Handle(MsgType::kSignature, Encoder(MsgType::kSignature).U64(2).Str("a").Finish().substr(5)));
 }
 
 TEST_F(AgentTest, MalformedFramesGetFatalRepliesNotCrashes) {

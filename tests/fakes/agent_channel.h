@@ -1,0 +1,66 @@
+// AgentChannel: a Channel whose far end is an Agent in this process. Replies arrive on the
+// loop in a later turn, as from a real carrier. `tamper` sees every frame the client sends,
+// before the agent does, and may change it: a link that damages data in flight.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "transport/agent.h"
+#include "transport/channel.h"
+#include "transport/codec.h"
+
+namespace syncd::testing {
+
+class AgentChannel : public transport::Channel {
+ public:
+  using Tamper = std::function<void(transport::MsgType, std::string& payload)>;
+  AgentChannel(uv_loop_t* loop, Tamper tamper) : loop_(loop), tamper_(std::move(tamper)) {
+    uv_timer_init(loop_, timer_);
+    timer_->data = this;
+  }
+  ~AgentChannel() override {
+    uv_close(reinterpret_cast<uv_handle_t*>(timer_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  }
+
+  void Open(Callbacks callbacks, std::function<void(Result<void>)> opened) override {
+    callbacks_ = std::move(callbacks);
+    opened({});
+  }
+  void Write(std::string bytes) override {
+    in_.Feed(bytes);
+    while (auto f = in_.Next()) {
+      if (!*f) break;
+      transport::MsgType type = (*f)->type;
+      std::string payload((*f)->payload);
+      if (tamper_) tamper_(type, payload);
+      if (!agent_.Handle(type, payload)) break;
+    }
+    out_ += agent_.TakeOutput();
+    uv_timer_start(timer_, &AgentChannel::Deliver, 0, 0);
+  }
+  size_t buffered() const override { return 0; }
+  void Close() override { callbacks_ = {}; }
+
+ private:
+  static void Deliver(uv_timer_t* t) {
+    auto* self = static_cast<AgentChannel*>(t->data);
+    std::string out = std::move(self->out_);
+    self->out_.clear();
+    if (!out.empty() && self->callbacks_.on_data) self->callbacks_.on_data(out);
+  }
+
+  uv_loop_t* loop_;
+  Tamper tamper_;
+  Callbacks callbacks_;
+  transport::Agent agent_;
+  transport::FrameReader in_;
+  std::string out_;
+  uv_timer_t* timer_ = new uv_timer_t;
+};
+
+}  // namespace syncd::testing

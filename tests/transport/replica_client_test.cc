@@ -1,0 +1,166 @@
+// ReplicaClient against an in-process agent: deltas end to end, with a link that damages them.
+#include "transport/replica_client.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "syncd/file_system.h"
+#include "tests/fakes/agent_channel.h"
+
+namespace syncd::transport {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Random(size_t n, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::string s(n, '\0');
+  for (char& c : s) c = static_cast<char>(gen());
+  return s;
+}
+
+std::string Read(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void Write(const std::string& path, const std::string& content) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
+}
+
+class ReplicaClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/syncd-client-test.XXXXXX";
+    base_ = mkdtemp(tmpl);
+    src_ = base_ + "/src";
+    dst_ = base_ + "/dst";
+    fs::create_directories(src_);
+    uv_loop_init(&loop_);
+    client_ = std::make_unique<ReplicaClient>(
+        &loop_, "test agent", dst_, kKeepPerms | kKeepTimes, [this] {
+          return std::make_unique<testing::AgentChannel>(&loop_, [this](MsgType t, std::string& p) {
+            sent_.push_back(t);
+            if (t == MsgType::kPatchBegin) in_patch_ = true;
+            if (t == MsgType::kPutBegin) in_patch_ = false;
+            // Flip one byte in the middle of the first delta frame after PATCH_BEGIN.
+            if (t == MsgType::kPutData && in_patch_ && damage_ > 0 && p.size() > 100) {
+              p[p.size() / 2] = static_cast<char>(p[p.size() / 2] ^ 0x01);
+              --damage_;
+            }
+          });
+        });
+    Result<void> connected = Fail("never answered");
+    client_->Connect([&](Result<void> r) { connected = r; });
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    ASSERT_TRUE(connected.has_value()) << connected.error().message;
+  }
+  void TearDown() override {
+    client_.reset();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+    fs::remove_all(base_);
+  }
+  // Sends `path` as one batch and runs the loop until the batch is durable.
+  BatchResult Put(const std::string& path, uint64_t basis_size = 0,
+                  std::optional<ContentHash> basis_hash = {}) {
+    PosixFileSystem posix;
+    auto e = posix.Stat(src_, path);
+    EXPECT_TRUE(e.has_value());
+    ChangeBatch b;
+    b.id = ++batch_id_;
+    Op op = MakeOp(OpKind::kPut, *e, src_ + "/" + path);
+    op.basis_size = basis_size;
+    op.basis_hash = basis_hash;
+    op.keep_signature = true;
+    b.ops.push_back(op);
+    BatchResult result{Fail("never answered"), {}, {}};
+    client_->Apply(b, [&](BatchResult r) { result = std::move(r); });
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    return result;
+  }
+  std::vector<std::string> Leftovers() {
+    std::vector<std::string> out;
+    for (auto& e : fs::directory_iterator(dst_))
+      if (e.path().filename().string().starts_with(".syncd-")) out.push_back(e.path());
+    return out;
+  }
+
+  std::string base_, src_, dst_;
+  uv_loop_t loop_;
+  std::unique_ptr<ReplicaClient> client_;
+  std::vector<MsgType> sent_;
+  bool in_patch_ = false;
+  int damage_ = 0;
+  uint64_t batch_id_ = 0;
+};
+
+// The done-when of deltas: a delta damaged on the way never replaces the peer's file; the
+// client sends the whole file next, and the peer ends with the right content.
+TEST_F(ReplicaClientTest, DamagedDeltaKeepsTheOldFileThenTheWholeFileArrives) {
+  std::string v1 = Random(3 << 20, 1);
+  Write(src_ + "/f", v1);
+  auto r1 = Put("f");
+  ASSERT_TRUE(r1.status.has_value());
+  ASSERT_EQ(r1.sent_hashes.size(), 1u);
+  EXPECT_TRUE(Read(dst_ + "/f") == v1);
+
+  std::string v2 = v1;
+  v2.replace(1 << 20, 20000, Random(20000, 2));
+  Write(src_ + "/f", v2);
+  damage_ = 1;
+  sent_.clear();
+  auto r2 = Put("f", v1.size());  // No hash: the agent is asked for its copy's signature.
+  ASSERT_TRUE(r2.status.has_value());
+  EXPECT_THAT(sent_, ::testing::Contains(MsgType::kSignature));
+  EXPECT_THAT(sent_, ::testing::Contains(MsgType::kPatchBegin));
+  EXPECT_EQ(damage_, 0) << "the delta was not damaged";
+  ASSERT_EQ(r2.failures.size(), 1u);
+  EXPECT_EQ(r2.failures[0].error.code, EAGAIN);  // Sent again at once by the runner.
+  EXPECT_TRUE(Read(dst_ + "/f") == v1) << "a damaged delta replaced the file";
+  EXPECT_THAT(Leftovers(), ::testing::IsEmpty());
+
+  sent_.clear();
+  auto r3 = Put("f", v1.size());
+  ASSERT_TRUE(r3.status.has_value());
+  EXPECT_THAT(r3.failures, ::testing::IsEmpty());
+  EXPECT_THAT(sent_, ::testing::Contains(MsgType::kPutBegin));
+  EXPECT_THAT(sent_, ::testing::Not(::testing::Contains(MsgType::kPatchBegin)));
+  EXPECT_TRUE(Read(dst_ + "/f") == v2);
+  EXPECT_THAT(Leftovers(), ::testing::IsEmpty());
+}
+
+// The signature of what was sent is kept: the next delta of that content needs no round trip.
+// A file rewritten with new data is sent whole, not as a delta of literals.
+TEST_F(ReplicaClientTest, KnownContentNeedsNoSignatureAndNewDataGoesWhole) {
+  std::string v1 = Random(6 << 20, 3);
+  Write(src_ + "/f", v1);
+  auto r1 = Put("f");
+  ASSERT_EQ(r1.sent_hashes.size(), 1u);
+  std::string v2 = v1;
+  v2.replace(3 << 20, 4096, Random(4096, 4));
+  Write(src_ + "/f", v2);
+  sent_.clear();
+  auto r2 = Put("f", v1.size(), r1.sent_hashes[0].second);
+  ASSERT_TRUE(r2.status.has_value());
+  EXPECT_THAT(r2.failures, ::testing::IsEmpty());
+  EXPECT_THAT(sent_, ::testing::Not(::testing::Contains(MsgType::kSignature)));
+  EXPECT_THAT(sent_, ::testing::Contains(MsgType::kPatchBegin));
+  EXPECT_TRUE(Read(dst_ + "/f") == v2);
+
+  std::string v3 = Random(6 << 20, 5);
+  Write(src_ + "/f", v3);
+  sent_.clear();
+  auto r3 = Put("f", v2.size(), r2.sent_hashes[0].second);
+  EXPECT_THAT(r3.failures, ::testing::IsEmpty());
+  EXPECT_THAT(sent_, ::testing::Contains(MsgType::kPutBegin));
+  EXPECT_THAT(sent_, ::testing::Not(::testing::Contains(MsgType::kPatchBegin)));
+  EXPECT_TRUE(Read(dst_ + "/f") == v3);
+}
+
+}  // namespace
+}  // namespace syncd::transport
