@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <thread>
 #include <vector>
 
 namespace syncd::transport {
@@ -39,13 +41,19 @@ Result<bool> Run(rs_job_t* job, std::string_view in, bool eof, const Sink& sink,
 
 }  // namespace
 
-SignatureBuilder::SignatureBuilder(uint64_t file_size) {
+std::pair<size_t, size_t> SignatureBuilder::Lengths(uint64_t file_size) {
   rs_magic_number magic = RS_RK_BLAKE2_SIG_MAGIC;
   size_t block_len = 0;
   size_t strong_len = static_cast<size_t>(-1);  // The shortest that is safe for this size.
   rs_sig_args(static_cast<rs_long_t>(file_size), &magic, &block_len, &strong_len);
-  job_ = rs_sig_begin(block_len, strong_len, magic);
+  return {block_len, strong_len};
 }
+
+SignatureBuilder::SignatureBuilder(uint64_t file_size)
+    : SignatureBuilder(Lengths(file_size).first, Lengths(file_size).second) {}
+
+SignatureBuilder::SignatureBuilder(size_t block_len, size_t strong_len)
+    : job_(rs_sig_begin(block_len, strong_len, RS_RK_BLAKE2_SIG_MAGIC)) {}
 
 SignatureBuilder::~SignatureBuilder() { rs_job_free(job_); }
 
@@ -59,21 +67,42 @@ std::string SignatureBuilder::Finish() {
   return std::move(out_);
 }
 
-Result<std::string> SignatureOfFile(int fd, uint64_t size) {
-  SignatureBuilder sig(size);
+namespace {
+
+// The signature of bytes [from, to) of `fd`, as blocks of a file of `file_size` bytes.
+Result<std::string> SignRange(int fd, uint64_t file_size, uint64_t from, uint64_t to) {
+  auto [block_len, strong_len] = SignatureBuilder::Lengths(file_size);
+  SignatureBuilder sig(block_len, strong_len);
   std::string buf(1 << 20, '\0');
-  uint64_t offset = 0;
-  for (;;) {
-    ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return FailErrno("read for signature");
-    }
-    if (n == 0) break;
+  for (uint64_t offset = from; offset < to;) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), to - offset));
+    ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return FailErrno("read for signature");
+    if (n == 0) break;  // Shrunk meanwhile: the content hash of the result catches it.
     sig.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
     offset += static_cast<uint64_t>(n);
   }
   return sig.Finish();
+}
+
+}  // namespace
+
+Result<std::string> SignatureOfFile(int fd, uint64_t size) {
+  constexpr uint64_t kSplitBytes = 16 << 20;
+  constexpr size_t kHeaderBytes = 12;  // magic, block length, strong sum length.
+  if (size < kSplitBytes || std::thread::hardware_concurrency() < 2)
+    return SignRange(fd, size, 0, size);
+  uint64_t block = SignatureBuilder::Lengths(size).first;
+  uint64_t mid = size / 2 / block * block;
+  Result<std::string> second;
+  std::thread worker([&] { second = SignRange(fd, size, mid, size); });
+  Result<std::string> first = SignRange(fd, size, 0, mid);
+  worker.join();
+  if (!first) return first;
+  if (!second) return second;
+  if (second->size() < kHeaderBytes) return Fail("signature: short second half", EIO);
+  return *first + second->substr(kHeaderBytes);
 }
 
 Result<std::unique_ptr<DeltaEncoder>> DeltaEncoder::Make(std::string_view signature) {

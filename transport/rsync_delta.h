@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "syncd/error.h"
 
@@ -26,6 +27,9 @@ using Sink = std::function<void(std::string_view)>;
 class SignatureBuilder {
  public:
   explicit SignatureBuilder(uint64_t file_size);
+  // The block and strong sum lengths for a file of `file_size` bytes.
+  static std::pair<size_t, size_t> Lengths(uint64_t file_size);
+  SignatureBuilder(size_t block_len, size_t strong_len);
   ~SignatureBuilder();
   SignatureBuilder(const SignatureBuilder&) = delete;
   SignatureBuilder& operator=(const SignatureBuilder&) = delete;
@@ -39,7 +43,8 @@ class SignatureBuilder {
   std::string out_;
 };
 
-// Computes the signature of the open file `fd`, reading it from the start.
+// Computes the signature of the open file `fd` of `size` bytes. A large file is read in two
+// halves by two threads, each on whole blocks; the halves' block sums are simply joined.
 Result<std::string> SignatureOfFile(int fd, uint64_t size);
 
 // Encodes new content as a delta against a signature.

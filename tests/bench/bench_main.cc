@@ -1,7 +1,9 @@
 // syncd_bench: syncd beside lsyncd 2.2.3 and rsync over OpenSSH, on the same loopback, in one
 // run, with the seed's config shape. Prints each figure and its ratio to syncd's.
-// Usage: syncd_bench [--only latency|churn|startup|rename|idle] [--samples N] [--churn-files N]
-//                    [--startup-files N] [--big-files N] [--big-mib N] [--rename-files N]
+// Usage: syncd_bench [--only latency|churn|startup|rename|deltas|idle] [--samples N]
+//                    [--churn-files N] [--startup-files N] [--big-files N] [--big-mib N]
+//                    [--rename-files N] [--delta-big-mib N] [--delta-rewrite-mib N]
+//                    [--delta-small-files N]
 //                    [--idle-dirs N] [--idle-seconds N] [--interval-ms N] [--peer-disk-mib N]
 #include <sched.h>
 #include <sys/utsname.h>
@@ -61,6 +63,9 @@ int main(int argc, char** argv) {
     else if (flag == "--big-files") o.startup_big_files = std::atoi(v.c_str());
     else if (flag == "--big-mib") o.startup_big_mib = std::atoi(v.c_str());
     else if (flag == "--rename-files") o.rename_files = std::atoi(v.c_str());
+    else if (flag == "--delta-big-mib") o.delta_big_mib = std::atoi(v.c_str());
+    else if (flag == "--delta-rewrite-mib") o.delta_rewrite_mib = std::atoi(v.c_str());
+    else if (flag == "--delta-small-files") o.delta_small_files = std::atoi(v.c_str());
     else if (flag == "--idle-dirs") o.idle_dirs = std::atoi(v.c_str());
     else if (flag == "--idle-seconds") o.idle_seconds = std::atoi(v.c_str());
     else if (flag == "--peer-disk-mib") o.peer_disk_mib = std::atoi(v.c_str());

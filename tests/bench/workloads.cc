@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <sstream>
@@ -427,6 +428,116 @@ void Bench::Rename(std::vector<Figure>& out) {
   for (Figure* f : {&time, &bytes}) out.push_back(*f);
 }
 
+// Changes to files the peer already holds, syncd (live) beside one `rsync -a` over OpenSSH run
+// after each change. Each step is timed from the end of the change until the peer holds it,
+// and counted in bytes on the loopback from its start.
+void Bench::Deltas(std::vector<Figure>& out) {
+  const std::string big_name = std::to_string(o_.delta_big_mib) + " MiB";
+  struct Step {
+    std::string workload;
+    std::function<void(const std::string& source)> change;
+    std::string file;  // The file to wait for; empty: the whole tree.
+  };
+  const size_t big = static_cast<size_t>(o_.delta_big_mib) << 20;
+  const size_t rewrite = static_cast<size_t>(o_.delta_rewrite_mib) << 20;
+  std::vector<Step> steps{
+      {"1 MiB changed in the middle of a " + big_name + " file",
+       [&](const std::string& source) {
+         int fd = ::open((source + "/big.img").c_str(), O_WRONLY | O_CLOEXEC);
+         std::string data = Bytes(1 << 20, 77);
+         (void)!::pwrite(fd, data.data(), data.size(), static_cast<off_t>(big / 2));
+         ::close(fd);
+       },
+       "big.img"},
+      {"4 KiB appended to a " + big_name + " file",
+       [&](const std::string& source) {
+         int fd = ::open((source + "/big.img").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+         std::string data = Bytes(4096, 78);
+         (void)!::write(fd, data.data(), data.size());
+         ::close(fd);
+       },
+       "big.img"},
+      {"a " + std::to_string(o_.delta_rewrite_mib) + " MiB file rewritten with new data",
+       [&](const std::string& source) { WriteRaw(source + "/rewrite.img", Bytes(rewrite, 79)); },
+       "rewrite.img"},
+      {std::to_string(o_.delta_small_files) + " small files created",
+       [&](const std::string& source) {
+         itest::MakeDirs(source + "/sessions");
+         for (int i = 0; i < o_.delta_small_files; ++i)
+           WriteRaw(source + "/sessions/sess_" + std::to_string(i),
+                    Bytes(300 + static_cast<size_t>(i % 724), static_cast<uint64_t>(5000 + i)));
+       },
+       ""},
+  };
+  std::vector<Figure> time, bytes;
+  for (const Step& step : steps) {
+    time.push_back(Figure{step.workload, "converged, after the change", "s", {}});
+    bytes.push_back(Figure{"", "bytes on the wire", "KiB", {}});
+  }
+  auto same_file = [&](const std::string& source, const std::string& file) {
+    struct stat a, b;
+    return ::stat((source + "/" + file).c_str(), &a) == 0 &&
+           ::stat((Peer(source) + "/" + file).c_str(), &b) == 0 && a.st_size == b.st_size &&
+           a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec;
+  };
+  for (const char* name : {kSyncd, kRsync}) {
+    std::string source = Fresh("deltas");
+    WriteRaw(source + "/big.img", Bytes(big, 70));
+    WriteRaw(source + "/rewrite.img", Bytes(rewrite, 71));
+    ::sync();
+    auto rsync = [&] {
+      Process p({"/usr/bin/rsync", "-a", "--delete", "-e",
+                 "ssh -i " + lsyncd_key_ + " -o UserKnownHostsFile=" + known_hosts_ + " -o BatchMode=yes",
+                 source + "/", "127.0.0.1:" + source + "/"},
+                {"HOME=" + home_}, tmp_ / "rsync-deltas.log");
+      return p.Wait(std::chrono::seconds(600)) == 0;
+    };
+    std::unique_ptr<Process> tool;
+    bool is_syncd = name == std::string(kSyncd);
+    if (is_syncd) {
+      tool = StartTool(name, source, std::nullopt);
+      if (!WaitReady(*tool, source)) continue;
+    } else if (!rsync()) {
+      continue;
+    }
+    if (!WaitConverged(source, std::chrono::seconds(120))) continue;
+    for (size_t i = 0; i < steps.size(); ++i) {
+      ::sync();
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      uint64_t bytes0 = LoopbackBytes();
+      steps[i].change(source);
+      // From the end of the change: what a failover at that moment would lose. syncd may have
+      // begun while the small files were being written; rsync starts now.
+      auto start = Clock::now();
+      bool ok;
+      if (!is_syncd) {
+        ok = rsync();
+      } else if (steps[i].file.empty()) {
+        ok = WaitConverged(source, std::chrono::seconds(300), /*contents=*/false);
+      } else {  // One stat a millisecond: the file is in place once size and mtime match.
+        auto deadline = Clock::now() + std::chrono::seconds(300);
+        while (!(ok = same_file(source, steps[i].file)) && Clock::now() < deadline)
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      double elapsed = Seconds(Clock::now() - start);
+      bytes[i].by_tool[name] = static_cast<double>(LoopbackBytes() - bytes0) / 1024;
+      // Timed first, then checked byte for byte.
+      ok = ok && WaitConverged(source, std::chrono::seconds(60));
+      time[i].by_tool[name] = ok ? std::optional<double>(elapsed) : std::nullopt;
+    }
+    if (tool) {
+      tool->Signal(SIGTERM);
+      tool->Wait(std::chrono::seconds(40));
+    }
+    fs::remove_all(source);
+    fs::remove_all(Peer(source));
+  }
+  for (size_t i = 0; i < steps.size(); ++i) {
+    out.push_back(time[i]);
+    out.push_back(bytes[i]);
+  }
+}
+
 void Bench::Idle(std::vector<Figure>& out) {
   Figure cpu{"idle with " + std::to_string(o_.idle_dirs) + " directories watched",
              "CPU over " + std::to_string(o_.idle_seconds) + " s idle", "s", {}};
@@ -461,6 +572,7 @@ std::vector<Figure> Bench::RunAll() {
   if (want("churn")) Churn(out);
   if (want("startup")) Startup(out);
   if (want("rename")) Rename(out);
+  if (want("deltas")) Deltas(out);
   if (want("idle")) Idle(out);
   return out;
 }

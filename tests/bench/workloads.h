@@ -21,6 +21,9 @@ struct Options {
   int startup_big_files = 20;
   int startup_big_mib = 20;
   int rename_files = 1000;
+  int delta_big_mib = 200;      // The file that gets a 1 MiB change in the middle, and an append.
+  int delta_rewrite_mib = 50;   // The file rewritten with new data.
+  int delta_small_files = 2000;
   int idle_dirs = 50000;
   int idle_seconds = 10;
   std::string only;  // Run only the workload of this name.
@@ -77,6 +80,7 @@ class Bench {
   void Churn(std::vector<Figure>& out);
   void Startup(std::vector<Figure>& out);
   void Rename(std::vector<Figure>& out);
+  void Deltas(std::vector<Figure>& out);
   void Idle(std::vector<Figure>& out);
 
   Options o_;

@@ -1,0 +1,78 @@
+#include "transport/rsync_delta.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <random>
+
+namespace syncd::transport {
+namespace {
+
+std::string Random(size_t n, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::string s(n, '\0');
+  for (char& c : s) c = static_cast<char>(gen());
+  return s;
+}
+
+// The two-thread signature of a large file is the one-pass signature, byte for byte, for
+// sizes on and off a block boundary.
+TEST(RsyncDeltaTest, SplitSignatureEqualsOnePass) {
+  for (size_t size : {size_t{20} << 20, (size_t{33} << 20) + 12345}) {
+    std::string content = Random(size, static_cast<uint32_t>(size));
+    char path[] = "/tmp/syncd-sig-test.XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_GE(fd, 0);
+    unlink(path);
+    ASSERT_EQ(write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
+    auto split = SignatureOfFile(fd, size);
+    close(fd);
+    ASSERT_TRUE(split.has_value());
+    SignatureBuilder one(size);
+    one.Update(content);
+    EXPECT_TRUE(*split == one.Finish()) << size;
+  }
+}
+
+// A delta round trip through the three classes, fed in odd-sized pieces.
+TEST(RsyncDeltaTest, DeltaAndPatchRoundTripInPieces) {
+  std::string old_content = Random(3 << 20, 1);
+  std::string new_content = old_content.substr(0, 1 << 20) + Random(70000, 2) + old_content.substr(2 << 20);
+  SignatureBuilder sig(old_content.size());
+  sig.Update(old_content);
+  auto enc = DeltaEncoder::Make(sig.Finish());
+  ASSERT_TRUE(enc.has_value());
+  std::string delta;
+  auto to_delta = [&](std::string_view b) { delta.append(b); };
+  for (size_t at = 0; at < new_content.size(); at += 99991)
+    ASSERT_TRUE((*enc)->Update(std::string_view(new_content).substr(at, 99991), to_delta).has_value());
+  ASSERT_TRUE((*enc)->Finish(to_delta).has_value());
+  EXPECT_LT(delta.size(), 100000u);
+  EXPECT_GE((*enc)->matched_bytes(), (2u << 20) - 2 * 4096);  // All but the blocks it touches.
+
+  char path[] = "/tmp/syncd-basis-test.XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  unlink(path);
+  ASSERT_EQ(write(fd, old_content.data(), old_content.size()), static_cast<ssize_t>(old_content.size()));
+  PatchApplier patch(fd);
+  std::string rebuilt;
+  auto to_file = [&](std::string_view b) { rebuilt.append(b); };
+  for (size_t at = 0; at < delta.size(); at += 777)
+    ASSERT_TRUE(patch.Update(std::string_view(delta).substr(at, 777), to_file).has_value());
+  ASSERT_TRUE(patch.Finish(to_file).has_value());
+  close(fd);
+  EXPECT_TRUE(rebuilt == new_content);
+}
+
+TEST(RsyncDeltaTest, MalformedSignatureAndTruncatedDeltaAreErrors) {
+  EXPECT_FALSE(DeltaEncoder::Make("not a signature").has_value());
+  PatchApplier patch(-1);
+  auto sink = [](std::string_view) {};
+  EXPECT_TRUE(patch.Update(std::string("rs\x02\x36", 4), sink).has_value());
+  EXPECT_FALSE(patch.Finish(sink).has_value());  // No END command.
+}
+
+}  // namespace
+}  // namespace syncd::transport
