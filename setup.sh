@@ -11,6 +11,8 @@ packages=(
   # Tests: GoogleTest, a real sshd and ssh-keygen, namespaces (ip, unshare, mount)
   libgtest-dev libgmock-dev
   openssh-server openssh-client iproute2 util-linux mount procps
+  # The agent's fuzzer: clang and its libFuzzer runtime
+  clang-16 libclang-rt-16-dev
   # Benchmarks: the tools syncd is compared with
   libbenchmark-dev rsync lsyncd
 )
