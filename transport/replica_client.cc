@@ -155,6 +155,7 @@ void ReplicaClient::HandleFrame(MsgType type, std::string_view payload) {
       if (caps_ & kCapZstd) {
         zstd_ = ZSTD_createCCtx();
         ZSTD_CCtx_setParameter(zstd_, ZSTD_c_compressionLevel, kZstdLevel);
+        LogDebug("Transport", "{}: the stream to the peer is compressed (zstd)", description_);
       }
       if (options_.compress && !(caps_ & kCapZstd))
         LogWarn("{}: the peer ({}) cannot take a compressed stream; sending it plain",

@@ -3,7 +3,10 @@
 # Usage: run.sh SOURCE_DIR BUILD_DIR SECONDS. Fails on a crash, a leak, a sanitizer report or
 # a session ended without FATAL; the input that did it is left in BUILD_DIR.
 set -euo pipefail
-src=$1 build=$2 seconds=${3:-60}
+src=$(cd "$1" && pwd)
+mkdir -p "$2"
+build=$(cd "$2" && pwd)
+seconds=${3:-60}
 cxx=$(command -v clang++-16 || true)
 if [ -z "$cxx" ]; then
   echo "run.sh: clang++-16 not found; ./setup.sh installs it (clang-16, libclang-rt-16-dev)" >&2

@@ -305,6 +305,22 @@ TEST_F(PipeReplicationTest, ChangedLargeFilesTravelAsDeltas) {
   EXPECT_TRUE(TempFiles(dst_).empty());
 }
 
+// rsync's compress option compresses the stream; everything arrives as it is.
+TEST_F(PipeReplicationTest, CompressedStreamReplicatesExactly) {
+  MakeDirs(src_ + "/d");
+  WriteFile(src_ + "/big", RandomBytes(3 << 20, 11));
+  for (int i = 0; i < 200; ++i) WriteFile(src_ + "/d/sess_" + std::to_string(i), std::string(500 + i, 'a' + i % 26));
+  auto syncd = StartLocal("rsync = { archive = true, compress = true }", {"-log", "Transport"});
+  ASSERT_TRUE(Converged(*syncd));
+  std::string big = ReadFile(src_ + "/big");
+  big.replace(1 << 20, 1000, RandomBytes(1000, 12));
+  WriteFile(src_ + "/big", big);
+  for (int i = 0; i < 200; i += 2) WriteFile(src_ + "/d/sess_" + std::to_string(i), "rewritten " + std::to_string(i));
+  ASSERT_TRUE(Converged(*syncd));
+  EXPECT_THAT(syncd->log(), HasSubstr("compressed (zstd)"));
+  EXPECT_THAT(syncd->log(), HasSubstr("big: delta of"));
+}
+
 // A writer that rewrites a file in place under flock(LOCK_EX), as PHP's session handler does,
 // while syncd replicates it: every copy the peer ever holds is one whole version.
 TEST_F(PipeReplicationTest, LockedInPlaceRewritesNeverArriveTorn) {

@@ -34,7 +34,10 @@ void Write(const std::string& path, const std::string& content) {
 
 class ReplicaClientTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { Start(); }
+  // Connects a fresh client; with `agent_version_1`, the agent is told the client speaks
+  // version 1 only, so it answers as a version 1 agent would: version 1, no capabilities.
+  void Start(bool agent_version_1 = false) {
     char tmpl[] = "/tmp/syncd-client-test.XXXXXX";
     base_ = mkdtemp(tmpl);
     src_ = base_ + "/src";
@@ -42,9 +45,10 @@ class ReplicaClientTest : public ::testing::Test {
     fs::create_directories(src_);
     uv_loop_init(&loop_);
     client_ = std::make_unique<ReplicaClient>(
-        &loop_, "test agent", dst_, kKeepPerms | kKeepTimes, [this] {
-          return std::make_unique<testing::AgentChannel>(&loop_, [this](MsgType t, std::string& p) {
+        &loop_, "test agent", dst_, kKeepPerms | kKeepTimes, [this, agent_version_1] {
+          return std::make_unique<testing::AgentChannel>(&loop_, [this, agent_version_1](MsgType t, std::string& p) {
             sent_.push_back(t);
+            if (t == MsgType::kHello && agent_version_1) p[5] = 1;  // magic:u32, version:u16.
             if (t == MsgType::kPatchBegin) in_patch_ = true;
             if (t == MsgType::kPutBegin) in_patch_ = false;
             // Flip one byte in the middle of the first delta frame after PATCH_BEGIN.
@@ -160,6 +164,25 @@ TEST_F(ReplicaClientTest, KnownContentNeedsNoSignatureAndNewDataGoesWhole) {
   EXPECT_THAT(sent_, ::testing::Contains(MsgType::kPutBegin));
   EXPECT_THAT(sent_, ::testing::Not(::testing::Contains(MsgType::kPatchBegin)));
   EXPECT_TRUE(Read(dst_ + "/f") == v3);
+}
+
+// A rolling upgrade: against an agent that speaks version 1, a changed large file goes whole.
+TEST_F(ReplicaClientTest, OlderAgentGetsWholeFiles) {
+  TearDown();
+  Start(/*agent_version_1=*/true);
+  EXPECT_EQ(client_->capabilities(), 0u);
+  std::string v1 = Random(2 << 20, 6);
+  Write(src_ + "/f", v1);
+  ASSERT_TRUE(Put("f").status.has_value());
+  v1[100] = 'x';
+  Write(src_ + "/f", v1);
+  sent_.clear();
+  auto r = Put("f", v1.size());
+  ASSERT_TRUE(r.status.has_value());
+  EXPECT_THAT(r.failures, ::testing::IsEmpty());
+  EXPECT_THAT(sent_, ::testing::Not(::testing::Contains(MsgType::kSignature)));
+  EXPECT_THAT(sent_, ::testing::Contains(MsgType::kPutBegin));
+  EXPECT_TRUE(Read(dst_ + "/f") == v1);
 }
 
 }  // namespace
