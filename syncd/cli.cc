@@ -21,7 +21,9 @@ const char kUsage[] =
     "       syncd --check CONFIG       validate CONFIG and print the effective settings\n"
     "       syncd status CONFIG        print the status report of the syncd running CONFIG\n"
     "                                  (needs settings.statusFile)\n"
-    "       syncd --server             run the receiving agent on stdin/stdout (used over SSH)\n"
+    "       syncd --server [--root DIR]...\n"
+    "                                  run the receiving agent on stdin/stdout (used over SSH);\n"
+    "                                  with --root, it writes only in or beneath those DIRs\n"
     "\n"
     "Options (one or two dashes, as lsyncd):\n"
     "  -nodaemon          stay in the foreground and log to stderr\n"
@@ -53,6 +55,15 @@ Result<CliOptions> ParseCommandLine(int argc, char** argv) {
       o.mode = CliMode::kVersion;
     } else if (a == "-server") {
       o.mode = CliMode::kServer;
+    } else if (a == "-root") {
+      auto v = value();
+      if (!v) return std::unexpected(v.error());
+      if (v->empty() || (*v)[0] != '/') return Fail("-root: expected an absolute directory, got " + *v);
+      // The canonical form, so that a target is compared with what the root really is.
+      char* real = ::realpath(v->c_str(), nullptr);
+      if (!real) return Fail("-root " + *v + ": " + std::strerror(errno));
+      o.server_roots.push_back(real);
+      ::free(real);
     } else if (a == "-check") {
       o.mode = CliMode::kCheck;
     } else if ((a == "status" && i == 1) || a == "-status") {
@@ -88,6 +99,7 @@ Result<CliOptions> ParseCommandLine(int argc, char** argv) {
       return Fail("there can only be one config file");
     }
   }
+  if (!o.server_roots.empty() && o.mode != CliMode::kServer) return Fail("-root applies to --server only");
   if ((o.mode == CliMode::kRun || o.mode == CliMode::kCheck || o.mode == CliMode::kStatus) &&
       o.config_path.empty())
     return Fail("no config file given");

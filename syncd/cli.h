@@ -23,6 +23,7 @@ struct CliOptions {
   std::optional<std::string> logfile;
   std::optional<std::string> pidfile;
   std::optional<double> delay;
+  std::vector<std::string> server_roots;  // --server --root DIR: canonical paths.
 };
 
 extern const char kUsage[];

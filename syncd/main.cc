@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
       std::printf("syncd %s\n", SYNCD_VERSION);
       return 0;
     case CliMode::kServer:
-      return transport::RunAgent(STDIN_FILENO, STDOUT_FILENO);
+      return transport::RunAgent(STDIN_FILENO, STDOUT_FILENO, options->server_roots);
     case CliMode::kRun:
     case CliMode::kCheck:
     case CliMode::kStatus:

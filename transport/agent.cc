@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 
 #include "syncd/log.h"
@@ -26,7 +27,7 @@ std::string HostName() {
 
 }  // namespace
 
-Agent::Agent() = default;
+Agent::Agent(std::vector<std::string> roots) : roots_(std::move(roots)) {}
 
 Agent::~Agent() {
   AbortPut();
@@ -106,11 +107,16 @@ bool Agent::OnOpen(Decoder& d) {
   uint32_t flags = d.U32();
   if (!d.done()) return Fatal("malformed OPEN");
   if (target_) return Fatal("second OPEN");
-  if (dir.empty() || dir.front() != '/' || dir.find('\0') != std::string::npos) {
-    Failed(seq, Error{"target directory must be an absolute path: " + dir, EINVAL}, "");
+  if (dir.empty() || dir.find('\0') != std::string::npos) {
+    Failed(seq, Error{"no valid target directory given", EINVAL}, "");
     return true;
   }
-  auto t = TargetDir::Open(dir);
+  if (dir.front() != '/') {  // As rsync's host:dir, relative to the login directory.
+    char cwd[PATH_MAX];
+    if (!::getcwd(cwd, sizeof cwd)) return Failed(seq, Error::FromErrno("getcwd"), ""), true;
+    dir = std::string(cwd) + "/" + dir;
+  }
+  auto t = TargetDir::OpenWithin(roots_, dir);
   if (!t) {
     Failed(seq, t.error(), "");
     return true;
@@ -487,14 +493,14 @@ bool Agent::OnCommit(Decoder& d) {
   return true;
 }
 
-int RunAgent(int in_fd, int out_fd) {
+int RunAgent(int in_fd, int out_fd, std::vector<std::string> roots) {
   // A batch may touch many directories: use the descriptors the system allows.
   rlimit files;
   if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
     files.rlim_cur = files.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &files);
   }
-  Agent agent;
+  Agent agent(std::move(roots));
   FrameReader reader;
   std::string buf(256 * 1024, '\0');
   auto flush = [&]() -> bool {

@@ -23,7 +23,8 @@ namespace syncd::transport {
 
 class Agent {
  public:
-  Agent();
+  // `roots`: absolute canonical directories the target must be in or beneath (none: any).
+  explicit Agent(std::vector<std::string> roots = {});
   ~Agent();
 
   // Handles one frame; replies are appended to the output. Returns false once the session must
@@ -93,6 +94,7 @@ class Agent {
   Result<std::shared_ptr<UniqueFd>> ParentFor(const std::string& path, std::string* name);
 
   std::string out_;
+  std::vector<std::string> roots_;
   bool hello_ = false;
   uint64_t caps_ = 0;  // Capabilities agreed in the hello.
   ZSTD_DCtx* zstd_ = nullptr;
@@ -108,8 +110,9 @@ class Agent {
   bool dirty_ = false;  // Something changed since the last COMMIT.
 };
 
-// Serves one client on `in_fd`/`out_fd` until end of input or a fatal error. Returns the
-// process exit status.
-int RunAgent(int in_fd, int out_fd);
+// Serves one client on `in_fd`/`out_fd` until end of input or a fatal error, writing only in
+// or beneath `roots` when there are any (`syncd --server --root DIR`). Returns the process exit
+// status.
+int RunAgent(int in_fd, int out_fd, std::vector<std::string> roots = {});
 
 }  // namespace syncd::transport

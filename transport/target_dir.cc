@@ -71,6 +71,64 @@ Result<TargetDir> TargetDir::Open(const std::string& dir) {
   return t;
 }
 
+Result<TargetDir> TargetDir::OpenWithin(const std::vector<std::string>& roots,
+                                        const std::string& dir) {
+  if (roots.empty()) return Open(dir);
+  auto refuse = [&](const std::string& why) {
+    std::string list;
+    for (const std::string& r : roots) list += (list.empty() ? "" : ", ") + r;
+    return Fail("target " + dir + " refused: " + why + " (the agent may write only beneath " + list + ")", EACCES);
+  };
+  // Lexical form first: no `..`, no empty or `.` components.
+  std::vector<std::string> parts;
+  for (size_t at = 0; at <= dir.size();) {
+    size_t slash = dir.find('/', at);
+    if (slash == std::string::npos) slash = dir.size();
+    std::string part = dir.substr(at, slash - at);
+    if (part == "..") return refuse("it contains ..");
+    if (!part.empty() && part != ".") parts.push_back(part);
+    at = slash + 1;
+  }
+  std::string normal;
+  for (const std::string& p : parts) normal += "/" + p;
+  if (normal.empty()) normal = "/";
+  for (const std::string& root : roots) {
+    std::string rel;
+    if (normal == root) {
+      rel = "";
+    } else if (root == "/" ) {
+      rel = normal.substr(1);
+    } else if (normal.size() > root.size() && normal.compare(0, root.size(), root) == 0 &&
+               normal[root.size()] == '/') {
+      rel = normal.substr(root.size() + 1);
+    } else {
+      continue;
+    }
+    UniqueFd fd(::open(root.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return FailErrno("open root " + root);
+    // Level by level, never through a symlink: a link planted beneath the root cannot lead out.
+    for (size_t at = 0; at < rel.size();) {
+      size_t slash = rel.find('/', at);
+      if (slash == std::string::npos) slash = rel.size();
+      std::string part = rel.substr(at, slash - at);
+      if (::mkdirat(fd.get(), part.c_str(), 0755) != 0 && errno != EEXIST)
+        return FailErrno("mkdir " + root + "/" + rel.substr(0, slash));
+      int next = ::openat(fd.get(), part.c_str(), O_DIRECTORY | O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      if (next < 0) {
+        if (errno == ELOOP || errno == ENOTDIR) return refuse(root + "/" + rel.substr(0, slash) + " is not a directory");
+        return FailErrno("open " + root + "/" + rel.substr(0, slash));
+      }
+      fd.Reset(next);
+      at = slash + 1;
+    }
+    TargetDir t;
+    t.root_ = std::move(fd);
+    t.path_ = normal;
+    return t;
+  }
+  return refuse("it is outside the agent's roots");
+}
+
 Result<UniqueFd> TargetDir::OpenParent(const std::string& rel, std::string* name) const {
   SYNCD_TRY(ValidateRelativePath(rel, /*allow_root=*/true));
   if (rel.empty()) {

@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "syncd/error.h"
 #include "syncd/tree.h"
@@ -25,6 +26,10 @@ class TargetDir {
  public:
   // Opens `dir`, creating it and missing parents (mode 0755) if needed.
   static Result<TargetDir> Open(const std::string& dir);
+  // Opens `dir` (absolute) only if it is one of `roots` (absolute, canonical) or beneath one,
+  // creating missing levels beneath that root without following symlinks; anything else is
+  // refused with EACCES. With no roots, Open(dir).
+  static Result<TargetDir> OpenWithin(const std::vector<std::string>& roots, const std::string& dir);
 
   int root_fd() const { return root_.get(); }
   const std::string& path() const { return path_; }

@@ -42,6 +42,19 @@ TEST_F(CliTest, VersionAndHelp) {
   EXPECT_THAT(out, HasSubstr("unknown option -bogus"));
 }
 
+TEST_F(CliTest, ServerRootMustExistAndOnlyAppliesToTheServer) {
+  std::string out;
+  EXPECT_EQ(Run({"--server", "--root", tmp_ / "missing"}, &out), 2);
+  EXPECT_THAT(out, HasSubstr("missing: No such file or directory"));
+  EXPECT_EQ(Run({"--server", "--root", "relative/dir"}, &out), 2);
+  EXPECT_THAT(out, HasSubstr("expected an absolute directory"));
+  EXPECT_EQ(Run({"--root", tmp_.path(), Config("sync { default.rsync, source = '" + tmp_ / "src" +
+                                                   "', target = '/tmp/x' }")},
+                &out),
+            2);
+  EXPECT_THAT(out, HasSubstr("-root applies to --server only"));
+}
+
 TEST_F(CliTest, WrongTypeIsOneLineWithFileLineAndKey) {
   std::string c = Config("settings { nodaemon = true }\nsync { default.rsyncssh, source = '" +
                          tmp_ / "src" + "', host = 'p', targetdir = '/t', delay = 'fast' }\n");

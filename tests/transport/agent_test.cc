@@ -393,6 +393,48 @@ TEST_F(AgentTest, OlderClientGetsVersionOneAndNoCapabilities) {
   EXPECT_FALSE(agent.Handle(MsgType::kSignature, Encoder(MsgType::kSignature).U64(2).Str("a").Finish().substr(5)));
 }
 
+// `syncd --server --root DIR`: a target in or beneath a root opens (missing levels created);
+// one outside, one reached by `..`, and one through a symlink planted beneath the root are
+// refused, and nothing is created outside.
+TEST_F(AgentTest, ConfinedAgentOpensOnlyBeneathItsRoots) {
+  std::string allowed = base_ + "/allowed";
+  fs::create_directories(allowed);
+  fs::create_symlink(outside_, allowed + "/link");
+  auto open = [&](const std::string& target) {
+    Agent agent({allowed});
+    agent.Handle(MsgType::kHello, Encoder(MsgType::kHello).U32(kMagic).U16(kProtocolVersion).U64(0).Finish().substr(5));
+    agent.Handle(MsgType::kOpen, Encoder(MsgType::kOpen).U64(1).Str(target).U32(0).Finish().substr(5));
+    FrameReader out;
+    out.Feed(agent.TakeOutput());
+    MsgType last{};
+    while (auto f = out.Next()) {
+      if (!*f) break;
+      last = (*f)->type;
+    }
+    return last;
+  };
+  EXPECT_EQ(open(allowed), MsgType::kOk);
+  EXPECT_EQ(open(allowed + "/spool/new//deeper/."), MsgType::kOk);
+  EXPECT_TRUE(fs::is_directory(allowed + "/spool/new/deeper"));
+  EXPECT_EQ(open(outside_), MsgType::kFailed);
+  EXPECT_EQ(open(allowed + "/../outside/x"), MsgType::kFailed);
+  EXPECT_EQ(open(allowed + "x"), MsgType::kFailed);  // A sibling sharing the root's name as a prefix.
+  EXPECT_EQ(open(allowed + "/link"), MsgType::kFailed);
+  EXPECT_EQ(open(allowed + "/link/created"), MsgType::kFailed);
+  EXPECT_FALSE(fs::exists(outside_ + "/created"));
+  EXPECT_FALSE(fs::exists(outside_ + "/x"));
+  EXPECT_FALSE(fs::exists(base_ + "/allowedx"));
+  // A relative target is relative to the agent's working directory (the login directory).
+  auto saved = fs::current_path();
+  fs::current_path(allowed);
+  EXPECT_EQ(open("relative/dir"), MsgType::kOk);
+  EXPECT_EQ(open("link/x"), MsgType::kFailed);
+  fs::current_path(base_);
+  EXPECT_EQ(open("outside"), MsgType::kFailed);
+  fs::current_path(saved);
+  EXPECT_TRUE(fs::is_directory(allowed + "/relative/dir"));
+}
+
 TEST_F(AgentTest, MalformedFramesGetFatalRepliesNotCrashes) {
   // Truncated PUT_BEGIN, an unknown type, and data for a PUT that never began.
   std::vector<std::string> frames = {Encoder(MsgType::kPutBegin).U64(2).Finish(),
