@@ -1,5 +1,7 @@
 #include "syncd/sync_runner.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <random>
 #include <unordered_set>
@@ -238,7 +240,14 @@ bool SyncRunner::Absorb(const ChangeBatch& batch, BatchResult& result) {
   for (const Op& op : batch.ops) {
     if (refused.contains(op.entry.path)) continue;
     ++operations_;
-    if (op.kind == OpKind::kPut) bytes_ += op.entry.size;
+    if (op.kind != OpKind::kPut) continue;
+    bytes_ += op.entry.size;
+    // A file renamed or removed while it was being sent (an editor's or a writer's temporary
+    // file) arrived under a name it no longer has: look at that name again, so the peer loses
+    // it too, even if its events were handled before this batch committed.
+    struct stat st;
+    if (::lstat(op.source_path.c_str(), &st) != 0 || st.st_ino != op.entry.ino)
+      batcher_.Add(op.entry.path, Clock::now());
   }
   std::vector<std::string> later;
   for (const OpFailure& f : result.failures) {

@@ -3,14 +3,14 @@
 // before sending the next, and a batch is complete when the agent's COMMITTED arrives.
 #pragma once
 
+#include <zstd.h>
+
 #include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <unordered_map>
 #include <unordered_set>
-
-#include <zstd.h>
 
 #include "syncd/file_system.h"
 #include "syncd/replica.h"
