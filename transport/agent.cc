@@ -273,7 +273,8 @@ bool Agent::OnSignature(Decoder& d) {
 bool Agent::OnZstd(std::string_view payload) {
   if (!zstd_) zstd_ = ZSTD_createDCtx();
   ZSTD_inBuffer in{payload.data(), payload.size(), 0};
-  std::string out(kDataChunk, '\0');
+  if (zstd_out_.empty()) zstd_out_.resize(kDataChunk);
+  std::string& out = zstd_out_;
   while (in.pos < in.size) {
     ZSTD_outBuffer o{out.data(), out.size(), 0};
     size_t r = ZSTD_decompressStream(zstd_, &o, &in);

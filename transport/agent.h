@@ -98,7 +98,8 @@ class Agent {
   bool hello_ = false;
   uint64_t caps_ = 0;  // Capabilities agreed in the hello.
   ZSTD_DCtx* zstd_ = nullptr;
-  FrameReader inner_;  // Frames carried inside ZSTD frames.
+  FrameReader inner_;      // Frames carried inside ZSTD frames.
+  std::string zstd_out_;   // Decompression buffer, kept between ZSTD frames.
   std::optional<TargetDir> target_;
   MetaPolicy policy_;
   std::optional<Put> put_;

@@ -208,6 +208,14 @@ std::unique_ptr<Process> Bench::StartTool(const std::string& tool, const std::st
                                    env, log);
 }
 
+bool Bench::Rsync(const std::string& source) {
+  Process rsync({"/usr/bin/rsync", "-a", "--delete", "-e",
+                 "ssh -i " + lsyncd_key_ + " -o UserKnownHostsFile=" + known_hosts_ + " -o BatchMode=yes",
+                 source + "/", "127.0.0.1:" + source + "/"},
+                {"HOME=" + home_}, tmp_ / "rsync.log");
+  return rsync.Wait(std::chrono::seconds(600)) == 0;
+}
+
 bool Bench::WaitReady(Process& tool, const std::string& source) {
   itest::WriteFile(source + "/ready_marker", "x");
   std::string peer = Peer(source) + "/ready_marker";
@@ -368,12 +376,7 @@ void Bench::Startup(std::vector<Figure>& out) {
     bool ok = false;
     std::unique_ptr<Process> tool;
     if (name == std::string(kRsync)) {
-      Process rsync({"/usr/bin/rsync", "-a", "--delete", "-e",
-                     "ssh -i " + lsyncd_key_ + " -o UserKnownHostsFile=" + known_hosts_ +
-                         " -o BatchMode=yes",
-                     source + "/", "127.0.0.1:" + source + "/"},
-                    {"HOME=" + home_}, tmp_ / "rsync.log");
-      ok = rsync.Wait(std::chrono::seconds(600)) == 0;
+      ok = Rsync(source);
     } else {
       tool = StartTool(name, source, name == std::string(kLsyncd1) ? std::optional<double>(1.0)
                                                                    : std::nullopt);
@@ -485,19 +488,12 @@ void Bench::Deltas(std::vector<Figure>& out) {
     WriteRaw(source + "/big.img", Bytes(big, 70));
     WriteRaw(source + "/rewrite.img", Bytes(rewrite, 71));
     ::sync();
-    auto rsync = [&] {
-      Process p({"/usr/bin/rsync", "-a", "--delete", "-e",
-                 "ssh -i " + lsyncd_key_ + " -o UserKnownHostsFile=" + known_hosts_ + " -o BatchMode=yes",
-                 source + "/", "127.0.0.1:" + source + "/"},
-                {"HOME=" + home_}, tmp_ / "rsync-deltas.log");
-      return p.Wait(std::chrono::seconds(600)) == 0;
-    };
     std::unique_ptr<Process> tool;
     bool is_syncd = name == std::string(kSyncd);
     if (is_syncd) {
       tool = StartTool(name, source, std::nullopt);
       if (!WaitReady(*tool, source)) continue;
-    } else if (!rsync()) {
+    } else if (!Rsync(source)) {
       continue;
     }
     if (!WaitConverged(source, std::chrono::seconds(120))) continue;
@@ -511,7 +507,7 @@ void Bench::Deltas(std::vector<Figure>& out) {
       auto start = Clock::now();
       bool ok;
       if (!is_syncd) {
-        ok = rsync();
+        ok = Rsync(source);
       } else if (steps[i].file.empty()) {
         ok = WaitConverged(source, std::chrono::seconds(300), /*contents=*/false);
       } else {  // One stat a millisecond: the file is in place once size and mtime match.

@@ -74,6 +74,8 @@ class Bench {
   std::string Fresh(const std::string& name);  // An empty source directory; clears its peer.
   std::string Peer(const std::string& source) const;
   bool WaitReady(itest::Process& tool, const std::string& source);
+  // One `rsync -a --delete` of `source` to the peer over OpenSSH; true if it succeeded.
+  bool Rsync(const std::string& source);
   static uint64_t LoopbackBytes();
 
   void Latency(std::vector<Figure>& out);

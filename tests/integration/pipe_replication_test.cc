@@ -17,12 +17,14 @@
 
 #include "tests/integration/harness.h"
 #include "tests/integration/scenario.h"
+#include "tests/random_bytes.h"
 
 namespace syncd::itest {
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using syncd::testing::RandomBytes;
 
 class PipeReplicationTest : public ::testing::Test {
  protected:
@@ -234,13 +236,6 @@ TEST_F(PipeReplicationTest, RefusedFileIsRetriedWithItsDirectory) {
   EXPECT_TRUE(Converged(*syncd));
   EXPECT_EQ(ReadFile(dst_ + "/d/f"), "v2");
   EXPECT_THAT(syncd->log(), HasSubstr("dst/d: No such file or directory"));  // Reported.
-}
-
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (char& c : s) c = static_cast<char>(rng());
-  return s;
 }
 
 // At startup, files around the thresholds (read inline, read in the thread pool, sent by the

@@ -10,12 +10,31 @@
 
 #include <filesystem>
 #include <fstream>
-#include <random>
+
+#include "tests/random_bytes.h"
 
 namespace syncd::transport {
 namespace {
 
 namespace fs = std::filesystem;
+using syncd::testing::RandomBytes;
+
+// Feeds one encoded frame to `agent`, as RunAgent does once the frame is complete.
+bool HandleFrame(Agent& agent, const std::string& frame) {
+  return agent.Handle(static_cast<MsgType>(frame[4]), std::string_view(frame).substr(5));
+}
+
+// The type of the last reply the agent has queued (and takes them all).
+MsgType LastReplyType(Agent& agent) {
+  FrameReader out;
+  out.Feed(agent.TakeOutput());
+  MsgType last{};
+  while (auto f = out.Next()) {
+    if (!*f) break;
+    last = (*f)->type;
+  }
+  return last;
+}
 
 struct Reply {
   MsgType type;
@@ -118,12 +137,6 @@ class AgentTest : public ::testing::Test {
     EXPECT_TRUE((*enc)->Update(content, sink).has_value());
     EXPECT_TRUE((*enc)->Finish(sink).has_value());
     return delta;
-  }
-  static std::string Random(size_t n, uint32_t seed) {
-    std::mt19937 gen(seed);
-    std::string s(n, '\0');
-    for (char& c : s) c = static_cast<char>(gen());
-    return s;
   }
   static std::string Read(const std::string& path) {
     std::ifstream in(path);
@@ -293,13 +306,13 @@ TEST_F(AgentTest, RenameMovesAWholeDirectoryAndReportsAMissingOrigin) {
 // The agent signs its copy; the delta of a changed middle rebuilds the new content exactly,
 // and carries far less than the file.
 TEST_F(AgentTest, DeltaAgainstTheSignatureRebuildsTheNewContent) {
-  std::string old_content = Random(3 << 20, 1);
+  std::string old_content = RandomBytes(3 << 20, 1);
   ASSERT_TRUE(Send(Put(2, "big", old_content) + Commit(3)));
   Take();
   std::string sig = Signature(4, "big");
   ASSERT_FALSE(sig.empty());
   std::string new_content = old_content;
-  new_content.replace(1 << 20, 50000, Random(50000, 2));
+  new_content.replace(1 << 20, 50000, RandomBytes(50000, 2));
   new_content += "appended";
   std::string delta = Delta(sig, new_content);
   EXPECT_LT(delta.size(), 200000u);
@@ -314,12 +327,12 @@ TEST_F(AgentTest, DeltaAgainstTheSignatureRebuildsTheNewContent) {
 // A delta damaged on the way (a flipped byte in literal data, or in the commands) or made
 // against another copy never replaces the file: FAILED, the old file stays, no temporary.
 TEST_F(AgentTest, DamagedOrMismatchedDeltaKeepsTheOldFile) {
-  std::string old_content = Random(2 << 20, 3);
+  std::string old_content = RandomBytes(2 << 20, 3);
   ASSERT_TRUE(Send(Put(2, "f", old_content) + Commit(3)));
   Take();
   std::string sig = Signature(4, "f");
   std::string new_content = old_content;
-  new_content.replace(100000, 30000, Random(30000, 4));
+  new_content.replace(100000, 30000, RandomBytes(30000, 4));
   std::string delta = Delta(sig, new_content);
   std::string in_literal = delta;
   size_t lit = in_literal.find(new_content.substr(100000 + 1000, 64));
@@ -329,7 +342,7 @@ TEST_F(AgentTest, DamagedOrMismatchedDeltaKeepsTheOldFile) {
   in_commands[4] = static_cast<char>(0xff);  // The first command after the magic.
   std::string other_sig = Signature(5, "f");
   uint64_t seq = 10;
-  for (const std::string& bad : {in_literal, in_commands, Delta(other_sig, Random(2 << 20, 5))}) {
+  for (const std::string& bad : {in_literal, in_commands, Delta(other_sig, RandomBytes(2 << 20, 5))}) {
     ASSERT_TRUE(Send(Patch(seq, "f", bad, new_content) + Commit(seq + 1)));
     auto replies = Take();
     ASSERT_EQ(replies.size(), 2u);
@@ -380,7 +393,7 @@ TEST_F(AgentTest, CompressedFramesAreUnpackedInOrder) {
 // A version 1 client (no capabilities) talks version 1; the new messages are then refused.
 TEST_F(AgentTest, OlderClientGetsVersionOneAndNoCapabilities) {
   Agent agent;
-  ASSERT_TRUE(agent.Handle(MsgType::kHello, Encoder(MsgType::kHello).U32(kMagic).U16(1).U64(kKnownCaps).Finish().substr(5)));
+  ASSERT_TRUE(HandleFrame(agent, Encoder(MsgType::kHello).U32(kMagic).U16(1).U64(kKnownCaps).Finish()));
   FrameReader out;
   out.Feed(agent.TakeOutput());
   auto f = out.Next();
@@ -389,8 +402,9 @@ TEST_F(AgentTest, OlderClientGetsVersionOneAndNoCapabilities) {
   d.U32();
   EXPECT_EQ(d.U16(), 1u);
   EXPECT_EQ(d.U64(), 0u);
-  ASSERT_TRUE(agent.Handle(MsgType::kOpen, Encoder(MsgType::kOpen).U64(1).Str(root_).U32(0).Finish().substr(5)));
-  EXPECT_FALSE(agent.Handle(MsgType::kSignature, Encoder(MsgType::kSignature).U64(2).Str("a").Finish().substr(5)));
+  ASSERT_TRUE(HandleFrame(agent, Encoder(MsgType::kOpen).U64(1).Str(root_).U32(0).Finish()));
+  EXPECT_FALSE(HandleFrame(agent, Encoder(MsgType::kSignature).U64(2).Str("a").Finish()));
+  EXPECT_EQ(LastReplyType(agent), MsgType::kFatal);
 }
 
 // `syncd --server --root DIR`: a target in or beneath a root opens (missing levels created);
@@ -402,16 +416,9 @@ TEST_F(AgentTest, ConfinedAgentOpensOnlyBeneathItsRoots) {
   fs::create_symlink(outside_, allowed + "/link");
   auto open = [&](const std::string& target) {
     Agent agent({allowed});
-    agent.Handle(MsgType::kHello, Encoder(MsgType::kHello).U32(kMagic).U16(kProtocolVersion).U64(0).Finish().substr(5));
-    agent.Handle(MsgType::kOpen, Encoder(MsgType::kOpen).U64(1).Str(target).U32(0).Finish().substr(5));
-    FrameReader out;
-    out.Feed(agent.TakeOutput());
-    MsgType last{};
-    while (auto f = out.Next()) {
-      if (!*f) break;
-      last = (*f)->type;
-    }
-    return last;
+    HandleFrame(agent, Encoder(MsgType::kHello).U32(kMagic).U16(kProtocolVersion).U64(0).Finish());
+    HandleFrame(agent, Encoder(MsgType::kOpen).U64(1).Str(target).U32(0).Finish());
+    return LastReplyType(agent);
   };
   EXPECT_EQ(open(allowed), MsgType::kOk);
   EXPECT_EQ(open(allowed + "/spool/new//deeper/."), MsgType::kOk);
@@ -451,14 +458,7 @@ TEST_F(AgentTest, MalformedFramesGetFatalRepliesNotCrashes) {
       alive = agent.Handle((*f)->type, (*f)->payload);
     }
     EXPECT_FALSE(alive);
-    FrameReader out;
-    out.Feed(agent.TakeOutput());
-    MsgType last{};
-    while (auto f = out.Next()) {
-      if (!*f) break;
-      last = (*f)->type;
-    }
-    EXPECT_EQ(last, MsgType::kFatal);
+    EXPECT_EQ(LastReplyType(agent), MsgType::kFatal);
   }
 }
 

@@ -6,22 +6,16 @@
 
 #include <filesystem>
 #include <fstream>
-#include <random>
 
 #include "syncd/file_system.h"
 #include "tests/fakes/agent_channel.h"
+#include "tests/random_bytes.h"
 
 namespace syncd::transport {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string Random(size_t n, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::string s(n, '\0');
-  for (char& c : s) c = static_cast<char>(gen());
-  return s;
-}
+using syncd::testing::RandomBytes;
 
 std::string Read(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -106,7 +100,7 @@ class ReplicaClientTest : public ::testing::Test {
 // The done-when of deltas: a delta damaged on the way never replaces the peer's file; the
 // client sends the whole file next, and the peer ends with the right content.
 TEST_F(ReplicaClientTest, DamagedDeltaKeepsTheOldFileThenTheWholeFileArrives) {
-  std::string v1 = Random(3 << 20, 1);
+  std::string v1 = RandomBytes(3 << 20, 1);
   Write(src_ + "/f", v1);
   auto r1 = Put("f");
   ASSERT_TRUE(r1.status.has_value());
@@ -114,7 +108,7 @@ TEST_F(ReplicaClientTest, DamagedDeltaKeepsTheOldFileThenTheWholeFileArrives) {
   EXPECT_TRUE(Read(dst_ + "/f") == v1);
 
   std::string v2 = v1;
-  v2.replace(1 << 20, 20000, Random(20000, 2));
+  v2.replace(1 << 20, 20000, RandomBytes(20000, 2));
   Write(src_ + "/f", v2);
   damage_ = 1;
   sent_.clear();
@@ -141,12 +135,12 @@ TEST_F(ReplicaClientTest, DamagedDeltaKeepsTheOldFileThenTheWholeFileArrives) {
 // The signature of what was sent is kept: the next delta of that content needs no round trip.
 // A file rewritten with new data is sent whole, not as a delta of literals.
 TEST_F(ReplicaClientTest, KnownContentNeedsNoSignatureAndNewDataGoesWhole) {
-  std::string v1 = Random(6 << 20, 3);
+  std::string v1 = RandomBytes(6 << 20, 3);
   Write(src_ + "/f", v1);
   auto r1 = Put("f");
   ASSERT_EQ(r1.sent_hashes.size(), 1u);
   std::string v2 = v1;
-  v2.replace(3 << 20, 4096, Random(4096, 4));
+  v2.replace(3 << 20, 4096, RandomBytes(4096, 4));
   Write(src_ + "/f", v2);
   sent_.clear();
   auto r2 = Put("f", v1.size(), r1.sent_hashes[0].second);
@@ -156,7 +150,7 @@ TEST_F(ReplicaClientTest, KnownContentNeedsNoSignatureAndNewDataGoesWhole) {
   EXPECT_THAT(sent_, ::testing::Contains(MsgType::kPatchBegin));
   EXPECT_TRUE(Read(dst_ + "/f") == v2);
 
-  std::string v3 = Random(6 << 20, 5);
+  std::string v3 = RandomBytes(6 << 20, 5);
   Write(src_ + "/f", v3);
   sent_.clear();
   auto r3 = Put("f", v2.size(), r2.sent_hashes[0].second);
@@ -171,7 +165,7 @@ TEST_F(ReplicaClientTest, OlderAgentGetsWholeFiles) {
   TearDown();
   Start(/*agent_version_1=*/true);
   EXPECT_EQ(client_->capabilities(), 0u);
-  std::string v1 = Random(2 << 20, 6);
+  std::string v1 = RandomBytes(2 << 20, 6);
   Write(src_ + "/f", v1);
   ASSERT_TRUE(Put("f").status.has_value());
   v1[100] = 'x';

@@ -4,23 +4,19 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <random>
+
+#include "tests/random_bytes.h"
 
 namespace syncd::transport {
 namespace {
 
-std::string Random(size_t n, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::string s(n, '\0');
-  for (char& c : s) c = static_cast<char>(gen());
-  return s;
-}
+using syncd::testing::RandomBytes;
 
 // The two-thread signature of a large file is the one-pass signature, byte for byte, for
 // sizes on and off a block boundary.
 TEST(RsyncDeltaTest, SplitSignatureEqualsOnePass) {
   for (size_t size : {size_t{20} << 20, (size_t{33} << 20) + 12345}) {
-    std::string content = Random(size, static_cast<uint32_t>(size));
+    std::string content = RandomBytes(size, static_cast<uint32_t>(size));
     char path[] = "/tmp/syncd-sig-test.XXXXXX";
     int fd = mkstemp(path);
     ASSERT_GE(fd, 0);
@@ -37,8 +33,8 @@ TEST(RsyncDeltaTest, SplitSignatureEqualsOnePass) {
 
 // A delta round trip through the three classes, fed in odd-sized pieces.
 TEST(RsyncDeltaTest, DeltaAndPatchRoundTripInPieces) {
-  std::string old_content = Random(3 << 20, 1);
-  std::string new_content = old_content.substr(0, 1 << 20) + Random(70000, 2) + old_content.substr(2 << 20);
+  std::string old_content = RandomBytes(3 << 20, 1);
+  std::string new_content = old_content.substr(0, 1 << 20) + RandomBytes(70000, 2) + old_content.substr(2 << 20);
   SignatureBuilder sig(old_content.size());
   sig.Update(old_content);
   auto enc = DeltaEncoder::Make(sig.Finish());
