@@ -28,6 +28,7 @@ struct SyncEngine::Plan {
   std::unordered_set<std::string> created_dirs;  // Directories this plan creates.
   std::set<std::string> touched_dirs;            // Parents whose mtime the plan disturbs.
   std::unordered_set<std::string> planned;       // Paths already looked at.
+  std::vector<std::string> moved_dirs;           // Destinations of directory renames.
 
   ChangeBatch Finish(uint64_t id) {
     ChangeBatch batch;
@@ -259,6 +260,7 @@ void SyncEngine::PlanRename(const Rename& r, Plan& plan, std::vector<std::string
   moved.path = r.to;
   plan.moves.push_back(MakeOp(OpKind::kRename, moved, {}, r.from));
   MoveKnowledge(r.from, r.to);
+  if (is_dir) plan.moved_dirs.push_back(r.to);
   plan.touched_dirs.insert(ParentOf(r.from));
   plan.touched_dirs.insert(to_parent);
 }
@@ -280,11 +282,32 @@ void SyncEngine::PlanSubtree(const std::string& dir, Plan& plan) {
   }
 }
 
+void SyncEngine::PlanMovedSubtree(const std::string& dir, Plan& plan) {
+  // Notices about what lies beneath a renamed directory may have been handled under either
+  // name, before or after the rename's own: a file found missing under the old name was
+  // deleted there, one removed before the move is still on the peer. The state decides.
+  auto local = fs_.Stat(config_.source, dir);
+  if (!local || local->type != FileType::kDir) return;  // Moved on; its own notice follows.
+  PlanSubtree(dir, plan);
+  if (!config_.DeletesWhileRunning()) return;
+  std::string prefix = dir + "/";
+  for (auto it = peer_.lower_bound(prefix); it != peer_.end() && it->first.starts_with(prefix);
+       ++it) {
+    const Entry& peer = it->second;
+    if (plan.planned.contains(peer.path)) continue;
+    if (filter_.Excluded(peer.path, peer.type == FileType::kDir)) continue;
+    if (fs_.Stat(config_.source, peer.path)) continue;  // Skipped above, not gone.
+    plan.deletes.push_back(MakeOp(OpKind::kDelete, PathEntry(peer.path, peer.type)));
+    plan.touched_dirs.insert(ParentOf(peer.path));
+  }
+}
+
 ChangeBatch SyncEngine::PlanChanges(const std::vector<Rename>& renames,
                                     const std::vector<std::string>& released) {
   Plan plan;
   std::vector<std::string> extra;
   for (const Rename& r : renames) PlanRename(r, plan, extra);
+  for (const std::string& dir : plan.moved_dirs) PlanMovedSubtree(dir, plan);
   std::vector<std::string> paths = released;
   if (!extra.empty()) {
     paths.insert(paths.end(), extra.begin(), extra.end());

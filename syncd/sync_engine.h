@@ -60,6 +60,8 @@ class SyncEngine {
   void AddDirMeta(const Entry& dir, Plan& plan);
   void PlanRename(const Rename& rename, Plan& plan, std::vector<std::string>& extra_paths);
   void PlanSubtree(const std::string& dir, Plan& plan);
+  // Compares a directory that was renamed on the peer with what is beneath it here now.
+  void PlanMovedSubtree(const std::string& dir, Plan& plan);
   // Moves what is known of the peer at and beneath `from` to `to`.
   void MoveKnowledge(const std::string& from, const std::string& to);
   void ForgetSubtree(const std::string& path);

@@ -178,6 +178,24 @@ TEST_F(PipeReplicationTest, DirectoryRenameMovesOnThePeer) {
   EXPECT_EQ(Inode(dst + "/after/sub/f7"), inode) << "the directory was copied, not moved";
 }
 
+// Files written just before their directory is renamed: their notices are handled after the
+// rename happened on disk, some before the rename's own notice. Nothing may be lost.
+TEST_F(PipeReplicationTest, DirectoryRenamedRightAfterItsFilesChangedConverges) {
+  const std::string &src = src_, &dst = dst_;
+  MakeDirs(src + "/d0/sub");
+  for (int i = 0; i < 50; ++i) WriteFile(src + "/d0/sub/f" + std::to_string(i), "v0");
+  auto syncd = StartLocal("rsync = { archive = true }");
+  ASSERT_TRUE(Converged(*syncd));
+  for (int round = 0; round < 20; ++round) {
+    std::string dir = src + "/d" + std::to_string(round);
+    for (int i = 0; i < 50; ++i)
+      WriteFile(dir + "/sub/f" + std::to_string(i), "v" + std::to_string(round + 1));
+    fs::rename(dir, src + "/d" + std::to_string(round + 1));
+  }
+  EXPECT_TRUE(Converged(*syncd));
+  EXPECT_EQ(ReadFile(dst + "/d20/sub/f49"), "v20");
+}
+
 // When the peer has lost the origin of a rename, the destination is sent instead (lsyncd
 // drops it: its issue #371).
 TEST_F(PipeReplicationTest, RenameWhoseOriginThePeerLostSendsTheDestination) {

@@ -238,6 +238,37 @@ TEST_F(SyncEngineRenameTest, DirectoryRenameIsOneOperation) {
   EXPECT_THAT(Describe(engine->PlanChanges({"after/f7"})), IsEmpty()) << "knowledge moved too";
 }
 
+// A notice about a file can be handled after its directory was renamed and before the
+// rename's own event: the file is found missing and deleted on the peer under its old name.
+// The rename that follows must still bring it to the peer under the new one.
+TEST_F(SyncEngineRenameTest, FileDeletedUnderTheOldNameBeforeTheRenameIsSentAgain) {
+  fs_.Dir("before");
+  fs_.Dir("before/sub");
+  fs_.File("before/sub/f1", "one");
+  fs_.File("before/sub/f2", "two");
+  auto engine = Synced();
+  Move("before", "after");
+  auto stale = engine->PlanChanges({"before/sub/f1"});
+  EXPECT_THAT(Describe(stale), ElementsAre("delete before/sub/f1"));
+  engine->Committed(stale, {});
+  auto batch = engine->PlanChanges({Rename{"before", "after"}}, {"", "after"});
+  EXPECT_THAT(Describe(batch), ElementsAre("rename before->after", "put after/sub/f1", "meta ",
+                                           "meta after/sub"));
+}
+
+// The other way round: a file removed from the directory before it moved, whose notice came
+// after the rename's, is gone from the peer once the rename is applied.
+TEST_F(SyncEngineRenameTest, FileRemovedBeforeTheRenameIsDeletedUnderTheNewName) {
+  fs_.Dir("before");
+  fs_.File("before/f1", "one");
+  fs_.File("before/f2", "two");
+  auto engine = Synced();
+  fs_.Remove("before/f2");
+  Move("before", "after");
+  EXPECT_THAT(Describe(engine->PlanChanges({Rename{"before", "after"}}, {"", "after"})),
+              ElementsAre("rename before->after", "delete after/f2", "meta ", "meta after"));
+}
+
 TEST_F(SyncEngineRenameTest, OriginThePeerNeverHadIsSentAsANewFile) {
   auto engine = Synced();
   fs_.File("b", "new");  // Created and renamed before it was ever sent.
