@@ -34,12 +34,9 @@ struct Op {
   Entry entry;              // entry.path is the target path; type, size, meta, link_target.
   std::string source_path;  // kPut: the absolute local file to read.
   std::string from;         // kRename: the old path.
-  // kPut: the regular file the peer already holds at the path, a base for a delta: its size
-  // (0: none) and the hash of its content when syncd sent it.
+  // kPut: the size of the regular file the peer already holds at the path, a base for a
+  // delta (0: none).
   uint64_t basis_size = 0;
-  std::optional<ContentHash> basis_hash;
-  // kPut: the content's signature is worth keeping for the next delta of this file.
-  bool keep_signature = false;
 };
 
 inline Op MakeOp(OpKind kind, Entry entry, std::string source_path = {}, std::string from = {}) {

@@ -155,10 +155,7 @@ void SyncEngine::PlanEntry(const Entry& local, Plan& plan) {
       plan.creates.push_back(MakeOp(OpKind::kSymlink, local));
     } else {
       Op put = MakeOp(OpKind::kPut, local, JoinPath(config_.source, local.path));
-      if (peer && peer->type == FileType::kFile && peer->size > 0) {
-        put.basis_size = peer->size;
-        put.basis_hash = peer->hash;
-      }
+      if (peer && peer->type == FileType::kFile) put.basis_size = peer->size;
       plan.creates.push_back(std::move(put));
     }
     plan.touched_dirs.insert(ParentOf(local.path));

@@ -138,10 +138,8 @@ void SyncRunner::OnListed(Result<Listing> listing) {
   small.id = batch->id;
   small.oldest_change = oldest;
   for (Op& op : batch->ops) {
-    if (LargeLane::Takes(op) && peer_dirs.contains(ParentOf(op.entry.path))) {
-      op.keep_signature = op.basis_size > 0;  // Changed while syncd was away: may change again.
+    if (LargeLane::Takes(op) && peer_dirs.contains(ParentOf(op.entry.path)))
       lane_.Enqueue(std::move(op), oldest);
-    }
     else
       small.ops.push_back(std::move(op));
   }
@@ -382,10 +380,8 @@ void SyncRunner::Pump() {
     small.id = batch.id;
     small.oldest_change = released->oldest;
     for (Op& op : batch.ops) {
-      if (LargeLane::Takes(op)) {
-        op.keep_signature = true;  // A file that changes once tends to change again.
+      if (LargeLane::Takes(op))
         lane_.Enqueue(std::move(op), released->oldest);
-      }
       else
         small.ops.push_back(std::move(op));
     }

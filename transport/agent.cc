@@ -183,7 +183,7 @@ bool Agent::OnPutBegin(Decoder& d, bool patch) {
       p.error->message = "no old copy to patch: " + p.error->message;
     } else {
       p.basis = std::move(*basis);
-      p.patch = std::make_unique<PatchApplier>(p.basis.get());
+      p.patch = std::make_unique<PatchApplier>(p.basis.get(), (caps_ & kCapDeltaChain) != 0);
     }
   }
   put_ = std::move(p);

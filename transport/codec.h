@@ -22,7 +22,9 @@ inline constexpr size_t kDataChunk = 256 * 1024;         // File content per PUT
 // answers with the bits both sides have; a client uses only those.
 inline constexpr uint64_t kCapDelta = 1u << 0;  // SIGNATURE and PATCH_BEGIN.
 inline constexpr uint64_t kCapZstd = 1u << 1;   // ZSTD frames from the client.
-inline constexpr uint64_t kKnownCaps = kCapDelta | kCapZstd;
+// A delta may be several librsync deltas one after the other (the segments of a large file).
+inline constexpr uint64_t kCapDeltaChain = 1u << 2;
+inline constexpr uint64_t kKnownCaps = kCapDelta | kCapZstd | kCapDeltaChain;
 
 enum class MsgType : uint8_t {
   // Client to agent.

@@ -44,24 +44,6 @@ ReplicaClient::~ReplicaClient() {
   Close();
 }
 
-const std::string* ReplicaClient::SignatureCache::Find(const ContentHash& h) const {
-  auto it = sigs_.find(h);
-  return it == sigs_.end() ? nullptr : &it->second;
-}
-
-void ReplicaClient::SignatureCache::Put(const ContentHash& h, std::string signature) {
-  if (signature.size() > kMaxBytes / 4 || sigs_.contains(h)) return;
-  bytes_ += signature.size();
-  sigs_.emplace(h, std::move(signature));
-  order_.push_back(h);
-  while (bytes_ > kMaxBytes) {
-    auto it = sigs_.find(order_.front());
-    bytes_ -= it->second.size();
-    sigs_.erase(it);
-    order_.pop_front();
-  }
-}
-
 void ReplicaClient::Close() {
   if (upload_ && upload_->reader) upload_->reader->Abandon();
   if (zstd_) ZSTD_freeCCtx(zstd_);
@@ -91,7 +73,7 @@ void ReplicaClient::Connect(std::function<void(Result<void>)> done) {
     if (!(alive.lock() && *alive.lock())) return;
     if (!r) return Fail(r.error());
     open_seq_ = next_seq_++;
-    uint64_t caps = (options_.delta ? kCapDelta : 0) | (options_.compress ? kCapZstd : 0);
+    uint64_t caps = (options_.delta ? kCapDelta | kCapDeltaChain : 0) | (options_.compress ? kCapZstd : 0);
     channel_->Write(Encoder(MsgType::kHello).U32(kMagic).U16(kProtocolVersion).U64(caps).Finish());
     channel_->Write(
         Encoder(MsgType::kOpen).U64(open_seq_).Str(target_dir_).U32(open_flags_).Finish());
@@ -290,20 +272,16 @@ bool ReplicaClient::StartOp(InFlight& batch, const Op& op) {
       u.fd = std::move(fd);
       u.before = st;
       u.batch = &batch;
-      u.keep_signature = op.keep_signature && (caps_ & kCapDelta) && u.now.size >= kDeltaMinBytes;
       bool delta = (caps_ & kCapDelta) && op.basis_size > 0 && u.now.size >= kDeltaMinBytes &&
                    !whole_next_.erase(e.path);
       upload_ = std::move(u);
-      if (!delta) {
-        StartReader(*upload_, std::nullopt);
-      } else if (const std::string* known = op.basis_hash ? signatures_.Find(*op.basis_hash) : nullptr) {
-        upload_->signature_known = true;  // syncd sent the peer's copy: its signature is here.
-        StartReader(*upload_, *known);
-      } else {
+      if (delta) {
+        // The agent signs its copy (or has the signature of what it last wrote at hand).
         upload_->sig_seq = next_seq_++;
         Queue(Encoder(MsgType::kSignature).U64(upload_->sig_seq).Str(e.path).Finish());
         return true;
       }
+      StartReader(*upload_, std::nullopt);
       ContinueUpload();
       return true;
     }
@@ -339,10 +317,9 @@ bool ReplicaClient::StartOp(InFlight& batch, const Op& op) {
 void ReplicaClient::StartReader(Upload& u, std::optional<std::string> signature) {
   UniqueFd fd(::fcntl(u.fd.get(), F_DUPFD_CLOEXEC, 0));
   u.reader = FileReader::Make(loop_, std::move(fd), u.now.size, kDataChunk, [this] { PumpWrites(); });
-  if (u.keep_signature) u.reader->KeepSignature();
   u.delta = signature.has_value();
   if (u.delta) {
-    u.reader->EncodeDelta(std::move(*signature));
+    u.reader->EncodeDelta(std::move(*signature), (caps_ & kCapDeltaChain) != 0);
     u.reader->Prefetch();  // Nothing goes out before the probe says whether it pays.
     return;
   }
@@ -386,7 +363,10 @@ void ReplicaClient::ContinueUpload() {
       }
       return FinishUpload(r.failed());
     }
-    if (!r.Next(data)) return;  // A worker is reading; it calls PumpWrites() when it has more.
+    if (!r.Next(data)) {
+      if (r.finished()) continue;  // That was the last of it.
+      return;  // A worker is reading; it calls PumpWrites() when it has more.
+    }
     Encoder enc(MsgType::kPutData);
     enc.U64(upload_->seq).Raw(data);
     upload_->sent += data.size();
@@ -404,11 +384,10 @@ void ReplicaClient::FinishUpload(bool abort) {
   if (!abort) {
     ContentHash sent{h.high64, h.low64};
     u.batch->sent_hashes.emplace_back(u.path, sent);
-    if (u.keep_signature) signatures_.Put(sent, u.reader->TakeSignature());
     if (u.delta)
-      LogDebug("Transport", "{}: {}: delta of {} bytes for {} ({} found on the peer, signature {})",
+      LogDebug("Transport", "{}: {}: delta of {} bytes for {} ({} found on the peer, in {} segments)",
                description_, u.path, u.sent, u.now.size, u.reader->matched(),
-               u.signature_known ? "known" : "from the peer");
+               u.reader->segments());
   }
   Queue(Encoder(MsgType::kPutEnd)
             .U64(u.seq)

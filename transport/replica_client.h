@@ -65,31 +65,12 @@ class ReplicaClient : public Replica {
     std::shared_ptr<FileReader> reader;
     struct stat before;
     InFlight* batch = nullptr;
-    bool keep_signature = false;
     bool delta = false;         // The reader makes a delta; PATCH_BEGIN rather than PUT_BEGIN.
     bool begun = false;         // PUT_BEGIN or PATCH_BEGIN has been sent.
     uint64_t sig_seq = 0;       // Waiting for the signature of the peer's copy.
     std::string signature;      // As it arrives.
-    bool signature_known = false;  // From the cache, not from the peer.
     uint64_t sent = 0;          // Bytes of content or delta sent.
   };
-  // Signatures of content recently sent, by content hash: the next delta of the same file
-  // needs no round trip to the peer and no reading of its copy there.
-  class SignatureCache {
-   public:
-    const std::string* Find(const ContentHash& h) const;
-    void Put(const ContentHash& h, std::string signature);
-
-   private:
-    static constexpr size_t kMaxBytes = 64 << 20;
-    struct HashOf {
-      size_t operator()(const ContentHash& h) const { return h.low ^ (h.high * 31); }
-    };
-    std::unordered_map<ContentHash, std::string, HashOf> sigs_;
-    std::deque<ContentHash> order_;
-    size_t bytes_ = 0;
-  };
-
   void OnData(std::string_view bytes);
   void HandleFrame(MsgType type, std::string_view payload);
   void PumpWrites();
@@ -121,7 +102,6 @@ class ReplicaClient : public Replica {
   ClientOptions options_;
   uint64_t caps_ = 0;
   ZSTD_CCtx* zstd_ = nullptr;  // Set while the stream is compressed.
-  SignatureCache signatures_;
   // Paths whose delta failed on the peer: the next transfer sends them whole.
   std::unordered_set<std::string> whole_next_;
 

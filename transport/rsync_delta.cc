@@ -13,8 +13,10 @@ namespace {
 constexpr size_t kOutBytes = 256 * 1024;
 
 // Runs `job` over `in` until it has taken all of it (and, at `eof`, until it is done), handing
-// what it writes to `sink`. Returns whether the job is done.
-Result<bool> Run(rs_job_t* job, std::string_view in, bool eof, const Sink& sink, const char* what) {
+// what it writes to `sink`. Returns whether the job is done; then `*left` is how much of `in`
+// it did not take.
+Result<bool> Run(rs_job_t* job, std::string_view in, bool eof, const Sink& sink, const char* what,
+                 size_t* left = nullptr) {
   thread_local std::vector<char> out(kOutBytes);
   rs_buffers_t b{};
   b.next_in = const_cast<char*>(in.data());
@@ -27,7 +29,10 @@ Result<bool> Run(rs_job_t* job, std::string_view in, bool eof, const Sink& sink,
     rs_result r = rs_job_iter(job, &b);
     size_t produced = out.size() - b.avail_out;
     if (produced) sink(std::string_view(out.data(), produced));
-    if (r == RS_DONE) return true;
+    if (r == RS_DONE) {
+      if (left) *left = b.avail_in;
+      return true;
+    }
     if (r != RS_BLOCKED)
       return Fail(std::string(what) + ": " + rs_strerror(r), r == RS_IO_ERROR ? EIO : EBADMSG);
     bool progressed = produced || b.avail_in != in_before;
@@ -88,6 +93,13 @@ Result<std::string> SignRange(int fd, uint64_t file_size, uint64_t from, uint64_
 
 }  // namespace
 
+uint64_t SignatureBlockLength(std::string_view signature) {
+  if (signature.size() < 12) return 0;
+  uint64_t n = 0;
+  for (size_t i = 4; i < 8; ++i) n = n << 8 | static_cast<uint8_t>(signature[i]);  // Big-endian.
+  return n;
+}
+
 Result<std::string> SignatureOfFile(int fd, uint64_t size) {
   constexpr uint64_t kSplitBytes = 16 << 20;
   constexpr size_t kHeaderBytes = 12;  // magic, block length, strong sum length.
@@ -132,6 +144,11 @@ Result<void> DeltaEncoder::Finish(const Sink& sink) {
   return {};
 }
 
+void DeltaEncoder::Restart() {
+  rs_job_free(job_);
+  job_ = rs_delta_begin(signature_);
+}
+
 uint64_t DeltaEncoder::literal_bytes() const {
   return static_cast<uint64_t>(rs_job_statistics(job_)->lit_bytes);
 }
@@ -140,8 +157,8 @@ uint64_t DeltaEncoder::matched_bytes() const {
   return static_cast<uint64_t>(rs_job_statistics(job_)->copy_bytes);
 }
 
-PatchApplier::PatchApplier(int basis_fd)
-    : basis_fd_(basis_fd), job_(rs_patch_begin(&PatchApplier::Copy, this)) {}
+PatchApplier::PatchApplier(int basis_fd, bool chained)
+    : basis_fd_(basis_fd), chained_(chained), job_(rs_patch_begin(&PatchApplier::Copy, this)) {}
 
 PatchApplier::~PatchApplier() { rs_job_free(job_); }
 
@@ -158,11 +175,21 @@ rs_result PatchApplier::Copy(void* self, rs_long_t pos, size_t* len, void** buf)
 }
 
 Result<void> PatchApplier::Update(std::string_view delta, const Sink& sink) {
-  if (done_) return delta.empty() ? Result<void>{} : Fail("data after the end of the delta", EBADMSG);
-  auto r = Run(job_, delta, false, sink, "patch");
-  if (!r) return std::unexpected(r.error());
-  done_ = *r;
-  return {};
+  for (;;) {
+    if (done_) {
+      if (delta.empty()) return {};
+      if (!chained_) return Fail("data after the end of the delta", EBADMSG);
+      rs_job_free(job_);  // The next delta of the chain.
+      job_ = rs_patch_begin(&PatchApplier::Copy, this);
+      done_ = false;
+    }
+    size_t left = 0;
+    auto r = Run(job_, delta, false, sink, "patch", &left);
+    if (!r) return std::unexpected(r.error());
+    done_ = *r;
+    if (!done_) return {};
+    delta.remove_prefix(delta.size() - left);
+  }
 }
 
 Result<void> PatchApplier::Finish(const Sink& sink) {

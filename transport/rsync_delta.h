@@ -43,6 +43,9 @@ class SignatureBuilder {
   std::string out_;
 };
 
+// The block length a signature was made with (from its header); 0 if it is too short.
+uint64_t SignatureBlockLength(std::string_view signature);
+
 // Computes the signature of the open file `fd` of `size` bytes. A large file is read in two
 // halves by two threads, each on whole blocks; the halves' block sums are simply joined.
 Result<std::string> SignatureOfFile(int fd, uint64_t size);
@@ -60,23 +63,26 @@ class DeltaEncoder {
   Result<void> Update(std::string_view data, const Sink& sink);
   // Ends the content; the rest of the delta goes to `sink`.
   Result<void> Finish(const Sink& sink);
+  // Starts a new delta, of other content, against the same signature.
+  void Restart();
   // Bytes of new content sent as literal data so far, and found in the old copy.
   uint64_t literal_bytes() const;
   uint64_t matched_bytes() const;
 
  private:
   DeltaEncoder() = default;
-  Result<void> Crank(std::string_view data, bool eof, const Sink& sink);
 
   rs_signature_t* signature_ = nullptr;
   rs_job_t* job_ = nullptr;
 };
 
 // Rebuilds new content from the old copy (read from `basis_fd` with pread, not owned) and a
-// delta streamed in through Update().
+// delta streamed in through Update(). With `chained`, the delta may be several deltas one
+// after the other (of consecutive stretches of the content, each against the whole old copy):
+// their outputs follow each other.
 class PatchApplier {
  public:
-  explicit PatchApplier(int basis_fd);
+  explicit PatchApplier(int basis_fd, bool chained = false);
   ~PatchApplier();
   PatchApplier(const PatchApplier&) = delete;
   PatchApplier& operator=(const PatchApplier&) = delete;
@@ -88,9 +94,9 @@ class PatchApplier {
 
  private:
   static rs_result Copy(void* self, rs_long_t pos, size_t* len, void** buf);
-  Result<void> Crank(std::string_view data, bool eof, const Sink& sink);
 
   int basis_fd_;
+  bool chained_;
   rs_job_t* job_;
   bool done_ = false;
 };

@@ -62,6 +62,56 @@ TEST(RsyncDeltaTest, DeltaAndPatchRoundTripInPieces) {
   EXPECT_TRUE(rebuilt == new_content);
 }
 
+// Deltas of consecutive stretches of the new content, each against the whole old copy, one
+// after the other: a chained patch rebuilds the whole; an unchained one refuses the second.
+// Fed one byte at a time and in odd pieces, so no delta's end is ever at a piece boundary.
+TEST(RsyncDeltaTest, ChainedDeltasRebuildTheWholeContent) {
+  std::string old_content = RandomBytes(3 << 20, 3);
+  std::string new_content = old_content;
+  new_content.replace(100000, 5000, RandomBytes(5000, 4));        // In the first stretch.
+  new_content.replace((2 << 20) + 7, 300, RandomBytes(300, 5));   // In the second.
+  SignatureBuilder builder(old_content.size());
+  builder.Update(old_content);
+  std::string sig = builder.Finish();
+  uint64_t block = SignatureBlockLength(sig);
+  ASSERT_EQ(block, SignatureBuilder::Lengths(old_content.size()).first);
+  auto enc = DeltaEncoder::Make(sig);
+  ASSERT_TRUE(enc.has_value());
+  std::string delta;
+  auto to_delta = [&](std::string_view b) { delta.append(b); };
+  size_t cut = static_cast<size_t>((1 << 20) / block * block);
+  ASSERT_TRUE((*enc)->Update(std::string_view(new_content).substr(0, cut), to_delta).has_value());
+  ASSERT_TRUE((*enc)->Finish(to_delta).has_value());
+  size_t first_end = delta.size();
+  (*enc)->Restart();
+  ASSERT_TRUE((*enc)->Update(std::string_view(new_content).substr(cut), to_delta).has_value());
+  ASSERT_TRUE((*enc)->Finish(to_delta).has_value());
+  EXPECT_LT(delta.size(), 10000u) << "unmoved blocks at the cut were not matched";
+
+  char path[] = "/tmp/syncd-chain-test.XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  unlink(path);
+  ASSERT_EQ(write(fd, old_content.data(), old_content.size()), static_cast<ssize_t>(old_content.size()));
+  for (size_t piece : {size_t{1}, size_t{4093}, delta.size()}) {
+    PatchApplier patch(fd, /*chained=*/true);
+    std::string rebuilt;
+    auto to_file = [&](std::string_view b) { rebuilt.append(b); };
+    for (size_t at = 0; at < delta.size(); at += piece)
+      ASSERT_TRUE(patch.Update(std::string_view(delta).substr(at, piece), to_file).has_value()) << piece;
+    ASSERT_TRUE(patch.Finish(to_file).has_value()) << piece;
+    EXPECT_TRUE(rebuilt == new_content) << piece;
+  }
+  PatchApplier single(fd);
+  auto sink = [](std::string_view) {};
+  ASSERT_TRUE(single.Update(std::string_view(delta).substr(0, first_end), sink).has_value());
+  EXPECT_FALSE(single.Update(std::string_view(delta).substr(first_end), sink).has_value());
+  PatchApplier cut_short(fd, /*chained=*/true);
+  ASSERT_TRUE(cut_short.Update(std::string_view(delta).substr(0, delta.size() - 1), sink).has_value());
+  EXPECT_FALSE(cut_short.Finish(sink).has_value()) << "the last delta of a chain was cut short";
+  close(fd);
+}
+
 TEST(RsyncDeltaTest, MalformedSignatureAndTruncatedDeltaAreErrors) {
   EXPECT_FALSE(DeltaEncoder::Make("not a signature").has_value());
   PatchApplier patch(-1);
