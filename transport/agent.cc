@@ -9,6 +9,7 @@
 #include <climits>
 #include <cstring>
 
+#include "syncd/change.h"
 #include "syncd/log.h"
 
 namespace syncd::transport {
@@ -258,7 +259,8 @@ bool Agent::OnSignature(Decoder& d) {
   if (!fd) return Failed(seq, fd.error(), path), true;
   struct stat st;
   if (::fstat(fd->get(), &st) != 0) return Failed(seq, Error::FromErrno("stat " + path), path), true;
-  auto sig = SignatureOfFile(fd->get(), static_cast<uint64_t>(st.st_size));
+  Result<std::string> sig = signatures_.Find(fd->get()).value_or(std::string());
+  if (sig->empty()) sig = SignatureOfFile(fd->get(), static_cast<uint64_t>(st.st_size));
   if (!sig) return Failed(seq, sig.error(), path), true;
   std::string_view rest = *sig;
   while (!rest.empty()) {
@@ -332,7 +334,7 @@ bool Agent::OnPutEnd(Decoder& d) {
     return true;
   }
   p.fd.Reset();  // Data is made durable by the syncfs() at COMMIT.
-  renames_.push_back(Rename{seq, p.path, p.dir, p.temp, p.name});
+  renames_.push_back(Rename{seq, p.path, p.dir, p.temp, p.name, p.size});
   XXH3_freeState(p.hash);
   put_.reset();
   if (renames_.size() >= kMaxWaitingFiles) PublishFiles();
@@ -463,6 +465,12 @@ void Agent::PublishFiles() {
     if (::renameat(r.dir->get(), r.temp.c_str(), r.dir->get(), r.name.c_str()) != 0) {
       Failed(r.seq, Error::FromErrno("rename into place " + r.path), r.path);
       ::unlinkat(r.dir->get(), r.temp.c_str(), 0);
+      continue;
+    }
+    // A file large enough for deltas is signed now, in the background, for its next delta.
+    if ((caps_ & kCapDelta) && r.size >= kDeltaMinBytes) {
+      UniqueFd fd(::openat(r.dir->get(), r.name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
+      if (fd.valid()) signatures_.Add(std::move(fd));
     }
   }
   renames_.clear();

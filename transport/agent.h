@@ -17,6 +17,7 @@
 #include "syncd/unique_fd.h"
 #include "transport/codec.h"
 #include "transport/rsync_delta.h"
+#include "transport/signature_cache.h"
 #include "transport/target_dir.h"
 
 namespace syncd::transport {
@@ -32,6 +33,8 @@ class Agent {
   bool Handle(MsgType type, std::string_view payload);
   // Takes the replies queued so far.
   std::string TakeOutput() { return std::exchange(out_, {}); }
+  // SIGNATURE requests answered with a signature made in the background.
+  uint64_t signatures_from_cache() const { return signatures_.hits(); }
   size_t output_size() const { return out_.size(); }
 
  private:
@@ -59,6 +62,7 @@ class Agent {
     std::shared_ptr<UniqueFd> dir;
     std::string temp;
     std::string name;
+    uint64_t size;
   };
   struct DirTime {
     std::string path;
@@ -101,6 +105,7 @@ class Agent {
   FrameReader inner_;      // Frames carried inside ZSTD frames.
   std::string zstd_out_;   // Decompression buffer, kept between ZSTD frames.
   std::optional<TargetDir> target_;
+  SignatureCache signatures_;  // Of the large files this agent put in place.
   MetaPolicy policy_;
   std::optional<Put> put_;
   std::vector<Rename> renames_;

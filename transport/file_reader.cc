@@ -36,7 +36,7 @@ void FileReader::EncodeDelta(std::string signature, bool segments) {
   uint64_t at = 0;
   do {
     Segment s;
-    s.begin = s.offset = at;
+    s.begin = s.offset = s.seen_offset = at;
     s.end = std::min(size_, at + step);
     segments_.push_back(std::move(s));
     at += step;

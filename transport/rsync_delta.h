@@ -7,6 +7,8 @@
 
 #include <librsync.h>
 
+#include <atomic>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -48,7 +50,9 @@ uint64_t SignatureBlockLength(std::string_view signature);
 
 // Computes the signature of the open file `fd` of `size` bytes. A large file is read in two
 // halves by two threads, each on whole blocks; the halves' block sums are simply joined.
-Result<std::string> SignatureOfFile(int fd, uint64_t size);
+// Setting `*cancel` makes it give up (ECANCELED).
+Result<std::string> SignatureOfFile(int fd, uint64_t size,
+                                    const std::atomic<bool>* cancel = nullptr);
 
 // Encodes new content as a delta against a signature.
 class DeltaEncoder {

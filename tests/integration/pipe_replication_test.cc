@@ -317,7 +317,7 @@ TEST_F(PipeReplicationTest, ChangedLargeFilesTravelAsDeltas) {
 }
 
 // A file of several segments goes as a chain of deltas that two workers encode side by side;
-// the real agent rebuilds it byte for byte.
+// the real agent rebuilds it byte for byte. Rewritten with new data, it goes whole.
 TEST_F(PipeReplicationTest, LargeFileDeltaInSegmentsArrivesExact) {
   std::string v1 = RandomBytes(40 << 20, 12);
   MakeDirs(src_);
@@ -332,6 +332,12 @@ TEST_F(PipeReplicationTest, LargeFileDeltaInSegmentsArrivesExact) {
   EXPECT_TRUE(ReadFile(dst_ + "/store.db") == v2);
   EXPECT_THAT(syncd->log(), HasSubstr("store.db: delta of "));
   EXPECT_THAT(syncd->log(), HasSubstr("in 3 segments"));
+
+  std::string v3 = RandomBytes(40 << 20, 15);  // New data: not worth a delta.
+  WriteFile(src_ + "/store.db", v3);
+  ASSERT_TRUE(Converged(*syncd));
+  EXPECT_TRUE(ReadFile(dst_ + "/store.db") == v3);
+  EXPECT_THAT(syncd->log(), HasSubstr("store.db: sending the whole file: the delta of the first"));
 }
 
 // rsync's compress option compresses the stream; everything arrives as it is.

@@ -324,6 +324,30 @@ TEST_F(AgentTest, DeltaAgainstTheSignatureRebuildsTheNewContent) {
   EXPECT_THAT(Names(root_), ::testing::ElementsAre("big"));
 }
 
+// The agent signs a large file it put in place in the background; the next SIGNATURE is
+// answered from that, but only while the file is exactly what was signed.
+TEST_F(AgentTest, SignatureOfAFileItWroteIsMadeAheadAndDroppedWhenTheFileChanges) {
+  std::string content = RandomBytes(3 << 20, 6);
+  ASSERT_TRUE(Send(Put(2, "big", content) + Commit(3)));
+  Take();
+  SignatureBuilder want(content.size());
+  want.Update(content);
+  EXPECT_TRUE(Signature(4, "big") == want.Finish());
+  EXPECT_EQ(agent_.signatures_from_cache(), 1u);
+
+  content += "more";  // Changed on the standby behind the agent's back.
+  { std::ofstream(root_ + "/big", std::ios::binary | std::ios::app) << "more"; }
+  SignatureBuilder again(content.size());
+  again.Update(content);
+  EXPECT_TRUE(Signature(5, "big") == again.Finish()) << "a stale signature was handed out";
+  EXPECT_EQ(agent_.signatures_from_cache(), 1u);
+
+  ASSERT_TRUE(Send(Put(6, "small", "tiny") + Commit(7)));  // Too small for deltas: not signed.
+  Take();
+  Signature(8, "small");
+  EXPECT_EQ(agent_.signatures_from_cache(), 1u);
+}
+
 // A delta damaged on the way (a flipped byte in literal data, or in the commands) or made
 // against another copy never replaces the file: FAILED, the old file stays, no temporary.
 TEST_F(AgentTest, DamagedOrMismatchedDeltaKeepsTheOldFile) {

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "tests/random_bytes.h"
 #include "transport/codec.h"
 
@@ -26,6 +28,8 @@ struct Read {
   size_t segments = 0;
   bool failed = false;
   XXH128_hash_t digest{};
+  uint64_t most_consumed = 0;  // The largest consumed() seen along the way.
+  uint64_t consumed = 0;       // At the end.
 };
 
 Read ReadDelta(const std::string& content, const std::string& signature, bool segments) {
@@ -36,11 +40,13 @@ Read ReadDelta(const std::string& content, const std::string& signature, bool se
   bool done = false;
   auto drain = [&] {
     std::string chunk;
+    out.most_consumed = std::max(out.most_consumed, reader->consumed());
     while (!done) {
       if (reader->finished()) {
         done = true;
         out.failed = reader->failed();
         out.digest = reader->Digest();
+        out.consumed = reader->consumed();
         break;
       }
       if (!reader->Next(chunk)) {
@@ -87,6 +93,9 @@ TEST(FileReaderTest, SegmentedDeltaRebuildsTheContentInOrder) {
   EXPECT_TRUE(Patch(old_content, split.delta, /*chained=*/true) == new_content);
   XXH128_hash_t want = XXH3_128bits(new_content.data(), new_content.size());
   EXPECT_TRUE(XXH128_isEqual(split.digest, want)) << "the hash is not of the content in order";
+  // What the probe that sends new data whole goes by.
+  EXPECT_EQ(split.consumed, new_content.size());
+  EXPECT_LE(split.most_consumed, new_content.size());
 
   Read whole = ReadDelta(new_content, sig, /*segments=*/false);
   ASSERT_FALSE(whole.failed);
