@@ -50,6 +50,7 @@ void Agent::Failed(uint64_t seq, const Error& error, const std::string& path) {
 }
 
 bool Agent::Handle(MsgType type, std::string_view payload) {
+  signatures_.Busy();
   Decoder d(payload);
   if (!hello_ && type != MsgType::kHello) return Fatal("expected HELLO first");
   if (type == MsgType::kZstd) {  // A wrapper: what it carries is checked frame by frame.

@@ -35,6 +35,8 @@ class Agent {
   std::string TakeOutput() { return std::exchange(out_, {}); }
   // SIGNATURE requests answered with a signature made in the background.
   uint64_t signatures_from_cache() const { return signatures_.hits(); }
+  // Waits for the background signatures of the files put in place so far (tests).
+  void WaitForSignatures() { signatures_.WaitIdle(); }
   size_t output_size() const { return out_.size(); }
 
  private:

@@ -76,12 +76,12 @@ namespace {
 
 // The signature of bytes [from, to) of `fd`, as blocks of a file of `file_size` bytes.
 Result<std::string> SignRange(int fd, uint64_t file_size, uint64_t from, uint64_t to,
-                              const std::atomic<bool>* cancel) {
+                              const std::function<bool()>& give_up) {
   auto [block_len, strong_len] = SignatureBuilder::Lengths(file_size);
   SignatureBuilder sig(block_len, strong_len);
   std::string buf(1 << 20, '\0');
   for (uint64_t offset = from; offset < to;) {
-    if (cancel && *cancel) return Fail("signature: cancelled", ECANCELED);
+    if (give_up && give_up()) return Fail("signature: given up", ECANCELED);
     size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), to - offset));
     ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(offset));
     if (n < 0 && errno == EINTR) continue;
@@ -102,16 +102,16 @@ uint64_t SignatureBlockLength(std::string_view signature) {
   return n;
 }
 
-Result<std::string> SignatureOfFile(int fd, uint64_t size, const std::atomic<bool>* cancel) {
+Result<std::string> SignatureOfFile(int fd, uint64_t size, const std::function<bool()>& give_up) {
   constexpr uint64_t kSplitBytes = 16 << 20;
   constexpr size_t kHeaderBytes = 12;  // magic, block length, strong sum length.
   if (size < kSplitBytes || std::thread::hardware_concurrency() < 2)
-    return SignRange(fd, size, 0, size, cancel);
+    return SignRange(fd, size, 0, size, give_up);
   uint64_t block = SignatureBuilder::Lengths(size).first;
   uint64_t mid = size / 2 / block * block;
   Result<std::string> second;
-  std::thread worker([&] { second = SignRange(fd, size, mid, size, cancel); });
-  Result<std::string> first = SignRange(fd, size, 0, mid, cancel);
+  std::thread worker([&] { second = SignRange(fd, size, mid, size, give_up); });
+  Result<std::string> first = SignRange(fd, size, 0, mid, give_up);
   worker.join();
   if (!first) return first;
   if (!second) return second;

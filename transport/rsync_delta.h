@@ -7,7 +7,6 @@
 
 #include <librsync.h>
 
-#include <atomic>
 
 #include <cstdint>
 #include <functional>
@@ -50,9 +49,9 @@ uint64_t SignatureBlockLength(std::string_view signature);
 
 // Computes the signature of the open file `fd` of `size` bytes. A large file is read in two
 // halves by two threads, each on whole blocks; the halves' block sums are simply joined.
-// Setting `*cancel` makes it give up (ECANCELED).
+// It gives up (ECANCELED) once `give_up`, asked from both threads before each MiB, says so.
 Result<std::string> SignatureOfFile(int fd, uint64_t size,
-                                    const std::atomic<bool>* cancel = nullptr);
+                                    const std::function<bool()>& give_up = {});
 
 // Encodes new content as a delta against a signature.
 class DeltaEncoder {

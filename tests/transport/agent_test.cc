@@ -330,6 +330,7 @@ TEST_F(AgentTest, SignatureOfAFileItWroteIsMadeAheadAndDroppedWhenTheFileChanges
   std::string content = RandomBytes(3 << 20, 6);
   ASSERT_TRUE(Send(Put(2, "big", content) + Commit(3)));
   Take();
+  agent_.WaitForSignatures();
   SignatureBuilder want(content.size());
   want.Update(content);
   EXPECT_TRUE(Signature(4, "big") == want.Finish());
@@ -344,6 +345,7 @@ TEST_F(AgentTest, SignatureOfAFileItWroteIsMadeAheadAndDroppedWhenTheFileChanges
 
   ASSERT_TRUE(Send(Put(6, "small", "tiny") + Commit(7)));  // Too small for deltas: not signed.
   Take();
+  agent_.WaitForSignatures();
   Signature(8, "small");
   EXPECT_EQ(agent_.signatures_from_cache(), 1u);
 }
