@@ -448,10 +448,20 @@ Result<std::shared_ptr<UniqueFd>> Agent::ParentFor(const std::string& path, std:
   size_t slash = path.rfind('/');
   std::string parent = slash == std::string::npos ? "" : path.substr(0, slash);
   *name = slash == std::string::npos ? path : path.substr(slash + 1);
-  if (auto it = parents_.find(parent); it != parents_.end()) return it->second;
+  // Resolved afresh every time, beneath the target and through no symlink: a directory moved
+  // out of the target and replaced by a symlink since the last operation is never written
+  // into. Files of one directory still share one descriptor until COMMIT.
   std::string ignored;
   auto fd = target_->OpenParent(path, &ignored);
   if (!fd) return std::unexpected(fd.error());
+  struct stat now;
+  if (::fstat(fd->get(), &now) != 0) return FailErrno("stat " + parent);
+  if (auto it = parents_.find(parent); it != parents_.end()) {
+    struct stat was;
+    if (::fstat(it->second->get(), &was) == 0 && was.st_dev == now.st_dev && was.st_ino == now.st_ino)
+      return it->second;
+    parents_.erase(it);
+  }
   if (parents_.size() >= kMaxCachedParents) parents_.clear();
   auto shared = std::make_shared<UniqueFd>(std::move(*fd));
   parents_.emplace(parent, shared);

@@ -39,7 +39,9 @@ TempDir::~TempDir() {
 
 void WriteFile(const std::string& path, const std::string& content, mode_t mode) {
   // Written to a new name and renamed, so the watcher sees one complete file.
-  std::string tmp = fs::path(path).parent_path() / (".wtmp-" + fs::path(path).filename().string());
+  // (A name of up to 255 bytes keeps a temporary name that fits.)
+  std::string tmp =
+      fs::path(path).parent_path() / (".wtmp-" + fs::path(path).filename().string().substr(0, 200));
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     out << content;

@@ -210,6 +210,27 @@ TEST_F(PipeReplicationTest, RenameWhoseOriginThePeerLostSendsTheDestination) {
   EXPECT_EQ(ReadFile(dst + "/e/f"), "keep me");
 }
 
+// Every name Linux allows replicates as it is: 255 bytes, a newline, brackets, glob and shell
+// characters, a leading dash, and bytes that are not UTF-8; at startup, live, and renamed.
+TEST_F(PipeReplicationTest, HostileButLegalNamesReplicate) {
+  const std::vector<std::string> names = {
+      std::string(255, 'n'), "new\nline", "brack]et", "[x]", "\xff\xfe\x80", "tab\there",
+      " lead and trail ", "-dash", "*star?", "back\\slash", "quote'\"s", "$(not run)", "..."};
+  MakeDirs(src_ + "/d");
+  for (size_t i = 0; i < names.size(); ++i) WriteFile(src_ + "/d/" + names[i], "startup " + std::to_string(i));
+  MakeDirs(src_ + "/" + names[1] + "dir");
+  WriteFile(src_ + "/" + names[1] + "dir/" + names[4], "inside");
+  auto syncd = StartLocal();
+  ASSERT_TRUE(Converged(*syncd));
+  for (size_t i = 0; i < names.size(); ++i) {
+    WriteFile(src_ + "/live_" + names[i].substr(0, 200), "live " + std::to_string(i));
+    fs::rename(src_ + "/d/" + names[i], src_ + "/d/" + names[i].substr(0, 250) + "]\n");
+  }
+  ASSERT_TRUE(Converged(*syncd));
+  EXPECT_EQ(ReadFile(dst_ + "/d/" + names[0].substr(0, 250) + "]\n"), "startup 0");
+  EXPECT_EQ(ReadFile(dst_ + "/" + names[1] + "dir/" + names[4]), "inside");
+}
+
 // PHP's lazy write only touches a session file: the peer's copy gets the new mtime in place
 // (same inode), and no content is sent again.
 TEST_F(PipeReplicationTest, TouchSendsOnlyTheTime) {

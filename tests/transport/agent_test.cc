@@ -240,6 +240,31 @@ TEST_F(AgentTest, EscapingPathsAreRefused) {
   EXPECT_TRUE(fs::is_empty(outside_)) << "something was written outside the target";
 }
 
+// A directory the agent has written into is swapped for a symlink out of the target, by
+// someone on the standby, between two operations of one batch and between two batches: no
+// later write goes outside the target.
+TEST_F(AgentTest, DirectorySwappedForASymlinkIsNeverFollowed) {
+  fs::create_directories(root_ + "/a");
+  fs::create_directories(root_ + "/b");
+  ASSERT_TRUE(Send(Put(2, "a/f1", "one") + Commit(3)));
+  Take();
+  fs::rename(root_ + "/a", outside_ + "/a");  // Moved out, and a symlink left in its place.
+  fs::create_directory_symlink(outside_ + "/a", root_ + "/a");
+  ASSERT_TRUE(Send(Put(4, "a/f2", "two") + Commit(5)));
+  auto replies = Take();
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_EQ(replies[0].type, MsgType::kFailed);
+  EXPECT_FALSE(fs::exists(outside_ + "/a/f2"));
+
+  ASSERT_TRUE(Send(Put(6, "b/f1", "one")));  // The batch is still open.
+  Take();
+  fs::rename(root_ + "/b", outside_ + "/b");
+  fs::create_directory_symlink(outside_ + "/b", root_ + "/b");
+  ASSERT_TRUE(Send(Put(7, "b/f2", "two") + Commit(8)));
+  Take();
+  EXPECT_FALSE(fs::exists(outside_ + "/b/f2")) << "written through a directory moved out";
+}
+
 TEST_F(AgentTest, SetMetaOnASymlinkNeverTouchesItsTarget) {
   std::string victim = outside_ + "/victim";
   std::ofstream(victim) << "x";
