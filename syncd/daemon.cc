@@ -1,7 +1,9 @@
 #include "syncd/daemon.h"
 
 #include <algorithm>
+#include <climits>
 #include <csignal>
+#include <cstdlib>
 
 #include "syncd/log.h"
 #include "syncd/status.h"
@@ -69,6 +71,19 @@ int Daemon::Run() {
         [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->notifier_.Send("WATCHDOG=1"); }, ms, ms);
   }
   running_.assign(config_.syncs.size(), true);
+  for (const SyncConfig& sync : config_.syncs) {
+    // The split-brain guard: an agent on this host refuses to write over these sources.
+    char real[PATH_MAX];
+    std::string source = ::realpath(sync.source.c_str(), real) ? real : sync.source;
+    auto mark = ActiveMark::Take(source);
+    if (mark)
+      marks_.push_back(std::move(*mark));
+    else if (mark.error().code == EBUSY)
+      LogWarn("{}: {}", sync.name, mark.error().message);
+    else
+      LogDebug("Transport", "{}: no split-brain mark in {}: {}", sync.name, ActiveMarkDir(),
+               mark.error().message);
+  }
   for (size_t i = 0; i < config_.syncs.size(); ++i) {
     const SyncConfig& sync = config_.syncs[i];
     SyncRunner::Hooks hooks;

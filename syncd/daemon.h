@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "syncd/active_mark.h"
 #include "syncd/config.h"
 #include "syncd/notify.h"
 #include "syncd/replica.h"
@@ -39,6 +40,7 @@ class Daemon {
   ReplicaFactory factory_;
   uv_loop_t loop_;
   std::vector<std::unique_ptr<SyncRunner>> runners_;
+  std::vector<ActiveMark> marks_;  // This node is the active one for these sources.
   std::vector<bool> running_;
   std::vector<uv_signal_t*> signals_;
   uv_timer_t* stop_timer_ = nullptr;

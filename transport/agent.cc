@@ -9,6 +9,7 @@
 #include <climits>
 #include <cstring>
 
+#include "syncd/active_mark.h"
 #include "syncd/change.h"
 #include "syncd/log.h"
 
@@ -117,6 +118,20 @@ bool Agent::OnOpen(Decoder& d) {
     char cwd[PATH_MAX];
     if (!::getcwd(cwd, sizeof cwd)) return Failed(seq, Error::FromErrno("getcwd"), ""), true;
     dir = std::string(cwd) + "/" + dir;
+  }
+  // The split-brain guard: this host's own active syncd replicates the target (both nodes
+  // believe they are active). Writing would overwrite the files it is replicating.
+  char real[PATH_MAX];
+  std::string resolved = ::realpath(dir.c_str(), real) ? real : dir;
+  if (auto active = ActiveSyncdOver(resolved, static_cast<int>(::getppid()))) {
+    char host[256] = "";
+    ::gethostname(host, sizeof host - 1);
+    std::string message = fmt::format(
+        "refusing to write to {}: this node ({}) is active too, its {}; only one node of the "
+        "pair may replicate", dir, host, *active);
+    LogError("agent: {}", message);
+    Failed(seq, Error{message, EBUSY}, "");
+    return true;
   }
   auto t = TargetDir::OpenWithin(roots_, dir);
   if (!t) {

@@ -231,6 +231,36 @@ TEST_F(PipeReplicationTest, HostileButLegalNamesReplicate) {
   EXPECT_EQ(ReadFile(dst_ + "/" + names[1] + "dir/" + names[4]), "inside");
 }
 
+// Split brain: this host already runs an active syncd whose source is the directory another
+// node's syncd wants to write to. The agent refuses, naming this node; the writer stops with
+// that error. Once the local syncd is gone, its mark is stale and writing is allowed again.
+TEST_F(PipeReplicationTest, AgentRefusesATargetThatThisHostReplicatesAsActive) {
+  MakeDirs(src_);
+  MakeDirs(dst_);
+  WriteFile(src_ + "/sess_1", "from the node that wants to write");
+  WriteFile(dst_ + "/sess_2", "from the node that is active here");
+  std::string other = tmp_ / "other";
+  std::string active_config = tmp_ / "active.conf.lua";
+  WriteFile(active_config, "sync { default.rsync, source = '" + dst_ + "', target = '" + other +
+                               "', rsync = { archive = true } }");
+  auto active = StartSyncd(active_config, tmp_.path(), tmp_ / "active.log");
+  ASSERT_TRUE(WaitUntil([&] { return fs::exists(other + "/sess_2"); })) << active->log();
+
+  auto writer = StartLocal();
+  auto status = writer->Wait(std::chrono::seconds(30));
+  ASSERT_TRUE(status.has_value()) << "the writer kept running:\n" << writer->log();
+  EXPECT_NE(*status, 0);
+  EXPECT_THAT(writer->log(), HasSubstr("refusing to write to " + dst_));
+  EXPECT_THAT(writer->log(), HasSubstr("is active too"));
+  EXPECT_FALSE(fs::exists(dst_ + "/sess_1")) << "the agent wrote anyway";
+  EXPECT_TRUE(fs::exists(dst_ + "/sess_2")) << "the agent deleted what the active node holds";
+
+  active->Signal(SIGTERM);
+  ASSERT_TRUE(active->Wait().has_value());
+  auto again = StartLocal();
+  EXPECT_TRUE(Converged(*again));
+}
+
 // PHP's lazy write only touches a session file: the peer's copy gets the new mtime in place
 // (same inode), and no content is sent again.
 TEST_F(PipeReplicationTest, TouchSendsOnlyTheTime) {

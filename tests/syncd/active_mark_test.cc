@@ -1,0 +1,46 @@
+#include "syncd/active_mark.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+namespace syncd {
+namespace {
+
+class ActiveMarkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/syncd-mark-test.XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    ::setenv("SYNCD_RUN_DIR", (dir_ + "/run").c_str(), 1);
+  }
+  void TearDown() override {
+    ::unsetenv("SYNCD_RUN_DIR");
+    std::filesystem::remove_all(dir_);
+  }
+  std::string dir_;
+};
+
+TEST_F(ActiveMarkTest, MarkCoversTheSourceWhatLiesInItAndWhatHoldsIt) {
+  {
+    auto mark = ActiveMark::Take("/srv/spool");
+    ASSERT_TRUE(mark.has_value()) << mark.error().message;
+    auto over = ActiveSyncdOver("/srv/spool", -1);
+    ASSERT_TRUE(over.has_value());
+    EXPECT_NE(over->find("/srv/spool"), std::string::npos);
+    EXPECT_TRUE(ActiveSyncdOver("/srv/spool/php", -1).has_value());
+    EXPECT_TRUE(ActiveSyncdOver("/srv", -1).has_value());
+    EXPECT_FALSE(ActiveSyncdOver("/srv/spool2", -1).has_value());
+    EXPECT_FALSE(ActiveSyncdOver("/srv/spool", static_cast<int>(::getpid())).has_value())
+        << "a syncd's own local agent is not a second active node";
+    auto second = ActiveMark::Take("/srv/spool");
+    ASSERT_FALSE(second.has_value());
+    EXPECT_EQ(second.error().code, EBUSY);
+  }
+  EXPECT_FALSE(ActiveSyncdOver("/srv/spool", -1).has_value()) << "the mark outlived its syncd";
+}
+
+}  // namespace
+}  // namespace syncd
