@@ -6,12 +6,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <vector>
 
 #include <fmt/format.h>
-
-#include "syncd/tree.h"
+#include <fmt/ranges.h>
 
 namespace syncd {
 namespace {
@@ -23,8 +24,19 @@ uint64_t NameHash(const std::string& s) {
   return h;
 }
 
-bool Related(const std::string& a, const std::string& b) {
-  return a == b || IsWithin(a, b) || IsWithin(b, a);
+// "dev:ino" of `path` and of each directory above it, up to and without "/". Identities, not
+// names: the same name can be another directory in another mount namespace, and another name
+// the same directory through a bind mount.
+std::vector<std::string> Chain(const std::string& path) {
+  std::vector<std::string> out;
+  for (std::string p = path; !p.empty() && p != "/";) {
+    struct stat st;
+    if (::stat(p.c_str(), &st) != 0) break;
+    out.push_back(fmt::format("{}:{}", st.st_dev, st.st_ino));
+    size_t slash = p.rfind('/');
+    p = slash == std::string::npos || slash == 0 ? "" : p.substr(0, slash);
+  }
+  return out;
 }
 
 }  // namespace
@@ -46,7 +58,9 @@ Result<ActiveMark> ActiveMark::Take(const std::string& source) {
                   EBUSY);
     return FailErrno("lock " + path);
   }
-  std::string content = fmt::format("{} {}\n", ::getpid(), source);
+  // The process, the source, and the identities of the source and of what holds it.
+  std::string content =
+      fmt::format("{}\n{}\n{}\n", ::getpid(), source, fmt::join(Chain(source), " "));
   if (::ftruncate(fd.get(), 0) != 0 ||
       ::pwrite(fd.get(), content.data(), content.size(), 0) != static_cast<ssize_t>(content.size()))
     return FailErrno("write " + path);
@@ -58,6 +72,8 @@ ActiveMark::~ActiveMark() {
 }
 
 std::optional<std::string> ActiveSyncdOver(const std::string& path, int except_pid) {
+  std::vector<std::string> target = Chain(path);
+  if (target.empty()) return std::nullopt;  // Not there (yet): nothing to overwrite.
   std::string dir = ActiveMarkDir();
   DIR* d = ::opendir(dir.c_str());
   if (!d) return std::nullopt;
@@ -71,11 +87,24 @@ std::optional<std::string> ActiveSyncdOver(const std::string& path, int except_p
     ssize_t n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
     if (n <= 0) continue;
     std::string content(buf, static_cast<size_t>(n));
-    size_t space = content.find(' ');
-    if (space == std::string::npos || !content.ends_with('\n')) continue;
-    int pid = std::atoi(content.substr(0, space).c_str());
-    std::string source = content.substr(space + 1, content.size() - space - 2);
-    if (pid == except_pid || !Related(path, source)) continue;
+    size_t first = content.find('\n');
+    size_t second = first == std::string::npos ? first : content.find('\n', first + 1);
+    if (second == std::string::npos || !content.ends_with('\n')) continue;
+    int pid = std::atoi(content.substr(0, first).c_str());
+    std::string source = content.substr(first + 1, second - first - 1);
+    std::vector<std::string> chain;
+    std::string ids = content.substr(second + 1, content.size() - second - 2);
+    for (size_t at = 0; at < ids.size();) {
+      size_t end = ids.find(' ', at);
+      if (end == std::string::npos) end = ids.size();
+      chain.push_back(ids.substr(at, end - at));
+      at = end + 1;
+    }
+    if (pid == except_pid || chain.empty()) continue;
+    // The target is the source or lies inside it, or the source lies inside the target.
+    bool related = std::find(target.begin(), target.end(), chain.front()) != target.end() ||
+                   std::find(chain.begin(), chain.end(), target.front()) != chain.end();
+    if (!related) continue;
     if (::flock(fd.get(), LOCK_SH | LOCK_NB) == 0) continue;  // Stale: its syncd is gone.
     found = fmt::format("syncd (pid {}) replicating {}", pid, source);
     break;

@@ -29,7 +29,8 @@ class ActiveMark {
 };
 
 // A description of the active syncd on this host (other than `except_pid`) whose source is
-// `path`, lies inside it or contains it; nullopt if there is none.
+// the directory `path`, lies inside it or contains it (compared by device and inode); nullopt
+// if there is none.
 std::optional<std::string> ActiveSyncdOver(const std::string& path, int except_pid);
 
 // The directory of the marks.

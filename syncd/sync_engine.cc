@@ -128,7 +128,8 @@ void SyncEngine::PlanEntry(const Entry& local, Plan& plan) {
   if (!plan.planned.insert(local.path).second) return;
   const Entry* peer = PeerEntry(local.path);
   if (local.path.empty()) {  // The root exists on the peer once the target is open.
-    if (peer && MetaDiffers(local, *peer)) plan.metas.push_back(MakeOp(OpKind::kSetMeta, local));
+    // Unknown (a refused change forgot it): sent again.
+    if (!peer || MetaDiffers(local, *peer)) plan.metas.push_back(MakeOp(OpKind::kSetMeta, local));
     return;
   }
   bool is_dir = local.type == FileType::kDir;

@@ -14,6 +14,7 @@ namespace {
 constexpr uint64_t kFirstBackoffMs = 1000;
 constexpr uint64_t kMaxBackoffMs = 60000;
 constexpr uint64_t kFailedPathRetryMs = 2000;
+constexpr uint64_t kMaxFailedPathRetryMs = 60000;
 
 Batcher::Options BatcherOptions(const SyncConfig& config) {
   Batcher::Options options;
@@ -35,7 +36,8 @@ SyncRunner::SyncRunner(uv_loop_t* loop, const SyncConfig& config, bool insist,
       replica_(factory()),
       lane_(config_.name, factory,
             [this](const ChangeBatch& b, BatchResult r) { OnLaneDone(b, std::move(r)); }),
-      hooks_(std::move(hooks)) {
+      hooks_(std::move(hooks)),
+      retry_delay_ms_(kFailedPathRetryMs) {
   timer_ = new uv_timer_t;
   uv_timer_init(loop_, timer_);
   timer_->data = this;
@@ -280,6 +282,8 @@ bool SyncRunner::Absorb(const ChangeBatch& batch, BatchResult& result) {
     });
     return false;
   }
+  // Backoff for paths the peer keeps refusing (a full or read-only disk); a clean batch ends it.
+  if (later.empty() && result.failures.empty()) retry_delay_ms_ = kFailedPathRetryMs;
   RetryLater(std::move(later));
   return true;
 }
@@ -298,7 +302,8 @@ void SyncRunner::RetryLater(std::vector<std::string> later) {
         self->retry_paths_.clear();
         self->Pump();
       },
-      kFailedPathRetryMs, 0);
+      retry_delay_ms_, 0);
+  retry_delay_ms_ = std::min(retry_delay_ms_ * 2, kMaxFailedPathRetryMs);
 }
 
 void SyncRunner::Reconciled() {

@@ -90,6 +90,7 @@ class SyncRunner {
   uv_timer_t* retry_timer_ = nullptr;     // Paths the peer refused, tried again after a pause.
   std::vector<std::string> retry_paths_;
   TimePoint retry_oldest_{};
+  uint64_t retry_delay_ms_;  // Doubles while refused paths keep being refused.
 
   // For the status files.
   size_t in_flight_ops_ = 0;

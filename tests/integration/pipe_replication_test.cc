@@ -6,9 +6,11 @@
 #include <sys/stat.h>
 
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -259,6 +261,44 @@ TEST_F(PipeReplicationTest, AgentRefusesATargetThatThisHostReplicatesAsActive) {
   ASSERT_TRUE(active->Wait().has_value());
   auto again = StartLocal();
   EXPECT_TRUE(Converged(*again));
+}
+
+// The standby's filesystem full, then read-only: the files concerned are reported and retried,
+// no temporary file or partial file is left, and everything arrives once there is room again.
+TEST_F(PipeReplicationTest, FullThenReadOnlyStandbyLosesNothing) {
+  std::string fs_dir = tmp_ / "standby";
+  MakeDirs(fs_dir);
+  ASSERT_EQ(::mount("tmpfs", fs_dir.c_str(), "tmpfs", 0, "size=8m"), 0) << std::strerror(errno);
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { ::umount2(dir.c_str(), MNT_DETACH); }
+  } unmount{fs_dir};
+  dst_ = fs_dir + "/dst";
+  MakeDirs(dst_);
+  WriteFile(fs_dir + "/filler", std::string(6 << 20, 'f'));
+  MakeDirs(src_);
+  std::string big = RandomBytes(3 << 20, 16);
+  WriteFile(src_ + "/big", big);
+  WriteFile(src_ + "/sess_1", "small");
+  auto syncd = StartLocal();
+  ASSERT_TRUE(WaitUntil([&] { return syncd->log().find("No space left on device") != std::string::npos; }))
+      << syncd->log();
+  EXPECT_THAT(syncd->log(), HasSubstr("big"));
+  EXPECT_FALSE(fs::exists(dst_ + "/big")) << "a partial file was put in place";
+  EXPECT_TRUE(TempFiles(dst_).empty());
+  fs::remove(fs_dir + "/filler");  // Room again: the retry brings it over.
+  ASSERT_TRUE(Converged(*syncd));
+  EXPECT_TRUE(ReadFile(dst_ + "/big") == big);
+
+  ASSERT_EQ(::mount(nullptr, fs_dir.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, "size=8m"), 0)
+      << std::strerror(errno);
+  WriteFile(src_ + "/sess_2", "while read-only");
+  ASSERT_TRUE(WaitUntil([&] { return syncd->log().find("Read-only file system") != std::string::npos; }))
+      << syncd->log();
+  ASSERT_EQ(::mount(nullptr, fs_dir.c_str(), nullptr, MS_REMOUNT, "size=8m"), 0) << std::strerror(errno);
+  ASSERT_TRUE(Converged(*syncd));
+  EXPECT_TRUE(TempFiles(dst_).empty());
+  EXPECT_EQ(syncd->Wait(std::chrono::milliseconds(0)), std::nullopt) << "syncd gave up";
 }
 
 // PHP's lazy write only touches a session file: the peer's copy gets the new mtime in place

@@ -24,22 +24,28 @@ class ActiveMarkTest : public ::testing::Test {
 };
 
 TEST_F(ActiveMarkTest, MarkCoversTheSourceWhatLiesInItAndWhatHoldsIt) {
+  std::string srv = dir_ + "/srv";
+  std::string spool = srv + "/spool";
+  std::filesystem::create_directories(spool + "/php");
+  std::filesystem::create_directories(srv + "/spool2");
+  std::filesystem::create_directory_symlink(spool, dir_ + "/link");
   {
-    auto mark = ActiveMark::Take("/srv/spool");
+    auto mark = ActiveMark::Take(spool);
     ASSERT_TRUE(mark.has_value()) << mark.error().message;
-    auto over = ActiveSyncdOver("/srv/spool", -1);
+    auto over = ActiveSyncdOver(spool, -1);
     ASSERT_TRUE(over.has_value());
-    EXPECT_NE(over->find("/srv/spool"), std::string::npos);
-    EXPECT_TRUE(ActiveSyncdOver("/srv/spool/php", -1).has_value());
-    EXPECT_TRUE(ActiveSyncdOver("/srv", -1).has_value());
-    EXPECT_FALSE(ActiveSyncdOver("/srv/spool2", -1).has_value());
-    EXPECT_FALSE(ActiveSyncdOver("/srv/spool", static_cast<int>(::getpid())).has_value())
+    EXPECT_NE(over->find(spool), std::string::npos);
+    EXPECT_TRUE(ActiveSyncdOver(spool + "/php", -1).has_value());
+    EXPECT_TRUE(ActiveSyncdOver(srv, -1).has_value());
+    EXPECT_TRUE(ActiveSyncdOver(dir_ + "/link", -1).has_value()) << "another name, the same directory";
+    EXPECT_FALSE(ActiveSyncdOver(srv + "/spool2", -1).has_value());
+    EXPECT_FALSE(ActiveSyncdOver(spool, static_cast<int>(::getpid())).has_value())
         << "a syncd's own local agent is not a second active node";
-    auto second = ActiveMark::Take("/srv/spool");
+    auto second = ActiveMark::Take(spool);
     ASSERT_FALSE(second.has_value());
     EXPECT_EQ(second.error().code, EBUSY);
   }
-  EXPECT_FALSE(ActiveSyncdOver("/srv/spool", -1).has_value()) << "the mark outlived its syncd";
+  EXPECT_FALSE(ActiveSyncdOver(spool, -1).has_value()) << "the mark outlived its syncd";
 }
 
 }  // namespace

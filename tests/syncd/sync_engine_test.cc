@@ -385,5 +385,23 @@ TEST(SyncEngineRefusalTest, MissingDirectoryOnThePeerIsCreatedAgainAndTheRootKep
               ElementsAre("mkdir d", "put d/f", "meta ", "meta d"));
 }
 
+// The standby refused the root's metadata (read-only for a while): the next look at the root
+// sends it again, though nothing about the root changed here.
+TEST(SyncEngineRefusalTest, RefusedRootMetadataIsSentAgain) {
+  testing::FakeFileSystem fs;
+  fs.File("f", "v1");
+  SyncConfig config;
+  config.source = "/src";
+  config.rsync.archive = true;
+  SyncEngine engine(config, fs);
+  engine.Committed(*engine.PlanReconcile({fs.at("")}), {});
+  fs.File("g", "new");
+  auto batch = engine.PlanChanges({"", "g"});
+  ASSERT_THAT(Describe(batch), ElementsAre("put g", "meta "));
+  Error read_only{"Read-only file system", EROFS};
+  engine.Committed(batch, {OpFailure{"g", read_only}, OpFailure{"", read_only}});
+  EXPECT_THAT(Describe(engine.PlanChanges({"", "g"})), ElementsAre("put g", "meta "));
+}
+
 }  // namespace
 }  // namespace syncd
