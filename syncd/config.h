@@ -34,6 +34,7 @@ struct RsyncOptions {
   bool checksum = false;
   std::optional<std::string> rsh;  // --rsh / rsh = "...".
   std::vector<std::string> extra;  // _extra, verbatim.
+  bool operator==(const RsyncOptions&) const = default;
 };
 
 struct SshOptions {
@@ -42,6 +43,7 @@ struct SshOptions {
   std::optional<int> port;
   std::map<std::string, std::string> options;  // -o Key=Value.
   std::vector<std::string> extra;               // _extra, verbatim.
+  bool operator==(const SshOptions&) const = default;
 };
 
 struct SyncConfig {
@@ -60,6 +62,7 @@ struct SyncConfig {
   SshOptions ssh;
   InotifyMode inotify_mode = InotifyMode::kCloseWrite;  // From settings{inotifyMode}.
   std::string defined_at;  // "file:line", for messages.
+  bool operator==(const SyncConfig&) const = default;
 
   bool DeletesAtStartup() const {
     return delete_mode == DeleteMode::kAlways || delete_mode == DeleteMode::kStartup;

@@ -4,6 +4,7 @@
 #include <climits>
 #include <csignal>
 #include <cstdlib>
+#include <ctime>
 
 #include "syncd/log.h"
 #include "syncd/status.h"
@@ -19,13 +20,13 @@ void CloseAndFree(T* handle) {
 
 }  // namespace
 
-Daemon::Daemon(Config config, ReplicaFactory factory)
-    : config_(std::move(config)), factory_(std::move(factory)) {
+Daemon::Daemon(Config config, ReplicaFactory factory, Loader loader)
+    : config_(std::move(config)), factory_(std::move(factory)), loader_(std::move(loader)) {
   uv_loop_init(&loop_);
 }
 
 Daemon::~Daemon() {
-  runners_.clear();
+  slots_.clear();
   for (uv_signal_t* s : signals_) CloseAndFree(s);
   if (watchdog_timer_) CloseAndFree(watchdog_timer_);
   if (status_timer_) CloseAndFree(status_timer_);
@@ -49,11 +50,7 @@ int Daemon::Run() {
             LogInfo("SIGUSR1: the log file is reopened for every line already");
             return;
           }
-          if (sig == SIGHUP) {
-            LogWarn("SIGHUP: reloading the configuration is not supported yet; restart syncd "
-                    "to apply changes");
-            return;
-          }
+          if (sig == SIGHUP) return self->Reload();
           self->Stop(sig == SIGTERM ? "SIGTERM" : "SIGINT");
         },
         signum);
@@ -70,41 +67,10 @@ int Daemon::Run() {
         watchdog_timer_,
         [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->notifier_.Send("WATCHDOG=1"); }, ms, ms);
   }
-  running_.assign(config_.syncs.size(), true);
-  for (const SyncConfig& sync : config_.syncs) {
-    // The split-brain guard: an agent on this host refuses to write over these sources.
-    char real[PATH_MAX];
-    std::string source = ::realpath(sync.source.c_str(), real) ? real : sync.source;
-    auto mark = ActiveMark::Take(source);
-    if (mark)
-      marks_.push_back(std::move(*mark));
-    else if (mark.error().code == EBUSY)
-      LogWarn("{}: {}", sync.name, mark.error().message);
-    else
-      LogDebug("Transport", "{}: no split-brain mark in {}: {}", sync.name, ActiveMarkDir(),
-               mark.error().message);
-  }
-  for (size_t i = 0; i < config_.syncs.size(); ++i) {
-    const SyncConfig& sync = config_.syncs[i];
-    SyncRunner::Hooks hooks;
-    hooks.on_fatal = [this, i](const Error& e) { OnFatal(i, e); };
-    hooks.on_in_sync = [this] {
-      if (++in_sync_ == runners_.size()) {
-        LogInfo("all {} syncs are in sync", runners_.size());
-        // Ready once every startup comparison is durable on the peer.
-        notifier_.Send(fmt::format("READY=1\nSTATUS=in sync ({} syncs)", runners_.size()));
-      }
-    };
-    hooks.on_status = [this](const std::string& status) {
-      if (!stopping_) notifier_.Send("STATUS=" + status);
-    };
-    SyncRunner::ReplicaFactory make = [this, &sync] { return factory_(&loop_, sync); };
-    runners_.push_back(std::make_unique<SyncRunner>(&loop_, sync, config_.settings.insist,
-                                                    std::move(make), std::move(hooks)));
-  }
-  for (auto& r : runners_) {
+  for (const SyncConfig& sync : config_.syncs) slots_.push_back(MakeSlot(sync));
+  for (auto& slot : slots_) {
     if (stopping_) break;
-    r->Start();
+    slot->runner->Start();
   }
   const Settings& settings = config_.settings;
   if (settings.status_file || settings.metrics_file) {
@@ -127,9 +93,9 @@ void Daemon::WriteStatus() {
   auto now = Clock::now();
   auto wall = std::chrono::system_clock::now();
   std::vector<SyncStatus> syncs;
-  for (size_t i = 0; i < runners_.size(); ++i) {
-    syncs.push_back(runners_[i]->Status(now));
-    if (finished_ || !running_[i]) syncs.back().state = "stopped";
+  for (const auto& slot : slots_) {
+    syncs.push_back(slot->runner->Status(now));
+    if (finished_ || !slot->running) syncs.back().state = "stopped";
   }
   std::string error;
   bool ok = true;
@@ -143,17 +109,134 @@ void Daemon::WriteStatus() {
   status_error_logged_ = !ok;
 }
 
-void Daemon::OnFatal(size_t index, const Error& error) {
-  running_[index] = false;
+void Daemon::OnFatal(Slot* slot, const Error& error) {
+  slot->running = false;
   if (finished_) return;  // Syncs sharing a session all report its failure; once is enough.
   LogError("{}", error.message);
   // Before everything is up, a broken sync is a broken configuration: stop with an error.
-  // Later, one sync's failure never stops the others.
-  bool any = std::find(running_.begin(), running_.end(), true) != running_.end();
-  if (in_sync_ < runners_.size() || !any) {
+  // Later (a reload included), one sync's failure never stops the others.
+  bool any = std::any_of(slots_.begin(), slots_.end(), [](const auto& s) { return s->running; });
+  if (!ready_ || !any) {
     status_ = 1;
     Finish(1);
   }
+}
+
+std::unique_ptr<Daemon::Slot> Daemon::MakeSlot(const SyncConfig& sync) {
+  auto slot = std::make_unique<Slot>();
+  slot->config = sync;
+  Slot* s = slot.get();
+  // The split-brain guard: an agent on this host refuses to write over this source.
+  char real[PATH_MAX];
+  std::string source = ::realpath(sync.source.c_str(), real) ? real : sync.source;
+  if (auto mark = ActiveMark::Take(source))
+    slot->mark.emplace(std::move(*mark));
+  else if (mark.error().code == EBUSY)
+    LogWarn("{}: {}", sync.name, mark.error().message);
+  else
+    LogDebug("Transport", "{}: no split-brain mark in {}: {}", sync.name, ActiveMarkDir(),
+             mark.error().message);
+  SyncRunner::Hooks hooks;
+  hooks.on_fatal = [this, s](const Error& e) { OnFatal(s, e); };
+  hooks.on_in_sync = [this, s] {
+    s->in_sync = true;
+    if (ready_) return;
+    if (!std::all_of(slots_.begin(), slots_.end(), [](const auto& x) { return x->in_sync; }))
+      return;
+    ready_ = true;
+    LogInfo("all {} syncs are in sync", slots_.size());
+    // Ready once every startup comparison is durable on the peer.
+    notifier_.Send(fmt::format("READY=1\nSTATUS=in sync ({} syncs)", slots_.size()));
+  };
+  hooks.on_status = [this](const std::string& status) {
+    if (!stopping_) notifier_.Send("STATUS=" + status);
+  };
+  SyncRunner::ReplicaFactory make = [this, s] { return factory_(&loop_, s->config); };
+  slot->runner = std::make_unique<SyncRunner>(&loop_, sync, config_.settings.insist,
+                                              std::move(make), std::move(hooks));
+  return slot;
+}
+
+void Daemon::Reload() {
+  if (stopping_) return;
+  if (!loader_) {
+    LogWarn("SIGHUP: this daemon was started without a configuration file to reload");
+    return;
+  }
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  notifier_.Send(fmt::format("RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=reloading {}",
+                             now.tv_sec * 1000000LL + now.tv_nsec / 1000, config_.path));
+  auto fresh = loader_();
+  if (!fresh) {
+    LogError("reload: {}; the running configuration stays", fresh.error().message);
+    notifier_.Send("READY=1\nSTATUS=reload failed; running the previous configuration");
+    return;
+  }
+  for (const std::string& w : fresh->warnings) LogWarn("{}", w);
+  // A sync is the same sync if it replicates the same source to the same target.
+  auto same_target = [](const SyncConfig& a, const SyncConfig& b) {
+    return a.source == b.source && a.host == b.host && a.target_dir == b.target_dir;
+  };
+  std::vector<bool> taken(fresh->syncs.size(), false);
+  std::vector<std::unique_ptr<Slot>> next;
+  std::vector<std::unique_ptr<Slot>> gone;
+  size_t kept = 0, excludes = 0, restarted = 0, added = 0;
+  for (auto& slot : slots_) {
+    size_t j = 0;
+    while (j < fresh->syncs.size() && (taken[j] || !same_target(slot->config, fresh->syncs[j]))) ++j;
+    if (j == fresh->syncs.size()) {
+      LogInfo("reload: {} ({} -> {}) is gone from the configuration; stopping it",
+              slot->config.name, slot->config.source, slot->config.target_dir);
+      gone.push_back(std::move(slot));
+      continue;
+    }
+    taken[j] = true;
+    const SyncConfig& want = fresh->syncs[j];
+    SyncConfig compare = slot->config;
+    compare.excludes = want.excludes;
+    compare.name = want.name;
+    compare.defined_at = want.defined_at;
+    if (!(compare == want) || !slot->running) {
+      LogInfo("reload: {} changed; restarting it", want.name);
+      gone.push_back(std::move(slot));
+      next.push_back(MakeSlot(want));
+      next.back()->in_sync = true;  // READY was sent already; a restart does not withdraw it.
+      next.back()->runner->Start();
+      ++restarted;
+      continue;
+    }
+    if (slot->config.excludes != want.excludes) {
+      LogInfo("reload: {}: new excludes; comparing the tree again", want.name);
+      slot->runner->SetExcludes(want.excludes);
+      ++excludes;
+    } else {
+      ++kept;
+    }
+    slot->config.excludes = want.excludes;
+    next.push_back(std::move(slot));
+  }
+  for (size_t j = 0; j < fresh->syncs.size(); ++j) {
+    if (taken[j]) continue;
+    LogInfo("reload: {} ({} -> {}) is new; starting it", fresh->syncs[j].name,
+            fresh->syncs[j].source, fresh->syncs[j].target_dir);
+    next.push_back(MakeSlot(fresh->syncs[j]));
+    next.back()->in_sync = true;
+    next.back()->runner->Start();
+    ++added;
+  }
+  slots_ = std::move(next);
+  gone.clear();  // Stops the removed and the replaced syncs.
+  if (fresh->settings.logfile != config_.settings.logfile ||
+      fresh->settings.pidfile != config_.settings.pidfile)
+    LogWarn("reload: logfile and pidfile changes take effect at the next start");
+  fresh->settings.logfile = config_.settings.logfile;
+  fresh->settings.pidfile = config_.settings.pidfile;
+  config_.settings = fresh->settings;
+  config_.syncs = fresh->syncs;
+  LogInfo("reload: {} syncs unchanged, {} with new excludes, {} restarted, {} added",
+          kept, excludes, restarted, added);
+  notifier_.Send(fmt::format("READY=1\nSTATUS=reloaded: {} syncs", slots_.size()));
 }
 
 void Daemon::Stop(const char* why) {
@@ -164,7 +247,7 @@ void Daemon::Stop(const char* why) {
   stopping_ = true;
   LogInfo("{}: sending pending changes, then exiting", why);
   notifier_.Send("STOPPING=1\nSTATUS=sending pending changes, then exiting");
-  auto remaining = std::make_shared<size_t>(runners_.size());
+  auto remaining = std::make_shared<size_t>(slots_.size());
   stop_timer_ = new uv_timer_t;
   uv_timer_init(&loop_, stop_timer_);
   stop_timer_->data = this;
@@ -177,9 +260,9 @@ void Daemon::Stop(const char* why) {
         self->Finish(1);
       },
       kStopTimeoutMs, 0);
-  if (runners_.empty()) return Finish(status_);
-  for (auto& r : runners_) {
-    r->Drain([this, remaining] {
+  if (slots_.empty()) return Finish(status_);
+  for (auto& slot : slots_) {
+    slot->runner->Drain([this, remaining] {
       if (--*remaining == 0) Finish(status_);
     });
   }

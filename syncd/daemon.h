@@ -1,11 +1,16 @@
 // Daemon runs every sync of a configuration on one libuv loop until it is told to stop:
 // SIGTERM and SIGINT stop watching, send what is pending (bounded by a timeout) and exit 0.
+// SIGHUP reloads the configuration and applies the difference: syncs that did not change
+// keep running untouched, new ones start, removed ones stop, a sync whose excludes changed
+// keeps its connection and what it knows of the peer, and any other change restarts that
+// sync. A configuration that does not load leaves the running one as it is.
 #pragma once
 
 #include <uv.h>
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "syncd/active_mark.h"
@@ -20,7 +25,9 @@ class Daemon {
  public:
   using ReplicaFactory =
       std::function<std::unique_ptr<Replica>(uv_loop_t*, const SyncConfig&)>;
-  Daemon(Config config, ReplicaFactory factory);
+  // Loads the configuration again, for SIGHUP.
+  using Loader = std::function<Result<Config>()>;
+  Daemon(Config config, ReplicaFactory factory, Loader loader = {});
   ~Daemon();
 
   // Runs until stopped; returns the process exit status.
@@ -32,23 +39,33 @@ class Daemon {
  private:
   void Stop(const char* why);
   void Finish(int status);
-  void OnFatal(size_t index, const Error& error);
+  // One sync and what the daemon knows of it.
+  struct Slot {
+    SyncConfig config;
+    std::unique_ptr<SyncRunner> runner;
+    std::optional<ActiveMark> mark;  // This node is the active one for the source.
+    bool running = true;
+    bool in_sync = false;
+  };
+  // Makes the runner of a sync (started unless stopping).
+  std::unique_ptr<Slot> MakeSlot(const SyncConfig& sync);
+  void OnFatal(Slot* slot, const Error& error);
+  void Reload();
   // Rewrites statusFile (and its JSON) and metricsFile, if configured.
   void WriteStatus();
 
   Config config_;
   ReplicaFactory factory_;
+  Loader loader_;
   uv_loop_t loop_;
-  std::vector<std::unique_ptr<SyncRunner>> runners_;
-  std::vector<ActiveMark> marks_;  // This node is the active one for these sources.
-  std::vector<bool> running_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  bool ready_ = false;  // READY=1 was sent: every sync was in sync once.
   std::vector<uv_signal_t*> signals_;
   uv_timer_t* stop_timer_ = nullptr;
   uv_timer_t* watchdog_timer_ = nullptr;
   uv_timer_t* status_timer_ = nullptr;
   bool status_error_logged_ = false;
   Notifier notifier_;
-  size_t in_sync_ = 0;
   bool stopping_ = false;
   bool finished_ = false;
   int status_ = 0;

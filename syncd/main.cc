@@ -57,9 +57,18 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::string self = SelfExecutable(argv[0]);
-  Daemon daemon(*config, [self](uv_loop_t* loop, const SyncConfig& sync) {
-    return transport::MakeReplica(loop, sync, self);
-  });
+  // SIGHUP reads the file again, with the same command line on top.
+  auto reload = [options = *options]() -> Result<Config> {
+    auto fresh = lua::LoadConfig(options.config_path);
+    if (fresh) ApplyCommandLine(options, *fresh);
+    return fresh;
+  };
+  Daemon daemon(
+      *config,
+      [self](uv_loop_t* loop, const SyncConfig& sync) {
+        return transport::MakeReplica(loop, sync, self);
+      },
+      reload);
   int status = daemon.Run();
   FinishProcess(*config);
   return status;

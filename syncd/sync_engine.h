@@ -51,6 +51,11 @@ class SyncEngine {
 
   const Filter& filter() const { return filter_; }
   const SyncConfig& config() const { return config_; }
+  // New exclude patterns from a reloaded config; what the peer holds stays known.
+  void SetExcludes(const std::vector<std::string>& excludes) {
+    config_.excludes = excludes;
+    filter_ = Filter(excludes);
+  }
 
  private:
   struct Plan;

@@ -72,6 +72,20 @@ void SyncRunner::Start() {
   Connect();
 }
 
+void SyncRunner::SetExcludes(const std::vector<std::string>& excludes) {
+  config_.excludes = excludes;
+  engine_.SetExcludes(excludes);
+  if (watcher_) {
+    watcher_->Stop();
+    watcher_ = std::make_unique<InotifyWatcher>(loop_, config_.source, engine_.filter(),
+                                                config_.inotify_mode);
+    if (auto r = watcher_->Start([this](const FsEvent& e) { OnEvent(e); }); !r)
+      LogError("{}: watching again after a reload: {}", config_.name, r.error().message);
+  }
+  need_rescan_ = true;  // Paths no longer excluded go over; newly excluded ones stay on the peer.
+  Pump();
+}
+
 void SyncRunner::Connect() {
   phase_ = Phase::kConnecting;
   LogDebug("Transport", "{}: connecting to {}", config_.name, replica_->Describe());

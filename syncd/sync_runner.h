@@ -43,6 +43,10 @@ class SyncRunner {
   // the peer is unreachable). Used for a clean stop.
   void Drain(std::function<void()> done);
 
+  // New exclude patterns (a reloaded config): the watches are set again and the tree compared
+  // with what the peer is known to hold, on the same connection, without listing it again.
+  void SetExcludes(const std::vector<std::string>& excludes);
+
   const std::string& name() const { return config_.name; }
   // What the status files show of this sync now.
   SyncStatus Status(TimePoint now) const;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 
 #include "tests/integration/harness.h"
 
@@ -73,6 +74,60 @@ TEST(NotifyTest, ReadyStatusAndStoppingInOrder) {
   EXPECT_LT(status, ready);
   EXPECT_LT(ready, stopping);
   EXPECT_THAT(listener.messages[ready], HasSubstr("STATUS=in sync"));
+}
+
+// SIGHUP adds a sync and drops an exclude of another: the untouched sync keeps its connection,
+// the changed one sends what is no longer excluded without a new listing, the new one
+// converges; the service manager sees RELOADING=1, then READY=1. A config that no longer loads
+// leaves the running one in place.
+TEST(NotifyTest, ReloadAddsASyncAndChangesExcludesWithoutDisturbingTheRest) {
+  TempDir tmp("reload");
+  for (const char* d : {"/a", "/b", "/c"}) MakeDirs(tmp / "src" + d);
+  WriteFile(tmp / "src/a/f", "a");
+  WriteFile(tmp / "src/b/f", "b");
+  WriteFile(tmp / "src/b/draft.tmp", "excluded at first");
+  WriteFile(tmp / "src/c/f", "c");
+  auto sync = [&](const std::string& name, const std::string& extra) {
+    return "sync { default.rsync, source = '" + tmp / "src/" + name + "', target = '" +
+           tmp / "dst/" + name + "'" + extra + " }\n";
+  };
+  std::string config = tmp / "c.lua";
+  WriteFile(config, sync("a", "") + sync("b", ", exclude = { '*.tmp' }"));
+  NotifyListener listener(tmp / "notify.sock");
+  Process syncd({SyncdBinary(), "-nodaemon", "-log", "Transport", config},
+                {"NOTIFY_SOCKET=" + tmp / "notify.sock", "HOME=" + tmp.path()}, tmp / "log");
+  ASSERT_TRUE(listener.WaitFor("READY=1")) << syncd.log();
+  ASSERT_EQ(ReadFile(tmp / "dst/b/f"), "b");
+  ASSERT_FALSE(std::filesystem::exists(tmp / "dst/b/draft.tmp"));
+  auto count = [](const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = 0; (at = text.find(what, at)) != std::string::npos; at += what.size()) ++n;
+    return n;
+  };
+  ASSERT_EQ(count(syncd.log(), "Sync1: connecting"), 1u);
+
+  WriteFile(config, sync("a", "") + sync("b", "") + sync("c", ""));
+  syncd.Signal(SIGHUP);
+  ASSERT_TRUE(WaitUntil([&] { return std::filesystem::exists(tmp / "dst/c/f"); })) << syncd.log();
+  ASSERT_TRUE(WaitUntil([&] { return std::filesystem::exists(tmp / "dst/b/draft.tmp"); }))
+      << syncd.log();
+  EXPECT_EQ(ReadFile(tmp / "dst/b/draft.tmp"), "excluded at first");
+  EXPECT_THAT(syncd.log(), HasSubstr("reload: 1 syncs unchanged, 1 with new excludes, 0 restarted, 1 added"));
+  EXPECT_EQ(count(syncd.log(), "Sync1: connecting"), 1u) << "the untouched sync reconnected";
+  EXPECT_EQ(count(syncd.log(), "Sync2: connecting"), 1u) << "the changed sync reconnected";
+  ASSERT_TRUE(listener.WaitFor("STATUS=reloaded"));
+  size_t reloaded = listener.IndexOf("STATUS=reloaded");
+  EXPECT_LT(listener.IndexOf("RELOADING=1"), reloaded);
+  EXPECT_THAT(listener.messages[reloaded], HasSubstr("READY=1"));
+
+  WriteFile(config, "sync { default.rsync, source = ");  // Broken.
+  syncd.Signal(SIGHUP);
+  ASSERT_TRUE(WaitUntil([&] { return syncd.log().find("the running configuration stays") != std::string::npos; }))
+      << syncd.log();
+  WriteFile(tmp / "src/a/g", "still running");
+  ASSERT_TRUE(WaitUntil([&] { return std::filesystem::exists(tmp / "dst/a/g"); })) << syncd.log();
+  syncd.Signal(SIGTERM);
+  EXPECT_EQ(syncd.Wait(), 0);
 }
 
 }  // namespace
