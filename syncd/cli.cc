@@ -21,6 +21,9 @@ const char kUsage[] =
     "       syncd --check CONFIG       validate CONFIG and print the effective settings\n"
     "       syncd status CONFIG        print the status report of the syncd running CONFIG\n"
     "                                  (needs settings.statusFile)\n"
+    "       syncd flush [-timeout S] CONFIG\n"
+    "                                  wait until every change made so far is durable on the\n"
+    "                                  standby (at most S seconds, 60 by default)\n"
     "       syncd --server [--root DIR]...\n"
     "                                  run the receiving agent on stdin/stdout (used over SSH);\n"
     "                                  with --root, it writes only in or beneath those DIRs\n"
@@ -68,6 +71,15 @@ Result<CliOptions> ParseCommandLine(int argc, char** argv) {
       o.mode = CliMode::kCheck;
     } else if ((a == "status" && i == 1) || a == "-status") {
       o.mode = CliMode::kStatus;
+    } else if ((a == "flush" && i == 1) || a == "-flush") {
+      o.mode = CliMode::kFlush;
+    } else if (a == "-timeout") {
+      auto v = value();
+      if (!v) return std::unexpected(v.error());
+      char* end = nullptr;
+      long t = std::strtol(v->c_str(), &end, 10);
+      if (*end != '\0' || t <= 0) return Fail("-timeout: expected whole seconds > 0, got " + *v);
+      o.timeout_s = static_cast<int>(t);
     } else if (a == "-nodaemon") {
       o.nodaemon = true;
     } else if (a == "-insist") {
@@ -100,7 +112,8 @@ Result<CliOptions> ParseCommandLine(int argc, char** argv) {
     }
   }
   if (!o.server_roots.empty() && o.mode != CliMode::kServer) return Fail("-root applies to --server only");
-  if ((o.mode == CliMode::kRun || o.mode == CliMode::kCheck || o.mode == CliMode::kStatus) &&
+  if ((o.mode == CliMode::kRun || o.mode == CliMode::kCheck || o.mode == CliMode::kStatus ||
+       o.mode == CliMode::kFlush) &&
       o.config_path.empty())
     return Fail("no config file given");
   return o;

@@ -12,7 +12,7 @@
 
 namespace syncd {
 
-enum class CliMode { kRun, kCheck, kStatus, kServer, kHelp, kVersion };
+enum class CliMode { kRun, kCheck, kStatus, kFlush, kServer, kHelp, kVersion };
 
 struct CliOptions {
   CliMode mode = CliMode::kRun;
@@ -23,6 +23,7 @@ struct CliOptions {
   std::optional<std::string> logfile;
   std::optional<std::string> pidfile;
   std::optional<double> delay;
+  int timeout_s = 60;  // syncd flush -timeout SECONDS.
   std::vector<std::string> server_roots;  // --server --root DIR: canonical paths.
 };
 

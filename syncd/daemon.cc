@@ -1,5 +1,8 @@
 #include "syncd/daemon.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <climits>
 #include <csignal>
@@ -27,6 +30,12 @@ Daemon::Daemon(Config config, ReplicaFactory factory, Loader loader)
 
 Daemon::~Daemon() {
   slots_.clear();
+  for (Flush& f : flushes_) CloseAndFree(reinterpret_cast<uv_pipe_t*>(f.client));
+  if (flush_timer_) CloseAndFree(flush_timer_);
+  if (control_) {
+    CloseAndFree(control_);
+    ::unlink(control_path_.c_str());
+  }
   for (uv_signal_t* s : signals_) CloseAndFree(s);
   if (watchdog_timer_) CloseAndFree(watchdog_timer_);
   if (status_timer_) CloseAndFree(status_timer_);
@@ -67,6 +76,7 @@ int Daemon::Run() {
         watchdog_timer_,
         [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->notifier_.Send("WATCHDOG=1"); }, ms, ms);
   }
+  StartControl();
   for (const SyncConfig& sync : config_.syncs) slots_.push_back(MakeSlot(sync));
   for (auto& slot : slots_) {
     if (stopping_) break;
@@ -237,6 +247,117 @@ void Daemon::Reload() {
   LogInfo("reload: {} syncs unchanged, {} with new excludes, {} restarted, {} added",
           kept, excludes, restarted, added);
   notifier_.Send(fmt::format("READY=1\nSTATUS=reloaded: {} syncs", slots_.size()));
+}
+
+void Daemon::StartControl() {
+  if (control_path_.empty()) return;
+  std::string dir = control_path_.substr(0, control_path_.rfind('/'));
+  ::mkdir(dir.c_str(), 0755);
+  ::unlink(control_path_.c_str());  // Left by a syncd that did not stop cleanly.
+  control_ = new uv_pipe_t;
+  uv_pipe_init(&loop_, control_, 0);
+  control_->data = this;
+  int r = uv_pipe_bind(control_, control_path_.c_str());
+  if (r == 0) {
+    ::chmod(control_path_.c_str(), 0600);
+    r = uv_listen(reinterpret_cast<uv_stream_t*>(control_), 8, [](uv_stream_t* server, int status) {
+      if (status == 0) static_cast<Daemon*>(server->data)->OnControlConnection();
+    });
+  }
+  if (r != 0) {
+    LogWarn("no control socket at {} (syncd flush will not reach this syncd): {}", control_path_,
+            uv_strerror(r));
+    CloseAndFree(control_);
+    control_ = nullptr;
+  }
+}
+
+void Daemon::OnControlConnection() {
+  auto* client = new uv_pipe_t;
+  uv_pipe_init(&loop_, client, 0);
+  auto* stream = reinterpret_cast<uv_stream_t*>(client);
+  if (uv_accept(reinterpret_cast<uv_stream_t*>(control_), stream) != 0) return CloseAndFree(client);
+  struct Reading {
+    Daemon* daemon;
+    std::string request;
+  };
+  client->data = new Reading{this, {}};
+  uv_read_start(
+      stream,
+      [](uv_handle_t*, size_t, uv_buf_t* buf) {
+        static char scratch[512];
+        *buf = uv_buf_init(scratch, sizeof scratch);
+      },
+      [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+        auto* reading = static_cast<Reading*>(s->data);
+        if (n > 0) reading->request.append(buf->base, static_cast<size_t>(n));
+        size_t line = reading->request.find('\n');
+        if (n >= 0 && line == std::string::npos && reading->request.size() < 256) return;
+        uv_read_stop(s);
+        Daemon* daemon = reading->daemon;
+        std::string request = n < 0 ? "" : reading->request.substr(0, line);
+        delete reading;
+        s->data = nullptr;
+        if (n < 0) {  // Gone before asking anything.
+          std::erase_if(daemon->flushes_, [s](const Flush& f) { return f.client == s; });
+          return CloseAndFree(reinterpret_cast<uv_pipe_t*>(s));
+        }
+        daemon->OnControlRequest(s, request);
+      });
+}
+
+void Daemon::OnControlRequest(uv_stream_t* client, const std::string& request) {
+  if (request != "flush") return Answer(client, "error: unknown request '" + request + "'");
+  // What the kernel queued came before the request: take it in, then note the time.
+  for (auto& slot : slots_) slot->runner->Hurry();
+  flushes_.push_back(Flush{client, Clock::now()});
+  LogInfo("flush requested: answering once every change made before it is durable on the peer");
+  if (!flush_timer_) {
+    flush_timer_ = new uv_timer_t;
+    uv_timer_init(&loop_, flush_timer_);
+    flush_timer_->data = this;
+  }
+  uv_timer_start(
+      flush_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->CheckFlushes(); }, 0, 10);
+}
+
+void Daemon::CheckFlushes() {
+  std::vector<Flush> waiting;
+  for (const Flush& f : flushes_) {
+    std::string stopped;
+    bool durable = true;
+    for (const auto& slot : slots_) {
+      if (!slot->running) stopped = slot->config.name;
+      durable = durable && slot->runner->DurableBefore(f.since);
+    }
+    if (!stopped.empty())
+      Answer(f.client, "error: " + stopped + " is stopped; its changes cannot reach the peer");
+    else if (durable)
+      Answer(f.client, "ok");
+    else
+      waiting.push_back(f);
+  }
+  flushes_ = std::move(waiting);
+  if (flushes_.empty() && flush_timer_) uv_timer_stop(flush_timer_);
+}
+
+void Daemon::Answer(uv_stream_t* client, const std::string& text) {
+  struct Writing {
+    uv_write_t req;
+    std::string text;
+  };
+  auto* w = new Writing{{}, text + "\n"};
+  uv_buf_t buf = uv_buf_init(w->text.data(), static_cast<unsigned>(w->text.size()));
+  w->req.data = w;
+  int r = uv_write(&w->req, client, &buf, 1, [](uv_write_t* req, int) {
+    auto* done = static_cast<Writing*>(req->data);
+    CloseAndFree(reinterpret_cast<uv_pipe_t*>(req->handle));
+    delete done;
+  });
+  if (r != 0) {
+    delete w;
+    CloseAndFree(reinterpret_cast<uv_pipe_t*>(client));
+  }
 }
 
 void Daemon::Stop(const char* why) {

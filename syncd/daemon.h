@@ -30,6 +30,8 @@ class Daemon {
   Daemon(Config config, ReplicaFactory factory, Loader loader = {});
   ~Daemon();
 
+  // Serves `syncd flush` on this Unix socket (set before Run()).
+  void SetControlSocket(std::string path) { control_path_ = std::move(path); }
   // Runs until stopped; returns the process exit status.
   int Run();
 
@@ -51,6 +53,13 @@ class Daemon {
   std::unique_ptr<Slot> MakeSlot(const SyncConfig& sync);
   void OnFatal(Slot* slot, const Error& error);
   void Reload();
+  // The control socket.
+  void StartControl();
+  void OnControlConnection();
+  void OnControlRequest(uv_stream_t* client, const std::string& request);
+  // Answers the flush requests whose changes are all durable.
+  void CheckFlushes();
+  void Answer(uv_stream_t* client, const std::string& text);
   // Rewrites statusFile (and its JSON) and metricsFile, if configured.
   void WriteStatus();
 
@@ -60,6 +69,14 @@ class Daemon {
   uv_loop_t loop_;
   std::vector<std::unique_ptr<Slot>> slots_;
   bool ready_ = false;  // READY=1 was sent: every sync was in sync once.
+  std::string control_path_;
+  uv_pipe_t* control_ = nullptr;
+  struct Flush {
+    uv_stream_t* client;
+    TimePoint since;
+  };
+  std::vector<Flush> flushes_;
+  uv_timer_t* flush_timer_ = nullptr;
   std::vector<uv_signal_t*> signals_;
   uv_timer_t* stop_timer_ = nullptr;
   uv_timer_t* watchdog_timer_ = nullptr;

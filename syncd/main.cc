@@ -12,6 +12,7 @@
 
 #include "lua/config_loader.h"
 #include "syncd/cli.h"
+#include "syncd/control.h"
 #include "syncd/daemon.h"
 #include "syncd/log.h"
 #include "transport/agent.h"
@@ -33,6 +34,8 @@ int main(int argc, char** argv) {
       return 0;
     case CliMode::kServer:
       return transport::RunAgent(STDIN_FILENO, STDOUT_FILENO, options->server_roots);
+    case CliMode::kFlush:
+      return RequestFlush(options->config_path, std::chrono::seconds(options->timeout_s));
     case CliMode::kRun:
     case CliMode::kCheck:
     case CliMode::kStatus:
@@ -51,6 +54,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (options->mode == CliMode::kStatus) return PrintStatus(*config);
+  // Paths that must survive detaching (which changes to "/").
+  std::string control = ControlSocketPath(options->config_path);
+  char real[PATH_MAX];
+  if (::realpath(options->config_path.c_str(), real)) options->config_path = real;
   auto prepared = PrepareProcess(*config);  // Daemonize, log file, pidfile.
   if (!prepared) {
     std::fprintf(stderr, "syncd: %s\n", prepared.error().message.c_str());
@@ -69,6 +76,7 @@ int main(int argc, char** argv) {
         return transport::MakeReplica(loop, sync, self);
       },
       reload);
+  daemon.SetControlSocket(control);
   int status = daemon.Run();
   FinishProcess(*config);
   return status;

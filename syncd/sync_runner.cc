@@ -383,15 +383,18 @@ void SyncRunner::Pump() {
       return Send(std::move(*batch));
     }
   }
-  batcher_.Promote(drain_done_ ? now + std::chrono::hours(24 * 365) : now);
+  // Draining for a stop, or flushing: what is pending goes now, whatever the delay.
+  bool all = drain_done_ || hurry_;
+  if (batcher_.empty()) hurry_ = false;
+  batcher_.Promote(all ? now + std::chrono::hours(24 * 365) : now);
   while (!batcher_.empty() && !held_) {
-    if (!batcher_.Due(now) && !drain_done_) {
+    if (!batcher_.Due(now) && !all) {
       auto deadline = *batcher_.NextDeadline();
       auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
       ArmTimer(static_cast<uint64_t>(std::max<int64_t>(ms, 1)));
       return;
     }
-    auto released = TakeReleasable(now, drain_done_ != nullptr);
+    auto released = TakeReleasable(now, all);
     if (!released) break;
     ChangeBatch batch = engine_.PlanChanges(released->renames, released->paths);
     // Large files and deltas take their own lane; the rest goes now.

@@ -47,6 +47,20 @@ class SyncRunner {
   // with what the peer is known to hold, on the same connection, without listing it again.
   void SetExcludes(const std::vector<std::string>& excludes);
 
+  // For `syncd flush`: reads what the kernel has queued for the watches (the changes made
+  // before this call) and sends everything pending now, whatever the delay.
+  void Hurry() {
+    if (watcher_) watcher_->Flush();
+    hurry_ = true;
+    Pump();
+  }
+  // Every change noticed before `t` is durable on the peer.
+  bool DurableBefore(TimePoint t) const {
+    if (phase_ != Phase::kLive || need_rescan_) return false;
+    auto oldest = OldestUnacked();
+    return !oldest || *oldest > t;
+  }
+
   const std::string& name() const { return config_.name; }
   // What the status files show of this sync now.
   SyncStatus Status(TimePoint now) const;
@@ -109,6 +123,7 @@ class SyncRunner {
   bool ever_connected_ = false;
   uint64_t backoff_ms_ = 0;
   std::function<void()> drain_done_;
+  bool hurry_ = false;  // Send what is pending now (a flush); cleared once nothing is.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

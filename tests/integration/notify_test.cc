@@ -130,5 +130,33 @@ TEST(NotifyTest, ReloadAddsASyncAndChangesExcludesWithoutDisturbingTheRest) {
   EXPECT_EQ(syncd.Wait(), 0);
 }
 
+// `syncd flush` before a planned failover: with a delay that would hold a change for the
+// better part of an hour, flush sends it at once and returns 0 only when it is on the standby.
+// Without a running syncd it fails and says so.
+TEST(NotifyTest, FlushReturnsOnceEarlierChangesAreDurable) {
+  TempDir tmp("flush");
+  MakeDirs(tmp / "src");
+  std::string config = tmp / "c.lua";
+  WriteFile(config, "sync { default.rsync, source = '" + tmp / "src" + "', target = '" +
+                        tmp / "dst" + "', delay = 3000 }\n");
+  Process none({SyncdBinary(), "flush", config}, {"HOME=" + tmp.path()}, tmp / "none.log");
+  EXPECT_EQ(none.Wait(), 1);
+  EXPECT_THAT(none.log(), HasSubstr("no syncd is running"));
+
+  NotifyListener listener(tmp / "notify.sock");
+  Process syncd({SyncdBinary(), "-nodaemon", config},
+                {"NOTIFY_SOCKET=" + tmp / "notify.sock", "HOME=" + tmp.path()}, tmp / "log");
+  ASSERT_TRUE(listener.WaitFor("READY=1")) << syncd.log();
+  WriteFile(tmp / "src/sess_1", "written just before the move");
+  Process flush({SyncdBinary(), "flush", "-timeout", "50", config}, {"HOME=" + tmp.path()},
+                tmp / "flush.log");
+  EXPECT_EQ(flush.Wait(), 0) << flush.log() << syncd.log();
+  EXPECT_EQ(ReadFile(tmp / "dst/sess_1"), "written just before the move")
+      << "flush returned before the change was on the standby";
+  EXPECT_THAT(flush.log(), HasSubstr("flushed"));
+  syncd.Signal(SIGTERM);
+  EXPECT_EQ(syncd.Wait(), 0);
+}
+
 }  // namespace
 }  // namespace syncd::itest

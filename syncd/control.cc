@@ -1,0 +1,76 @@
+#include "syncd/control.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "syncd/active_mark.h"
+#include "syncd/unique_fd.h"
+
+namespace syncd {
+
+std::string ControlSocketPath(const std::string& config_path) {
+  char real[PATH_MAX];
+  std::string path = ::realpath(config_path.c_str(), real) ? real : config_path;
+  uint64_t h = 1469598103934665603ull;  // FNV-1a of the canonical path.
+  for (unsigned char c : path) h = (h ^ c) * 1099511628211ull;
+  return fmt::format("{}/ctl-{:016x}.sock", ActiveMarkDir(), h);
+}
+
+int RequestFlush(const std::string& config_path, std::chrono::seconds timeout) {
+  std::string path = ControlSocketPath(config_path);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  if (!fd.valid() ||
+      ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    std::fprintf(stderr, "syncd: no syncd is running %s here (%s: %s)\n", config_path.c_str(),
+                 path.c_str(), std::strerror(errno));
+    return 1;
+  }
+  const char request[] = "flush\n";
+  if (::write(fd.get(), request, sizeof request - 1) != static_cast<ssize_t>(sizeof request - 1)) {
+    std::fprintf(stderr, "syncd: %s: %s\n", path.c_str(), std::strerror(errno));
+    return 1;
+  }
+  std::string answer;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (answer.find('\n') == std::string::npos) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd p{fd.get(), POLLIN, 0};
+    int r = left.count() > 0 ? ::poll(&p, 1, static_cast<int>(left.count())) : 0;
+    if (r < 0 && errno == EINTR) continue;
+    if (r == 0) {
+      std::fprintf(stderr, "syncd: not flushed within %lld s: the standby is unreachable or slow\n",
+                   static_cast<long long>(timeout.count()));
+      return 1;
+    }
+    char buf[512];
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n <= 0) {
+      std::fprintf(stderr, "syncd: the running syncd closed the request without an answer\n");
+      return 1;
+    }
+    answer.append(buf, static_cast<size_t>(n));
+  }
+  answer.resize(answer.find('\n'));
+  if (answer == "ok") {
+    std::printf("flushed: every change made before now is durable on the standby\n");
+    return 0;
+  }
+  std::fprintf(stderr, "syncd: %s\n", answer.c_str());
+  return 1;
+}
+
+}  // namespace syncd
