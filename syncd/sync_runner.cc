@@ -11,8 +11,10 @@
 namespace syncd {
 namespace {
 
+// Reconnecting: 1 s doubling to 10 s, each with 50-100% jitter. A standby that comes back is
+// caught up within 10 s; an attempt at one that is down costs a refused or unanswered SYN.
 constexpr uint64_t kFirstBackoffMs = 1000;
-constexpr uint64_t kMaxBackoffMs = 60000;
+constexpr uint64_t kMaxBackoffMs = 10000;
 constexpr uint64_t kFailedPathRetryMs = 2000;
 constexpr uint64_t kMaxFailedPathRetryMs = 60000;
 

@@ -62,6 +62,8 @@ SshTarget SshTargetFor(const SyncConfig& sync) {
   }
   if (auto it = o.find("ConnectTimeout"); it != o.end()) t.connect_timeout_s = std::max(1, std::atoi(it->second.c_str()));
   if (auto it = o.find("ServerAliveInterval"); it != o.end()) t.keepalive_s = std::atoi(it->second.c_str());
+  if (auto it = o.find("ServerAliveCountMax"); it != o.end())
+    t.keepalive_count_max = std::max(1, std::atoi(it->second.c_str()));
   return t;
 }
 

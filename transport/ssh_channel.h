@@ -26,7 +26,11 @@ struct SshTarget {
   std::vector<std::string> known_hosts_files;  // Empty: ~/.ssh/known_hosts, /etc/ssh/ssh_known_hosts.
   std::string remote_command = "syncd --server";
   int connect_timeout_s = 30;
-  int keepalive_s = 15;
+  // A keepalive goes out every keepalive_s seconds; a peer heard from for none of
+  // keepalive_count_max intervals is dead (OpenSSH's ServerAliveInterval/ServerAliveCountMax).
+  // The kernel gives up on unacknowledged data after the same time (TCP_USER_TIMEOUT).
+  int keepalive_s = 5;
+  int keepalive_count_max = 3;
 
   std::string Key() const;       // Identifies a session that can be shared.
   std::string Describe() const;  // user@host[:port]

@@ -219,14 +219,16 @@ void SshSession::TryNextAddress() {
 void SshSession::OnSocketEvent(int status, int) {
   auto self = shared_from_this();  // Channels may let go of us inside.
   if (state_ == State::kConnecting) {
-    int err = status < 0 ? -status : 0;
+    // libuv reports a socket error (a refused connection) as UV_EBADF; the socket knows which.
+    int err = 0;
     socklen_t len = sizeof err;
-    if (err == 0) ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+    ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err == 0 && status < 0) err = -status;
     if (err != 0) {
       last_error_ = std::strerror(err);
       return TryNextAddress();
     }
-    session_ = libssh2_session_init();
+    session_ = libssh2_session_init_ex(nullptr, nullptr, nullptr, this);
     if (!session_) return Fail(Error{"libssh2_session_init failed", ENOMEM});
     libssh2_session_set_blocking(session_, 0);
     // libssh2 1.10 prefers ECDSA host keys; offer first what known_hosts holds for this host,
@@ -402,14 +404,43 @@ bool SshSession::Authenticate() {
   return false;
 }
 
+LIBSSH2_RECV_FUNC(SshSession::Receive) {
+  ssize_t n = ::recv(socket, buffer, length, flags);
+  if (n < 0) return -errno;  // What libssh2's own reader returns.
+  if (n > 0) {
+    auto* self = static_cast<SshSession*>(*abstract);
+    self->last_heard_ms_ = uv_now(self->loop_);
+  }
+  return n;
+}
+
 void SshSession::ScheduleKeepalive() {
+  last_heard_ms_ = uv_now(loop_);
   if (target_.keepalive_s <= 0) return;
+  auto deadline_ms = static_cast<uint64_t>(target_.keepalive_s) *
+                     static_cast<uint64_t>(target_.keepalive_count_max) * 1000;
+  // Data the peer does not acknowledge for that long ends the connection too.
+  unsigned user_timeout = static_cast<unsigned>(deadline_ms);
+  ::setsockopt(fd_, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof user_timeout);
+  libssh2_session_callback_set(session_, LIBSSH2_CALLBACK_RECV,
+                               reinterpret_cast<void*>(&SshSession::Receive));
   libssh2_keepalive_config(session_, 1, static_cast<unsigned>(target_.keepalive_s));
   uv_timer_start(
       timer_,
       [](uv_timer_t* t) {
         auto* self = static_cast<SshSession*>(t->data);
         if (!self || self->state_ != State::kReady) return;
+        uint64_t silent = uv_now(self->loop_) - self->last_heard_ms_;
+        uint64_t limit = static_cast<uint64_t>(self->target_.keepalive_s) *
+                         static_cast<uint64_t>(self->target_.keepalive_count_max) * 1000;
+        if (silent >= limit) {
+          return self->Fail(Error{fmt::format("{} has not answered for {} s (ServerAliveInterval "
+                                              "{} x ServerAliveCountMax {}): connection dropped",
+                                              self->target_.Describe(), silent / 1000,
+                                              self->target_.keepalive_s,
+                                              self->target_.keepalive_count_max),
+                                  ETIMEDOUT});
+        }
         int next = 0;
         libssh2_keepalive_send(self->session_, &next);
         self->Pump();

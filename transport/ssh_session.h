@@ -43,6 +43,9 @@ class SshSession : public std::enable_shared_from_this<SshSession> {
   void WaitSocket();
   void CloseSocket();
   void ScheduleKeepalive();
+  // libssh2's socket reads go through here, so that any byte from the peer counts as a sign
+  // of life (a keepalive's answer, or data).
+  static LIBSSH2_RECV_FUNC(Receive);
 
   uv_loop_t* loop_;
   SshTarget target_;
@@ -65,6 +68,7 @@ class SshSession : public std::enable_shared_from_this<SshSession> {
   std::vector<std::string> refused_;
   std::string last_error_;
   bool pumping_ = false;
+  uint64_t last_heard_ms_ = 0;  // uv_now() when the peer last sent anything.
 };
 
 }  // namespace syncd::transport

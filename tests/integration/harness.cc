@@ -271,7 +271,11 @@ SshServer::SshServer(std::string dir, int port,
       << "HostKey " << dir_ << "/host_ed25519\nHostKey " << dir_ << "/host_ecdsa\n"
       << "PidFile " << dir_ << "/sshd.pid\nAuthorizedKeysFile " << dir_ << "/authorized_keys\n"
       << "StrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
-      << "KbdInteractiveAuthentication no\nUsePAM no\nLogLevel VERBOSE\n";
+      << "KbdInteractiveAuthentication no\nUsePAM no\nLogLevel VERBOSE\n"
+      // bash reads ~/.bashrc before an SSH command only as a top-level shell: this machine's
+      // interactive setup stays out of every session (and a session killed while that setup
+      // holds a lock cannot stall the next ones).
+      << "SetEnv SHLVL=1\n";
   cfg.close();
   WriteFile(dir_ + "/authorized_keys", "", 0600);
 }
@@ -365,5 +369,18 @@ void SshServer::Stop() {
 }
 
 std::string SshServer::log() const { return ReadFile(dir_ + "/sshd.log"); }
+
+pid_t SshServer::pid() const { return sshd_ ? sshd_->pid() : -1; }
+
+std::vector<double> MetricValues(const std::string& text, const std::string& metric) {
+  std::vector<double> out;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(metric + "{", 0) != 0) continue;
+    size_t space = line.rfind(' ');
+    if (space != std::string::npos) out.push_back(std::stod(line.substr(space + 1)));
+  }
+  return out;
+}
 
 }  // namespace syncd::itest

@@ -91,6 +91,9 @@ class Process {
 // Every process descended from `root`, found through /proc.
 std::vector<pid_t> Descendants(pid_t root);
 
+// The values of `metric` in a Prometheus text file, one per label set, in file order.
+std::vector<double> MetricValues(const std::string& text, const std::string& metric);
+
 // Runs the built syncd in the foreground with `config`; HOME points at `home`.
 std::unique_ptr<Process> StartSyncd(const std::string& config, const std::string& home,
                                     const std::string& log,
@@ -117,6 +120,8 @@ class SshServer {
   void Start();
   void Stop();
   int port() const { return port_; }
+  // The listening sshd; its descendants are the sessions and their agents.
+  pid_t pid() const;
   std::string log() const;
 
  private:

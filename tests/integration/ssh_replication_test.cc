@@ -5,7 +5,12 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <atomic>
 #include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <thread>
 
 #include "tests/integration/harness.h"
 #include "tests/integration/scenario.h"
@@ -43,20 +48,20 @@ class SshReplicationTest : public ::testing::Test {
     sshd_->Authorize(SshServer::MakeUserKey(key_));
     WriteFile(home_ + "/.ssh/known_hosts", sshd_->KnownHostsLine("ed25519"));
   }
-  // Starts syncd on the seed's config; its log goes with the layout.
-  std::unique_ptr<Process> StartSeedSyncd() {
+  // Starts syncd on the seed's config (with `extra` appended); its log goes with the layout.
+  std::unique_ptr<Process> StartSeedSyncd(const std::string& extra = "") {
     std::string config = tmp_ / "lsyncd.conf.lua";
-    WriteFile(config, SeedConfig(osm1_, "127.0.0.1", key_, tmp_ / "lsyncd.log"));
+    WriteFile(config, SeedConfig(osm1_, "127.0.0.1", key_, tmp_ / "lsyncd.log") + extra);
     auto syncd = StartSyncd(config, home_, tmp_ / "syncd.out");
     layout_.syncd = syncd.get();
     return syncd;
   }
   // Both nodes trust each other, the seed's trees are populated, and syncd has copied them.
-  std::unique_ptr<Process> StartConvergedSeedSyncd() {
+  std::unique_ptr<Process> StartConvergedSeedSyncd(const std::string& extra = "") {
     TrustEachOther();
     sshd_->Start();
     PopulateSeedTrees(layout_);
-    auto syncd = StartSeedSyncd();
+    auto syncd = StartSeedSyncd(extra);
     ExpectConverged(layout_, "startup");
     return syncd;
   }
@@ -171,6 +176,106 @@ TEST_F(SshReplicationTest, BrokenConnectionIsRetriedAndCaughtUp) {
   sshd_->Start();
   ExpectConverged(layout_, "reconnect");
   EXPECT_TRUE(syncd->running());
+}
+
+// A writer that rewrites, creates and deletes session files in place, as PHP does, until it is
+// stopped.
+class SessionWriter {
+ public:
+  explicit SessionWriter(std::string dir)
+      : dir_(std::move(dir)), thread_([this] {
+          for (int i = 0; !stop_; ++i) {
+            std::string name = dir_ + "/sess_stream_" + std::to_string(i % 40);
+            if (i % 7 == 6) {
+              ::unlink(name.c_str());
+            } else {
+              std::ofstream(name, std::ios::trunc) << "user|i:" << i << ";";
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          }
+        }) {}
+  ~SessionWriter() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::string dir_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+double Sum(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0); }
+double Max(const std::vector<double>& v) { return v.empty() ? -1 : *std::max_element(v.begin(), v.end()); }
+
+// The standby's sshd is killed (sessions and agents with it) for 20 s while sessions keep
+// changing: the lag rises while it is away and falls back to zero once everything is durable,
+// the reconnect is counted, and the trees end equal with no temporary file left.
+TEST_F(SshReplicationTest, SshdKilledFor20SecondsDuringAStreamOfChanges) {
+  std::string metrics = tmp_ / "syncd.prom";
+  auto syncd = StartConvergedSeedSyncd("settings { statusFile = '" + tmp_ / "syncd.status" +
+                                       "', metricsFile = '" + metrics + "', statusInterval = 1 }\n");
+  ASSERT_FALSE(HasFatalFailure());
+  auto read = [&](const std::string& metric) { return MetricValues(ReadFile(metrics), metric); };
+  ASSERT_TRUE(WaitUntil([&] { return Sum(read("syncd_in_sync")) == 3; })) << ReadFile(metrics);
+  EXPECT_EQ(Sum(read("syncd_reconnects_total")), 0);
+
+  SessionWriter writer(layout_.sources[2]);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  sshd_->Stop();
+  double highest_lag = 0, highest_pending = 0;
+  for (int i = 0; i < 100; ++i) {  // 20 s away.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    highest_lag = std::max(highest_lag, Max(read("syncd_lag_seconds")));
+    highest_pending = std::max(highest_pending, Max(read("syncd_pending_changes")));
+  }
+  EXPECT_GE(highest_lag, 10) << ReadFile(metrics);
+  EXPECT_GE(highest_pending, 1) << ReadFile(metrics);
+  EXPECT_EQ(Sum(read("syncd_in_sync")), 0) << "no sync can know it is in sync without its peer";
+  sshd_->Start();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  writer.Stop();
+
+  ExpectConverged(layout_, "after the outage");
+  EXPECT_TRUE(WaitUntil([&] {
+    return Sum(read("syncd_in_sync")) == 3 && Max(read("syncd_lag_seconds")) == 0 &&
+           Max(read("syncd_pending_changes")) == 0;
+  })) << ReadFile(metrics);
+  EXPECT_GE(Sum(read("syncd_reconnects_total")), 1) << ReadFile(metrics);
+  EXPECT_THAT(TempFiles(osm2_), ::testing::IsEmpty());
+  EXPECT_TRUE(syncd->running());
+}
+
+// A standby that stops answering without closing anything (its sshd frozen: the kernel still
+// acknowledges every packet) is given up after ServerAliveInterval x ServerAliveCountMax, and
+// syncd connects again and catches up.
+TEST_F(SshReplicationTest, PeerThatStopsAnsweringIsDroppedByTheKeepaliveDeadline) {
+  auto syncd = StartConvergedSeedSyncd();
+  ASSERT_FALSE(HasFatalFailure());
+  syncd->Signal(SIGTERM);
+  ASSERT_EQ(syncd->Wait(), 0) << syncd->log();
+  std::string config = tmp_ / "lsyncd.conf.lua";
+  std::string text = ReadFile(config);
+  size_t at = text.find("identityFile = ");
+  ASSERT_NE(at, std::string::npos);
+  text.insert(at, "options = { ServerAliveInterval = 2, ServerAliveCountMax = 2 }, ");
+  WriteFile(config, text);
+  auto again = StartSyncd(config, home_, tmp_ / "syncd2.out");
+  layout_.syncd = again.get();
+  WriteFile(layout_.sources[2] + "/sess_before", "before the freeze", 0600);
+  ExpectConverged(layout_, "restart");
+
+  std::vector<pid_t> sessions = Descendants(sshd_->pid());
+  ASSERT_FALSE(sessions.empty());
+  for (pid_t p : sessions) ::kill(p, SIGSTOP);
+  WriteFile(layout_.sources[2] + "/sess_during", "written while the standby was frozen", 0600);
+  EXPECT_TRUE(WaitUntil([&] { return again->log().find("has not answered for") != std::string::npos; }))
+      << again->log();
+  ExpectConverged(layout_, "after the keepalive deadline");
+  for (pid_t p : sessions) ::kill(p, SIGKILL);
+  for (pid_t p : sessions) ::kill(p, SIGCONT);
+  EXPECT_TRUE(again->running());
 }
 
 TEST_F(SshReplicationTest, PortAndIdentityFromTheConfig) {
