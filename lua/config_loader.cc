@@ -463,6 +463,21 @@ Result<void> ReadSettings(lua_State* L, Config& config) {
       (name == "maxProcesses" ? o.max_processes : o.max_delays) = *v;
       return {};
     }
+    if (name == "stopTimeout") {
+      auto v = r.Int(key);
+      if (!v) return std::unexpected(v.error());
+      if (*v < 1) return r.Bad(key, "must be at least 1 (seconds)");
+      o.stop_timeout_s = *v;
+      return {};
+    }
+    if (name == "readyWhen") {
+      auto v = r.String(key);
+      if (!v) return std::unexpected(v.error());
+      if (*v == "in sync") o.ready_when_watching = false;
+      else if (*v == "watching") o.ready_when_watching = true;
+      else return r.Bad(key, fmt::format("expected \"in sync\" or \"watching\", got \"{}\"", *v));
+      return {};
+    }
     if (name == "logident") {
       auto v = r.String(key);
       if (!v) return std::unexpected(v.error());

@@ -132,9 +132,10 @@ std::string DescribeConfig(const Config& c) {
   std::string out = fmt::format("config {}: {} sync(s)\n", c.path, c.syncs.size());
   const Settings& s = c.settings;
   out += fmt::format("settings: nodaemon={} insist={} logfile={} pidfile={} statusFile={} "
-                     "metricsFile={} statusInterval={}\n",
+                     "metricsFile={} statusInterval={} stopTimeout={} readyWhen={}\n",
                      s.nodaemon, s.insist, s.logfile.value_or("-"), s.pidfile.value_or("-"),
-                     s.status_file.value_or("-"), s.metrics_file.value_or("-"), s.status_interval);
+                     s.status_file.value_or("-"), s.metrics_file.value_or("-"), s.status_interval,
+                     s.stop_timeout_s, s.ready_when_watching ? "watching" : "in sync");
   for (const SyncConfig& y : c.syncs) {
     const char* kind = y.kind == SyncKind::kRsyncSsh ? "rsyncssh"
                        : y.kind == SyncKind::kRsync  ? "rsync"

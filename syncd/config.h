@@ -91,6 +91,11 @@ struct Settings {
   std::string log_facility = "user";
   std::string log_ident = "syncd";
   InotifyMode inotify_mode = InotifyMode::kCloseWrite;
+  // How long a clean stop (SIGTERM, SIGINT) waits for the peer to confirm what is pending.
+  int stop_timeout_s = 30;
+  // READY=1 once the watches are set, instead of once every startup comparison is durable on
+  // the peer (for trees whose first copy takes longer than the unit's start timeout).
+  bool ready_when_watching = false;
 };
 
 struct Config {

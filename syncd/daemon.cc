@@ -40,6 +40,8 @@ Daemon::~Daemon() {
   if (watchdog_timer_) CloseAndFree(watchdog_timer_);
   if (status_timer_) CloseAndFree(status_timer_);
   if (stop_timer_) CloseAndFree(stop_timer_);
+  if (progress_timer_) CloseAndFree(progress_timer_);
+  Log::SetProgress("");
   // Let close callbacks run before the loop goes away.
   uv_run(&loop_, UV_RUN_DEFAULT);
   uv_loop_close(&loop_);
@@ -92,7 +94,16 @@ int Daemon::Run() {
     uv_timer_start(
         status_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->WriteStatus(); }, 0, ms);
   }
+  if (settings.ready_when_watching && !finished_ && !stopping_)
+    NotifyReady(fmt::format("watching; comparing {} sync(s) with the peer", slots_.size()));
+  progress_timer_ = new uv_timer_t;
+  uv_timer_init(&loop_, progress_timer_);
+  progress_timer_->data = this;
+  uv_timer_start(
+      progress_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->ShowProgress(); }, 1000,
+      1000);
   uv_run(&loop_, UV_RUN_DEFAULT);
+  Log::SetProgress("");
   WriteStatus();  // The final state: stopped, and what was left pending.
   return status_;
 }
@@ -117,6 +128,33 @@ void Daemon::WriteStatus() {
     ok = WriteFileAtomically(*settings.metrics_file, StatusPrometheus(syncs), &error);
   if (!ok && !status_error_logged_) LogError("status: cannot write {}", error);
   status_error_logged_ = !ok;
+}
+
+void Daemon::NotifyReady(const std::string& status) {
+  notified_ready_ = true;
+  notifier_.Send("READY=1\nSTATUS=" + status);
+}
+
+void Daemon::ShowProgress() {
+  if (stopping_) return;
+  auto now = Clock::now();
+  std::vector<SyncStatus> syncs;
+  for (const auto& slot : slots_) syncs.push_back(slot->runner->Status(now));
+  int percent = 0;
+  std::string line = ProgressLine(syncs, &percent);
+  if (line.empty()) {
+    if (progress_shown_) Log::SetProgress("");
+    progress_shown_ = false;
+    return;
+  }
+  progress_shown_ = true;
+  notifier_.Send(fmt::format("STATUS=reconciling {}%", percent));
+  // On a terminal the line stays at the bottom; elsewhere (the journal) it is logged now and
+  // then.
+  if (Log::SetProgress(line)) return;
+  if (now - progress_logged_ < std::chrono::seconds(5)) return;
+  progress_logged_ = now;
+  LogInfo("{}", line);
 }
 
 void Daemon::OnFatal(Slot* slot, const Error& error) {
@@ -156,7 +194,10 @@ std::unique_ptr<Daemon::Slot> Daemon::MakeSlot(const SyncConfig& sync) {
     ready_ = true;
     LogInfo("all {} syncs are in sync", slots_.size());
     // Ready once every startup comparison is durable on the peer.
-    notifier_.Send(fmt::format("READY=1\nSTATUS=in sync ({} syncs)", slots_.size()));
+    if (!notified_ready_)
+      NotifyReady(fmt::format("in sync ({} syncs)", slots_.size()));
+    else
+      notifier_.Send(fmt::format("STATUS=in sync ({} syncs)", slots_.size()));
   };
   hooks.on_status = [this](const std::string& status) {
     if (!stopping_) notifier_.Send("STATUS=" + status);
@@ -377,13 +418,14 @@ void Daemon::Stop(const char* why) {
       [](uv_timer_t* t) {
         auto* self = static_cast<Daemon*>(t->data);
         LogError("stop: peer did not acknowledge pending changes within {} s; exiting",
-                 kStopTimeoutMs / 1000);
+                 self->config_.settings.stop_timeout_s);
         self->Finish(1);
       },
-      kStopTimeoutMs, 0);
+      static_cast<uint64_t>(config_.settings.stop_timeout_s) * 1000, 0);
   if (slots_.empty()) return Finish(status_);
   for (auto& slot : slots_) {
-    slot->runner->Drain([this, remaining] {
+    slot->runner->Drain([this, remaining](bool delivered) {
+      if (!delivered) status_ = 1;  // Changes were left behind: the stop did not do its job.
       if (--*remaining == 0) Finish(status_);
     });
   }

@@ -35,9 +35,6 @@ class Daemon {
   // Runs until stopped; returns the process exit status.
   int Run();
 
-  // How long a clean stop waits for pending changes to reach the peer.
-  static constexpr uint64_t kStopTimeoutMs = 30000;
-
  private:
   void Stop(const char* why);
   void Finish(int status);
@@ -62,13 +59,22 @@ class Daemon {
   void Answer(uv_stream_t* client, const std::string& text);
   // Rewrites statusFile (and its JSON) and metricsFile, if configured.
   void WriteStatus();
+  // Once a second: how far the comparisons being sent are, on a terminal, in the log every
+  // few seconds, and in STATUS.
+  void ShowProgress();
+  // READY=1, once.
+  void NotifyReady(const std::string& status);
 
   Config config_;
   ReplicaFactory factory_;
   Loader loader_;
   uv_loop_t loop_;
   std::vector<std::unique_ptr<Slot>> slots_;
-  bool ready_ = false;  // READY=1 was sent: every sync was in sync once.
+  bool ready_ = false;  // Every sync was in sync once.
+  bool notified_ready_ = false;  // READY=1 was sent (earlier with readyWhen = "watching").
+  uv_timer_t* progress_timer_ = nullptr;
+  TimePoint progress_logged_{};
+  bool progress_shown_ = false;
   std::string control_path_;
   uv_pipe_t* control_ = nullptr;
   struct Flush {

@@ -25,6 +25,7 @@ struct LogState {
   std::set<std::string, std::less<>> categories;
   bool all = false;
   bool quiet = false;
+  std::string progress;  // Shown last on a terminal's stderr.
 };
 
 LogState& State() {
@@ -114,7 +115,22 @@ void Log::Write(LogLevel level, std::string_view category, std::string_view text
       to_stderr = true;
     }
   }
-  if (to_stderr) [[maybe_unused]] ssize_t n = ::write(STDERR_FILENO, line.data(), line.size());
+  if (to_stderr) {
+    if (!s.progress.empty()) line = "\r\033[K" + line + s.progress;
+    [[maybe_unused]] ssize_t n = ::write(STDERR_FILENO, line.data(), line.size());
+  }
+}
+
+bool Log::SetProgress(const std::string& line) {
+  static const bool tty = ::isatty(STDERR_FILENO) == 1;
+  if (!tty) return false;
+  LogState& s = State();
+  std::lock_guard lock(s.mu);
+  if (s.progress.empty() && line.empty()) return true;
+  s.progress = line;
+  std::string out = "\r\033[K" + line;
+  [[maybe_unused]] ssize_t n = ::write(STDERR_FILENO, out.data(), out.size());
+  return true;
 }
 
 }  // namespace syncd

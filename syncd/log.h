@@ -23,6 +23,9 @@ class Log {
   static void SetQuiet(bool quiet);                       // Errors and warnings only.
   static bool Enabled(std::string_view category);
   static void Write(LogLevel level, std::string_view category, std::string_view text);
+  // On a terminal: a line kept at the bottom of stderr, redrawn below each log line (empty
+  // removes it). Elsewhere it does nothing; returns whether stderr is a terminal.
+  static bool SetProgress(const std::string& line);
 };
 
 template <typename... Args>

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -56,7 +57,43 @@ std::string Label(const std::string& s) {
   return out;
 }
 
+std::string Size(double bytes) {
+  if (bytes >= 1024.0 * 1024 * 1024) return fmt::format("{:.1f} GiB", bytes / (1024.0 * 1024 * 1024));
+  if (bytes >= 1024.0 * 1024) return fmt::format("{:.0f} MiB", bytes / (1024.0 * 1024));
+  return fmt::format("{:.0f} KiB", bytes / 1024.0);
+}
+
 }  // namespace
+
+std::string ProgressLine(const std::vector<SyncStatus>& syncs, int* percent) {
+  SyncStatus::Progress sum;
+  bool any = false;
+  for (const SyncStatus& s : syncs) {
+    if (!s.progress) continue;
+    any = true;
+    sum.ops_done += s.progress->ops_done;
+    sum.ops_total += s.progress->ops_total;
+    sum.bytes_done += s.progress->bytes_done;
+    sum.bytes_total += s.progress->bytes_total;
+    sum.seconds = std::max(sum.seconds, s.progress->seconds);
+  }
+  if (!any) return {};
+  // Bytes measure the work when there are any; a tree of empty files is counted in files.
+  double done = static_cast<double>(sum.bytes_total > 0 ? sum.bytes_done : sum.ops_done);
+  double total = static_cast<double>(sum.bytes_total > 0 ? sum.bytes_total : sum.ops_total);
+  double share = total > 0 ? std::min(1.0, done / total) : 1.0;
+  if (percent) *percent = static_cast<int>(share * 100);
+  std::string line = fmt::format("reconciling: {}/{} files, {}/{}", sum.ops_done, sum.ops_total,
+                                 Size(static_cast<double>(sum.bytes_done)),
+                                 Size(static_cast<double>(sum.bytes_total)));
+  if (sum.seconds >= 1 && sum.bytes_done > 0) {
+    double rate = static_cast<double>(sum.bytes_done) / sum.seconds;
+    line += fmt::format(", {}/s", Size(rate));
+    if (share > 0 && share < 1)
+      line += fmt::format(", about {:.0f} s left", sum.seconds * (1 - share) / share);
+  }
+  return line;
+}
 
 std::string StatusText(const std::vector<SyncStatus>& syncs, SystemClock::time_point now) {
   std::string out = fmt::format("syncd status report at {}\n", LocalTime(now));

@@ -26,7 +26,19 @@ struct SyncStatus {
   uint64_t failures = 0;      // Operations the peer refused (each is retried).
   uint64_t reconnects = 0;    // Connections lost and made again.
   uint64_t watches = 0;       // Directories watched.
+  // While the comparison at startup (or after a reconnect) is being sent: what it found to
+  // send and how much of that the peer has made durable.
+  struct Progress {
+    uint64_t ops_done = 0, ops_total = 0;
+    uint64_t bytes_done = 0, bytes_total = 0;
+    double seconds = 0;  // Since the comparison.
+  };
+  std::optional<Progress> progress;
 };
+
+// "1200/20000 files, 120 MiB/400 MiB, 85 MiB/s, 4 s left" for the syncs that are reconciling;
+// empty when none is. `percent` gets the share of bytes (or operations) done.
+std::string ProgressLine(const std::vector<SyncStatus>& syncs, int* percent);
 
 std::string StatusText(const std::vector<SyncStatus>& syncs, std::chrono::system_clock::time_point now);
 std::string StatusJson(const std::vector<SyncStatus>& syncs, std::chrono::system_clock::time_point now);

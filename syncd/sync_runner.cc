@@ -100,6 +100,7 @@ void SyncRunner::Connect() {
 void SyncRunner::OnConnected(Result<void> result) {
   if (!result) {
     const Error& e = result.error();
+    if (drain_done_) return ConnectionLost(e);  // Stopping: no retry.
     if (e.fatal || (!ever_connected_ && !insist_)) {
       Error out = e;
       out.fatal = true;
@@ -144,8 +145,12 @@ void SyncRunner::OnListed(Result<Listing> listing) {
     if (hooks_.on_fatal) hooks_.on_fatal(e);
     return;
   }
-  LogInfo("{}: compared with {}: {} operations to send", config_.name, replica_->Describe(),
-          batch->ops.size());
+  ReconcileWork work{batch->ops.size(), 0, operations_, bytes_, now};
+  for (const Op& op : batch->ops)
+    if (op.kind == OpKind::kPut) work.bytes += op.entry.size;
+  reconcile_work_ = work;
+  LogInfo("{}: compared with {}: {} operations to send ({} bytes of files)", config_.name,
+          replica_->Describe(), work.ops, work.bytes);
   // Large files whose directory the peer already has go by the large-file lane at once, so
   // the peer writes small files and large ones side by side; the rest wait for the batch that
   // makes their directories.
@@ -346,6 +351,7 @@ void SyncRunner::ConnectionLost(const Error& error) {
   uv_timer_stop(retry_timer_);
   if (drain_done_) {
     LogError("{}: {}; stopping with changes not sent", config_.name, error.message);
+    drain_delivered_ = false;
     phase_ = Phase::kStopped;
     return MaybeFinishDrain();
   }
@@ -444,26 +450,35 @@ std::optional<Batcher::Released> SyncRunner::TakeReleasable(TimePoint now, bool 
   return released;
 }
 
-void SyncRunner::Drain(std::function<void()> done) {
+void SyncRunner::Drain(std::function<void(bool)> done) {
   drain_done_ = std::move(done);
   if (watcher_) {
     watcher_->Flush();  // Take in what the kernel already queued, then stop watching.
     watcher_->Stop();
   }
-  if (phase_ != Phase::kLive && phase_ != Phase::kReconciling) phase_ = Phase::kStopped;
+  if (phase_ == Phase::kWaitingRetry) {
+    // What is pending (and the comparison a reconnect makes) still has a chance: now.
+    LogInfo("{}: stopping: connecting to {} once more to send what is pending", config_.name,
+            replica_->Describe());
+    uv_timer_stop(timer_);
+    Connect();
+    return;
+  }
+  if (phase_ == Phase::kIdle) phase_ = Phase::kStopped;
   Pump();
 }
 
 void SyncRunner::MaybeFinishDrain() {
   if (!drain_done_) return;
-  bool finished =
-      phase_ == Phase::kStopped || (!in_flight_ && batcher_.empty() && lane_.idle() && !held_);
+  // Connecting and comparing count as pending: a stop waits for them (up to stopTimeout).
+  bool finished = phase_ == Phase::kStopped || (phase_ == Phase::kLive && !in_flight_ &&
+                                                batcher_.empty() && lane_.idle() && !held_);
   if (!finished) return;
   if (watcher_)
     LogInfo("{}: handled {} inotify events", config_.name, watcher_->events_read());
   auto done = std::move(drain_done_);
   drain_done_ = nullptr;
-  done();
+  done(drain_delivered_);
 }
 
 std::optional<TimePoint> SyncRunner::OldestUnacked() const {
@@ -503,6 +518,16 @@ SyncStatus SyncRunner::Status(TimePoint now) const {
   s.failures = failures_;
   s.reconnects = reconnects_;
   s.watches = watcher_ ? watcher_->watch_count() : 0;
+  if (phase_ == Phase::kReconciling && reconcile_work_) {
+    const ReconcileWork& w = *reconcile_work_;
+    SyncStatus::Progress p;
+    p.ops_total = w.ops;
+    p.bytes_total = w.bytes;
+    p.ops_done = std::min(w.ops, operations_ - w.ops_before);
+    p.bytes_done = std::min(w.bytes, bytes_ - w.bytes_before);
+    p.seconds = std::chrono::duration<double>(now - w.started).count();
+    s.progress = p;
+  }
   return s;
 }
 

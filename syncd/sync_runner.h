@@ -39,9 +39,10 @@ class SyncRunner {
   ~SyncRunner();
 
   void Start();
-  // Stops watching, sends what is pending, and calls `done` once nothing is left in flight (or
-  // the peer is unreachable). Used for a clean stop.
-  void Drain(std::function<void()> done);
+  // Stops watching, sends what is pending, and calls `done` once nothing is left in flight,
+  // with whether everything reached the peer. A sync waiting to reconnect tries once more at
+  // once; a peer that cannot be reached ends the drain. Used for a clean stop.
+  void Drain(std::function<void(bool delivered)> done);
 
   // New exclude patterns (a reloaded config): the watches are set again and the tree compared
   // with what the peer is known to hold, on the same connection, without listing it again.
@@ -114,6 +115,12 @@ class SyncRunner {
   size_t in_flight_ops_ = 0;
   TimePoint in_flight_oldest_{};
   uint64_t operations_ = 0, bytes_ = 0, failures_ = 0, reconnects_ = 0;
+  // The comparison being sent: its size, and the counters when it started.
+  struct ReconcileWork {
+    uint64_t ops = 0, bytes = 0, ops_before = 0, bytes_before = 0;
+    TimePoint started;
+  };
+  std::optional<ReconcileWork> reconcile_work_;
   std::optional<std::chrono::system_clock::time_point> last_success_;
 
   Phase phase_ = Phase::kIdle;
@@ -122,7 +129,8 @@ class SyncRunner {
   bool need_rescan_ = false;   // An overflow happened; rescan once the batch in flight is done.
   bool ever_connected_ = false;
   uint64_t backoff_ms_ = 0;
-  std::function<void()> drain_done_;
+  std::function<void(bool)> drain_done_;
+  bool drain_delivered_ = true;
   bool hurry_ = false;  // Send what is pending now (a flush); cleared once nothing is.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

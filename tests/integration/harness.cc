@@ -13,7 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <set>
 #include <filesystem>
 #include <fstream>
@@ -24,6 +26,86 @@ namespace syncd::itest {
 namespace fs = std::filesystem;
 
 std::string SyncdBinary() { return SYNCD_BINARY; }
+
+TcpRelay::TcpRelay(int listen_port, int target_port, size_t bytes_per_second)
+    : target_port_(target_port), rate_(bytes_per_second) {
+  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(listen_port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0)
+      << std::strerror(errno);
+  EXPECT_EQ(::listen(listen_fd_, 16), 0);
+  threads_.emplace_back([this] { Accept(); });
+}
+
+TcpRelay::~TcpRelay() {
+  stop_ = true;
+  ::shutdown(listen_fd_, SHUT_RDWR);
+  {
+    std::lock_guard lock(mu_);
+    for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
+  }
+  // Accept() may still add threads until it sees stop_; it is the first one.
+  threads_.front().join();
+  for (size_t i = 1; i < threads_.size(); ++i) threads_[i].join();
+  for (int fd : fds_) ::close(fd);
+  ::close(listen_fd_);
+}
+
+void TcpRelay::Accept() {
+  while (!stop_) {
+    int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (client < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    int server = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(target_port_));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(server, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      ::close(client);
+      ::close(server);
+      continue;
+    }
+    std::lock_guard lock(mu_);
+    if (stop_) {
+      ::close(client);
+      ::close(server);
+      return;
+    }
+    fds_.push_back(client);
+    fds_.push_back(server);
+    threads_.emplace_back([this, client, server] { Pump(client, server, rate_); });
+    threads_.emplace_back([this, client, server] { Pump(server, client, 0); });
+  }
+}
+
+void TcpRelay::Pump(int from, int to, size_t rate) {
+  char buf[16384];
+  size_t chunk = rate ? std::min(sizeof buf, std::max<size_t>(rate / 20, 1)) : sizeof buf;
+  while (!stop_) {
+    ssize_t n = ::read(from, buf, chunk);
+    if (n <= 0) break;
+    for (ssize_t off = 0; off < n;) {
+      ssize_t w = ::write(to, buf + off, static_cast<size_t>(n - off));
+      if (w <= 0) {
+        ::shutdown(from, SHUT_RDWR);
+        return;
+      }
+      off += w;
+    }
+    if (rate)
+      std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(n) * 1000000 /
+                                                            static_cast<int64_t>(rate)));
+  }
+  ::shutdown(to, SHUT_WR);
+}
 std::string SourceDir() { return SYNCD_SOURCE_DIR; }
 
 TempDir::TempDir(const std::string& tag) {

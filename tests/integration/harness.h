@@ -4,12 +4,15 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace syncd::itest {
@@ -129,6 +132,28 @@ class SshServer {
   int port_;
   std::vector<std::pair<std::string, std::string>> binds_;
   std::unique_ptr<Process> sshd_;
+};
+
+// A TCP relay on 127.0.0.1:`listen_port` to 127.0.0.1:`target_port` that passes at most
+// `bytes_per_second` from its clients to the target (and all the way back): a slow link on
+// loopback, so that a transfer is sure to take a while.
+class TcpRelay {
+ public:
+  TcpRelay(int listen_port, int target_port, size_t bytes_per_second);
+  ~TcpRelay();
+  TcpRelay(const TcpRelay&) = delete;
+  TcpRelay& operator=(const TcpRelay&) = delete;
+
+ private:
+  void Accept();
+  void Pump(int from, int to, size_t rate);
+  int listen_fd_ = -1;
+  int target_port_;
+  size_t rate_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::vector<int> fds_;
+  std::vector<std::thread> threads_;
 };
 
 std::string SyncdBinary();

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -74,6 +75,38 @@ TEST(NotifyTest, ReadyStatusAndStoppingInOrder) {
   EXPECT_LT(status, ready);
   EXPECT_LT(ready, stopping);
   EXPECT_THAT(listener.messages[ready], HasSubstr("STATUS=in sync"));
+}
+
+// readyWhen = "watching" reports READY once the watches are set, before the peer has anything
+// (here a listener that accepts the connection and never says a word); stopTimeout bounds the
+// stop that cannot reach it, and the exit status says that changes were left behind.
+TEST(NotifyTest, ReadyWhenWatchingComesBeforeThePeerAndStopTimeoutBoundsTheStop) {
+  TempDir tmp("notify");
+  MakeDirs(tmp / "src");
+  WriteFile(tmp / "src/f", "x");
+  int silent = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(2203);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int one = 1;
+  ::setsockopt(silent, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  ASSERT_EQ(::bind(silent, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(silent, 4), 0);
+  WriteFile(tmp / "c.lua",
+            "settings { insist = true, readyWhen = 'watching', stopTimeout = 1 }\n"
+            "sync { default.rsyncssh, source = '" + tmp / "src" +
+                "', host = '127.0.0.1', targetdir = '/nowhere', ssh = { port = 2203 } }\n",
+            0600);
+  NotifyListener listener(tmp / "notify.sock");
+  Process syncd({SyncdBinary(), "-nodaemon", tmp / "c.lua"},
+                {"NOTIFY_SOCKET=" + tmp / "notify.sock", "HOME=" + tmp.path()}, tmp / "log");
+  ASSERT_TRUE(listener.WaitFor("READY=1")) << syncd.log();
+  EXPECT_THAT(listener.messages[listener.IndexOf("READY=1")], HasSubstr("STATUS=watching"));
+  syncd.Signal(SIGTERM);
+  EXPECT_EQ(syncd.Wait(), 1) << syncd.log();
+  EXPECT_THAT(syncd.log(), HasSubstr("within 1 s"));
+  ::close(silent);
 }
 
 // SIGHUP adds a sync and drops an exclude of another: the untouched sync keeps its connection,

@@ -14,6 +14,7 @@
 
 #include "tests/integration/harness.h"
 #include "tests/integration/scenario.h"
+#include "tests/random_bytes.h"
 
 namespace syncd::itest {
 namespace {
@@ -165,6 +166,33 @@ TEST_F(SshReplicationTest, PeerDownAtStartupIsRetriedWithInsist) {
   ExpectConverged(layout_, "the standby came up");
 }
 
+// A stop that comes while syncd waits to reconnect tries at once, instead of leaving with the
+// changes: here the standby has just come up, and what was written meanwhile gets there.
+TEST_F(SshReplicationTest, StopWhileWaitingToReconnectTriesOnceMoreAndDelivers) {
+  auto syncd = StartConvergedSeedSyncd();
+  ASSERT_FALSE(HasFatalFailure());
+  sshd_->Stop();
+  WriteFile(layout_.sources[2] + "/sess_last", "written just before the failover", 0600);
+  ASSERT_TRUE(WaitForRetry(*syncd)) << syncd->log();
+  sshd_->Start();
+  syncd->Signal(SIGTERM);
+  EXPECT_EQ(syncd->Wait(), 0) << syncd->log();
+  EXPECT_EQ(ReadFile(layout_.targets[2] + "/sess_last"), "written just before the failover")
+      << syncd->log();
+}
+
+// ... and a stop when the standby cannot be reached says so with its exit status.
+TEST_F(SshReplicationTest, StopWithTheStandbyUnreachableExitsOne) {
+  auto syncd = StartConvergedSeedSyncd();
+  ASSERT_FALSE(HasFatalFailure());
+  sshd_->Stop();
+  WriteFile(layout_.sources[2] + "/sess_lost", "cannot get there", 0600);
+  ASSERT_TRUE(WaitForRetry(*syncd)) << syncd->log();
+  syncd->Signal(SIGTERM);
+  EXPECT_EQ(syncd->Wait(), 1) << syncd->log();
+  EXPECT_THAT(syncd->log(), HasSubstr("stopping with changes not sent"));
+}
+
 // Connections that break while running are retried; nothing changed meanwhile is lost.
 TEST_F(SshReplicationTest, BrokenConnectionIsRetriedAndCaughtUp) {
   auto syncd = StartConvergedSeedSyncd();
@@ -276,6 +304,35 @@ TEST_F(SshReplicationTest, PeerThatStopsAnsweringIsDroppedByTheKeepaliveDeadline
   for (pid_t p : sessions) ::kill(p, SIGKILL);
   for (pid_t p : sessions) ::kill(p, SIGCONT);
   EXPECT_TRUE(again->running());
+}
+
+// The first copy over a slow link (a relay that passes 1 MiB/s, so 4 MiB take at least 4 s)
+// reports its progress; stderr is not a terminal, as under systemd, so it goes to the log.
+TEST_F(SshReplicationTest, FirstCopyOverASlowLinkReportsProgress) {
+  TrustEachOther();
+  sshd_->Start();
+  TcpRelay relay(2202, 22, 1 << 20);
+  std::vector<std::string> blobs;
+  for (uint32_t i = 0; i < 8; ++i) {
+    blobs.push_back(syncd::testing::RandomBytes(512 * 1024, i));
+    WriteFile(layout_.sources[0] + "/blob" + std::to_string(i), blobs.back());
+  }
+  std::string line = sshd_->KnownHostsLine("ed25519");
+  WriteFile(home_ + "/.ssh/known_hosts", "[127.0.0.1]:2202" + line.substr(line.find(' ')));
+  std::string config = tmp_ / "slow.conf.lua";
+  WriteFile(config, "sync { default.rsyncssh, source = '" + layout_.sources[0] +
+                        "', host = '127.0.0.1', targetdir = '" + layout_.sources[0] +
+                        "', ssh = { port = 2202, identityFile = '" + key_ + "' } }\n",
+            0600);
+  auto syncd = StartSyncd(config, home_, tmp_ / "syncd.out");
+  EXPECT_TRUE(WaitUntil([&] {
+    for (uint32_t i = 0; i < blobs.size(); ++i)
+      if (ReadFile(layout_.targets[0] + "/blob" + std::to_string(i)) != blobs[i]) return false;
+    return true;
+  })) << syncd->log();
+  EXPECT_THAT(syncd->log(),
+              ::testing::ContainsRegex("reconciling: [0-9]+/9 files, [0-9.]+ [KM]iB/4 MiB"));
+  EXPECT_TRUE(WaitUntil([&] { return syncd->log().find("in sync with") != std::string::npos; }));
 }
 
 TEST_F(SshReplicationTest, PortAndIdentityFromTheConfig) {
