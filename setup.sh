@@ -13,6 +13,8 @@ packages=(
   openssh-server openssh-client iproute2 util-linux mount procps
   # The agent's fuzzer: clang and its libFuzzer runtime
   clang-16 libclang-rt-16-dev
+  # Packaging test: the Debian package's library dependencies, checking the systemd units
+  dpkg-dev file systemd
   # Benchmarks: the tools syncd is compared with
   libbenchmark-dev rsync lsyncd
 )
