@@ -1,5 +1,6 @@
 #include "syncd/log.h"
 
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -31,6 +32,20 @@ struct LogState {
 LogState& State() {
   static LogState* state = new LogState();
   return *state;
+}
+
+// Whether stderr is the journal's stream (systemd sets JOURNAL_STREAM to its device:inode):
+// then lines carry their priority as a "<N>" prefix and no timestamp, which journald adds.
+bool StderrIsJournal() {
+  static const bool journal = [] {
+    const char* stream = std::getenv("JOURNAL_STREAM");
+    unsigned long long dev = 0, ino = 0;
+    struct stat st;
+    if (!stream || std::sscanf(stream, "%llu:%llu", &dev, &ino) != 2) return false;
+    if (::fstat(STDERR_FILENO, &st) != 0) return false;
+    return st.st_dev == static_cast<dev_t>(dev) && st.st_ino == static_cast<ino_t>(ino);
+  }();
+  return journal;
 }
 
 }  // namespace
@@ -116,6 +131,13 @@ void Log::Write(LogLevel level, std::string_view category, std::string_view text
     }
   }
   if (to_stderr) {
+    if (StderrIsJournal()) {
+      int priority = level == LogLevel::kError     ? 3
+                     : level == LogLevel::kWarning ? 4
+                     : level == LogLevel::kInfo    ? 6
+                                                   : 7;
+      line = fmt::format("<{}>{}: {}\n", priority, category, text);
+    }
     if (!s.progress.empty()) line = "\r\033[K" + line + s.progress;
     [[maybe_unused]] ssize_t n = ::write(STDERR_FILENO, line.data(), line.size());
   }

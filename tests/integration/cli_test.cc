@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 
@@ -83,6 +84,28 @@ TEST_F(CliTest, CheckPrintsTheEffectiveConfiguration) {
   EXPECT_THAT(out, HasSubstr("Sync1 (rsyncssh, " + c + ":1): " + tmp_ / "src" + " -> osm2:/t"));
   EXPECT_THAT(out, HasSubstr("keeps: perms=true owner=true group=true times=true"));
   EXPECT_THAT(out, HasSubstr("--bwlimit=100 is not understood by syncd; ignored"));
+}
+
+// Under systemd, stderr is the journal's stream (JOURNAL_STREAM names its device and inode):
+// lines carry their priority for journald and leave the timestamp to it.
+TEST_F(CliTest, LinesToTheJournalCarryTheirPriority) {
+  std::string c = Config("sync { default.rsync, source = '" + tmp_ / "src" + "', target = '" +
+                         tmp_ / "dst" + "', rsync = { _extra = { '--bwlimit=100' } } }\n");
+  std::string log = tmp_ / "journal.log";
+  WriteFile(log, "");
+  struct stat st;
+  ASSERT_EQ(::stat(log.c_str(), &st), 0);
+  Process p({SyncdBinary(), "-nodaemon", c},
+            {"HOME=" + tmp_.path(), "JOURNAL_STREAM=" + std::to_string(st.st_dev) + ":" +
+                                        std::to_string(st.st_ino)},
+            log);
+  ASSERT_TRUE(WaitUntil([&] { return p.log().find("in sync with") != std::string::npos; }))
+      << p.log();
+  p.Signal(SIGTERM);
+  EXPECT_EQ(p.Wait(), 0);
+  EXPECT_THAT(p.log(), HasSubstr("\n<6>Normal: Sync1: in sync with"));
+  EXPECT_THAT(p.log(), ::testing::ContainsRegex("(^|\n)<4>Warn: .*--bwlimit=100"));
+  EXPECT_THAT(p.log(), ::testing::Not(::testing::ContainsRegex("\n20[0-9][0-9]-")));
 }
 
 // Without nodaemon syncd detaches as lsyncd does; the pidfile names the daemon and goes away
