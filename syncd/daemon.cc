@@ -85,15 +85,7 @@ int Daemon::Run() {
     slot->runner->Start();
   }
   const Settings& settings = config_.settings;
-  if (settings.status_file || settings.metrics_file) {
-    // Rewritten on a timer, idle or not, so a stale file means a stuck daemon.
-    status_timer_ = new uv_timer_t;
-    uv_timer_init(&loop_, status_timer_);
-    status_timer_->data = this;
-    auto ms = static_cast<uint64_t>(std::max(settings.status_interval, 1)) * 1000;
-    uv_timer_start(
-        status_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->WriteStatus(); }, 0, ms);
-  }
+  ScheduleStatus();
   if (settings.ready_when_watching && !finished_ && !stopping_)
     NotifyReady(fmt::format("watching; comparing {} sync(s) with the peer", slots_.size()));
   progress_timer_ = new uv_timer_t;
@@ -106,6 +98,23 @@ int Daemon::Run() {
   Log::SetProgress("");
   WriteStatus();  // The final state: stopped, and what was left pending.
   return status_;
+}
+
+void Daemon::ScheduleStatus() {
+  const Settings& settings = config_.settings;
+  if (!settings.status_file && !settings.metrics_file) {
+    if (status_timer_) uv_timer_stop(status_timer_);
+    return;
+  }
+  // Rewritten on a timer, idle or not, so a stale file means a stuck daemon.
+  if (!status_timer_) {
+    status_timer_ = new uv_timer_t;
+    uv_timer_init(&loop_, status_timer_);
+    status_timer_->data = this;
+  }
+  auto ms = static_cast<uint64_t>(std::max(settings.status_interval, 1)) * 1000;
+  uv_timer_start(
+      status_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->WriteStatus(); }, 0, ms);
 }
 
 void Daemon::WriteStatus() {
@@ -285,6 +294,7 @@ void Daemon::Reload() {
   fresh->settings.pidfile = config_.settings.pidfile;
   config_.settings = fresh->settings;
   config_.syncs = fresh->syncs;
+  ScheduleStatus();  // statusFile, metricsFile or statusInterval may be new.
   LogInfo("reload: {} syncs unchanged, {} with new excludes, {} restarted, {} added",
           kept, excludes, restarted, added);
   notifier_.Send(fmt::format("READY=1\nSTATUS=reloaded: {} syncs", slots_.size()));

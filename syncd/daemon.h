@@ -59,6 +59,8 @@ class Daemon {
   void Answer(uv_stream_t* client, const std::string& text);
   // Rewrites statusFile (and its JSON) and metricsFile, if configured.
   void WriteStatus();
+  // Starts, restarts or stops the timer of WriteStatus() as the settings say.
+  void ScheduleStatus();
   // Once a second: how far the comparisons being sent are, on a terminal, in the log every
   // few seconds, and in STATUS.
   void ShowProgress();

@@ -139,9 +139,14 @@ TEST(NotifyTest, ReloadAddsASyncAndChangesExcludesWithoutDisturbingTheRest) {
   };
   ASSERT_EQ(count(syncd.log(), "Sync1: connecting"), 1u);
 
-  WriteFile(config, sync("a", "") + sync("b", "") + sync("c", ""));
+  // The reload also adds a metrics file, which starts being written.
+  WriteFile(config, "settings { metricsFile = '" + tmp / "syncd.prom" + "' }\n" + sync("a", "") +
+                        sync("b", "") + sync("c", ""));
   syncd.Signal(SIGHUP);
   ASSERT_TRUE(WaitUntil([&] { return std::filesystem::exists(tmp / "dst/c/f"); })) << syncd.log();
+  EXPECT_TRUE(WaitUntil([&] {
+    return MetricValues(ReadFile(tmp / "syncd.prom"), "syncd_in_sync").size() == 3;
+  })) << syncd.log();
   ASSERT_TRUE(WaitUntil([&] { return std::filesystem::exists(tmp / "dst/b/draft.tmp"); }))
       << syncd.log();
   EXPECT_EQ(ReadFile(tmp / "dst/b/draft.tmp"), "excluded at first");
