@@ -225,6 +225,15 @@ Result<void> ReadSsh(lua_State* L, Reader& r, const std::string& prefix, SyncCon
       o.identity_file = *v;
       return {};
     }
+    if (name == "carrier") {
+      auto v = r.String(key);
+      if (!v) return std::unexpected(v.error());
+      if (*v == "auto") o.carrier = SshCarrier::kAuto;
+      else if (*v == "libssh2") o.carrier = SshCarrier::kLibssh2;
+      else if (*v == "openssh") o.carrier = SshCarrier::kOpenSsh;
+      else return r.Bad(key, fmt::format("expected \"auto\", \"libssh2\" or \"openssh\", got \"{}\"", *v));
+      return {};
+    }
     if (name == "port") {
       auto v = r.Int(key);
       if (!v) return std::unexpected(v.error());

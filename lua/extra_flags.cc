@@ -150,8 +150,12 @@ Result<void> ApplyExtraFlags(SyncConfig& s, const std::string& where,
   for (const std::string& a : not_understood)
     warnings.push_back(fmt::format("{}: rsync._extra: {} is not understood by syncd; ignored",
                                    where, a));
+  // The OpenSSH client takes every option; syncd's own client only some.
+  bool openssh = s.ssh.binary || s.ssh.carrier == SshCarrier::kOpenSsh ||
+                 (s.ssh.carrier == SshCarrier::kAuto &&
+                  (s.ssh.options.contains("ProxyJump") || s.ssh.options.contains("ProxyCommand")));
   for (const auto& [key, value] : s.ssh.options) {
-    if (kSshOptionsIgnored.contains(key)) continue;
+    if (openssh || kSshOptionsIgnored.contains(key)) continue;
     if (!kSshOptionsUsed.contains(key))
       warnings.push_back(
           fmt::format("{}: ssh.options.{}: not supported by syncd; ignored", where, key));
@@ -164,7 +168,7 @@ Result<void> ApplyExtraFlags(SyncConfig& s, const std::string& where,
   if (auto it = s.ssh.options.find("User");
       it != s.ssh.options.end() && s.host.find('@') == std::string::npos)
     s.host = it->second + "@" + s.host;
-  if (!s.ssh.extra.empty())
+  if (!s.ssh.extra.empty() && !openssh)
     warnings.push_back(fmt::format("{}: ssh._extra is not used by syncd's SSH client: {}", where,
                                    fmt::join(s.ssh.extra, " ")));
   return {};

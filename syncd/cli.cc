@@ -155,8 +155,12 @@ std::string DescribeConfig(const Config& c) {
                        y.rsync.prune_empty_dirs);
     if (!y.excludes.empty()) out += fmt::format("  exclude: {}\n", fmt::join(y.excludes, " "));
     if (!y.host.empty())
-      out += fmt::format("  ssh: identityFile={} port={}\n", y.ssh.identity_file.value_or("(default keys)"),
-                         y.ssh.port.value_or(22));
+      out += fmt::format("  ssh: identityFile={} port={} carrier={}\n",
+                         y.ssh.identity_file.value_or("(default keys)"), y.ssh.port.value_or(22),
+                         y.ssh.binary || y.ssh.carrier == SshCarrier::kOpenSsh
+                             ? "openssh (" + y.ssh.binary.value_or("/usr/bin/ssh") + ")"
+                         : y.ssh.carrier == SshCarrier::kLibssh2 ? std::string("libssh2")
+                                                                 : std::string("auto"));
   }
   for (const std::string& w : c.warnings) out += "warning: " + w + "\n";
   return out;

@@ -37,8 +37,18 @@ struct RsyncOptions {
   bool operator==(const RsyncOptions&) const = default;
 };
 
+// How a sync reaches its peer over SSH: syncd's own client (libssh2), or a spawned OpenSSH
+// client carrying the same protocol (for ProxyJump, ssh_config, RSA-SHA2 user keys, GSSAPI).
+enum class SshCarrier {
+  kAuto,     // libssh2; the OpenSSH client when ProxyJump/ProxyCommand is set or the server
+             // refuses an RSA key that libssh2 can only sign with SHA-1.
+  kLibssh2,  // Never the OpenSSH client.
+  kOpenSsh,  // Always the OpenSSH client.
+};
+
 struct SshOptions {
-  std::string binary = "/usr/bin/ssh";
+  std::optional<std::string> binary;  // Set: the OpenSSH client to run (implies kOpenSsh).
+  SshCarrier carrier = SshCarrier::kAuto;
   std::optional<std::string> identity_file;
   std::optional<int> port;
   std::map<std::string, std::string> options;  // -o Key=Value.

@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 
 #include <memory>
+#include <optional>
+
+#include "syncd/log.h"
 
 namespace syncd::transport {
 namespace {
@@ -16,8 +19,33 @@ struct PipeChannel::Handles {
   uv_process_t process;
   uv_pipe_t in;   // The agent's stdin.
   uv_pipe_t out;  // The agent's stdout.
+  uv_pipe_t err;  // Its stderr, when captured.
   int open_handles = 0;
   bool exited = false;
+  // Captured stderr: an exit is reported once the process is gone and stderr is read out.
+  bool capture = false;
+  bool err_done = false;
+  std::optional<Error> exit_error;
+  std::string err_tail;  // The end of what it said.
+  std::string err_line;  // A line not finished yet.
+
+  void Report() {
+    if (!owner || !exit_error || (capture && !err_done)) return;
+    Error e = *exit_error;
+    if (capture) {
+      std::string last;
+      size_t end = err_tail.find_last_not_of("\r\n");
+      if (end != std::string::npos) {
+        size_t start = err_tail.find_last_of('\n', end);
+        last = err_tail.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1) + 1);
+      }
+      if (!last.empty()) e.message += ": " + last;
+      for (const char* refused : {"Host key verification failed", "Permission denied",
+                                  "REMOTE HOST IDENTIFICATION HAS CHANGED"})
+        if (err_tail.find(refused) != std::string::npos) e.fatal = true;
+    }
+    owner->Closed(e);
+  }
 
   void CloseAll() {
     auto close = [this](uv_handle_t* h) {
@@ -30,12 +58,16 @@ struct PipeChannel::Handles {
     if (!exited) uv_process_kill(&process, SIGTERM);
     close(reinterpret_cast<uv_handle_t*>(&in));
     close(reinterpret_cast<uv_handle_t*>(&out));
+    if (capture) close(reinterpret_cast<uv_handle_t*>(&err));
     close(reinterpret_cast<uv_handle_t*>(&process));
   }
 };
 
 PipeChannel::PipeChannel(uv_loop_t* loop, std::vector<std::string> argv)
     : loop_(loop), argv_(std::move(argv)) {}
+
+PipeChannel::PipeChannel(uv_loop_t* loop, std::vector<std::string> argv, std::string name)
+    : loop_(loop), argv_(std::move(argv)), name_(std::move(name)), capture_stderr_(true) {}
 
 PipeChannel::~PipeChannel() { Close(); }
 
@@ -44,10 +76,15 @@ void PipeChannel::Open(Callbacks callbacks, std::function<void(Result<void>)> op
   callbacks_ = std::move(callbacks);
   auto* h = new Handles;
   h->owner = this;
-  h->process.data = h->in.data = h->out.data = h;
+  h->process.data = h->in.data = h->out.data = h->err.data = h;
+  h->capture = capture_stderr_;
   uv_pipe_init(loop_, &h->in, 0);
   uv_pipe_init(loop_, &h->out, 0);
   h->open_handles = 2;
+  if (h->capture) {
+    uv_pipe_init(loop_, &h->err, 0);
+    h->open_handles = 3;
+  }
 
   std::vector<char*> args;
   for (std::string& a : argv_) args.push_back(a.data());
@@ -57,8 +94,13 @@ void PipeChannel::Open(Callbacks callbacks, std::function<void(Result<void>)> op
   stdio[0].data.stream = reinterpret_cast<uv_stream_t*>(&h->in);
   stdio[1].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
   stdio[1].data.stream = reinterpret_cast<uv_stream_t*>(&h->out);
-  stdio[2].flags = UV_INHERIT_FD;  // The agent's complaints go to our log stream.
-  stdio[2].data.fd = 2;
+  if (h->capture) {
+    stdio[2].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
+    stdio[2].data.stream = reinterpret_cast<uv_stream_t*>(&h->err);
+  } else {
+    stdio[2].flags = UV_INHERIT_FD;  // The agent's complaints go to our log stream.
+    stdio[2].data.fd = 2;
+  }
   uv_process_options_t options{};
   options.file = args[0];
   options.args = args.data();
@@ -67,10 +109,12 @@ void PipeChannel::Open(Callbacks callbacks, std::function<void(Result<void>)> op
   options.exit_cb = [](uv_process_t* p, int64_t status, int signal) {
     auto* self = static_cast<Handles*>(p->data);
     self->exited = true;
-    if (self->owner)
-      self->owner->Closed(Error{signal ? fmt::format("local agent killed by signal {}", signal)
-                                       : fmt::format("local agent exited with status {}", status),
-                                ECONNRESET});
+    if (!self->owner) return;
+    const std::string& name = self->owner->name_;
+    self->exit_error = Error{signal ? fmt::format("{} killed by signal {}", name, signal)
+                                    : fmt::format("{} exited with status {}", name, status),
+                             ECONNRESET};
+    self->Report();
   };
   int rc = uv_spawn(loop_, &h->process, &options);
   if (rc != 0) {
@@ -79,9 +123,36 @@ void PipeChannel::Open(Callbacks callbacks, std::function<void(Result<void>)> op
     h->CloseAll();
     return opened(Fail(fmt::format("start {}: {}", argv_[0], uv_strerror(rc)), -rc));
   }
-  h->open_handles = 3;
+  h->open_handles = h->capture ? 4 : 3;
   handles_ = h;
   closed_ = false;
+  if (h->capture) {
+    uv_read_start(
+        reinterpret_cast<uv_stream_t*>(&h->err),
+        [](uv_handle_t*, size_t, uv_buf_t* buf) {
+          static thread_local char storage[4096];
+          *buf = uv_buf_init(storage, sizeof storage);
+        },
+        [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+          auto* self = static_cast<Handles*>(s->data);
+          if (n < 0) {
+            uv_read_stop(s);
+            self->err_done = true;
+            return self->Report();
+          }
+          std::string_view text(buf->base, static_cast<size_t>(n));
+          self->err_tail.append(text);
+          if (self->err_tail.size() > 4096) self->err_tail.erase(0, self->err_tail.size() - 4096);
+          self->err_line.append(text);
+          for (size_t nl; (nl = self->err_line.find('\n')) != std::string::npos;) {
+            std::string line = self->err_line.substr(0, nl);
+            self->err_line.erase(0, nl + 1);
+            if (!line.empty() && line.back() == '\r') line.pop_back();
+            if (!line.empty() && self->owner)
+              LogDebug("Transport", "{}: {}", self->owner->name_, line);
+          }
+        });
+  }
   uv_read_start(
       reinterpret_cast<uv_stream_t*>(&h->out),
       [](uv_handle_t*, size_t, uv_buf_t* buf) {
@@ -95,7 +166,12 @@ void PipeChannel::Open(Callbacks callbacks, std::function<void(Result<void>)> op
           if (self->owner->callbacks_.on_data)
             self->owner->callbacks_.on_data(std::string_view(buf->base, static_cast<size_t>(n)));
         } else if (n < 0) {
-          self->owner->Closed(Error{n == UV_EOF ? "local agent closed its output"
+          if (self->capture && n == UV_EOF) {
+            // The program is ending: its exit status and last words say why.
+            uv_read_stop(s);
+            return;
+          }
+          self->owner->Closed(Error{n == UV_EOF ? self->owner->name_ + " closed its output"
                                                 : std::string("read from agent: ") +
                                                       uv_strerror(static_cast<int>(n)),
                                     ECONNRESET});

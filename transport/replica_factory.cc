@@ -1,8 +1,14 @@
 #include "transport/replica_factory.h"
 
+#include <unistd.h>
+
+#include <map>
+
 #include <fmt/format.h>
 
+#include "syncd/log.h"
 #include "transport/codec.h"
+#include "transport/known_hosts.h"
 #include "transport/pipe_channel.h"
 #include "transport/replica_client.h"
 
@@ -37,7 +43,98 @@ std::vector<std::string> SplitBlanks(const std::string& s) {
   return out;
 }
 
+// libssh2 first; if the peer refuses an RSA key that libssh2 can only sign with SHA-1, the
+// OpenSSH client (which signs with SHA-2) from then on, for every connection of this sync.
+class FallbackChannel : public Channel {
+ public:
+  struct Shared {
+    bool use_openssh = false;
+  };
+  FallbackChannel(uv_loop_t* loop, SshTarget target, std::vector<std::string> openssh,
+                  std::shared_ptr<Shared> shared)
+      : loop_(loop), target_(std::move(target)), openssh_(std::move(openssh)),
+        shared_(std::move(shared)) {}
+
+  void Open(Callbacks callbacks, std::function<void(Result<void>)> opened) override {
+    if (shared_->use_openssh) return OpenSsh(std::move(callbacks), std::move(opened));
+    inner_ = std::make_unique<SshChannel>(loop_, target_);
+    inner_->Open(callbacks, [this, callbacks, opened](Result<void> r) {
+      if (r || r.error().code != EKEYREJECTED || ::access(openssh_[0].c_str(), X_OK) != 0)
+        return opened(std::move(r));
+      if (!shared_->use_openssh)
+        LogWarn("{}; the OpenSSH client ({}) carries the syncs to it instead, signing with "
+                "SHA-2. To use syncd's own client, give it an ed25519 key; to say so and skip "
+                "this try, set ssh = {{ carrier = 'openssh' }}",
+                r.error().message.substr(0, r.error().message.find(';')), openssh_[0]);
+      shared_->use_openssh = true;
+      retired_ = std::move(inner_);  // Its callback is still on the stack.
+      OpenSsh(callbacks, opened);
+    });
+  }
+  void Write(std::string bytes) override { inner_->Write(std::move(bytes)); }
+  size_t buffered() const override { return inner_ ? inner_->buffered() : 0; }
+  void Close() override {
+    if (inner_) inner_->Close();
+  }
+
+ private:
+  void OpenSsh(Callbacks callbacks, std::function<void(Result<void>)> opened) {
+    inner_ = std::make_unique<PipeChannel>(loop_, openssh_, "ssh " + target_.Describe());
+    inner_->Open(std::move(callbacks), std::move(opened));
+  }
+  uv_loop_t* loop_;
+  SshTarget target_;
+  std::vector<std::string> openssh_;
+  std::shared_ptr<Shared> shared_;
+  std::unique_ptr<Channel> inner_, retired_;
+};
+
+bool WantsOpenSsh(const SyncConfig& sync) {
+  const SshOptions& o = sync.ssh;
+  if (o.binary || o.carrier == SshCarrier::kOpenSsh) return true;
+  return o.carrier == SshCarrier::kAuto &&
+         (o.options.contains("ProxyJump") || o.options.contains("ProxyCommand"));
+}
+
 }  // namespace
+
+std::vector<std::string> OpenSshCommand(const SyncConfig& sync) {
+  SshTarget t = SshTargetFor(sync);
+  std::vector<std::string> argv{sync.ssh.binary.value_or("/usr/bin/ssh"), "-T", "-x", "-a",
+                                "-o", "BatchMode=yes"};
+  auto option = [&](const std::string& key, const std::string& value) {
+    argv.push_back("-o");
+    argv.push_back(key + "=" + value);
+  };
+  // What the config says, then syncd's defaults for what it does not (the first value wins).
+  for (const auto& [key, value] : sync.ssh.options) option(key, value);
+  // The same known_hosts files as syncd's own client (HOME, not the passwd entry, gives ~).
+  if (!sync.ssh.options.contains("UserKnownHostsFile"))
+    option("UserKnownHostsFile", fmt::format("{}", fmt::join(KnownHostsFiles(t), " ")));
+  if (!sync.ssh.options.contains("ServerAliveInterval"))
+    option("ServerAliveInterval", std::to_string(t.keepalive_s));
+  if (!sync.ssh.options.contains("ServerAliveCountMax"))
+    option("ServerAliveCountMax", std::to_string(t.keepalive_count_max));
+  if (!sync.ssh.options.contains("ConnectTimeout"))
+    option("ConnectTimeout", std::to_string(t.connect_timeout_s));
+  if (sync.ssh.identity_file) {
+    argv.push_back("-i");
+    argv.push_back(*sync.ssh.identity_file);
+  }
+  if (sync.ssh.port) {
+    argv.push_back("-p");
+    argv.push_back(std::to_string(*sync.ssh.port));
+  }
+  for (const std::string& e : sync.ssh.extra) argv.push_back(e);
+  if (!t.user.empty()) {
+    argv.push_back("-l");
+    argv.push_back(t.user);
+  }
+  argv.push_back("--");
+  argv.push_back(t.host);
+  argv.push_back(t.remote_command);
+  return argv;
+}
 
 SshTarget SshTargetFor(const SyncConfig& sync) {
   SshTarget t;
@@ -76,10 +173,26 @@ std::unique_ptr<Replica> MakeReplica(uv_loop_t* loop, const SyncConfig& sync,
         [loop, argv] { return std::make_unique<PipeChannel>(loop, argv); }, OptionsFor(sync));
   }
   SshTarget target = SshTargetFor(sync);
-  return std::make_unique<ReplicaClient>(
-      loop, fmt::format("{}:{}", target.Describe(), sync.target_dir), sync.target_dir,
-      OpenFlags(sync), [loop, target] { return std::make_unique<SshChannel>(loop, target); },
-      OptionsFor(sync));
+  std::string name = fmt::format("{}:{}", target.Describe(), sync.target_dir);
+  std::vector<std::string> openssh = OpenSshCommand(sync);
+  ReplicaClient::ChannelFactory factory;
+  if (WantsOpenSsh(sync)) {
+    factory = [loop, openssh, target] {
+      return std::make_unique<PipeChannel>(loop, openssh, "ssh " + target.Describe());
+    };
+  } else if (sync.ssh.carrier == SshCarrier::kLibssh2) {
+    factory = [loop, target] { return std::make_unique<SshChannel>(loop, target); };
+  } else {
+    // One decision (and one warning) per peer, shared by the syncs that go to it.
+    static std::map<std::string, std::shared_ptr<FallbackChannel::Shared>> per_peer;
+    auto& shared = per_peer[target.Key()];
+    if (!shared) shared = std::make_shared<FallbackChannel::Shared>();
+    factory = [loop, target, openssh, shared] {
+      return std::make_unique<FallbackChannel>(loop, target, openssh, shared);
+    };
+  }
+  return std::make_unique<ReplicaClient>(loop, name, sync.target_dir, OpenFlags(sync),
+                                         std::move(factory), OptionsFor(sync));
 }
 
 }  // namespace syncd::transport

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "syncd/config.h"
 #include "syncd/replica.h"
@@ -19,5 +20,9 @@ std::unique_ptr<Replica> MakeReplica(uv_loop_t* loop, const SyncConfig& sync,
 
 // The SSH parameters a sync asks for: user, host, port, keys, known_hosts, timeouts.
 SshTarget SshTargetFor(const SyncConfig& sync);
+
+// The OpenSSH client command line that runs the agent on the peer for `sync` (the external
+// carrier): batch mode, the sync's options, key, port and known_hosts, syncd's keepalives.
+std::vector<std::string> OpenSshCommand(const SyncConfig& sync);
 
 }  // namespace syncd::transport

@@ -382,6 +382,7 @@ bool SshSession::Authenticate() {
     }
   }
   std::string message;
+  int code = EACCES;
   if (refused_.empty()) {
     message = fmt::format("no SSH key to log in to {} as {}: set ssh.identityFile or create "
                           "~/.ssh/id_ed25519",
@@ -394,13 +395,15 @@ bool SshSession::Authenticate() {
         message += fmt::format(
             "; {} is an RSA key, which libssh2 1.10 can only sign with SHA-1, and OpenSSH 8.8 or "
             "later refuses that: use an ed25519 key (ssh-keygen -t ed25519 -f {}) and add its "
-            ".pub to the peer's authorized_keys",
+            ".pub to the peer's authorized_keys, or let the OpenSSH client carry the sync "
+            "(ssh = {{ carrier = 'openssh' }})",
             key, key.substr(0, key.rfind('/') + 1) + "sync_ed25519");
+        code = EKEYREJECTED;  // The OpenSSH client may get in with the same key.
         break;
       }
     }
   }
-  Fail(Error{message, EACCES, true});
+  Fail(Error{message, code, true});
   return false;
 }
 

@@ -52,7 +52,13 @@ class SshReplicationTest : public ::testing::Test {
   // Starts syncd on the seed's config (with `extra` appended); its log goes with the layout.
   std::unique_ptr<Process> StartSeedSyncd(const std::string& extra = "") {
     std::string config = tmp_ / "lsyncd.conf.lua";
-    WriteFile(config, SeedConfig(osm1_, "127.0.0.1", key_, tmp_ / "lsyncd.log") + extra);
+    std::string text = SeedConfig(osm1_, "127.0.0.1", key_, tmp_ / "lsyncd.log");
+    if (!carrier_.empty()) {
+      size_t at = text.find("ssh = {");
+      EXPECT_NE(at, std::string::npos);
+      text.insert(at + 7, " carrier = '" + carrier_ + "',");
+    }
+    WriteFile(config, text + extra);
     auto syncd = StartSyncd(config, home_, tmp_ / "syncd.out");
     layout_.syncd = syncd.get();
     return syncd;
@@ -91,6 +97,7 @@ class SshReplicationTest : public ::testing::Test {
   std::string osm1_, osm2_, home_, key_;
   Layout layout_;
   std::unique_ptr<SshServer> sshd_;
+  std::string carrier_;  // ssh.carrier for the seed config; empty: as the seed has it.
 };
 
 TEST_F(SshReplicationTest, SeedConfigReplicatesExactlyAndEveryChangeConverges) {
@@ -148,10 +155,56 @@ TEST_F(SshReplicationTest, RsaKeyRefusalExplainsTheWayOut) {
   sshd_->Start();
   WriteFile(home_ + "/.ssh/known_hosts", sshd_->KnownHostsLine("ed25519"));
   int status = 0;
+  carrier_ = "libssh2";  // No fallback to the OpenSSH client: the error names both ways out.
   std::string out = RunUntilExit(&status);
   EXPECT_EQ(status, 1) << out;
   EXPECT_THAT(out, HasSubstr("is an RSA key"));
   EXPECT_THAT(out, HasSubstr("ssh-keygen -t ed25519"));
+  EXPECT_THAT(out, HasSubstr("carrier = 'openssh'"));
+  ExpectPeerUntouched();
+}
+
+// The seed's users generate an RSA key (sync_rsa): with their config unchanged, the OpenSSH
+// client takes over from libssh2 (which can only sign with SHA-1) after one warning, and every
+// change replicates.
+TEST_F(SshReplicationTest, SeedConfigWithAnRsaKeyReplicatesThroughTheOpenSshClient) {
+  sshd_->Authorize(SshServer::MakeUserKey(key_, "rsa"));
+  WriteFile(home_ + "/.ssh/known_hosts", sshd_->KnownHostsLine("ed25519"));
+  sshd_->Start();
+  PopulateSeedTrees(layout_);
+  auto syncd = StartSeedSyncd();
+  ExpectConverged(layout_, "startup");
+  RunLiveChanges(layout_);
+  EXPECT_EQ(Count(syncd->log(), "the OpenSSH client (/usr/bin/ssh) carries the syncs"), 1u)
+      << syncd->log();
+  EXPECT_THAT(sshd_->log(), HasSubstr("Accepted publickey for root from 127.0.0.1"));
+  syncd->Signal(SIGTERM);
+  EXPECT_EQ(syncd->Wait(), 0) << syncd->log();
+}
+
+// The same scenario as the first test, carried by the OpenSSH client on request.
+TEST_F(SshReplicationTest, SeedConfigOverTheOpenSshCarrierReplicatesExactly) {
+  carrier_ = "openssh";
+  auto syncd = StartConvergedSeedSyncd();
+  ASSERT_FALSE(HasFatalFailure());
+  RunLiveChanges(layout_);
+  size_t clients = 0;  // One OpenSSH client per sync, children of syncd.
+  for (pid_t p : Descendants(syncd->pid()))
+    if (ReadFile("/proc/" + std::to_string(p) + "/comm") == "ssh\n") ++clients;
+  EXPECT_EQ(clients, 3u);
+  syncd->Signal(SIGTERM);
+  EXPECT_EQ(syncd->Wait(), 0) << syncd->log();
+}
+
+// With the OpenSSH client, an unknown host key stops the sync with ssh's own words.
+TEST_F(SshReplicationTest, OpenSshCarrierRefusesAnUnknownHostKey) {
+  sshd_->Authorize(SshServer::MakeUserKey(key_));
+  sshd_->Start();
+  carrier_ = "openssh";
+  int status = 0;
+  std::string out = RunUntilExit(&status);
+  EXPECT_EQ(status, 1) << out;
+  EXPECT_THAT(out, HasSubstr("Host key verification failed"));
   ExpectPeerUntouched();
 }
 
