@@ -5,6 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cinttypes>
+#include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <vector>
 
@@ -208,6 +211,32 @@ void InotifyWatcher::Unwatch(const std::string& rel) {
   }
 }
 
+std::string InotifyWatcher::OutOfWatches(const std::string& where) const {
+  // One watch per directory: count them all, as the figure to ask for.
+  uint64_t dirs = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(
+           root_, std::filesystem::directory_options::skip_permission_denied, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_directory(ec) && !it->is_symlink(ec)) ++dirs;
+  }
+  ++dirs;  // The root.
+  uint64_t limit = 0;
+  // The limit of this user namespace; in the initial one it is fs.inotify.max_user_watches.
+  if (FILE* f = std::fopen("/proc/sys/user/max_inotify_watches", "re")) {
+    if (std::fscanf(f, "%" SCNu64, &limit) != 1) limit = 0;
+    std::fclose(f);
+  }
+  uint64_t missing = dirs > paths_.size() ? dirs - paths_.size() : 1;
+  uint64_t suggest = limit + 2 * missing;
+  return fmt::format(
+      "out of inotify watches at {}: this sync needs one per directory, {} in all, and got {} "
+      "before the limit of {} watches per user (shared by every program of the user that "
+      "watches files) ran out; raise it: sysctl -w fs.inotify.max_user_watches={} (and put "
+      "fs.inotify.max_user_watches={} in /etc/sysctl.d/90-syncd.conf to keep it)",
+      where, dirs, paths_.size(), limit, suggest, suggest);
+}
+
 Result<void> InotifyWatcher::WatchTree(const std::string& top, bool report) {
   uint32_t mask = MaskFor(mode_);
   std::vector<std::string> stack{top};
@@ -218,12 +247,7 @@ Result<void> InotifyWatcher::WatchTree(const std::string& top, bool report) {
     // Watch first, then list: whatever appears after this call produces its own event.
     int wd = inotify_add_watch(fd_, abs.c_str(), mask);
     if (wd < 0) {
-      if (errno == ENOSPC)
-        return Fail(fmt::format("inotify_add_watch {}: out of inotify watches ({} in use); raise "
-                                "fs.inotify.max_user_watches (sysctl -w "
-                                "fs.inotify.max_user_watches=N)",
-                                abs, paths_.size()),
-                    ENOSPC);
+      if (errno == ENOSPC) return Fail(OutOfWatches(abs), ENOSPC);
       if (errno == ENOENT || errno == ENOTDIR) continue;  // Gone or replaced meanwhile.
       if (rel.empty()) return FailErrno("inotify_add_watch " + abs);
       LogWarn("inotify_add_watch {}: {}", abs, std::strerror(errno));

@@ -63,6 +63,8 @@ class InotifyWatcher : public Watcher {
   void Handle(const ::inotify_event& ev);
   // Adds watches for `rel` and every directory beneath it; reports each entry found when
   // `report` is set (a directory that appeared while running).
+  // Why a watch could not be set (ENOSPC): how many the tree needs and how to raise the limit.
+  std::string OutOfWatches(const std::string& where) const;
   Result<void> WatchTree(const std::string& rel, bool report);
   void Unwatch(const std::string& rel);
   // Watches beneath `from` now describe `to` (a directory renamed inside the tree).

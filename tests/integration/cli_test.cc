@@ -108,6 +108,22 @@ TEST_F(CliTest, LinesToTheJournalCarryTheirPriority) {
   EXPECT_THAT(p.log(), ::testing::Not(::testing::ContainsRegex("\n20[0-9][0-9]-")));
 }
 
+// Out of inotify watches (a user namespace of its own with a limit of 10, so that nothing else
+// on the machine is touched): syncd stops with how many the tree needs and the sysctl to raise.
+TEST_F(CliTest, OutOfInotifyWatchesSaysHowManyAreNeededAndHowToRaiseTheLimit) {
+  for (int i = 0; i < 30; ++i) MakeDirs(tmp_ / "src/d" + std::to_string(i));
+  std::string c = Config("sync { default.rsync, source = '" + tmp_ / "src" + "', target = '" +
+                         tmp_ / "dst" + "' }\n");
+  Process p({"/usr/bin/unshare", "-U", "-r", "/bin/sh", "-c",
+             "echo 10 > /proc/sys/user/max_inotify_watches && exec \"$0\" -nodaemon \"$1\"",
+             SyncdBinary(), c},
+            {"HOME=" + tmp_.path()}, tmp_ / "limited.log");
+  EXPECT_EQ(p.Wait(), 1) << p.log();
+  EXPECT_THAT(p.log(), HasSubstr("this sync needs one per directory, 31 in all"));
+  EXPECT_THAT(p.log(), HasSubstr("limit of 10 watches per user"));
+  EXPECT_THAT(p.log(), HasSubstr("sysctl -w fs.inotify.max_user_watches="));
+}
+
 // Without nodaemon syncd detaches as lsyncd does; the pidfile names the daemon and goes away
 // when it stops.
 TEST_F(CliTest, DaemonDetachesWithPidfileAndLogfile) {
