@@ -1,5 +1,7 @@
 #include "syncd/sync_runner.h"
 
+#include <dirent.h>
+
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -145,6 +147,21 @@ void SyncRunner::OnListed(Result<Listing> listing) {
     if (hooks_.on_fatal) hooks_.on_fatal(e);
     return;
   }
+  // A source that is empty while the peer is not is most likely not mounted (a mounted
+  // filesystem has at least lost+found): wiping the standby from it would be the worst thing
+  // syncd could do. The deletes are held back, loudly; what the source has still goes.
+  if (SourceIsEmpty() && std::any_of(peer.begin(), peer.end(),
+                                     [](const Entry& e) { return !e.path.empty(); })) {
+    size_t held = static_cast<size_t>(std::count_if(
+        batch->ops.begin(), batch->ops.end(), [](const Op& op) { return op.kind == OpKind::kDelete; }));
+    if (held > 0) {
+      std::erase_if(batch->ops, [](const Op& op) { return op.kind == OpKind::kDelete; });
+      LogError("{}: source {} is empty but {} holds {} entries: not deleting them (is the "
+               "source's filesystem mounted?). If the source is meant to be empty, delete them "
+               "on the standby by hand",
+               config_.name, config_.source, replica_->Describe(), peer.size() - 1);
+    }
+  }
   ReconcileWork work{batch->ops.size(), 0, operations_, bytes_, now};
   for (const Op& op : batch->ops)
     if (op.kind == OpKind::kPut) work.bytes += op.entry.size;
@@ -167,6 +184,16 @@ void SyncRunner::OnListed(Result<Listing> listing) {
       small.ops.push_back(std::move(op));
   }
   Send(std::move(small));
+}
+
+bool SyncRunner::SourceIsEmpty() const {
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(config_.source.c_str()), ::closedir);
+  if (!d) return false;  // Gone: the scan reports that.
+  while (dirent* e = ::readdir(d.get())) {
+    std::string_view name = e->d_name;
+    if (name != "." && name != "..") return false;
+  }
+  return true;
 }
 
 void SyncRunner::OnEvent(const FsEvent& event) {

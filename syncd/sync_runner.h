@@ -88,6 +88,8 @@ class SyncRunner {
   void ArmTimer(uint64_t ms);
   static void OnTimer(uv_timer_t* timer) noexcept;
   void MaybeFinishDrain();
+  // The source directory holds nothing at all (not even excluded files).
+  bool SourceIsEmpty() const;
   // When the oldest change not yet durable on the peer happened.
   std::optional<TimePoint> OldestUnacked() const;
 

@@ -112,6 +112,60 @@ TEST_F(PipeReplicationTest, StopSendsWhatIsPendingAndExitsZero) {
   EXPECT_EQ(ReadFile(dst + "/last-words"), "written just before the stop");
 }
 
+// A source that is unmounted under a running sync (what remains is the empty mount point), or
+// moved away, never wipes the standby: syncd says so and stops propagating for that sync. Nor
+// does a start on an empty source.
+TEST_F(PipeReplicationTest, UnmountedMovedOrEmptySourceLeavesTheStandbyIntact) {
+  MakeDirs(src_);
+  Shell("mount -t tmpfs -o size=4m syncd-test-src '" + src_ + "'");
+  MakeDirs(src_ + "/sessions");
+  for (int i = 0; i < 20; ++i) WriteFile(src_ + "/sessions/sess_" + std::to_string(i), "data");
+  auto syncd = StartLocal();
+  ASSERT_TRUE(Converged(*syncd));
+  Tree before = Snapshot(dst_);
+  Shell("umount '" + src_ + "'");  // src_ is now an empty directory.
+  EXPECT_TRUE(WaitUntil([&] {
+    return syncd->log().find("no longer propagating changes") != std::string::npos;
+  })) << syncd->log();
+  WriteFile(src_ + "/after", "written into the bare mount point");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // Room for a wrong delete.
+  EXPECT_EQ(Diff(before, Snapshot(dst_)), "") << syncd->log();
+  EXPECT_TRUE(syncd->running());
+  syncd->Signal(SIGTERM);
+  syncd->Wait();
+
+  // The same with a source moved away.
+  fs::remove_all(src_);
+  MakeDirs(src_ + "/sessions");
+  WriteFile(src_ + "/sessions/sess_a", "a");
+  auto again = StartLocal();
+  ASSERT_TRUE(Converged(*again));
+  before = Snapshot(dst_);
+  fs::rename(src_, tmp_ / "src.old");
+  MakeDirs(src_);
+  EXPECT_TRUE(WaitUntil([&] {
+    return again->log().find("no longer propagating changes") != std::string::npos;
+  })) << again->log();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(Diff(before, Snapshot(dst_)), "") << again->log();
+  EXPECT_TRUE(again->running());
+  again->Signal(SIGTERM);
+  again->Wait();
+
+  // Started on the empty directory (a source not mounted yet): the comparison would delete
+  // everything on the standby; it deletes nothing and says why.
+  auto third = StartLocal();
+  EXPECT_TRUE(WaitUntil([&] {
+    return third->log().find("is empty but") != std::string::npos &&
+           third->log().find("in sync with") != std::string::npos;
+  })) << third->log();
+  Tree after = Snapshot(dst_);
+  before.erase(".");  // The root takes the empty directory's time; nothing under it changes.
+  after.erase(".");
+  EXPECT_EQ(Diff(before, after), "") << third->log();
+  EXPECT_EQ(after.size(), 2u);  // sessions/ and sessions/sess_a.
+}
+
 TEST_F(PipeReplicationTest, DeleteFalseKeepsWhatOnlyThePeerHas) {
   const std::string &src = src_, &dst = dst_;
   MakeDirs(src);
