@@ -342,14 +342,20 @@ std::unique_ptr<Process> StartSyncd(const std::string& config, const std::string
 
 SshServer::SshServer(std::string dir, int port,
                      std::vector<std::pair<std::string, std::string>> binds)
-    : dir_(std::move(dir)), port_(port), binds_(std::move(binds)) {
+    : SshServer(std::move(dir), port, std::move(binds), "", "127.0.0.1") {}
+
+SshServer::SshServer(std::string dir, int port,
+                     std::vector<std::pair<std::string, std::string>> binds, std::string netns,
+                     std::string address)
+    : dir_(std::move(dir)), port_(port), binds_(std::move(binds)), netns_(std::move(netns)),
+      address_(std::move(address)) {
   MakeDirs(dir_);
   MakeDirs("/run/sshd");  // sshd's privilege separation directory.
   for (const char* type : {"ed25519", "ecdsa"})
     Shell("ssh-keygen -q -t " + std::string(type) + " -N '' -f " + dir_ + "/host_" + type +
           " </dev/null >/dev/null");
   std::ofstream cfg(dir_ + "/sshd_config");
-  cfg << "ListenAddress 127.0.0.1\nPort " << port_ << "\n"
+  cfg << "ListenAddress " << address_ << "\nPort " << port_ << "\n"
       << "HostKey " << dir_ << "/host_ed25519\nHostKey " << dir_ << "/host_ecdsa\n"
       << "PidFile " << dir_ << "/sshd.pid\nAuthorizedKeysFile " << dir_ << "/authorized_keys\n"
       << "StrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
@@ -388,7 +394,7 @@ std::string SshServer::KnownHostsLine(const std::string& type) const {
   std::istringstream in(pub);
   std::string algo, key;
   in >> algo >> key;
-  std::string host = port_ == 22 ? "127.0.0.1" : "[127.0.0.1]:" + std::to_string(port_);
+  std::string host = port_ == 22 ? address_ : "[" + address_ + "]:" + std::to_string(port_);
   return host + " " + algo + " " + key + "\n";
 }
 
@@ -396,12 +402,22 @@ void SshServer::Start() {
   std::string script;
   for (const auto& [from, over] : binds_) script += "mount --bind '" + from + "' '" + over + "' && ";
   script += "exec /usr/sbin/sshd -D -e -f '" + dir_ + "/sshd_config'";
-  sshd_ = std::make_unique<Process>(
-      std::vector<std::string>{"/usr/bin/unshare", "--mount", "--propagation", "private",
-                               "/bin/sh", "-c", script},
-      std::vector<std::string>{}, dir_ + "/sshd.log");
+  std::vector<std::string> argv{"/usr/bin/unshare", "--mount", "--propagation", "private",
+                                "/bin/sh", "-c", script};
+  if (!netns_.empty()) argv.insert(argv.begin(), {"/usr/sbin/ip", "netns", "exec", netns_});
+  const std::string listening = "Server listening on " + address_;
+  auto times_listening = [&] {
+    std::string text = log();
+    size_t n = 0;
+    for (size_t at = 0; (at = text.find(listening, at)) != std::string::npos; ++at) ++n;
+    return n;
+  };
+  size_t listened_before = times_listening();
+  sshd_ = std::make_unique<Process>(argv, std::vector<std::string>{}, dir_ + "/sshd.log");
   bool up = WaitUntil(
-      [this] {
+      [&] {
+        if (!netns_.empty())  // Out of reach from here: sshd says when it listens.
+          return times_listening() > listened_before || !sshd_->running();
         int fd = ::socket(AF_INET, SOCK_STREAM, 0);
         sockaddr_in addr{};
         addr.sin_family = AF_INET;

@@ -110,6 +110,9 @@ class SshServer {
  public:
   SshServer(std::string dir, int port,
             std::vector<std::pair<std::string, std::string>> binds = {});
+  // The same, listening on `address` inside the network namespace `netns` (another node).
+  SshServer(std::string dir, int port, std::vector<std::pair<std::string, std::string>> binds,
+            std::string netns, std::string address);
   ~SshServer();
 
   // Generates a user key of `type` (ed25519, rsa) at `path`; returns the public key line.
@@ -131,6 +134,8 @@ class SshServer {
   std::string dir_;
   int port_;
   std::vector<std::pair<std::string, std::string>> binds_;
+  std::string netns_;
+  std::string address_ = "127.0.0.1";
   std::unique_ptr<Process> sshd_;
 };
 

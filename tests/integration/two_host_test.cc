@@ -1,0 +1,154 @@
+// Two nodes on one machine: osm1 and osm2 are network namespaces joined by a veth pair, with
+// sshd (and so the agent) in osm2 and syncd in osm1, each with its own data root (osm2's sshd
+// sees its root at osm1's paths, as on two hosts). Faults are made on purpose; each scenario
+// ends with an exact comparison of the seed's trees (nothing lost, nothing torn) and no
+// temporary file left on the standby.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "tests/integration/harness.h"
+#include "tests/integration/scenario.h"
+
+namespace syncd::itest {
+namespace {
+
+// Rewrites, creates and deletes session files in place, as PHP does, until stopped.
+class Writer {
+ public:
+  explicit Writer(std::string dir)
+      : dir_(std::move(dir)), thread_([this] {
+          for (int i = 0; !stop_; ++i) {
+            std::string name = dir_ + "/sess_w" + std::to_string(i % 50);
+            if (i % 9 == 8)
+              ::unlink(name.c_str());
+            else
+              std::ofstream(name, std::ios::trunc) << "user|i:" << i << ";" << std::string(i % 700, 'x');
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          }
+        }) {}
+  ~Writer() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::string dir_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+class TwoHostTest : public ::testing::Test {
+ protected:
+  TwoHostTest()
+      : tmp_("twohost"),
+        tag_(std::to_string(::getpid() % 100000)),
+        ns1_("osm1-" + tag_),
+        ns2_("osm2-" + tag_),
+        osm1_(tmp_ / "osm1"),
+        osm2_(tmp_ / "osm2"),
+        home_(tmp_ / "home"),
+        key_(tmp_ / "sync_key") {
+    std::string v1 = "s1-" + tag_, v2 = "s2-" + tag_;
+    Shell("ip netns add " + ns1_ + " && ip netns add " + ns2_ + " && ip link add " + v1 +
+          " type veth peer name " + v2 + " && ip link set " + v1 + " netns " + ns1_ +
+          " && ip link set " + v2 + " netns " + ns2_ + " && ip -n " + ns1_ + " addr add " +
+          kOsm1 + "/24 dev " + v1 + " && ip -n " + ns2_ + " addr add " + kOsm2 + "/24 dev " + v2 +
+          " && ip -n " + ns1_ + " link set " + v1 + " up && ip -n " + ns2_ + " link set " + v2 +
+          " up && ip -n " + ns1_ + " link set lo up && ip -n " + ns2_ + " link set lo up");
+    link2_ = v2;
+    MakeDirs(home_ + "/.ssh");
+    for (const std::string& folder : kSeedFolders) {
+      layout_.sources.push_back(osm1_ + folder);
+      layout_.targets.push_back(osm2_ + folder);
+      MakeDirs(osm1_ + folder);
+      MakeDirs(osm2_ + folder);
+    }
+    sshd_ = std::make_unique<SshServer>(
+        tmp_ / "sshd", 22, std::vector<std::pair<std::string, std::string>>{{osm2_, osm1_}}, ns2_,
+        kOsm2);
+    sshd_->Authorize(SshServer::MakeUserKey(key_));
+    WriteFile(home_ + "/.ssh/known_hosts", sshd_->KnownHostsLine("ed25519"));
+    sshd_->Start();
+  }
+  ~TwoHostTest() override {
+    syncd_.reset();
+    sshd_.reset();
+    std::system(("ip netns del " + ns1_ + " 2>/dev/null; ip netns del " + ns2_ + " 2>/dev/null").c_str());
+  }
+  // syncd on osm1 with the seed's config, pointed at osm2.
+  void StartSyncdOnOsm1() {
+    std::string config = tmp_ / "lsyncd.conf.lua";
+    WriteFile(config, SeedConfig(osm1_, kOsm2, key_, tmp_ / "lsyncd.log"), 0600);
+    syncd_ = std::make_unique<Process>(
+        std::vector<std::string>{"/usr/sbin/ip", "netns", "exec", ns1_, SyncdBinary(),
+                                 "-nodaemon", config},
+        std::vector<std::string>{"HOME=" + home_, "SSH_AUTH_SOCK="},
+        tmp_ / ("syncd" + std::to_string(++starts_) + ".out"));
+    layout_.syncd = syncd_.get();
+  }
+  void ExpectNothingLostOrTorn(const std::string& step) {
+    ExpectConverged(layout_, step);
+    EXPECT_THAT(TempFiles(osm2_), ::testing::IsEmpty()) << step;
+  }
+
+  static constexpr const char* kOsm1 = "10.201.0.1";
+  static constexpr const char* kOsm2 = "10.201.0.2";
+  TempDir tmp_;
+  std::string tag_, ns1_, ns2_, osm1_, osm2_, home_, key_, link2_;
+  Layout layout_;
+  std::unique_ptr<SshServer> sshd_;
+  std::unique_ptr<Process> syncd_;
+  int starts_ = 0;
+};
+
+// The link between the nodes goes dead for 15 s (osm2's side of the veth pair down: packets
+// vanish without a word, so only a keepalive or a retransmission timeout can tell) while
+// sessions keep changing on osm1.
+TEST_F(TwoHostTest, LinkCutFor15SecondsDuringAStreamOfChanges) {
+  PopulateSeedTrees(layout_);
+  StartSyncdOnOsm1();
+  ExpectConverged(layout_, "startup");
+  Writer writer(layout_.sources[2]);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  Shell("ip -n " + ns2_ + " link set " + link2_ + " down");
+  WriteFile(layout_.sources[2] + "/sess_during_cut", "written while the link was down", 0600);
+  std::this_thread::sleep_for(std::chrono::seconds(15));
+  // The cut was real: nothing crossed it.
+  EXPECT_FALSE(std::filesystem::exists(layout_.targets[2] + "/sess_during_cut"));
+  Shell("ip -n " + ns2_ + " link set " + link2_ + " up");
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  writer.Stop();
+  ExpectNothingLostOrTorn("after the link came back");
+  EXPECT_EQ(ReadFile(layout_.targets[2] + "/sess_during_cut"), "written while the link was down");
+  EXPECT_TRUE(syncd_->running());
+  // The two nodes talked over the veth pair, not over loopback.
+  EXPECT_THAT(sshd_->log(), ::testing::HasSubstr(std::string("from ") + kOsm1));
+}
+
+// syncd killed with SIGKILL in the middle of a stream of changes, then started again: what
+// changed while it was down, and what it had in flight, arrives.
+TEST_F(TwoHostTest, SyncdKilledMidStreamThenStartedAgain) {
+  PopulateSeedTrees(layout_);
+  StartSyncdOnOsm1();
+  ExpectConverged(layout_, "startup");
+  Writer writer(layout_.sources[2]);
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  syncd_->Signal(SIGKILL);
+  syncd_->Wait();
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  StartSyncdOnOsm1();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  writer.Stop();
+  ExpectNothingLostOrTorn("after the restart");
+}
+
+}  // namespace
+}  // namespace syncd::itest
