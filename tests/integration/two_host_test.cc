@@ -150,5 +150,38 @@ TEST_F(TwoHostTest, SyncdKilledMidStreamThenStartedAgain) {
   ExpectNothingLostOrTorn("after the restart");
 }
 
+// The standby is down when syncd starts (insist = true, as in the seed) and comes up 10 s
+// later.
+TEST_F(TwoHostTest, PeerDownAtStartThenUp10SecondsLater) {
+  sshd_->Stop();
+  PopulateSeedTrees(layout_);
+  StartSyncdOnOsm1();
+  std::this_thread::sleep_for(std::chrono::seconds(10));
+  EXPECT_TRUE(syncd_->running());
+  EXPECT_THAT(syncd_->log(), ::testing::HasSubstr("retrying in"));
+  WriteFile(layout_.sources[2] + "/sess_while_down", "before the standby came up", 0600);
+  sshd_->Start();
+  ExpectNothingLostOrTorn("after the standby came up");
+}
+
+// The agent is killed and sshd restarted while a large file is on its way: the standby never
+// holds a partial file under the real name, keeps no temporary file, and gets the whole file.
+TEST_F(TwoHostTest, AgentKilledAndSshdRestartedMidTransferOfALargeFile) {
+  PopulateSeedTrees(layout_);
+  StartSyncdOnOsm1();
+  ExpectConverged(layout_, "startup");
+  std::string big(160 << 20, '\0');
+  for (size_t i = 0; i < big.size(); i += 4096) big[i] = static_cast<char>(i >> 12);
+  WriteFile(layout_.sources[0] + "/large.bin", big);
+  // Once the standby is writing it (a temporary file appears), kill everything on its side.
+  EXPECT_TRUE(WaitUntil([&] { return !TempFiles(osm2_).empty(); }, std::chrono::seconds(30)))
+      << syncd_->log();
+  EXPECT_FALSE(std::filesystem::exists(layout_.targets[0] + "/large.bin"));
+  sshd_->Stop();  // sshd, its sessions and the agents, with SIGKILL.
+  sshd_->Start();
+  ExpectNothingLostOrTorn("after the agent was killed");
+  EXPECT_TRUE(syncd_->running());
+}
+
 }  // namespace
 }  // namespace syncd::itest
