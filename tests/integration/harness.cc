@@ -400,7 +400,7 @@ std::string SshServer::KnownHostsLine(const std::string& type) const {
 
 void SshServer::Start() {
   std::string script;
-  for (const auto& [from, over] : binds_) script += "mount --bind '" + from + "' '" + over + "' && ";
+  for (const auto& [from, over] : binds_) script += "mount --rbind '" + from + "' '" + over + "' && ";
   script += "exec /usr/sbin/sshd -D -e -f '" + dir_ + "/sshd_config'";
   std::vector<std::string> argv{"/usr/bin/unshare", "--mount", "--propagation", "private",
                                 "/bin/sh", "-c", script};

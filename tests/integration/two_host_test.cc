@@ -183,5 +183,40 @@ TEST_F(TwoHostTest, AgentKilledAndSshdRestartedMidTransferOfALargeFile) {
   EXPECT_TRUE(syncd_->running());
 }
 
+// The standby's filesystem for the sessions fills up, then is given room: the files that did
+// not fit are retried until they land, and none is left partial or temporary.
+TEST_F(TwoHostTest, StandbyFilesystemFullThenFreed) {
+  sshd_->Stop();
+  Shell("mount -t tmpfs -o size=1m syncd-full '" + layout_.targets[2] + "'");
+  sshd_->Start();  // Its mount namespace, copied now, has the small filesystem.
+  PopulateSeedTrees(layout_);
+  StartSyncdOnOsm1();
+  ExpectConverged(layout_, "startup");
+  for (int i = 0; i < 40; ++i)  // 2.5 MiB into 1 MiB.
+    WriteFile(layout_.sources[2] + "/sess_big" + std::to_string(i), std::string(64 << 10, 'a' + i % 26), 0600);
+  EXPECT_TRUE(WaitUntil([&] { return syncd_->log().find("No space left on device") != std::string::npos; }))
+      << syncd_->log();
+  Shell("mount -o remount,size=16m '" + layout_.targets[2] + "'");
+  ExpectNothingLostOrTorn("after the standby was given room");
+  syncd_.reset();  // Before the filesystem goes.
+  sshd_->Stop();
+  Shell("umount '" + layout_.targets[2] + "'");
+}
+
+// 20,000 session files created as fast as the disk allows, more than the inotify queue holds
+// (fs.inotify.max_queued_events is 16,384 by default): all arrive.
+TEST_F(TwoHostTest, TwentyThousandFilesInABurst) {
+  StartSyncdOnOsm1();
+  ExpectConverged(layout_, "startup");
+  for (int d = 0; d < 100; ++d) {
+    std::string dir = layout_.sources[2] + "/burst" + std::to_string(d);
+    MakeDirs(dir);
+    for (int f = 0; f < 200; ++f)
+      std::ofstream(dir + "/sess_" + std::to_string(f)) << "burst " << d << "/" << f;
+  }
+  ExpectNothingLostOrTorn("after the burst");
+  EXPECT_TRUE(syncd_->running());
+}
+
 }  // namespace
 }  // namespace syncd::itest
