@@ -8,10 +8,12 @@
 #include <netinet/tcp.h>
 #include <pwd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "syncd/filter.h"
@@ -287,17 +289,34 @@ bool SshSession::Handshake() {
     Fail(v.error());
     return false;
   }
+  // A private key that others can read is no secret: OpenSSH ignores it, and so does syncd.
+  auto too_open = [](const std::string& key) -> std::optional<std::string> {
+    struct stat st;
+    if (::stat(key.c_str(), &st) != 0 || (st.st_mode & 077) == 0) return std::nullopt;
+    return fmt::format("identity file {} can be read by others (mode {:04o}); refusing it, as "
+                       "OpenSSH does: chmod 600 {}",
+                       key, st.st_mode & 07777, key);
+  };
   identities_ = target_.identity_files;
   if (!target_.identity_configured) {
     identities_.clear();
     for (const char* name : {"id_ed25519", "id_ecdsa", "id_rsa"}) {
       std::string path = HomeDir() + "/.ssh/" + name;
-      if (::access(path.c_str(), R_OK) == 0) identities_.push_back(path);
+      if (::access(path.c_str(), R_OK) != 0) continue;
+      if (auto why = too_open(path)) {
+        LogWarn("{}", *why);
+        continue;
+      }
+      identities_.push_back(path);
     }
   } else {
     for (const std::string& key : identities_) {
       if (::access(key.c_str(), R_OK) != 0) {
         Fail(Error{fmt::format("identity file {}: {}", key, std::strerror(errno)), errno, true});
+        return false;
+      }
+      if (auto why = too_open(key)) {
+        Fail(Error{*why, EPERM, true});
         return false;
       }
     }

@@ -164,6 +164,19 @@ TEST_F(SshReplicationTest, RsaKeyRefusalExplainsTheWayOut) {
   ExpectPeerUntouched();
 }
 
+// A private key that others can read is refused, as OpenSSH refuses it, with the fix.
+TEST_F(SshReplicationTest, KeyReadableByOthersIsRefused) {
+  TrustEachOther();
+  sshd_->Start();
+  ::chmod(key_.c_str(), 0644);
+  int status = 0;
+  std::string out = RunUntilExit(&status);
+  EXPECT_EQ(status, 1) << out;
+  EXPECT_THAT(out, HasSubstr("can be read by others (mode 0644)"));
+  EXPECT_THAT(out, HasSubstr("chmod 600 " + key_));
+  ExpectPeerUntouched();
+}
+
 // The seed's users generate an RSA key (sync_rsa): with their config unchanged, the OpenSSH
 // client takes over from libssh2 (which can only sign with SHA-1) after one warning, and every
 // change replicates.
