@@ -1,16 +1,20 @@
 #include "transport/known_hosts.h"
 
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include <fmt/format.h>
 
 #include "syncd/filter.h"
+#include "syncd/log.h"
 
 namespace syncd::transport {
 namespace {
@@ -45,6 +49,19 @@ const char* HostKeyTypeName(int type) {
     case LIBSSH2_HOSTKEY_TYPE_ECDSA_521: return "ECDSA-521";
     case LIBSSH2_HOSTKEY_TYPE_ED25519: return "ED25519";
     default: return "unknown";
+  }
+}
+
+// The key's algorithm as a known_hosts line names it.
+const char* KnownHostsAlgorithm(int type) {
+  switch (type) {
+    case LIBSSH2_HOSTKEY_TYPE_RSA: return "ssh-rsa";
+    case LIBSSH2_HOSTKEY_TYPE_DSS: return "ssh-dss";
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_256: return "ecdsa-sha2-nistp256";
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_384: return "ecdsa-sha2-nistp384";
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_521: return "ecdsa-sha2-nistp521";
+    case LIBSSH2_HOSTKEY_TYPE_ED25519: return "ssh-ed25519";
+    default: return nullptr;
   }
 }
 
@@ -156,6 +173,26 @@ Result<void> VerifyHostKey(LIBSSH2_SESSION* session_, const SshTarget& target_) 
                       where, HostKeyTypeName(type), fingerprint, where),
           EACCES, true);
     default:
+      if (target_.accept_new_host_keys && KnownHostsAlgorithm(type)) {
+        // StrictHostKeyChecking=accept-new: trust on first use, as OpenSSH does; a changed key
+        // is still refused above.
+        const std::string& file = files.front();
+        std::string dir = file.substr(0, file.rfind('/'));
+        if (!dir.empty()) ::mkdir(dir.c_str(), 0700);
+        std::string blob = Base64(reinterpret_cast<const unsigned char*>(key), len);
+        blob.append((4 - blob.size() % 4) % 4, '=');  // known_hosts wants it padded.
+        std::string line = fmt::format("{} {} {}\n", where, KnownHostsAlgorithm(type), blob);
+        FILE* f = std::fopen(file.c_str(), "ae");
+        bool written = f && std::fputs(line.c_str(), f) >= 0;
+        if (f) written = std::fclose(f) == 0 && written;
+        if (!written)
+          return syncd::Fail(fmt::format("cannot record the host key of {} in {}: {}", where,
+                                         file, std::strerror(errno)),
+                             errno, true);
+        LogWarn("new host key for {} ({} {}) recorded in {} (StrictHostKeyChecking=accept-new)",
+                where, HostKeyTypeName(type), fingerprint, file);
+        return {};
+      }
       return syncd::Fail(
           fmt::format("unknown host key for {} ({} {}); not in {}; after checking the "
                       "fingerprint, trust it with: ssh-keyscan{} -t {} {} >> {}",

@@ -157,6 +157,8 @@ SshTarget SshTargetFor(const SyncConfig& sync) {
     if (t.known_hosts_files.empty()) t.known_hosts_files = SshTarget().known_hosts_files;
     for (const std::string& f : SplitBlanks(it->second)) t.known_hosts_files.push_back(f);
   }
+  if (auto it = o.find("StrictHostKeyChecking"); it != o.end())
+    t.accept_new_host_keys = it->second == "accept-new" || it->second == "no";
   if (auto it = o.find("ConnectTimeout"); it != o.end()) t.connect_timeout_s = std::max(1, std::atoi(it->second.c_str()));
   if (auto it = o.find("ServerAliveInterval"); it != o.end()) t.keepalive_s = std::atoi(it->second.c_str());
   if (auto it = o.find("ServerAliveCountMax"); it != o.end())

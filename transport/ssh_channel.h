@@ -26,6 +26,9 @@ struct SshTarget {
   std::vector<std::string> known_hosts_files;  // Empty: ~/.ssh/known_hosts, /etc/ssh/ssh_known_hosts.
   std::string remote_command = "syncd --server";
   int connect_timeout_s = 30;
+  // StrictHostKeyChecking=accept-new: an unknown host key is recorded in the first
+  // known_hosts file and trusted; a changed one is still refused.
+  bool accept_new_host_keys = false;
   // A keepalive goes out every keepalive_s seconds; a peer heard from for none of
   // keepalive_count_max intervals is dead (OpenSSH's ServerAliveInterval/ServerAliveCountMax).
   // The kernel gives up on unacknowledged data after the same time (TCP_USER_TIMEOUT).

@@ -164,6 +164,33 @@ TEST_F(SshReplicationTest, RsaKeyRefusalExplainsTheWayOut) {
   ExpectPeerUntouched();
 }
 
+// StrictHostKeyChecking = 'accept-new': the first connection records the standby's host key
+// (once), and the next start trusts it without recording it again.
+TEST_F(SshReplicationTest, AcceptNewRecordsAnUnknownHostKeyOnce) {
+  sshd_->Authorize(SshServer::MakeUserKey(key_));
+  sshd_->Start();
+  PopulateSeedTrees(layout_);
+  std::string config = tmp_ / "accept-new.conf.lua";
+  std::string text = SeedConfig(osm1_, "127.0.0.1", key_, tmp_ / "lsyncd.log");
+  size_t at = text.find("identityFile = ");
+  ASSERT_NE(at, std::string::npos);
+  text.insert(at, "options = { StrictHostKeyChecking = 'accept-new' }, ");
+  WriteFile(config, text, 0600);
+  auto syncd = StartSyncd(config, home_, tmp_ / "syncd.out");
+  layout_.syncd = syncd.get();
+  ExpectConverged(layout_, "first connection");
+  EXPECT_EQ(Count(syncd->log(), "recorded in " + home_ + "/.ssh/known_hosts"), 1) << syncd->log();
+  std::string known = ReadFile(home_ + "/.ssh/known_hosts");
+  EXPECT_THAT(known, ::testing::StartsWith("127.0.0.1 "));
+  syncd->Signal(SIGTERM);
+  EXPECT_EQ(syncd->Wait(), 0);
+  auto again = StartSyncd(config, home_, tmp_ / "syncd2.out");
+  EXPECT_TRUE(WaitUntil([&] { return again->log().find("in sync with") != std::string::npos; }))
+      << again->log();
+  EXPECT_EQ(Count(again->log(), "recorded in"), 0) << again->log();
+  EXPECT_EQ(ReadFile(home_ + "/.ssh/known_hosts"), known);
+}
+
 // A private key that others can read is refused, as OpenSSH refuses it, with the fix.
 TEST_F(SshReplicationTest, KeyReadableByOthersIsRefused) {
   TrustEachOther();
