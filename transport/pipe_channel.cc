@@ -33,12 +33,8 @@ struct PipeChannel::Handles {
     if (!owner || !exit_error || (capture && !err_done)) return;
     Error e = *exit_error;
     if (capture) {
-      std::string last;
-      size_t end = err_tail.find_last_not_of("\r\n");
-      if (end != std::string::npos) {
-        size_t start = err_tail.find_last_of('\n', end);
-        last = err_tail.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1) + 1);
-      }
+      std::string said = err_tail.substr(0, err_tail.find_last_not_of("\r\n") + 1);
+      std::string last = said.substr(said.rfind('\n') + 1);  // npos + 1 == 0: all of it.
       if (!last.empty()) e.message += ": " + last;
       for (const char* refused : {"Host key verification failed", "Permission denied",
                                   "REMOTE HOST IDENTIFICATION HAS CHANGED"})

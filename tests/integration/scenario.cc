@@ -42,6 +42,23 @@ std::string Replace(std::string text, const std::string& from, const std::string
     if (::testing::Test::HasFatalFailure()) return;      \
   } while (0)
 
+SessionWriter::SessionWriter(std::string dir)
+    : dir_(std::move(dir)), thread_([this] {
+        for (int i = 0; !stop_; ++i) {
+          std::string name = dir_ + "/sess_w" + std::to_string(i % 50);
+          if (i % 9 == 8)
+            ::unlink(name.c_str());
+          else
+            std::ofstream(name, std::ios::trunc) << "user|i:" << i << ";" << std::string(i % 700, 'x');
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+      }) {}
+
+void SessionWriter::Stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
 std::string SeedConfig(const std::string& folder_prefix, const std::string& host,
                        const std::string& key, const std::string& logfile) {
   std::string text = ReadFile(SourceDir() + "/examples/lsyncd.conf.lua");

@@ -4,7 +4,9 @@
 // the peer must equal the source.
 #pragma once
 
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/integration/harness.h"
@@ -27,6 +29,20 @@ void ExpectConverged(const Layout& layout, const std::string& step);
 // Create, overwrite, append, chmod, chown, rename, delete, mkdir, rmdir, symlink and touch,
 // each followed by ExpectConverged; then checks what must never happen.
 void RunLiveChanges(const Layout& layout);
+
+// Rewrites, creates and deletes session files (sess_w0..sess_w49) in `dir` in place, as PHP
+// does, every 20 ms on a thread of its own, until stopped.
+class SessionWriter {
+ public:
+  explicit SessionWriter(std::string dir);
+  ~SessionWriter() { Stop(); }
+  void Stop();
+
+ private:
+  std::string dir_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
 
 // The seed's config from examples/, with only the folders, the host, the key and the log file
 // changed.

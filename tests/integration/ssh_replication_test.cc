@@ -299,34 +299,6 @@ TEST_F(SshReplicationTest, BrokenConnectionIsRetriedAndCaughtUp) {
   EXPECT_TRUE(syncd->running());
 }
 
-// A writer that rewrites, creates and deletes session files in place, as PHP does, until it is
-// stopped.
-class SessionWriter {
- public:
-  explicit SessionWriter(std::string dir)
-      : dir_(std::move(dir)), thread_([this] {
-          for (int i = 0; !stop_; ++i) {
-            std::string name = dir_ + "/sess_stream_" + std::to_string(i % 40);
-            if (i % 7 == 6) {
-              ::unlink(name.c_str());
-            } else {
-              std::ofstream(name, std::ios::trunc) << "user|i:" << i << ";";
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-          }
-        }) {}
-  ~SessionWriter() { Stop(); }
-  void Stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  std::string dir_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
-
 double Sum(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0); }
 double Max(const std::vector<double>& v) { return v.empty() ? -1 : *std::max_element(v.begin(), v.end()); }
 

@@ -8,7 +8,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -18,32 +17,6 @@
 
 namespace syncd::itest {
 namespace {
-
-// Rewrites, creates and deletes session files in place, as PHP does, until stopped.
-class Writer {
- public:
-  explicit Writer(std::string dir)
-      : dir_(std::move(dir)), thread_([this] {
-          for (int i = 0; !stop_; ++i) {
-            std::string name = dir_ + "/sess_w" + std::to_string(i % 50);
-            if (i % 9 == 8)
-              ::unlink(name.c_str());
-            else
-              std::ofstream(name, std::ios::trunc) << "user|i:" << i << ";" << std::string(i % 700, 'x');
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-          }
-        }) {}
-  ~Writer() { Stop(); }
-  void Stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  std::string dir_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
 
 class TwoHostTest : public ::testing::Test {
  protected:
@@ -116,7 +89,7 @@ TEST_F(TwoHostTest, LinkCutFor15SecondsDuringAStreamOfChanges) {
   PopulateSeedTrees(layout_);
   StartSyncdOnOsm1();
   ExpectConverged(layout_, "startup");
-  Writer writer(layout_.sources[2]);
+  SessionWriter writer(layout_.sources[2]);
   std::this_thread::sleep_for(std::chrono::seconds(1));
   Shell("ip -n " + ns2_ + " link set " + link2_ + " down");
   WriteFile(layout_.sources[2] + "/sess_during_cut", "written while the link was down", 0600);
@@ -139,7 +112,7 @@ TEST_F(TwoHostTest, SyncdKilledMidStreamThenStartedAgain) {
   PopulateSeedTrees(layout_);
   StartSyncdOnOsm1();
   ExpectConverged(layout_, "startup");
-  Writer writer(layout_.sources[2]);
+  SessionWriter writer(layout_.sources[2]);
   std::this_thread::sleep_for(std::chrono::seconds(2));
   syncd_->Signal(SIGKILL);
   syncd_->Wait();
