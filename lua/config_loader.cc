@@ -308,6 +308,13 @@ Result<SyncConfig> ReadSync(lua_State* L, int index, Config& config) {
       has_delay = true;
       return {};
     }
+    if (name == "deleteHold") {
+      auto v = r.Number(key);
+      if (!v) return std::unexpected(v.error());
+      if (*v < 0 || *v > 60 || !std::isfinite(*v)) return r.Bad(key, "must be a number from 0 to 60");
+      s.delete_hold = *v;
+      return {};
+    }
     if (name == "maxDelays") {
       auto v = r.Int(key);
       if (!v) return std::unexpected(v.error());

@@ -65,6 +65,9 @@ struct SyncConfig {
   std::string target_dir;
   std::optional<double> delay;  // Seconds; nullopt means "send as soon as possible".
   int max_delays = 1000;
+  // Seconds a deletion waits for deleting to pause (syncd's `deleteHold`): `rm -rf` of the
+  // source root must not empty the standby before the root's own disappearance is seen.
+  double delete_hold = 0.1;
   std::vector<std::string> excludes;  // rsync patterns, from exclude and excludeFrom.
   DeleteMode delete_mode = DeleteMode::kAlways;
   bool init = true;

@@ -201,7 +201,7 @@ Result<ChangeBatch> SyncEngine::Reconcile(std::map<std::string, Entry> peer) {
     for (const auto& [path, entry] : peer_) {
       if (path.empty() || present.contains(path)) continue;
       if (filter_.Excluded(path, entry.type == FileType::kDir)) continue;  // Protected.
-      plan.deletes.push_back(MakeOp(OpKind::kDelete, PathEntry(path, entry.type)));
+      PlanRemoval(path, entry.type, plan);
     }
   }
   // Directory times are fixed up last, once their contents are in place: writing entries on
@@ -263,6 +263,12 @@ void SyncEngine::PlanRename(const Rename& r, Plan& plan, std::vector<std::string
   plan.touched_dirs.insert(to_parent);
 }
 
+void SyncEngine::PlanRemoval(const std::string& path, FileType type, Plan& plan) {
+  if (removal_gate_ && !removal_gate_(path)) return;
+  plan.deletes.push_back(MakeOp(OpKind::kDelete, PathEntry(path, type)));
+  plan.touched_dirs.insert(ParentOf(path));
+}
+
 void SyncEngine::PlanSubtree(const std::string& dir, Plan& plan) {
   std::vector<std::string> stack{dir};
   while (!stack.empty()) {
@@ -295,8 +301,7 @@ void SyncEngine::PlanMovedSubtree(const std::string& dir, Plan& plan) {
     if (plan.planned.contains(peer.path)) continue;
     if (filter_.Excluded(peer.path, peer.type == FileType::kDir)) continue;
     if (fs_.Stat(config_.source, peer.path)) continue;  // Skipped above, not gone.
-    plan.deletes.push_back(MakeOp(OpKind::kDelete, PathEntry(peer.path, peer.type)));
-    plan.touched_dirs.insert(ParentOf(peer.path));
+    PlanRemoval(peer.path, peer.type, plan);
   }
 }
 
@@ -319,8 +324,7 @@ ChangeBatch SyncEngine::PlanChanges(const std::vector<Rename>& renames,
       if (!peer || path.empty()) continue;  // Never reached the peer, or the root went away.
       if (!config_.DeletesWhileRunning()) continue;
       if (filter_.Excluded(path, peer->type == FileType::kDir)) continue;
-      plan.deletes.push_back(MakeOp(OpKind::kDelete, PathEntry(path, peer->type)));
-      plan.touched_dirs.insert(ParentOf(path));
+      PlanRemoval(path, peer->type, plan);
       continue;
     }
     if (filter_.Excluded(path, local->type == FileType::kDir)) continue;

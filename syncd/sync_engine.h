@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <utility>
 #include <string>
@@ -49,6 +50,13 @@ class SyncEngine {
   void Committed(const ChangeBatch& batch, const std::vector<OpFailure>& failures,
                  const std::vector<std::pair<std::string, ContentHash>>& sent_hashes = {});
 
+  // Asked before deleting on the peer a path that is gone from the source (not one replaced
+  // by something of another type, nor one cleared for a rename): false leaves the peer's copy
+  // alone, and the gate's owner marks the path again when it may go. Unset: all go.
+  void SetRemovalGate(std::function<bool(const std::string& path)> gate) {
+    removal_gate_ = std::move(gate);
+  }
+
   const Filter& filter() const { return filter_; }
   const SyncConfig& config() const { return config_; }
   // New exclude patterns from a reloaded config; what the peer holds stays known.
@@ -77,12 +85,15 @@ class SyncEngine {
   // Larger files are not read on the loop thread just to find a touch.
   static constexpr uint64_t kMaxHashCheckBytes = 16 << 20;
   const Entry* PeerEntry(const std::string& path) const;
+  // Plans the deletion of `path`, gone from the source, unless the removal gate holds it.
+  void PlanRemoval(const std::string& path, FileType type, Plan& plan);
 
   SyncConfig config_;
   FileSystem& fs_;
   Filter filter_;
   uint64_t next_batch_id_ = 1;
   bool needs_relist_ = false;
+  std::function<bool(const std::string&)> removal_gate_;
   // What the peer holds, as far as acknowledged operations tell. Ordered, so a deleted
   // directory's subtree is one range.
   std::map<std::string, Entry> peer_;

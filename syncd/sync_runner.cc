@@ -19,6 +19,13 @@ constexpr uint64_t kFirstBackoffMs = 1000;
 constexpr uint64_t kMaxBackoffMs = 10000;
 constexpr uint64_t kFailedPathRetryMs = 2000;
 constexpr uint64_t kMaxFailedPathRetryMs = 60000;
+// A steady stream of deletions is released after this long (or ten holds, if longer).
+constexpr std::chrono::milliseconds kLongestDeleteHold{10000};
+
+DeleteHold MakeDeleteHold(const SyncConfig& config) {
+  auto quiet = std::chrono::milliseconds(static_cast<int64_t>(config.delete_hold * 1000));
+  return DeleteHold(quiet, std::max(kLongestDeleteHold, quiet * 10));
+}
 
 Batcher::Options BatcherOptions(const SyncConfig& config) {
   Batcher::Options options;
@@ -41,20 +48,21 @@ SyncRunner::SyncRunner(uv_loop_t* loop, const SyncConfig& config, bool insist,
       lane_(config_.name, factory,
             [this](const ChangeBatch& b, BatchResult r) { OnLaneDone(b, std::move(r)); }),
       hooks_(std::move(hooks)),
+      delete_hold_(MakeDeleteHold(config_)),
       retry_delay_ms_(kFailedPathRetryMs) {
-  timer_ = new uv_timer_t;
-  uv_timer_init(loop_, timer_);
-  timer_->data = this;
-  retry_timer_ = new uv_timer_t;
-  uv_timer_init(loop_, retry_timer_);
-  retry_timer_->data = this;
+  for (uv_timer_t** t : {&timer_, &retry_timer_, &hold_timer_}) {
+    *t = new uv_timer_t;
+    uv_timer_init(loop_, *t);
+    (*t)->data = this;
+  }
+  engine_.SetRemovalGate([this](const std::string& path) { return MayRemove(path); });
 }
 
 SyncRunner::~SyncRunner() {
   *alive_ = false;
   if (watcher_) watcher_->Stop();
   if (replica_) replica_->Close();
-  for (uv_timer_t* t : {timer_, retry_timer_}) {
+  for (uv_timer_t* t : {timer_, retry_timer_, hold_timer_}) {
     uv_timer_stop(t);
     uv_close(reinterpret_cast<uv_handle_t*>(t),
              [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
@@ -71,6 +79,11 @@ void SyncRunner::Start() {
     e.message = config_.name + ": " + e.message;
     if (hooks_.on_fatal) hooks_.on_fatal(e);
     return;
+  }
+  struct stat st;
+  if (::lstat(config_.source.c_str(), &st) == 0) {
+    root_dev_ = st.st_dev;
+    root_ino_ = st.st_ino;
   }
   replica_->OnLost([this](const Error& e) { ConnectionLost(e); });
   Connect();
@@ -140,6 +153,7 @@ void SyncRunner::OnListed(Result<Listing> listing) {
     return Reconciled();
   }
   auto batch = engine_.PlanReconcile(peer);
+  Planned();
   if (!batch) {
     Error e = batch.error();
     e.message = config_.name + ": scanning source: " + e.message;
@@ -186,6 +200,57 @@ void SyncRunner::OnListed(Result<Listing> listing) {
   Send(std::move(small));
 }
 
+bool SyncRunner::MayRemove(const std::string& path) {
+  if (root_gone_) return false;
+  // The first comparison deletes at once (an empty source is guarded in OnListed).
+  if (!live_ || config_.delete_hold <= 0 || cleared_.contains(path)) return true;
+  delete_hold_.Hold(path, Clock::now());
+  return false;
+}
+
+void SyncRunner::ReleaseDeletes() {
+  if (!RootIntact()) return RootGone();
+  auto held = delete_hold_.Take();
+  LogDebug("Delay", "{}: deleting paused; releasing {} deletions", config_.name, held.size());
+  for (auto& [path, at] : held) {
+    batcher_.Add(path, at);
+    cleared_.insert(std::move(path));
+  }
+}
+
+void SyncRunner::Planned() {
+  cleared_.clear();
+  ArmHoldTimer();
+}
+
+void SyncRunner::ArmHoldTimer() {
+  auto d = delete_hold_.Deadline();
+  if (!d) return;
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(*d - Clock::now()).count();
+  uv_timer_start(
+      hold_timer_, [](uv_timer_t* t) { static_cast<SyncRunner*>(t->data)->Pump(); },
+      static_cast<uint64_t>(std::max<int64_t>(ms, 1)), 0);
+}
+
+bool SyncRunner::RootIntact() const {
+  struct stat st;
+  return ::lstat(config_.source.c_str(), &st) == 0 && S_ISDIR(st.st_mode) &&
+         st.st_dev == root_dev_ && st.st_ino == root_ino_;
+}
+
+void SyncRunner::RootGone() {
+  if (root_gone_) return;
+  root_gone_ = true;
+  size_t held = delete_hold_.Take().size();
+  batcher_.Take(Clock::now() + std::chrono::hours(24 * 365));
+  uv_timer_stop(hold_timer_);
+  LogError("{}: source {} was deleted, moved, replaced or unmounted; no longer propagating "
+           "changes, and {} keeps its copy ({} deletions not sent)",
+           config_.name, config_.source, replica_->Describe(), held);
+  if (watcher_) watcher_->Stop();
+  MaybeFinishDrain();
+}
+
 bool SyncRunner::SourceIsEmpty() const {
   std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(config_.source.c_str()), ::closedir);
   if (!d) return false;  // Gone: the scan reports that.
@@ -202,10 +267,7 @@ void SyncRunner::OnEvent(const FsEvent& event) {
       need_rescan_ = true;
       break;
     case FsEvent::Kind::kRootGone:
-      LogError("{}: source {} was deleted, moved or unmounted; no longer propagating changes",
-               config_.name, config_.source);
-      if (watcher_) watcher_->Stop();
-      return;
+      return RootGone();
     case FsEvent::Kind::kChanged:
       batcher_.Add(event.path, Clock::now());
       break;
@@ -407,10 +469,15 @@ void SyncRunner::OnTimer(uv_timer_t* timer) noexcept {
 void SyncRunner::Pump() {
   if (phase_ != Phase::kLive || in_flight_) return MaybeFinishDrain();
   auto now = Clock::now();
+  // Draining for a stop, or flushing: what is pending goes now, whatever the delay.
+  bool all = drain_done_ || hurry_;
+  if (!delete_hold_.empty() && (all || delete_hold_.Due(now))) ReleaseDeletes();
+  ArmHoldTimer();  // Also when it woke a little early (libuv's clock lags behind).
   if (need_rescan_) {
     need_rescan_ = false;
     batcher_.Take(now + std::chrono::hours(24 * 365));
     auto batch = engine_.PlanRescan();
+    Planned();
     if (!batch) {
       LogError("{}: rescan: {}", config_.name, batch.error().message);
     } else if (!batch->ops.empty()) {
@@ -418,9 +485,7 @@ void SyncRunner::Pump() {
       return Send(std::move(*batch));
     }
   }
-  // Draining for a stop, or flushing: what is pending goes now, whatever the delay.
-  bool all = drain_done_ || hurry_;
-  if (batcher_.empty()) hurry_ = false;
+  if (batcher_.empty() && delete_hold_.empty()) hurry_ = false;
   batcher_.Promote(all ? now + std::chrono::hours(24 * 365) : now);
   while (!batcher_.empty() && !held_) {
     if (!batcher_.Due(now) && !all) {
@@ -432,6 +497,7 @@ void SyncRunner::Pump() {
     auto released = TakeReleasable(now, all);
     if (!released) break;
     ChangeBatch batch = engine_.PlanChanges(released->renames, released->paths);
+    Planned();
     // Large files and deltas take their own lane; the rest goes now.
     ChangeBatch small;
     small.id = batch.id;
@@ -498,8 +564,9 @@ void SyncRunner::Drain(std::function<void(bool)> done) {
 void SyncRunner::MaybeFinishDrain() {
   if (!drain_done_) return;
   // Connecting and comparing count as pending: a stop waits for them (up to stopTimeout).
-  bool finished = phase_ == Phase::kStopped || (phase_ == Phase::kLive && !in_flight_ &&
-                                                batcher_.empty() && lane_.idle() && !held_);
+  bool finished = phase_ == Phase::kStopped ||
+                  (phase_ == Phase::kLive && !in_flight_ && batcher_.empty() && lane_.idle() &&
+                   !held_ && delete_hold_.empty());
   if (!finished) return;
   if (watcher_)
     LogInfo("{}: handled {} inotify events", config_.name, watcher_->events_read());
@@ -515,6 +582,7 @@ std::optional<TimePoint> SyncRunner::OldestUnacked() const {
   };
   if (in_flight_) consider(in_flight_oldest_);
   consider(lane_.oldest());
+  consider(delete_hold_.oldest());
   if (held_) consider(held_->oldest);
   if (!retry_paths_.empty()) consider(retry_oldest_);
   return at;
@@ -527,7 +595,7 @@ SyncStatus SyncRunner::Status(TimePoint now) const {
   s.target = config_.host.empty() ? config_.target_dir : config_.host + ":" + config_.target_dir;
   s.excludes = config_.excludes;
   s.pending = batcher_.size() + (in_flight_ ? in_flight_ops_ : 0) + lane_.size() +
-              waiting_paths_.size() + retry_paths_.size() +
+              waiting_paths_.size() + retry_paths_.size() + delete_hold_.size() +
               (held_ ? held_->paths.size() + held_->renames.size() : 0);
   if (auto oldest = OldestUnacked())
     s.lag_seconds = std::max(0.0, std::chrono::duration<double>(now - *oldest).count());

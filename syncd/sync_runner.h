@@ -8,8 +8,10 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <unordered_set>
 
 #include "syncd/batcher.h"
+#include "syncd/delete_hold.h"
 #include "syncd/file_system.h"
 #include "syncd/large_lane.h"
 #include "syncd/replica.h"
@@ -90,6 +92,17 @@ class SyncRunner {
   void MaybeFinishDrain();
   // The source directory holds nothing at all (not even excluded files).
   bool SourceIsEmpty() const;
+  // The removal gate (see SyncEngine::SetRemovalGate): once live, a deletion waits in
+  // `delete_hold_` until deleting pauses; none goes once the root is gone.
+  bool MayRemove(const std::string& path);
+  // Deleting has paused: what was held goes, if the source root is still the one watched.
+  void ReleaseDeletes();
+  // After each plan: forgets what was released for it, and wakes up when what it held is due.
+  void Planned();
+  void ArmHoldTimer();
+  bool RootIntact() const;
+  // The source root was deleted, moved, replaced or unmounted: nothing more is sent.
+  void RootGone();
   // When the oldest change not yet durable on the peer happened.
   std::optional<TimePoint> OldestUnacked() const;
 
@@ -109,6 +122,12 @@ class SyncRunner {
   Hooks hooks_;
   uv_timer_t* timer_ = nullptr;
   uv_timer_t* retry_timer_ = nullptr;     // Paths the peer refused, tried again after a pause.
+  uv_timer_t* hold_timer_ = nullptr;      // Held deletions are due.
+  DeleteHold delete_hold_;
+  std::unordered_set<std::string> cleared_;  // Released by the hold, for the next plan.
+  dev_t root_dev_ = 0;
+  ino_t root_ino_ = 0;
+  bool root_gone_ = false;
   std::vector<std::string> retry_paths_;
   TimePoint retry_oldest_{};
   uint64_t retry_delay_ms_;  // Doubles while refused paths keep being refused.

@@ -35,7 +35,13 @@ struct PipeChannel::Handles {
     if (capture) {
       std::string said = err_tail.substr(0, err_tail.find_last_not_of("\r\n") + 1);
       std::string last = said.substr(said.rfind('\n') + 1);  // npos + 1 == 0: all of it.
-      if (!last.empty()) e.message += ": " + last;
+      // ssh names an identity file it ignored (mode too open) lines before it gives up.
+      if (size_t open = said.find(" are too open"); open != std::string::npos) {
+        size_t start = said.rfind('\n', open);
+        start = start == std::string::npos ? 0 : start + 1;
+        e.message += ": " + said.substr(start, said.find('\n', open) - start) + ";";
+      }
+      if (!last.empty()) e.message += (e.message.ends_with(";") ? " " : ": ") + last;
       for (const char* refused : {"Host key verification failed", "Permission denied",
                                   "REMOTE HOST IDENTIFICATION HAS CHANGED"})
         if (err_tail.find(refused) != std::string::npos) e.fatal = true;

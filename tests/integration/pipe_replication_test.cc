@@ -166,6 +166,32 @@ TEST_F(PipeReplicationTest, UnmountedMovedOrEmptySourceLeavesTheStandbyIntact) {
   EXPECT_EQ(after.size(), 2u);  // sessions/ and sessions/sess_a.
 }
 
+// rm -rf removes everything beneath the root before the root itself: deletions wait until
+// deleting pauses, and the root's disappearance then drops them.
+TEST_F(PipeReplicationTest, RemovingTheSourceRootLeavesTheStandbyIntact) {
+  for (int d = 0; d < 20; ++d) {
+    MakeDirs(src_ + "/sessions/d" + std::to_string(d));
+    for (int f = 0; f < 100; ++f)
+      WriteFile(src_ + "/sessions/d" + std::to_string(d) + "/sess_" + std::to_string(f), "data");
+  }
+  WriteFile(src_ + "/a-first", "sorted before sessions/");
+  WriteFile(src_ + "/z-last", "sorted after sessions/");
+  auto syncd = StartLocal();
+  ASSERT_TRUE(Converged(*syncd));
+  // An ordinary delete still reaches the standby.
+  fs::remove(src_ + "/sessions/d3/sess_7");
+  ASSERT_TRUE(Converged(*syncd));
+  Tree before = Snapshot(dst_);
+  ASSERT_EQ(before.size(), 1 + 2 + 1 + 20 + 1999u);  // The root, two files, sessions/ and its own.
+  Shell("rm -rf '" + src_ + "'");
+  EXPECT_TRUE(WaitUntil([&] {
+    return syncd->log().find("no longer propagating changes") != std::string::npos;
+  })) << syncd->log();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // Room for a wrong delete.
+  EXPECT_EQ(Diff(before, Snapshot(dst_)), "") << syncd->log();
+  EXPECT_TRUE(syncd->running());
+}
+
 TEST_F(PipeReplicationTest, DeleteFalseKeepsWhatOnlyThePeerHas) {
   const std::string &src = src_, &dst = dst_;
   MakeDirs(src);

@@ -60,13 +60,15 @@ void SessionWriter::Stop() {
 }
 
 std::string SeedConfig(const std::string& folder_prefix, const std::string& host,
-                       const std::string& key, const std::string& logfile) {
+                       const std::string& key, const std::string& logfile,
+                       const std::string& carrier) {
   std::string text = ReadFile(SourceDir() + "/examples/lsyncd.conf.lua");
   text = Replace(text, "\"the-other-osm\"", "\"" + host + "\"");
   for (const std::string& folder : kSeedFolders)
     text = Replace(text, "\"" + folder + "\"", "\"" + folder_prefix + folder + "\"");
   text = Replace(text, "/root/.ssh/sync_rsa", key);
   text = Replace(text, "/var/log/lsyncd.log", logfile);
+  if (!carrier.empty()) text = Replace(text, "ssh = {", "ssh = { carrier = '" + carrier + "',");
   return text;
 }
 

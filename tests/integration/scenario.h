@@ -45,8 +45,9 @@ class SessionWriter {
 };
 
 // The seed's config from examples/, with only the folders, the host, the key and the log file
-// changed.
+// changed, and `ssh.carrier` set when `carrier` is not empty.
 std::string SeedConfig(const std::string& folder_prefix, const std::string& host,
-                       const std::string& key, const std::string& logfile);
+                       const std::string& key, const std::string& logfile,
+                       const std::string& carrier = "");
 
 }  // namespace syncd::itest

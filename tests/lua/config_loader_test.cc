@@ -174,6 +174,15 @@ TEST_F(ConfigLoaderTest, DeleteValues) {
               HasSubstr("sync[1].delete: expected true, false, 'startup' or 'running', got 'always'"));
 }
 
+TEST_F(ConfigLoaderTest, DeleteHoldIsSecondsAndDefaultsToATenth) {
+  auto c = Load(SyncA("") + "\n" + SyncA(", deleteHold = 2.5"));
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->syncs[0].delete_hold, 0.1);
+  EXPECT_EQ(c->syncs[1].delete_hold, 2.5);
+  EXPECT_THAT(ErrorOf(SyncA(", deleteHold = -1")),
+              HasSubstr("sync[1].deleteHold: must be a number from 0 to 60"));
+}
+
 TEST_F(ConfigLoaderTest, CustomActionsAreRefusedClearly) {
   EXPECT_THAT(ErrorOf(SyncA(", onCreate = 'echo hi'")),
               HasSubstr("sync[1].onCreate: custom Lua actions are not supported"));

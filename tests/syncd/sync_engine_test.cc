@@ -72,8 +72,9 @@ TEST_F(SyncEngineTest, ReconcileDeletesExtrasButProtectsExcluded) {
   auto batch = engine.PlanReconcile(
       {PeerCopy(fs_.at("")), PeerCopy(fs_.at("keep")), stale, dot, stale_dir, inside});
   ASSERT_TRUE(batch);
-  // One recursive delete covers old/x; .lock matches the exclude and stays.
-  EXPECT_THAT(Describe(*batch), ElementsAre("delete old", "delete stale"));
+  // One recursive delete covers old/x; .lock matches the exclude and stays. Deleting changed
+  // the root's mtime on the peer: the source's goes back on it.
+  EXPECT_THAT(Describe(*batch), ElementsAre("delete old", "delete stale", "meta "));
 }
 
 TEST_F(SyncEngineTest, DeleteFalseNeverDeletes) {
@@ -151,6 +152,33 @@ TEST_F(SyncEngineTest, RemovedPathBecomesDeleteOnlyIfThePeerHasIt) {
   engine.Committed(*engine.PlanReconcile({PeerCopy(fs_.at(""))}), {});
   fs_.Remove("sent");
   EXPECT_THAT(Describe(engine.PlanChanges({"sent", "never-sent"})), ElementsAre("delete sent", "meta "));
+}
+
+TEST_F(SyncEngineTest, TheRemovalGateHoldsDeletionsOfVanishedPathsOnly) {
+  fs_.File("gone", "1");
+  fs_.File("kept", "1");
+  fs_.File("was-file", "1");
+  fs_.Dir("d");
+  fs_.File("d/x", "1");
+  SyncEngine engine(ArchiveConfig(), fs_);
+  engine.Committed(*engine.PlanReconcile({PeerCopy(fs_.at(""))}), {});
+  std::vector<std::string> asked;
+  engine.SetRemovalGate([&](const std::string& path) {
+    asked.push_back(path);
+    return path == "kept";
+  });
+  fs_.Remove("gone");
+  fs_.Remove("kept");
+  fs_.Remove("was-file");
+  fs_.Dir("was-file");  // Replaced by a directory: its old self must go first, gate or not.
+  fs_.Remove("d/x");
+  fs_.Remove("d");
+  EXPECT_THAT(Describe(engine.PlanChanges({"d", "d/x", "gone", "kept", "was-file"})),
+              ElementsAre("delete kept", "delete was-file", "mkdir was-file", "meta "));
+  EXPECT_THAT(asked, ElementsAre("d", "d/x", "gone", "kept"));
+  // What the gate held is still known to be on the peer: marked again, it is planned again.
+  engine.SetRemovalGate(nullptr);
+  EXPECT_THAT(Describe(engine.PlanChanges({"gone"})), ElementsAre("delete gone", "meta "));
 }
 
 TEST_F(SyncEngineTest, DeleteWhileRunningFollowsDeleteMode) {
