@@ -15,6 +15,8 @@
 
 #include "lua/extra_flags.h"
 #include "lua/prelude.h"
+#include "lua/reader.h"
+#include "lua/table_readers.h"
 
 namespace syncd::lua {
 namespace {
@@ -24,94 +26,6 @@ struct CDeleter {
   void operator()(auto* p) const { Fn(p); }
 };
 using LuaState = std::unique_ptr<lua_State, CDeleter<lua_close>>;
-
-// Reads values from the Lua stack with messages that say where and what. Uses only calls
-// that cannot raise a Lua error, so no longjmp crosses C++ frames.
-class Reader {
- public:
-  Reader(lua_State* L, std::string where) : L_(L), where_(std::move(where)) {}
-
-  const std::string& where() const { return where_; }
-
-  std::unexpected<Error> Bad(const std::string& key, const std::string& what) const {
-    return syncd::Fail(fmt::format("{}: {}: {}", where_, key, what), EINVAL);
-  }
-  std::unexpected<Error> Expected(const std::string& key, const char* expected) const {
-    return Bad(key, fmt::format("expected {}, got {}", expected, luaL_typename(L_, -1)));
-  }
-
-  // Calls `fn(key)` with each value of the table at `idx` on top of the stack.
-  Result<void> ForEach(int idx, const std::string& prefix,
-                       const std::function<Result<void>(const std::string&)>& fn) {
-    idx = lua_absindex(L_, idx);
-    lua_pushnil(L_);
-    while (lua_next(L_, idx) != 0) {
-      if (lua_type(L_, -2) != LUA_TSTRING) {
-        std::string key = lua_type(L_, -2) == LUA_TNUMBER
-                              ? fmt::format("[{}]", lua_tonumber(L_, -2))
-                              : std::string("[?]");
-        lua_pop(L_, 2);
-        return syncd::Fail(
-            fmt::format("{}: {}{}: unexpected positional entry", where_, prefix, key), EINVAL);
-      }
-      std::string key = prefix + lua_tostring(L_, -2);
-      auto r = fn(key);
-      lua_pop(L_, 1);
-      if (!r) {
-        lua_pop(L_, 1);
-        return r;
-      }
-    }
-    return {};
-  }
-
-  Result<bool> Bool(const std::string& key) const {
-    if (lua_type(L_, -1) != LUA_TBOOLEAN) return Expected(key, "a boolean");
-    return lua_toboolean(L_, -1) != 0;
-  }
-  Result<double> Number(const std::string& key) const {
-    if (lua_type(L_, -1) != LUA_TNUMBER) return Expected(key, "a number");
-    return lua_tonumber(L_, -1);
-  }
-  Result<int> Int(const std::string& key) const {
-    int isint = 0;
-    lua_Integer v = lua_type(L_, -1) == LUA_TNUMBER ? lua_tointegerx(L_, -1, &isint) : 0;
-    if (!isint) return Expected(key, "an integer");
-    if (v < INT_MIN || v > INT_MAX) return Bad(key, "out of range");
-    return static_cast<int>(v);
-  }
-  Result<std::string> String(const std::string& key) const {
-    if (lua_type(L_, -1) != LUA_TSTRING) return Expected(key, "a string");
-    size_t len = 0;
-    const char* s = lua_tolstring(L_, -1, &len);
-    return std::string(s, len);
-  }
-  // A string, or a list of strings.
-  Result<std::vector<std::string>> StringList(const std::string& key) const {
-    std::vector<std::string> out;
-    if (lua_type(L_, -1) == LUA_TSTRING) {
-      out.emplace_back(lua_tostring(L_, -1));
-      return out;
-    }
-    if (lua_type(L_, -1) != LUA_TTABLE) return Expected(key, "a string or a list of strings");
-    lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L_, -1));
-    for (lua_Integer i = 1; i <= n; ++i) {
-      lua_rawgeti(L_, -1, i);
-      if (lua_type(L_, -1) != LUA_TSTRING) {
-        auto e = Expected(fmt::format("{}[{}]", key, i), "a string");
-        lua_pop(L_, 1);
-        return e;
-      }
-      out.emplace_back(lua_tostring(L_, -1));
-      lua_pop(L_, 1);
-    }
-    return out;
-  }
-
- private:
-  lua_State* L_;
-  std::string where_;
-};
 
 std::string AbsolutePath(const std::string& p) {
   if (p.empty() || p.front() == '/') return p;
@@ -151,119 +65,6 @@ Result<void> AddFilterRule(const Reader& r, const std::string& key, const std::s
                                 rule));
 }
 
-Result<void> ReadRsync(lua_State* L, Reader& r, const std::string& prefix, SyncConfig& s,
-                       Config& config) {
-  RsyncOptions& o = s.rsync;
-  // Accepted and meaningless for syncd's own transfer: they change nothing on the peer.
-  static const std::set<std::string, std::less<>> kCosmetic = {
-      "binary", "protect_args", "verbose", "quiet", "checksum", "ipv4", "ipv6",
-      "dry_run", "_computed", "temp_dir", "timeout", "rsync_path", "password_file", "inplace",
-      "sparse", "bwlimit"};
-  // Accepted by lsyncd, not implemented by syncd: a warning names them when they are set.
-  static const std::set<std::string, std::less<>> kUnsupported = {
-      "acls", "xattrs", "hard_links", "backup", "backup_dir", "suffix", "chmod", "chown",
-      "groupmap", "usermap", "existing", "update", "copy_links", "copy_dirlinks",
-      "keep_dirlinks", "cvs_exclude", "executability", "ignore_times", "one_file_system",
-      "omit_dir_times", "omit_link_times", "append", "append_verify", "copy_unsafe_links",
-      "delete_excluded"};
-  return r.ForEach(-1, prefix, [&](const std::string& key) -> Result<void> {
-    std::string_view name = std::string_view(key).substr(prefix.size());
-    auto flag = [&](bool* field) -> Result<void> {
-      auto v = r.Bool(key);
-      if (!v) return std::unexpected(v.error());
-      *field = *v;
-      return {};
-    };
-    if (name == "archive") return flag(&o.archive);
-    if (name == "recursive") return flag(&o.recursive);
-    if (name == "links") return flag(&o.links);
-    if (name == "times") return flag(&o.times);
-    if (name == "perms") return flag(&o.perms);
-    if (name == "owner") return flag(&o.owner);
-    if (name == "group") return flag(&o.group);
-    if (name == "devices") return flag(&o.devices);
-    if (name == "specials") return flag(&o.specials);
-    if (name == "prune_empty_dirs") return flag(&o.prune_empty_dirs);
-    if (name == "compress") return flag(&o.compress);
-    if (name == "whole_file") return flag(&o.whole_file);
-    if (name == "rsh") {
-      auto v = r.String(key);
-      if (!v) return std::unexpected(v.error());
-      o.rsh = *v;
-      return {};
-    }
-    if (name == "_extra") {
-      auto v = r.StringList(key);
-      if (!v) return std::unexpected(v.error());
-      o.extra = *v;
-      return {};
-    }
-    if (kCosmetic.contains(name)) return {};
-    if (kUnsupported.contains(name)) {
-      if (lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1)) return {};
-      config.warnings.push_back(
-          fmt::format("{}: {}: not supported by syncd; ignored", r.where(), key));
-      return {};
-    }
-    return r.Bad(key, "unknown rsync option");
-  });
-}
-
-Result<void> ReadSsh(lua_State* L, Reader& r, const std::string& prefix, SyncConfig& s) {
-  SshOptions& o = s.ssh;
-  return r.ForEach(-1, prefix, [&](const std::string& key) -> Result<void> {
-    std::string_view name = std::string_view(key).substr(prefix.size());
-    if (name == "binary") {
-      auto v = r.String(key);
-      if (!v) return std::unexpected(v.error());
-      o.binary = *v;
-      return {};
-    }
-    if (name == "identityFile") {
-      auto v = r.String(key);
-      if (!v) return std::unexpected(v.error());
-      o.identity_file = *v;
-      return {};
-    }
-    if (name == "carrier") {
-      auto v = r.String(key);
-      if (!v) return std::unexpected(v.error());
-      if (*v == "auto") o.carrier = SshCarrier::kAuto;
-      else if (*v == "libssh2") o.carrier = SshCarrier::kLibssh2;
-      else if (*v == "openssh") o.carrier = SshCarrier::kOpenSsh;
-      else return r.Bad(key, fmt::format("expected \"auto\", \"libssh2\" or \"openssh\", got \"{}\"", *v));
-      return {};
-    }
-    if (name == "port") {
-      auto v = r.Int(key);
-      if (!v) return std::unexpected(v.error());
-      if (*v < 1 || *v > 65535) return r.Bad(key, "port out of range");
-      o.port = *v;
-      return {};
-    }
-    if (name == "options") {
-      if (lua_type(L, -1) != LUA_TTABLE) return r.Expected(key, "a table of option = value");
-      return r.ForEach(-1, key + ".", [&](const std::string& opt) -> Result<void> {
-        int t = lua_type(L, -1);
-        if (t != LUA_TSTRING && t != LUA_TNUMBER) return r.Expected(opt, "a string or number");
-        // lua_tostring would convert a number in place; copy it first.
-        lua_pushvalue(L, -1);
-        std::string value = lua_tostring(L, -1);
-        lua_pop(L, 1);
-        o.options[opt.substr(key.size() + 1)] = value;
-        return {};
-      });
-    }
-    if (name == "_extra") {
-      auto v = r.StringList(key);
-      if (!v) return std::unexpected(v.error());
-      o.extra = *v;
-      return {};
-    }
-    return r.Bad(key, "unknown ssh option");
-  });
-}
-
 Result<SyncConfig> ReadSync(lua_State* L, int index, Config& config) {
   // Stack: the record { config = ..., file = ..., line = ... }.
   lua_getfield(L, -1, "file");
@@ -283,20 +84,14 @@ Result<SyncConfig> ReadSync(lua_State* L, int index, Config& config) {
   lua_getfield(L, -1, "config");
   auto walked = r.ForEach(-1, prefix, [&](const std::string& key) -> Result<void> {
     std::string_view name = std::string_view(key).substr(prefix.size());
-    auto str = [&](std::string* field) -> Result<void> {
-      auto v = r.String(key);
-      if (!v) return std::unexpected(v.error());
-      *field = *v;
-      return {};
-    };
-    if (name == "_syncd_kind") return str(&kind);
-    if (name == "source") return str(&s.source);
-    if (name == "host") return str(&s.host);
-    if (name == "targetdir") return str(&s.target_dir);
-    if (name == "name") return str(&s.name);
+    if (name == "_syncd_kind") return r.Set(key, &kind);
+    if (name == "source") return r.Set(key, &s.source);
+    if (name == "host") return r.Set(key, &s.host);
+    if (name == "targetdir") return r.Set(key, &s.target_dir);
+    if (name == "name") return r.Set(key, &s.name);
     if (name == "target") {
       std::string t;
-      SYNCD_TRY(str(&t));
+      SYNCD_TRY(r.Set(key, &t));
       target = t;
       return {};
     }
@@ -434,99 +229,6 @@ Result<SyncConfig> ReadSync(lua_State* L, int index, Config& config) {
   // Flags in rsync._extra and the rsh command line.
   SYNCD_TRY(ApplyExtraFlags(s, where + ": " + name, config.warnings));
   return s;
-}
-
-Result<void> ReadSettings(lua_State* L, Config& config) {
-  Settings& o = config.settings;
-  lua_getfield(L, -1, "file");
-  std::string file = lua_tostring(L, -1);
-  lua_pop(L, 1);
-  lua_getfield(L, -1, "line");
-  Reader r(L, fmt::format("{}:{}", file, lua_tointeger(L, -1)));
-  lua_pop(L, 1);
-  lua_getfield(L, -1, "values");
-  auto walked = r.ForEach(-1, "settings.", [&](const std::string& key) -> Result<void> {
-    std::string_view name = std::string_view(key).substr(9);
-    auto str = [&](std::optional<std::string>* field) -> Result<void> {
-      auto v = r.String(key);
-      if (!v) return std::unexpected(v.error());
-      *field = *v;
-      return {};
-    };
-    auto flag = [&](bool* field) -> Result<void> {
-      auto v = r.Bool(key);
-      if (!v) return std::unexpected(v.error());
-      *field = *v;
-      return {};
-    };
-    if (name == "logfile") return str(&o.logfile);
-    if (name == "statusFile") return str(&o.status_file);
-    if (name == "metricsFile") return str(&o.metrics_file);
-    if (name == "pidfile") return str(&o.pidfile);
-    if (name == "nodaemon") return flag(&o.nodaemon);
-    if (name == "insist") return flag(&o.insist);
-    if (name == "statusInterval") {
-      auto v = r.Int(key);
-      if (!v) return std::unexpected(v.error());
-      if (*v < 0) return r.Bad(key, "must be >= 0");
-      o.status_interval = *v;
-      return {};
-    }
-    if (name == "maxProcesses" || name == "maxDelays") {
-      auto v = r.Int(key);
-      if (!v) return std::unexpected(v.error());
-      if (*v < 1) return r.Bad(key, "must be at least 1");
-      (name == "maxProcesses" ? o.max_processes : o.max_delays) = *v;
-      return {};
-    }
-    if (name == "stopTimeout") {
-      auto v = r.Int(key);
-      if (!v) return std::unexpected(v.error());
-      if (*v < 1) return r.Bad(key, "must be at least 1 (seconds)");
-      o.stop_timeout_s = *v;
-      return {};
-    }
-    if (name == "readyWhen") {
-      auto v = r.String(key);
-      if (!v) return std::unexpected(v.error());
-      if (*v == "in sync") o.ready_when_watching = false;
-      else if (*v == "watching") o.ready_when_watching = true;
-      else return r.Bad(key, fmt::format("expected \"in sync\" or \"watching\", got \"{}\"", *v));
-      return {};
-    }
-    if (name == "logident") {
-      auto v = r.String(key);
-      if (!v) return std::unexpected(v.error());
-      o.log_ident = *v;
-      return {};
-    }
-    if (name == "logfacility") {
-      if (lua_type(L, -1) == LUA_TNUMBER) {
-        auto v = r.Int(key);
-        if (!v) return std::unexpected(v.error());
-        o.log_facility = std::to_string(*v);
-        return {};
-      }
-      auto v = r.String(key);
-      if (!v) return std::unexpected(v.error());
-      o.log_facility = *v;
-      return {};
-    }
-    if (name == "inotifyMode") {
-      auto v = r.String(key);
-      if (!v) return std::unexpected(v.error());
-      if (*v == "CloseWrite") o.inotify_mode = InotifyMode::kCloseWrite;
-      else if (*v == "Modify") o.inotify_mode = InotifyMode::kModify;
-      else if (*v == "CloseWrite or Modify") o.inotify_mode = InotifyMode::kCloseWriteOrModify;
-      else
-        return r.Bad(key, fmt::format("expected \"CloseWrite\", \"Modify\" or \"CloseWrite or "
-                                      "Modify\", got \"{}\"", *v));
-      return {};
-    }
-    return r.Bad(key, "unknown setting");
-  });
-  lua_pop(L, 1);
-  return walked;
 }
 
 Result<Config> Load(const std::string& name, const std::function<int(lua_State*)>& load_chunk) {

@@ -1,7 +1,5 @@
 #include "syncd/sync_runner.h"
 
-#include <dirent.h>
-
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -198,67 +196,6 @@ void SyncRunner::OnListed(Result<Listing> listing) {
       small.ops.push_back(std::move(op));
   }
   Send(std::move(small));
-}
-
-bool SyncRunner::MayRemove(const std::string& path) {
-  if (root_gone_) return false;
-  // The first comparison deletes at once (an empty source is guarded in OnListed).
-  if (!live_ || config_.delete_hold <= 0 || cleared_.contains(path)) return true;
-  delete_hold_.Hold(path, Clock::now());
-  return false;
-}
-
-void SyncRunner::ReleaseDeletes() {
-  if (!RootIntact()) return RootGone();
-  auto held = delete_hold_.Take();
-  LogDebug("Delay", "{}: deleting paused; releasing {} deletions", config_.name, held.size());
-  for (auto& [path, at] : held) {
-    batcher_.Add(path, at);
-    cleared_.insert(std::move(path));
-  }
-}
-
-void SyncRunner::Planned() {
-  cleared_.clear();
-  ArmHoldTimer();
-}
-
-void SyncRunner::ArmHoldTimer() {
-  auto d = delete_hold_.Deadline();
-  if (!d) return;
-  auto ms = std::chrono::ceil<std::chrono::milliseconds>(*d - Clock::now()).count();
-  uv_timer_start(
-      hold_timer_, [](uv_timer_t* t) { static_cast<SyncRunner*>(t->data)->Pump(); },
-      static_cast<uint64_t>(std::max<int64_t>(ms, 1)), 0);
-}
-
-bool SyncRunner::RootIntact() const {
-  struct stat st;
-  return ::lstat(config_.source.c_str(), &st) == 0 && S_ISDIR(st.st_mode) &&
-         st.st_dev == root_dev_ && st.st_ino == root_ino_;
-}
-
-void SyncRunner::RootGone() {
-  if (root_gone_) return;
-  root_gone_ = true;
-  size_t held = delete_hold_.Take().size();
-  batcher_.Take(Clock::now() + std::chrono::hours(24 * 365));
-  uv_timer_stop(hold_timer_);
-  LogError("{}: source {} was deleted, moved, replaced or unmounted; no longer propagating "
-           "changes, and {} keeps its copy ({} deletions not sent)",
-           config_.name, config_.source, replica_->Describe(), held);
-  if (watcher_) watcher_->Stop();
-  MaybeFinishDrain();
-}
-
-bool SyncRunner::SourceIsEmpty() const {
-  std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(config_.source.c_str()), ::closedir);
-  if (!d) return false;  // Gone: the scan reports that.
-  while (dirent* e = ::readdir(d.get())) {
-    std::string_view name = e->d_name;
-    if (name != "." && name != "..") return false;
-  }
-  return true;
 }
 
 void SyncRunner::OnEvent(const FsEvent& event) {
@@ -573,57 +510,6 @@ void SyncRunner::MaybeFinishDrain() {
   auto done = std::move(drain_done_);
   drain_done_ = nullptr;
   done(drain_delivered_);
-}
-
-std::optional<TimePoint> SyncRunner::OldestUnacked() const {
-  std::optional<TimePoint> at = batcher_.oldest();
-  auto consider = [&](std::optional<TimePoint> t) {
-    if (t && (!at || *t < *at)) at = t;
-  };
-  if (in_flight_) consider(in_flight_oldest_);
-  consider(lane_.oldest());
-  consider(delete_hold_.oldest());
-  if (held_) consider(held_->oldest);
-  if (!retry_paths_.empty()) consider(retry_oldest_);
-  return at;
-}
-
-SyncStatus SyncRunner::Status(TimePoint now) const {
-  SyncStatus s;
-  s.name = config_.name;
-  s.source = config_.source;
-  s.target = config_.host.empty() ? config_.target_dir : config_.host + ":" + config_.target_dir;
-  s.excludes = config_.excludes;
-  s.pending = batcher_.size() + (in_flight_ ? in_flight_ops_ : 0) + lane_.size() +
-              waiting_paths_.size() + retry_paths_.size() + delete_hold_.size() +
-              (held_ ? held_->paths.size() + held_->renames.size() : 0);
-  if (auto oldest = OldestUnacked())
-    s.lag_seconds = std::max(0.0, std::chrono::duration<double>(now - *oldest).count());
-  switch (phase_) {
-    case Phase::kIdle:
-    case Phase::kConnecting: s.state = "connecting"; break;
-    case Phase::kReconciling: s.state = "reconciling"; break;
-    case Phase::kLive: s.state = s.pending == 0 ? "in sync" : "sending"; break;
-    case Phase::kWaitingRetry: s.state = "retrying"; break;
-    case Phase::kStopped: s.state = "stopped"; break;
-  }
-  s.last_success = last_success_;
-  s.operations = operations_;
-  s.bytes = bytes_;
-  s.failures = failures_;
-  s.reconnects = reconnects_;
-  s.watches = watcher_ ? watcher_->watch_count() : 0;
-  if (phase_ == Phase::kReconciling && reconcile_work_) {
-    const ReconcileWork& w = *reconcile_work_;
-    SyncStatus::Progress p;
-    p.ops_total = w.ops;
-    p.bytes_total = w.bytes;
-    p.ops_done = std::min(w.ops, operations_ - w.ops_before);
-    p.bytes_done = std::min(w.bytes, bytes_ - w.bytes_before);
-    p.seconds = std::chrono::duration<double>(now - w.started).count();
-    s.progress = p;
-  }
-  return s;
 }
 
 }  // namespace syncd
