@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   # Build
   g++ cmake make pkg-config
-  libuv1-dev librsync-dev libssh2-1-dev liblua5.4-dev
+  libuv1-dev librsync-dev libssh2-1-dev libssl-dev liblua5.4-dev
   libfmt-dev libxxhash-dev libzstd-dev libsystemd-dev
   # Tests: GoogleTest, a real sshd and ssh-keygen, namespaces (ip, unshare, mount)
   libgtest-dev libgmock-dev
