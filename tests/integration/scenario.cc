@@ -9,14 +9,15 @@
 #include <fstream>
 
 namespace syncd::itest {
-namespace {
-
-namespace fs = std::filesystem;
 
 void SetMtime(const std::string& path, time_t when) {
   timespec times[2] = {{when, 0}, {when, 123456789}};
   ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW), 0) << path;
 }
+
+namespace {
+
+namespace fs = std::filesystem;
 
 // Rewrites a file in place, as PHP's session handler does.
 void Overwrite(const std::string& path, const std::string& content) {

@@ -44,6 +44,9 @@ class SessionWriter {
   std::thread thread_;
 };
 
+// Sets the modification time of `path` (not following a symlink) to `when` plus a fraction.
+void SetMtime(const std::string& path, time_t when);
+
 // The seed's config from examples/, with only the folders, the host, the key and the log file
 // changed, and `ssh.carrier` set when `carrier` is not empty.
 std::string SeedConfig(const std::string& folder_prefix, const std::string& host,
