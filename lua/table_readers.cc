@@ -55,18 +55,8 @@ Result<void> ReadSsh(lua_State* L, Reader& r, const std::string& prefix, SyncCon
   SshOptions& o = s.ssh;
   return r.ForEach(-1, prefix, [&](const std::string& key) -> Result<void> {
     std::string_view name = std::string_view(key).substr(prefix.size());
-    if (name == "binary") {
-      auto v = r.String(key);
-      if (!v) return std::unexpected(v.error());
-      o.binary = *v;
-      return {};
-    }
-    if (name == "identityFile") {
-      auto v = r.String(key);
-      if (!v) return std::unexpected(v.error());
-      o.identity_file = *v;
-      return {};
-    }
+    if (name == "binary") return r.Set(key, &o.binary);
+    if (name == "identityFile") return r.Set(key, &o.identity_file);
     if (name == "carrier") {
       auto v = r.String(key);
       if (!v) return std::unexpected(v.error());
@@ -152,12 +142,7 @@ Result<void> ReadSettings(lua_State* L, Config& config) {
       else return r.Bad(key, fmt::format("expected \"in sync\" or \"watching\", got \"{}\"", *v));
       return {};
     }
-    if (name == "logident") {
-      auto v = r.String(key);
-      if (!v) return std::unexpected(v.error());
-      o.log_ident = *v;
-      return {};
-    }
+    if (name == "logident") return r.Set(key, &o.log_ident);
     if (name == "logfacility") {
       if (lua_type(L, -1) == LUA_TNUMBER) {
         auto v = r.Int(key);
@@ -165,10 +150,7 @@ Result<void> ReadSettings(lua_State* L, Config& config) {
         o.log_facility = std::to_string(*v);
         return {};
       }
-      auto v = r.String(key);
-      if (!v) return std::unexpected(v.error());
-      o.log_facility = *v;
-      return {};
+      return r.Set(key, &o.log_facility);
     }
     if (name == "inotifyMode") {
       auto v = r.String(key);
