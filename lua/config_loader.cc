@@ -17,6 +17,7 @@
 #include "lua/prelude.h"
 #include "lua/reader.h"
 #include "lua/table_readers.h"
+#include "syncd/filter.h"
 
 namespace syncd::lua {
 namespace {
@@ -39,30 +40,28 @@ std::string StripTrailingSlash(std::string p) {
   return p;
 }
 
-// Reads excludeFrom: one pattern per line; blank lines, `#` comments and `+` rules are skipped
-// and a leading "- " is stripped, as lsyncd does.
-Result<std::vector<std::string>> ReadExcludeFile(const std::string& path) {
+// The rules of an excludeFrom or filterFrom file, one per line; blank lines and comments
+// (`#`, and `;` as rsync) are skipped. An exclude file's lines are read as rsync's
+// --exclude-from reads them ("- " and "+ " prefixes), a filter file's as filter rules.
+Result<std::vector<std::string>> ReadRuleFile(const Reader& r, const std::string& key,
+                                              const std::string& path, bool filter_rules) {
   std::ifstream in(path);
-  if (!in) return FailErrno(path);
+  if (!in) return r.Bad(key, "cannot read " + Error::FromErrno(path).message);
   std::vector<std::string> out;
+  int number = 0;
   for (std::string line; std::getline(in, line);) {
+    ++number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty() || line[0] == '#' || line[0] == '+') continue;
-    if (line.starts_with("- ")) line.erase(0, 2);
-    out.push_back(line);
+    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
+    if (!filter_rules) {
+      out.push_back(CanonicalPatternRule(line));
+      continue;
+    }
+    auto rule = CanonicalFilterRule(line);
+    if (!rule) return r.Bad(key, fmt::format("{}:{}: {}", path, number, rule.error().message));
+    out.push_back(std::move(*rule));
   }
   return out;
-}
-
-// Filter rules ('- pattern') become excludes; include rules ('+ pattern') are not supported.
-Result<void> AddFilterRule(const Reader& r, const std::string& key, const std::string& rule,
-                           std::vector<std::string>* excludes) {
-  if (rule.starts_with("- ")) {
-    excludes->push_back(rule.substr(2));
-    return {};
-  }
-  return r.Bad(key, fmt::format("filter rule \"{}\" is not supported (only \"- PATTERN\" rules)",
-                                rule));
 }
 
 Result<SyncConfig> ReadSync(lua_State* L, int index, Config& config) {
@@ -80,6 +79,8 @@ Result<SyncConfig> ReadSync(lua_State* L, int index, Config& config) {
   std::string prefix = fmt::format("sync[{}].", index);
   std::optional<std::string> target;
   std::string kind;
+  // lsyncd applies filter rules first, then the excludes.
+  std::vector<std::string> filter_rules, exclude_rules;
   bool has_delay = false;
   lua_getfield(L, -1, "config");
   auto walked = r.ForEach(-1, prefix, [&](const std::string& key) -> Result<void> {
@@ -128,21 +129,27 @@ Result<SyncConfig> ReadSync(lua_State* L, int index, Config& config) {
     if (name == "exclude") {
       auto v = r.StringList(key);
       if (!v) return std::unexpected(v.error());
-      s.excludes.insert(s.excludes.end(), v->begin(), v->end());
+      for (const std::string& pattern : *v) exclude_rules.push_back(CanonicalPatternRule(pattern));
       return {};
     }
     if (name == "excludeFrom" || name == "filterFrom") {
       auto v = r.String(key);
       if (!v) return std::unexpected(v.error());
-      auto lines = ReadExcludeFile(*v);
-      if (!lines) return r.Bad(key, "cannot read " + lines.error().message);
-      for (const std::string& l : *lines) s.excludes.push_back(l);
+      bool filter = name == "filterFrom";
+      auto rules = ReadRuleFile(r, key, *v, filter);
+      if (!rules) return std::unexpected(rules.error());
+      auto& into = filter ? filter_rules : exclude_rules;
+      into.insert(into.end(), rules->begin(), rules->end());
       return {};
     }
     if (name == "filter") {
       auto v = r.StringList(key);
       if (!v) return std::unexpected(v.error());
-      for (const std::string& rule : *v) SYNCD_TRY(AddFilterRule(r, key, rule, &s.excludes));
+      for (const std::string& text : *v) {
+        auto rule = CanonicalFilterRule(text);
+        if (!rule) return r.Bad(key, rule.error().message);
+        filter_rules.push_back(std::move(*rule));
+      }
       return {};
     }
     if (name == "delete") {
@@ -180,6 +187,8 @@ Result<SyncConfig> ReadSync(lua_State* L, int index, Config& config) {
   });
   lua_pop(L, 1);
   if (!walked) return std::unexpected(walked.error());
+  s.filter_rules = std::move(filter_rules);
+  s.filter_rules.insert(s.filter_rules.end(), exclude_rules.begin(), exclude_rules.end());
 
   std::string where = r.where();
   std::string name = fmt::format("sync[{}]", index);

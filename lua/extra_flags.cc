@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <fstream>
 #include <set>
+
+#include "syncd/filter.h"
 
 namespace syncd::lua {
 namespace {
@@ -88,6 +91,60 @@ std::vector<std::string> SplitCommandLine(const std::string& line) {
   return out;
 }
 
+namespace {
+
+// --exclude-from / --include-from FILE: one pattern per line, `#` and `;` comments.
+Result<void> AddPatternFile(SyncConfig& s, const std::string& where, const std::string& path,
+                            bool include) {
+  std::ifstream in(path);
+  if (!in) return Fail(fmt::format("{}: rsync._extra: cannot read {}", where,
+                                   Error::FromErrno(path).message), EINVAL);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
+    s.filter_rules.push_back(CanonicalPatternRule(line, include));
+  }
+  return {};
+}
+
+// The filter options of rsync's command line, in `--name=VALUE` or `--name VALUE` form (and
+// -f RULE). Returns false when `extra[i]` is none of them; `i` moves past a separate value.
+Result<bool> ApplyFilterFlag(SyncConfig& s, const std::vector<std::string>& extra, size_t& i,
+                             const std::string& where) {
+  static constexpr std::string_view kNames[] = {"--exclude", "--include", "--filter",
+                                                "--exclude-from", "--include-from", "-f"};
+  const std::string& a = extra[i];
+  std::string_view name;
+  std::string value;
+  for (std::string_view n : kNames) {
+    if (a == n) {
+      if (i + 1 >= extra.size())
+        return Fail(fmt::format("{}: rsync._extra: {} needs a value", where, a), EINVAL);
+      name = n;
+      value = extra[++i];
+      break;
+    }
+    if (n != "-f" && a.size() > n.size() && a.starts_with(n) && a[n.size()] == '=') {
+      name = n;
+      value = a.substr(n.size() + 1);
+      break;
+    }
+  }
+  if (name.empty()) return false;
+  if (name == "--exclude" || name == "--include") {
+    s.filter_rules.push_back(CanonicalPatternRule(value, name == "--include"));
+  } else if (name == "--filter" || name == "-f") {
+    auto rule = CanonicalFilterRule(value);
+    if (!rule) return Fail(fmt::format("{}: rsync._extra: {}", where, rule.error().message), EINVAL);
+    s.filter_rules.push_back(std::move(*rule));
+  } else {
+    SYNCD_TRY(AddPatternFile(s, where, value, name == "--include-from"));
+  }
+  return true;
+}
+
+}  // namespace
+
 Result<void> ApplyExtraFlags(SyncConfig& s, const std::string& where,
                              std::vector<std::string>& warnings) {
   RsyncOptions& o = s.rsync;
@@ -95,7 +152,12 @@ Result<void> ApplyExtraFlags(SyncConfig& s, const std::string& where,
   const std::vector<std::string>& extra = o.extra;
   for (size_t i = 0; i < extra.size(); ++i) {
     const std::string& a = extra[i];
-    if (a.starts_with("--rsh=")) {
+    auto filter_flag = ApplyFilterFlag(s, extra, i, where);
+    if (!filter_flag) return std::unexpected(filter_flag.error());
+    if (*filter_flag) continue;
+    if (a == "--delete-excluded") {
+      o.delete_excluded = true;
+    } else if (a.starts_with("--rsh=")) {
       ApplyRsh(s, a.substr(6), where, warnings);
     } else if (a == "-e" || a == "--rsh") {
       if (i + 1 < extra.size()) ApplyRsh(s, extra[++i], where, warnings);

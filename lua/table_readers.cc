@@ -20,15 +20,15 @@ Result<void> ReadRsync(lua_State* L, Reader& r, const std::string& prefix, SyncC
       "acls", "xattrs", "hard_links", "backup", "backup_dir", "suffix", "chmod", "chown",
       "groupmap", "usermap", "existing", "update", "copy_links", "copy_dirlinks",
       "keep_dirlinks", "cvs_exclude", "executability", "ignore_times", "one_file_system",
-      "omit_dir_times", "omit_link_times", "append", "append_verify", "copy_unsafe_links",
-      "delete_excluded"};
+      "omit_dir_times", "omit_link_times", "append", "append_verify", "copy_unsafe_links"};
   static constexpr std::pair<std::string_view, bool RsyncOptions::*> kFlags[] = {
       {"archive", &RsyncOptions::archive},   {"recursive", &RsyncOptions::recursive},
       {"links", &RsyncOptions::links},       {"times", &RsyncOptions::times},
       {"perms", &RsyncOptions::perms},       {"owner", &RsyncOptions::owner},
       {"group", &RsyncOptions::group},       {"devices", &RsyncOptions::devices},
       {"specials", &RsyncOptions::specials}, {"prune_empty_dirs", &RsyncOptions::prune_empty_dirs},
-      {"compress", &RsyncOptions::compress}, {"whole_file", &RsyncOptions::whole_file}};
+      {"compress", &RsyncOptions::compress}, {"whole_file", &RsyncOptions::whole_file},
+      {"delete_excluded", &RsyncOptions::delete_excluded}};
   return r.ForEach(-1, prefix, [&](const std::string& key) -> Result<void> {
     std::string_view name = std::string_view(key).substr(prefix.size());
     for (auto [flag, field] : kFlags)

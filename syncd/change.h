@@ -73,6 +73,8 @@ struct BatchResult {
   std::vector<OpFailure> failures;
   // The hash of the content each PUT actually sent, by path.
   std::vector<std::pair<std::string, ContentHash>> sent_hashes;
+  // Directories a DELETE left in place because the filter protects entries inside them.
+  std::vector<std::string> kept;
 };
 
 }  // namespace syncd

@@ -153,7 +153,8 @@ std::string DescribeConfig(const Config& c) {
     out += fmt::format("  keeps: perms={} owner={} group={} times={} links={} prune_empty_dirs={}\n",
                        y.KeepPerms(), y.KeepOwner(), y.KeepGroup(), y.KeepTimes(), y.KeepLinks(),
                        y.rsync.prune_empty_dirs);
-    if (!y.excludes.empty()) out += fmt::format("  exclude: {}\n", fmt::join(y.excludes, " "));
+    if (!y.filter_rules.empty())
+      out += fmt::format("  filter: {}\n", fmt::join(y.filter_rules, ", "));
     if (!y.host.empty())
       out += fmt::format("  ssh: identityFile={} port={} carrier={}\n",
                          y.ssh.identity_file.value_or("(default keys)"), y.ssh.port.value_or(22),

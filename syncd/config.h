@@ -32,6 +32,7 @@ struct RsyncOptions {
   bool compress = false;
   bool whole_file = false;
   bool checksum = false;
+  bool delete_excluded = false;  // Excluded files on the peer are deleted too.
   std::optional<std::string> rsh;  // --rsh / rsh = "...".
   std::vector<std::string> extra;  // _extra, verbatim.
   bool operator==(const RsyncOptions&) const = default;
@@ -68,7 +69,9 @@ struct SyncConfig {
   // Seconds a deletion waits for deleting to pause (syncd's `deleteHold`): `rm -rf` of the
   // source root must not empty the standby before the root's own disappearance is seen.
   double delete_hold = 0.1;
-  std::vector<std::string> excludes;  // rsync patterns, from exclude and excludeFrom.
+  // rsync filter rules in canonical form (see syncd/filter.h), in the order they apply: filter
+  // and filterFrom, then exclude and excludeFrom, then --filter/--exclude/--include in _extra.
+  std::vector<std::string> filter_rules;
   DeleteMode delete_mode = DeleteMode::kAlways;
   bool init = true;
   RsyncOptions rsync;

@@ -254,7 +254,7 @@ void Daemon::Reload() {
     taken[j] = true;
     const SyncConfig& want = fresh->syncs[j];
     SyncConfig compare = slot->config;
-    compare.excludes = want.excludes;
+    compare.filter_rules = want.filter_rules;
     compare.name = want.name;
     compare.defined_at = want.defined_at;
     if (!(compare == want) || !slot->running) {
@@ -266,14 +266,14 @@ void Daemon::Reload() {
       ++restarted;
       continue;
     }
-    if (slot->config.excludes != want.excludes) {
+    if (slot->config.filter_rules != want.filter_rules) {
       LogInfo("reload: {}: new excludes; comparing the tree again", want.name);
-      slot->runner->SetExcludes(want.excludes);
+      slot->runner->SetFilterRules(want.filter_rules);
       ++excludes;
     } else {
       ++kept;
     }
-    slot->config.excludes = want.excludes;
+    slot->config.filter_rules = want.filter_rules;
     next.push_back(std::move(slot));
   }
   for (size_t j = 0; j < fresh->syncs.size(); ++j) {

@@ -56,7 +56,7 @@ void LargeLane::Next() {
       if (!r) {
         ChangeBatch failed = std::move(queue_.front());
         queue_.pop_front();
-        return done_(failed, BatchResult{std::unexpected(r.error()), {}, {}});
+        return done_(failed, BatchResult{std::unexpected(r.error()), {}, {}, {}});
       }
       connected_ = true;
       Next();

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <functional>
+#include <string>
+#include <vector>
 
 #include "syncd/change.h"
 #include "syncd/error.h"
@@ -23,6 +25,9 @@ class Replica {
   // Sends a batch; `done` runs once the peer has made it durable, or the connection failed.
   // Several batches may be in flight; they complete in order.
   virtual void Apply(ChangeBatch batch, std::function<void(BatchResult)> done) = 0;
+  // Filter rules (canonical, see syncd/filter.h) the peer applies when it deletes: what they
+  // protect stays. Given to the peer at every connection, and at once to a connected one.
+  virtual void SetProtectRules(std::vector<std::string> rules) = 0;
   // Called once if an established connection breaks outside of a request.
   virtual void OnLost(std::function<void(const Error&)> handler) = 0;
   virtual void Close() = 0;

@@ -23,7 +23,7 @@ SyncStatus SyncRunner::Status(TimePoint now) const {
   s.name = config_.name;
   s.source = config_.source;
   s.target = config_.host.empty() ? config_.target_dir : config_.host + ":" + config_.target_dir;
-  s.excludes = config_.excludes;
+  s.filter_rules = config_.filter_rules;
   s.pending = batcher_.size() + (in_flight_ ? in_flight_ops_ : 0) + lane_.size() +
               waiting_paths_.size() + retry_paths_.size() + delete_hold_.size() +
               (held_ ? held_->paths.size() + held_->renames.size() : 0);

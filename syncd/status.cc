@@ -108,8 +108,8 @@ std::string StatusText(const std::vector<SyncStatus>& syncs, SystemClock::time_p
     out += fmt::format("Sent: {} operations, {} bytes; refused: {}; reconnects: {}\n", s.operations,
                        s.bytes, s.failures, s.reconnects);
     out += "Filtering:\n";
-    if (s.excludes.empty()) out += "  nothing.\n";
-    for (const std::string& e : s.excludes) out += fmt::format("  exclude {}\n", e);
+    if (s.filter_rules.empty()) out += "  nothing.\n";
+    for (const std::string& rule : s.filter_rules) out += fmt::format("  {}\n", rule);
   }
   // lsyncd lists every watched directory here; on a large tree that made the file huge.
   out += fmt::format("\nInotify watching {} directories\n", watches);

@@ -16,7 +16,7 @@ struct SyncStatus {
   std::string name;
   std::string source;
   std::string target;  // "host:dir" or the local directory.
-  std::vector<std::string> excludes;
+  std::vector<std::string> filter_rules;  // Canonical rsync filter rules.
   std::string state;  // connecting, reconciling, in sync, sending, retrying, stopped
   uint64_t pending = 0;       // Changed paths not yet durable on the peer.
   double lag_seconds = 0;     // Age of the oldest change not yet durable on the peer.

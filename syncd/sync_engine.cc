@@ -52,7 +52,13 @@ struct SyncEngine::Plan {
 };
 
 SyncEngine::SyncEngine(const SyncConfig& config, FileSystem& fs)
-    : config_(config), fs_(fs), filter_(config.excludes) {}
+    : config_(config), fs_(fs), filter_(FilterFor(config)) {}
+
+Filter SyncEngine::FilterFor(const SyncConfig& config) {
+  auto filter = Filter::Parse(config.filter_rules, config.rsync.delete_excluded);
+  SYNCD_CHECK(filter.has_value());
+  return std::move(*filter);
+}
 
 void SyncEngine::AddDirMeta(const Entry& dir, Plan& plan) {
   for (const Op& op : plan.metas)
@@ -190,17 +196,23 @@ Result<ChangeBatch> SyncEngine::Reconcile(std::map<std::string, Entry> peer) {
   }
   Plan plan;
   std::unordered_set<std::string> present;
+  std::unordered_set<std::string> present_dirs;  // Directories that go over.
   for (const Entry& e : *local) {
     if (e.type == FileType::kDir && !e.path.empty() && config_.rsync.prune_empty_dirs &&
         !nonempty.contains(e.path))
       continue;
     present.insert(e.path);
+    if (e.type == FileType::kDir) present_dirs.insert(e.path);
     PlanEntry(e, plan);
   }
   if (config_.DeletesAtStartup()) {
+    // As rsync --delete: in each directory that goes over, what the source lacks goes, unless
+    // the filter protects it. What lies beneath a directory that goes is the agent's to sort
+    // out: it keeps the protected entries, and the directories that hold them.
     for (const auto& [path, entry] : peer_) {
-      if (path.empty() || present.contains(path)) continue;
-      if (filter_.Excluded(path, entry.type == FileType::kDir)) continue;  // Protected.
+      if (path.empty() || present.contains(path) || !present_dirs.contains(ParentOf(path)))
+        continue;
+      if (filter_.Protected(path, entry.type == FileType::kDir)) continue;
       PlanRemoval(path, entry.type, plan);
     }
   }
@@ -299,7 +311,8 @@ void SyncEngine::PlanMovedSubtree(const std::string& dir, Plan& plan) {
        ++it) {
     const Entry& peer = it->second;
     if (plan.planned.contains(peer.path)) continue;
-    if (filter_.Excluded(peer.path, peer.type == FileType::kDir)) continue;
+    bool is_dir = peer.type == FileType::kDir;
+    if (filter_.Excluded(peer.path, is_dir) || filter_.Protected(peer.path, is_dir)) continue;
     if (fs_.Stat(config_.source, peer.path)) continue;  // Skipped above, not gone.
     PlanRemoval(peer.path, peer.type, plan);
   }
@@ -323,7 +336,8 @@ ChangeBatch SyncEngine::PlanChanges(const std::vector<Rename>& renames,
       const Entry* peer = PeerEntry(path);
       if (!peer || path.empty()) continue;  // Never reached the peer, or the root went away.
       if (!config_.DeletesWhileRunning()) continue;
-      if (filter_.Excluded(path, peer->type == FileType::kDir)) continue;
+      bool is_dir = peer->type == FileType::kDir;
+      if (filter_.Excluded(path, is_dir) || filter_.Protected(path, is_dir)) continue;
       PlanRemoval(path, peer->type, plan);
       continue;
     }
@@ -341,6 +355,14 @@ ChangeBatch SyncEngine::PlanChanges(const std::vector<Rename>& renames,
     }
   }
   return plan.Finish(next_batch_id_++);
+}
+
+void SyncEngine::KeptOnPeer(const std::vector<std::string>& dirs) {
+  for (const std::string& dir : dirs) {
+    Entry e = PathEntry(dir, FileType::kDir);
+    e.meta.mtime_sec = INT64_MIN;  // Unknown: compared afresh.
+    peer_[dir] = std::move(e);
+  }
 }
 
 void SyncEngine::Committed(const ChangeBatch& batch, const std::vector<OpFailure>& failures,

@@ -57,13 +57,19 @@ class SyncEngine {
     removal_gate_ = std::move(gate);
   }
 
+  // Directories the peer kept when asked to delete them, because the filter protects entries
+  // inside (after Committed() for the same batch).
+  void KeptOnPeer(const std::vector<std::string>& dirs);
+
   const Filter& filter() const { return filter_; }
   const SyncConfig& config() const { return config_; }
-  // New exclude patterns from a reloaded config; what the peer holds stays known.
-  void SetExcludes(const std::vector<std::string>& excludes) {
-    config_.excludes = excludes;
-    filter_ = Filter(excludes);
+  // New filter rules from a reloaded config; what the peer holds stays known.
+  void SetFilterRules(const std::vector<std::string>& rules) {
+    config_.filter_rules = rules;
+    filter_ = FilterFor(config_);
   }
+  // The sync's filter; its rules were checked when the configuration was read.
+  static Filter FilterFor(const SyncConfig& config);
 
  private:
   struct Plan;

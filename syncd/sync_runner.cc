@@ -87,9 +87,11 @@ void SyncRunner::Start() {
   Connect();
 }
 
-void SyncRunner::SetExcludes(const std::vector<std::string>& excludes) {
-  config_.excludes = excludes;
-  engine_.SetExcludes(excludes);
+void SyncRunner::SetFilterRules(const std::vector<std::string>& rules) {
+  config_.filter_rules = rules;
+  engine_.SetFilterRules(rules);
+  const Filter& filter = engine_.filter();
+  replica_->SetProtectRules(filter.protects() ? filter.Rules() : std::vector<std::string>{});
   if (watcher_) {
     watcher_->Stop();
     watcher_ = std::make_unique<InotifyWatcher>(loop_, config_.source, engine_.filter(),
@@ -281,6 +283,7 @@ bool SyncRunner::Absorb(const ChangeBatch& batch, BatchResult& result) {
     return false;
   }
   engine_.Committed(batch, result.failures, result.sent_hashes);
+  engine_.KeptOnPeer(result.kept);
   last_success_ = std::chrono::system_clock::now();
   std::unordered_set<std::string> refused;
   for (const OpFailure& f : result.failures) refused.insert(f.path);

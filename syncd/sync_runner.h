@@ -46,9 +46,10 @@ class SyncRunner {
   // once; a peer that cannot be reached ends the drain. Used for a clean stop.
   void Drain(std::function<void(bool delivered)> done);
 
-  // New exclude patterns (a reloaded config): the watches are set again and the tree compared
-  // with what the peer is known to hold, on the same connection, without listing it again.
-  void SetExcludes(const std::vector<std::string>& excludes);
+  // New filter rules (a reloaded config): the watches are set again, the peer told what to
+  // keep, and the tree compared with what the peer is known to hold, on the same
+  // connection, without listing it again.
+  void SetFilterRules(const std::vector<std::string>& rules);
 
   // For `syncd flush`: reads what the kernel has queued for the watches (the changes made
   // before this call) and sends everything pending now, whatever the delay.

@@ -60,12 +60,15 @@ bool Agent::Handle(MsgType type, std::string_view payload) {
   }
   if (put_ && type != MsgType::kPutData && type != MsgType::kPutEnd)
     return Fatal(std::string(MsgTypeName(type)) + " inside an unfinished PUT");
-  if (!target_ && type != MsgType::kHello && type != MsgType::kOpen)
+  if (!target_ && type != MsgType::kHello && type != MsgType::kOpen && type != MsgType::kFilter)
     return Fatal(std::string(MsgTypeName(type)) + " before OPEN");
   switch (type) {
     case MsgType::kHello: return OnHello(d);
     case MsgType::kOpen: return OnOpen(d);
     case MsgType::kList: return OnList(d);
+    case MsgType::kFilter:
+      if (!(caps_ & kCapFilter)) return Fatal("FILTER without the filter capability");
+      return OnFilter(d);
     case MsgType::kPutBegin: return OnPutBegin(d, false);
     case MsgType::kPatchBegin:
       if (!(caps_ & kCapDelta)) return Fatal("PATCH_BEGIN without the delta capability");
@@ -169,6 +172,17 @@ bool Agent::OnList(Decoder& d) {
   return true;
 }
 
+bool Agent::OnFilter(Decoder& d) {
+  uint32_t count = d.U32();
+  std::vector<std::string> rules;
+  for (uint32_t i = 0; i < count && d.ok(); ++i) rules.push_back(d.Str(kMaxPath));
+  if (!d.done()) return Fatal("malformed FILTER");
+  auto filter = Filter::Parse(rules);
+  if (!filter) return Fatal("FILTER: " + filter.error().message);
+  protect_ = std::move(*filter);
+  return true;
+}
+
 bool Agent::OnPutBegin(Decoder& d, bool patch) {
   Put p;
   p.seq = d.U64();
@@ -187,9 +201,20 @@ bool Agent::OnPutBegin(Decoder& d, bool patch) {
   } else {
     p.dir = std::move(*dir);
     p.temp = TargetDir::NewTempName();
+    // Without kept permissions, as rsync --no-perms: a new file gets the source's permission
+    // bits less the umask (or the directory's default ACL, which the kernel applies at
+    // creation), without set-id bits; a file that replaces one keeps the old file's mode.
+    mode_t mode = policy_.perms ? 0600 : (p.meta.mode & 0777);
     p.fd.Reset(::openat(p.dir->get(), p.temp.c_str(),
-                        O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!p.fd.valid()) p.error = Error::FromErrno("create temporary file for " + p.path);
+                        O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
+    if (!p.fd.valid()) {
+      p.error = Error::FromErrno("create temporary file for " + p.path);
+    } else if (!policy_.perms) {
+      struct stat old;
+      if (::fstatat(p.dir->get(), p.name.c_str(), &old, AT_SYMLINK_NOFOLLOW) == 0 &&
+          S_ISREG(old.st_mode) && ::fchmod(p.fd.get(), old.st_mode & 07777) != 0)
+        p.error = Error::FromErrno("chmod temporary file for " + p.path);
+    }
   }
   p.delta = patch;
   if (patch && !p.error) {
@@ -368,7 +393,9 @@ bool Agent::OnMkdir(Decoder& d) {
   auto dir = target_->OpenParent(path, &name);
   if (!dir) return Failed(seq, dir.error(), path), true;
   if (name.empty()) return Failed(seq, Error{"cannot create the target itself", EEXIST}, path), true;
-  if (::mkdirat(dir->get(), name.c_str(), 0700) != 0) {
+  // Without kept permissions the kernel applies the umask (or a default ACL) to the source's
+  // bits, and a parent's setgid bit, as for rsync --no-perms.
+  if (::mkdirat(dir->get(), name.c_str(), policy_.perms ? 0700 : (meta.mode & 0777)) != 0) {
     struct stat st;
     if (errno != EEXIST || ::fstatat(dir->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
         !S_ISDIR(st.st_mode))
@@ -418,7 +445,10 @@ bool Agent::OnDelete(Decoder& d) {
     return Failed(seq, dir.error(), path), true;
   }
   if (name.empty()) return Failed(seq, Error{"refusing to delete the target itself", EINVAL}, path), true;
-  if (auto r = TargetDir::Remove(dir->get(), name); !r) Failed(seq, r.error(), path);
+  auto kept = TargetDir::Remove(dir->get(), name, path, protect_);
+  if (!kept) return Failed(seq, kept.error(), path), true;
+  if (kept->entries > 0)
+    out_ += Encoder(MsgType::kKept).U64(seq).Str(path).U64(kept->entries).Str(kept->first).Finish();
   return true;
 }
 
@@ -489,7 +519,11 @@ void Agent::PublishFiles() {
   ::syncfs(target_->root_fd());
   for (Rename& r : renames_) {
     if (::renameat(r.dir->get(), r.temp.c_str(), r.dir->get(), r.name.c_str()) != 0) {
-      Failed(r.seq, Error::FromErrno("rename into place " + r.path), r.path);
+      if (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST)
+        Failed(r.seq, Error{"could not make way for the new file: " + r.path + " is a directory "
+                            "here that holds entries the filter protects", errno}, r.path);
+      else
+        Failed(r.seq, Error::FromErrno("rename into place " + r.path), r.path);
       ::unlinkat(r.dir->get(), r.temp.c_str(), 0);
       continue;
     }

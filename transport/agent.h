@@ -77,6 +77,7 @@ class Agent {
   bool OnHello(Decoder& d);
   bool OnOpen(Decoder& d);
   bool OnList(Decoder& d);
+  bool OnFilter(Decoder& d);
   bool OnPutBegin(Decoder& d, bool patch);
   bool OnPutData(Decoder& d);
   bool OnPutEnd(Decoder& d);
@@ -109,6 +110,7 @@ class Agent {
   std::optional<TargetDir> target_;
   SignatureCache signatures_;  // Of the large files this agent put in place.
   MetaPolicy policy_;
+  Filter protect_;  // What deletions keep (FILTER).
   std::optional<Put> put_;
   std::vector<Rename> renames_;
   // Parent directories of recent PUTs. Dropped by anything that can move or remove a

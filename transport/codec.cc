@@ -161,6 +161,7 @@ const char* MsgTypeName(MsgType type) {
     case MsgType::kHello: return "HELLO";
     case MsgType::kOpen: return "OPEN";
     case MsgType::kList: return "LIST";
+    case MsgType::kFilter: return "FILTER";
     case MsgType::kPutBegin: return "PUT_BEGIN";
     case MsgType::kPutData: return "PUT_DATA";
     case MsgType::kPutEnd: return "PUT_END";
@@ -181,6 +182,7 @@ const char* MsgTypeName(MsgType type) {
     case MsgType::kCommitted: return "COMMITTED";
     case MsgType::kSigData: return "SIG_DATA";
     case MsgType::kSigEnd: return "SIG_END";
+    case MsgType::kKept: return "KEPT";
     case MsgType::kFatal: return "FATAL";
   }
   return "UNKNOWN";

@@ -24,13 +24,16 @@ inline constexpr uint64_t kCapDelta = 1u << 0;  // SIGNATURE and PATCH_BEGIN.
 inline constexpr uint64_t kCapZstd = 1u << 1;   // ZSTD frames from the client.
 // A delta may be several librsync deltas one after the other (the segments of a large file).
 inline constexpr uint64_t kCapDeltaChain = 1u << 2;
-inline constexpr uint64_t kKnownCaps = kCapDelta | kCapZstd | kCapDeltaChain;
+// FILTER from the client and KEPT from the agent: deletions keep what the filter protects.
+inline constexpr uint64_t kCapFilter = 1u << 3;
+inline constexpr uint64_t kKnownCaps = kCapDelta | kCapZstd | kCapDeltaChain | kCapFilter;
 
 enum class MsgType : uint8_t {
   // Client to agent.
   kHello = 0x01,
   kOpen = 0x02,
   kList = 0x03,
+  kFilter = 0x04,
   kPutBegin = 0x10,
   kPutData = 0x11,
   kPutEnd = 0x12,
@@ -52,6 +55,7 @@ enum class MsgType : uint8_t {
   kCommitted = 0x86,
   kSigData = 0x87,
   kSigEnd = 0x88,
+  kKept = 0x89,
   kFatal = 0x8F,
 };
 

@@ -54,7 +54,7 @@ void ReplicaClient::Close() {
   if (channel_) channel_->Close();
   channel_.reset();
   reader_ = FrameReader();
-  connected_ = hello_ok_ = false;
+  connected_ = hello_ok_ = filter_pending_ = false;
   connect_done_ = nullptr;
   list_done_ = nullptr;
   batches_.clear();
@@ -73,7 +73,8 @@ void ReplicaClient::Connect(std::function<void(Result<void>)> done) {
     if (!(alive.lock() && *alive.lock())) return;
     if (!r) return Fail(r.error());
     open_seq_ = next_seq_++;
-    uint64_t caps = (options_.delta ? kCapDelta | kCapDeltaChain : 0) | (options_.compress ? kCapZstd : 0);
+    uint64_t caps = (options_.delta ? kCapDelta | kCapDeltaChain : 0) |
+                    (options_.compress ? kCapZstd : 0) | kCapFilter;
     channel_->Write(Encoder(MsgType::kHello).U32(kMagic).U16(kProtocolVersion).U64(caps).Finish());
     channel_->Write(
         Encoder(MsgType::kOpen).U64(open_seq_).Str(target_dir_).U32(open_flags_).Finish());
@@ -89,9 +90,26 @@ void ReplicaClient::List(std::function<void(Result<Listing>)> done) {
 }
 
 void ReplicaClient::Apply(ChangeBatch batch, std::function<void(BatchResult)> done) {
-  if (!connected_) return done(BatchResult{syncd::Fail("not connected", ENOTCONN), {}, {}});
-  batches_.push_back(InFlight{std::move(batch), std::move(done), 0, 0, {}, {}, {}, {}});
+  if (!connected_) return done(BatchResult{syncd::Fail("not connected", ENOTCONN), {}, {}, {}});
+  InFlight flight;
+  flight.batch = std::move(batch);
+  flight.done = std::move(done);
+  batches_.push_back(std::move(flight));
   PumpWrites();
+}
+
+void ReplicaClient::SetProtectRules(std::vector<std::string> rules) {
+  options_.protect_rules = std::move(rules);
+  // Between two operations: never inside the frames of a PUT.
+  filter_pending_ = connected_ && (caps_ & kCapFilter);
+  PumpWrites();
+}
+
+std::string ReplicaClient::FilterFrame() const {
+  Encoder e(MsgType::kFilter);
+  e.U32(static_cast<uint32_t>(options_.protect_rules.size()));
+  for (const std::string& rule : options_.protect_rules) e.Str(rule);
+  return e.Finish();
 }
 
 void ReplicaClient::Fail(const Error& error) {
@@ -105,7 +123,7 @@ void ReplicaClient::Fail(const Error& error) {
   if (list_done && alive.lock() && *alive.lock()) list_done(std::unexpected(error));
   for (InFlight& b : batches) {
     if (!(alive.lock() && *alive.lock())) return;
-    b.done(BatchResult{std::unexpected(error), {}, {}});
+    b.done(BatchResult{std::unexpected(error), {}, {}, {}});
   }
   if (!had_work && on_lost_ && alive.lock() && *alive.lock()) on_lost_(error);
 }
@@ -143,6 +161,13 @@ void ReplicaClient::HandleFrame(MsgType type, std::string_view payload) {
         LogWarn("{}: the peer ({}) cannot take a compressed stream; sending it plain",
                 description_, peer_version_);
       LogDebug("Transport", "{}: peer is {}", description_, peer_version_);
+      if (caps_ & kCapFilter) {
+        Send(FilterFrame());  // Before any operation: the OPEN's answer has not come yet.
+      } else if (!options_.protect_rules.empty()) {
+        LogWarn("{}: the peer ({}) is an older syncd: it deletes a directory with the excluded "
+                "entries inside it; upgrade syncd on the peer to keep them",
+                description_, peer_version_);
+      }
       return;
     }
     case MsgType::kOk: {
@@ -209,8 +234,26 @@ void ReplicaClient::HandleFrame(MsgType type, std::string_view payload) {
         return Fail(Error{"unexpected COMMITTED", EPROTO});
       InFlight b = std::move(batches_.front());
       batches_.pop_front();
-      b.done(BatchResult{{}, std::move(b.failures), std::move(b.sent_hashes)});
+      b.done(BatchResult{{}, std::move(b.failures), std::move(b.sent_hashes), std::move(b.kept)});
       return;
+    }
+    case MsgType::kKept: {
+      uint64_t seq = d.U64();
+      std::string path = d.Str(kMaxPath);
+      uint64_t count = d.U64();
+      std::string first = d.Str(kMaxPath);
+      if (!d.done()) return Fail(Error{"malformed KEPT from peer", EPROTO});
+      for (InFlight& b : batches_) {
+        if (!b.op_paths.contains(seq)) continue;
+        // rsync says "cannot delete non-empty directory" in this case.
+        LogWarn("{}: {} stays on the peer: {} entr{} inside {} protected by the filter "
+                "(first: {})",
+                description_, path, count, count == 1 ? "y" : "ies", count == 1 ? "is" : "are",
+                first);
+        b.kept.push_back(std::move(path));
+        return;
+      }
+      return Fail(Error{"KEPT for an unknown request", EPROTO});
     }
     case MsgType::kSigData: {
       uint64_t seq = d.U64();
@@ -437,6 +480,7 @@ void ReplicaClient::PumpWrites() {
       if (upload_) break;  // Waiting for the channel to drain.
       continue;
     }
+    if (std::exchange(filter_pending_, false)) Queue(FilterFrame());
     InFlight* next = nullptr;
     for (InFlight& b : batches_) {
       if (b.commit_seq == 0) {

@@ -24,6 +24,8 @@ namespace syncd::transport {
 struct ClientOptions {
   bool delta = true;      // Send changed large files as deltas when the peer can take them.
   bool compress = false;  // Compress the stream (zstd) when the peer can take it.
+  // Filter rules the agent applies to deletions (canonical; only those that can protect).
+  std::vector<std::string> protect_rules;
 };
 
 class ReplicaClient : public Replica {
@@ -39,6 +41,7 @@ class ReplicaClient : public Replica {
   void List(std::function<void(Result<Listing>)> done) override;
   void Apply(ChangeBatch batch, std::function<void(BatchResult)> done) override;
   void OnLost(std::function<void(const Error&)> handler) override { on_lost_ = std::move(handler); }
+  void SetProtectRules(std::vector<std::string> rules) override;
   void Close() override;
   std::string Describe() const override { return description_; }
   // What the agent said about itself in its hello, e.g. "syncd 0.1.0 on osm2".
@@ -55,6 +58,7 @@ class ReplicaClient : public Replica {
     std::unordered_map<uint64_t, std::string> op_paths;
     std::vector<OpFailure> failures;
     std::vector<std::pair<std::string, ContentHash>> sent_hashes;
+    std::vector<std::string> kept;
     std::unordered_set<uint64_t> patch_seqs;  // Ops sent as deltas.
   };
   struct Upload {
@@ -88,6 +92,8 @@ class ReplicaClient : public Replica {
   void Send(std::string bytes);
   void FinishUpload(bool abort);
   void Fail(const Error& error);
+  // FILTER with the protect rules.
+  std::string FilterFrame() const;
 
   uv_loop_t* loop_;
   std::string description_;
@@ -118,6 +124,7 @@ class ReplicaClient : public Replica {
   std::optional<Upload> upload_;
   std::string queued_;
   bool pumping_ = false;
+  bool filter_pending_ = false;  // New protect rules wait for the end of the current PUT.
   std::function<void(const Error&)> on_lost_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

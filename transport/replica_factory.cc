@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "syncd/filter.h"
 #include "syncd/log.h"
 #include "transport/codec.h"
 #include "transport/known_hosts.h"
@@ -29,6 +30,8 @@ ClientOptions OptionsFor(const SyncConfig& s) {
   ClientOptions o;
   o.delta = !s.rsync.whole_file;
   o.compress = s.rsync.compress;
+  if (auto filter = Filter::Parse(s.filter_rules, s.rsync.delete_excluded); filter && filter->protects())
+    o.protect_rules = filter->Rules();
   return o;
 }
 

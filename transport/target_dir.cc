@@ -230,28 +230,106 @@ Result<void> TargetDir::ApplyMeta(int dir_fd, const std::string& name, const Met
   return {};
 }
 
-Result<void> TargetDir::Remove(int dir_fd, const std::string& name) {
-  if (::unlinkat(dir_fd, name.c_str(), 0) == 0 || errno == ENOENT) return {};
-  if (errno != EISDIR && errno != EPERM) return FailErrno("unlink " + name);
-  UniqueFd sub(::openat(dir_fd, name.c_str(), O_DIRECTORY | O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-  if (!sub.valid()) return FailErrno("open " + name);
-  std::vector<std::string> names;
-  {
-    DIR* d = ::fdopendir(::dup(sub.get()));
-    if (!d) return FailErrno("opendir " + name);
-    while (dirent* ent = ::readdir(d)) {
-      std::string_view n = ent->d_name;
-      if (n != "." && n != "..") names.emplace_back(n);
+namespace {
+
+// The names in an open directory, with whether each is a directory (not following links).
+Result<std::vector<std::pair<std::string, bool>>> ReadChildren(int fd, const std::string& rel) {
+  DIR* d = ::fdopendir(::dup(fd));
+  if (!d) return FailErrno("opendir " + rel);
+  std::vector<std::pair<std::string, bool>> out;
+  errno = 0;
+  while (dirent* ent = ::readdir(d)) {
+    std::string_view n = ent->d_name;
+    if (n == "." || n == "..") continue;
+    bool is_dir = ent->d_type == DT_DIR;
+    if (ent->d_type == DT_UNKNOWN) {
+      struct stat st;
+      is_dir = ::fstatat(fd, ent->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
     }
-    ::closedir(d);
+    out.emplace_back(std::string(n), is_dir);
   }
-  for (const std::string& n : names) {
-    if (auto r = Remove(sub.get(), n); !r)
-      return Fail(name + "/" + r.error().message, r.error().code);
+  int err = errno;
+  ::closedir(d);
+  if (err != 0) return FailErrno("readdir " + rel, err);
+  return out;
+}
+
+}  // namespace
+
+Result<TargetDir::Kept> TargetDir::Remove(int dir_fd, const std::string& name,
+                                          const std::string& rel, const Filter& filter) {
+  Kept kept;
+  auto keep = [&](const std::string& path) {
+    if (kept.entries++ == 0) kept.first = path;
+  };
+  struct stat st;
+  if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return kept;
+    return FailErrno("stat " + rel);
   }
-  if (::unlinkat(dir_fd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
-    return FailErrno("rmdir " + name);
-  return {};
+  bool is_dir = S_ISDIR(st.st_mode);
+  if (filter.Protected(rel, is_dir)) {
+    keep(rel);
+    return kept;
+  }
+  if (!is_dir) {
+    if (::unlinkat(dir_fd, name.c_str(), 0) != 0 && errno != ENOENT) return FailErrno("unlink " + rel);
+    return kept;
+  }
+  // Depth first with an explicit stack: a tree of any depth is removed without recursion.
+  struct Level {
+    UniqueFd fd;
+    std::string name;  // In the level above (or in dir_fd).
+    std::string rel;
+    std::vector<std::pair<std::string, bool>> children;
+    size_t next = 0;
+    bool keeps = false;  // Something beneath stays.
+  };
+  std::vector<Level> stack;
+  auto enter = [&](int parent, const std::string& n, const std::string& r) -> Result<bool> {
+    UniqueFd fd(::openat(parent, n.c_str(), O_DIRECTORY | O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid()) {
+      if (errno == ENOENT) return false;
+      return FailErrno("open " + r);
+    }
+    auto children = ReadChildren(fd.get(), r);
+    if (!children) return std::unexpected(children.error());
+    stack.push_back(Level{std::move(fd), n, r, std::move(*children)});
+    return true;
+  };
+  if (auto r = enter(dir_fd, name, rel); !r) return std::unexpected(r.error());
+  while (!stack.empty()) {
+    Level& level = stack.back();
+    if (level.next < level.children.size()) {
+      auto [child, child_is_dir] = level.children[level.next++];
+      std::string child_rel = level.rel + "/" + child;
+      bool ours = !child_is_dir && IsTempName(child);
+      if (!ours && filter.Protected(child_rel, child_is_dir, /*in_deleted_dir=*/true)) {
+        keep(child_rel);
+        level.keeps = true;
+        continue;
+      }
+      if (!child_is_dir) {
+        if (::unlinkat(level.fd.get(), child.c_str(), 0) != 0 && errno != ENOENT)
+          return FailErrno("unlink " + child_rel);
+        continue;
+      }
+      int parent = level.fd.get();  // `level` may move when the stack grows.
+      if (auto r = enter(parent, child, child_rel); !r) return std::unexpected(r.error());
+      continue;
+    }
+    Level done = std::move(stack.back());
+    stack.pop_back();
+    int parent = stack.empty() ? dir_fd : stack.back().fd.get();
+    if (done.keeps) {
+      if (!stack.empty()) stack.back().keeps = true;
+      continue;
+    }
+    done.fd.Reset();
+    if (::unlinkat(parent, done.name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
+      return FailErrno("rmdir " + done.rel);
+  }
+  return kept;
 }
 
 bool TargetDir::IsTempName(std::string_view name) {

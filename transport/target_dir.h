@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "syncd/error.h"
+#include "syncd/filter.h"
 #include "syncd/tree.h"
 #include "syncd/unique_fd.h"
 
@@ -45,8 +46,17 @@ class TargetDir {
   // Same on an open regular file.
   Result<void> ApplyMetaFd(int fd, const Meta& meta, const MetaPolicy& policy);
 
-  // Removes `name` in `dir_fd`, recursively for directories. A missing name is not an error.
-  static Result<void> Remove(int dir_fd, const std::string& name);
+  // What a removal left in place because the filter protects it.
+  struct Kept {
+    uint64_t entries = 0;  // Protected entries beneath (or at) the path; 0: all removed.
+    std::string first;     // The first of them, relative to the target.
+  };
+  // Removes `name` in `dir_fd` (`rel` is its path beneath the target), recursively for
+  // directories, without recursing on the stack. Entries that `filter` protects stay, and so
+  // do the directories that hold them (rsync: "cannot delete non-empty directory"); the
+  // agent's own temporary files never count as protected. A missing name is not an error.
+  static Result<Kept> Remove(int dir_fd, const std::string& name, const std::string& rel,
+                             const Filter& filter);
 
   // Walks the tree depth-first (the root first, as ""), calling `emit` for each entry.
   // Temporary files left by an interrupted transfer are deleted instead of listed.

@@ -19,13 +19,13 @@ namespace syncd {
 namespace {
 
 void BM_FilterSeedExclude(benchmark::State& state) {
-  Filter f({".*"});
+  Filter f = Filter::Excluding({".*"});
   for (auto _ : state) benchmark::DoNotOptimize(f.Excluded("var/lib/php/sessions/sess_abc123", false));
 }
 BENCHMARK(BM_FilterSeedExclude);
 
 void BM_FilterTenPatternsDeepPath(benchmark::State& state) {
-  Filter f({".*", "*.tmp", "cache/", "/logs/***", "**/build/*.o", "[0-9]*.bak", "a/b/c", "*~",
+  Filter f = Filter::Excluding({".*", "*.tmp", "cache/", "/logs/***", "**/build/*.o", "[0-9]*.bak", "a/b/c", "*~",
             "*.swp", "/var/run"});
   for (auto _ : state) benchmark::DoNotOptimize(f.Excluded("spool/jobs/2026/11/22/job-000123", false));
 }

@@ -63,7 +63,7 @@ TEST_F(ConfigLoaderTest, SeedConfigLoads) {
   EXPECT_EQ(s.source, dir_ + "/var/lib/php/sessions");
   EXPECT_EQ(s.host, "the-other-osm");
   EXPECT_EQ(s.target_dir, dir_ + "/var/lib/php/sessions");
-  EXPECT_EQ(s.excludes, std::vector<std::string>{".*"});
+  EXPECT_EQ(s.filter_rules, std::vector<std::string>{"- .*"});
   EXPECT_TRUE(s.KeepPerms() && s.KeepOwner() && s.KeepGroup() && s.KeepTimes() && s.KeepLinks());
   EXPECT_TRUE(s.rsync.prune_empty_dirs);
   EXPECT_EQ(s.ssh.identity_file, "/root/.ssh/sync_rsa");
@@ -153,13 +153,45 @@ TEST_F(ConfigLoaderTest, UserLayersInheritAndOwnKeysWin) {
   EXPECT_TRUE(c->syncs[0].rsync.compress);
 }
 
-TEST_F(ConfigLoaderTest, ExcludeFromReadsPatterns) {
-  std::ofstream(dir_ + "/ex") << "# comment\n\n- *.tmp\ncache/\n+ keep\n";
+TEST_F(ConfigLoaderTest, ExcludeFromReadsPatternsAsRsyncDoes) {
+  std::ofstream(dir_ + "/ex") << "# comment\n; comment too\n\n- *.tmp\ncache/\n+ keep\n";
   auto c = Load(SyncA(", excludeFrom = '" + dir_ + "/ex', exclude = '*.bak'"));
   ASSERT_TRUE(c) << c.error().message;
-  EXPECT_THAT(c->syncs[0].excludes, ::testing::UnorderedElementsAre("*.bak", "*.tmp", "cache/"));
+  EXPECT_THAT(c->syncs[0].filter_rules,
+              ::testing::UnorderedElementsAre("- *.bak", "- *.tmp", "- cache/", "+ keep"));
   EXPECT_THAT(ErrorOf(SyncA(", excludeFrom = '/nope'")),
               HasSubstr("sync[1].excludeFrom: cannot read /nope"));
+}
+
+// lsyncd checks filter rules first, then the excludes; _extra's filter flags come last.
+TEST_F(ConfigLoaderTest, FilterRulesComeFirstThenExcludesThenExtraFlags) {
+  std::ofstream(dir_ + "/filters") << "# rules\n+ /keep/\nexclude,! /*\n";
+  auto c = Load(SyncA(", exclude = { '*.bak' }, filter = { '+ /*/', '- *.log' },"
+                      " filterFrom = '" + dir_ + "/filters',"
+                      " rsync = { _extra = { '--exclude=*.o', '--include', 'x', '-f', 'P /p',"
+                      " '--delete-excluded' } }"));
+  ASSERT_TRUE(c) << c.error().message;
+  const std::vector<std::string>& rules = c->syncs[0].filter_rules;
+  ASSERT_EQ(rules.size(), 8u) << ::testing::PrintToString(rules);
+  EXPECT_THAT(std::vector<std::string>(rules.begin(), rules.begin() + 4),
+              ::testing::UnorderedElementsAre("+ /*/", "- *.log", "+ /keep/", "-! /*"));
+  EXPECT_EQ(rules[4], "- *.bak");
+  EXPECT_EQ(rules[5], "- *.o");
+  EXPECT_EQ(rules[6], "+ x");
+  EXPECT_EQ(rules[7], "P /p");
+  EXPECT_TRUE(c->syncs[0].rsync.delete_excluded);
+}
+
+TEST_F(ConfigLoaderTest, BadFilterRulesAreRefusedWithTheRule) {
+  EXPECT_THAT(ErrorOf(SyncA(", filter = { '+ ok', 'x foo' }")),
+              HasSubstr("sync[1].filter: filter rule \"x foo\": unknown rule"));
+  EXPECT_THAT(ErrorOf(SyncA(", filter = { ': .rsync-filter' }")),
+              HasSubstr("merge and dir-merge rules are not supported"));
+  EXPECT_THAT(ErrorOf(SyncA(", filter = { '-/ /abs' }")),
+              HasSubstr("the '/' modifier"));
+  std::ofstream(dir_ + "/bad") << "- fine\n\n+\n";
+  EXPECT_THAT(ErrorOf(SyncA(", filterFrom = '" + dir_ + "/bad'")),
+              HasSubstr(dir_ + "/bad:3: filter rule \"+\": no pattern"));
 }
 
 TEST_F(ConfigLoaderTest, DeleteValues) {

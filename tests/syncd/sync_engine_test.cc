@@ -59,7 +59,7 @@ TEST_F(SyncEngineTest, ReconcileWithIdenticalPeerSendsNothing) {
 TEST_F(SyncEngineTest, ReconcileDeletesExtrasButProtectsExcluded) {
   fs_.File("keep", "k");
   SyncConfig config = ArchiveConfig();
-  config.excludes = {".*"};
+  config.filter_rules = {"- .*"};
   Entry stale = PeerCopy(fs_.at("keep"));
   stale.path = "stale";
   Entry dot = stale;
@@ -203,7 +203,7 @@ TEST_F(SyncEngineTest, NewFileInNewDirectoryCreatesTheDirectoryFirst) {
 
 TEST_F(SyncEngineTest, ExcludedPathsAreNeverSent) {
   SyncConfig config = ArchiveConfig();
-  config.excludes = {".*"};
+  config.filter_rules = {"- .*"};
   fs_.File(".swap", "x");
   SyncEngine engine(config, fs_);
   engine.Committed(*engine.PlanReconcile({PeerCopy(fs_.at(""))}), {});

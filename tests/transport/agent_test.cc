@@ -289,6 +289,86 @@ TEST_F(AgentTest, DeleteRemovesDirectoriesRecursivelyAndToleratesMissing) {
   EXPECT_TRUE(Names(root_).empty());
 }
 
+// rsync keeps what the filter excludes when it deletes a directory ("cannot delete
+// non-empty directory"): the agent removes the rest, keeps the directories on the way to a
+// protected entry, and says so with KEPT.
+TEST_F(AgentTest, DeleteKeepsWhatTheFilterProtectsAndTheDirectoriesHoldingIt) {
+  fs::create_directories(root_ + "/d/e/deep");
+  fs::create_directories(root_ + "/d/gone/sub");
+  for (const char* f : {"/d/a", "/d/.keep", "/d/e/b", "/d/e/deep/c.tmp", "/d/gone/sub/x"})
+    std::ofstream(root_ + f) << "x";
+  std::ofstream(root_ + "/d/e/.syncd-0123456789abcdef.tmp") << "left by a transfer";
+  std::string rules = Encoder(MsgType::kFilter).U32(2).Str("- .*").Str("- *.tmp").Finish();
+  ASSERT_TRUE(Send(rules + Encoder(MsgType::kDelete).U64(2).Str("d").Finish() + Commit(3)));
+  FrameReader reader;
+  reader.Feed(agent_.TakeOutput());
+  std::vector<MsgType> types;
+  std::string kept_path, first;
+  uint64_t kept_count = 0;
+  while (auto f = reader.Next()) {
+    if (!*f) break;
+    types.push_back((*f)->type);
+    if ((*f)->type != MsgType::kKept) continue;
+    Decoder d((*f)->payload);
+    EXPECT_EQ(d.U64(), 2u);
+    kept_path = d.Str();
+    kept_count = d.U64();
+    first = d.Str();
+  }
+  EXPECT_THAT(types, ::testing::ElementsAre(MsgType::kKept, MsgType::kCommitted));
+  EXPECT_EQ(kept_path, "d");
+  EXPECT_EQ(kept_count, 2u);
+  EXPECT_TRUE(first == "d/.keep" || first == "d/e/deep/c.tmp") << first;
+  EXPECT_TRUE(fs::exists(root_ + "/d/.keep"));
+  EXPECT_TRUE(fs::exists(root_ + "/d/e/deep/c.tmp"));
+  EXPECT_FALSE(fs::exists(root_ + "/d/a"));
+  EXPECT_FALSE(fs::exists(root_ + "/d/e/b"));
+  EXPECT_FALSE(fs::exists(root_ + "/d/gone"));  // Nothing protected inside: gone entirely.
+  EXPECT_FALSE(fs::exists(root_ + "/d/e/.syncd-0123456789abcdef.tmp"));  // Ours, never kept.
+  // A file that replaces the kept directory cannot take its place, and says why.
+  ASSERT_TRUE(Send(Put(4, "d", "now a file") + Commit(5)));
+  auto replies = Take();
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_EQ(replies[0].type, MsgType::kFailed);
+  EXPECT_THAT(replies[0].message, ::testing::HasSubstr("holds entries the filter protects"));
+  EXPECT_TRUE(fs::exists(root_ + "/d/.keep"));
+}
+
+// Without the filter, or with rules that do not protect (--delete-excluded), all of it goes.
+TEST_F(AgentTest, DeleteWithSenderOnlyRulesRemovesEverything) {
+  fs::create_directories(root_ + "/d");
+  std::ofstream(root_ + "/d/.keep") << "x";
+  ASSERT_TRUE(Send(Encoder(MsgType::kFilter).U32(1).Str("-s .*").Finish() +
+                   Encoder(MsgType::kDelete).U64(2).Str("d").Finish() + Commit(3)));
+  auto replies = Take();
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].type, MsgType::kCommitted);
+  EXPECT_FALSE(fs::exists(root_ + "/d"));
+}
+
+// A delete of a tree deeper than any stack allows is done without recursion.
+TEST_F(AgentTest, DeleteOfAVeryDeepTreeDoesNotRecurse) {
+  std::string path = root_;
+  fs::create_directories(root_);
+  int fd = ::open(root_.c_str(), O_DIRECTORY | O_RDONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::mkdirat(fd, "deep", 0700), 0);
+  int cur = ::openat(fd, "deep", O_DIRECTORY | O_RDONLY);
+  ::close(fd);
+  for (int i = 0; i < 3000; ++i) {
+    ASSERT_EQ(::mkdirat(cur, "d", 0700), 0);
+    int next = ::openat(cur, "d", O_DIRECTORY | O_RDONLY);
+    ::close(cur);
+    cur = next;
+  }
+  ::close(cur);
+  ASSERT_TRUE(Send(Encoder(MsgType::kDelete).U64(2).Str("deep").Finish() + Commit(3)));
+  auto replies = Take();
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].type, MsgType::kCommitted) << replies[0].message;
+  EXPECT_FALSE(fs::exists(root_ + "/deep"));
+}
+
 TEST_F(AgentTest, ListSkipsAndRemovesLeftoverTemporaries) {
   std::ofstream(root_ + "/kept") << "x";
   std::ofstream(root_ + "/.syncd-0123456789abcdef.tmp") << "partial";
@@ -491,6 +571,50 @@ TEST_F(AgentTest, ConfinedAgentOpensOnlyBeneathItsRoots) {
   EXPECT_EQ(open("outside"), MsgType::kFailed);
   fs::current_path(saved);
   EXPECT_TRUE(fs::is_directory(allowed + "/relative/dir"));
+}
+
+// Without kept permissions (no `perms`, no `archive`), as rsync --no-perms: a new file or
+// directory gets the source's bits less the umask and without set-id bits; a file that
+// replaces an existing one keeps that one's mode; an existing directory keeps its own.
+TEST_F(AgentTest, WithoutKeptPermissionsModesFollowTheUmaskAndExistingFiles) {
+  std::string target = base_ + "/noperms";
+  fs::create_directories(target + "/old-dir");
+  ::chmod((target + "/old-dir").c_str(), 0700);
+  std::ofstream(target + "/existing") << "old";
+  ::chmod((target + "/existing").c_str(), 0604);
+  mode_t saved = ::umask(027);
+  Agent agent;
+  HandleFrame(agent, Encoder(MsgType::kHello).U32(kMagic).U16(kProtocolVersion).U64(0).Finish());
+  HandleFrame(agent, Encoder(MsgType::kOpen).U64(1).Str(target).U32(kKeepTimes).Finish());
+  auto put = [&](uint64_t seq, const std::string& path, uint32_t mode) {
+    Meta meta;
+    meta.mode = mode;
+    std::string content = "new content";
+    XXH128_hash_t hash = XXH3_128bits(content.data(), content.size());
+    HandleFrame(agent, Encoder(MsgType::kPutBegin).U64(seq).Str(path).U64(content.size()).MetaField(meta).Finish());
+    HandleFrame(agent, Encoder(MsgType::kPutData).U64(seq).Raw(content).Finish());
+    HandleFrame(agent, Encoder(MsgType::kPutEnd).U64(seq).U8(kPutComplete).U64(hash.high64).U64(hash.low64).Finish());
+  };
+  Meta dir_meta;
+  dir_meta.mode = 02777;
+  put(2, "fresh", 04775);
+  put(3, "existing", 0777);
+  HandleFrame(agent, Encoder(MsgType::kMkdir).U64(4).Str("new-dir").MetaField(dir_meta).Finish());
+  HandleFrame(agent, Encoder(MsgType::kMkdir).U64(5).Str("old-dir").MetaField(dir_meta).Finish());
+  HandleFrame(agent, Encoder(MsgType::kSetMeta).U64(6).Str("fresh").U8(1).MetaField(dir_meta).Finish());
+  HandleFrame(agent, Commit(7));
+  ::umask(saved);
+  EXPECT_EQ(LastReplyType(agent), MsgType::kCommitted);
+  auto mode = [&](const std::string& rel) {
+    struct stat st;
+    EXPECT_EQ(::lstat((target + "/" + rel).c_str(), &st), 0) << rel;
+    return st.st_mode & 07777;
+  };
+  EXPECT_EQ(mode("fresh"), 0750u);      // 04775 less umask 027, no set-uid.
+  EXPECT_EQ(mode("existing"), 0604u);   // Kept from the file it replaced.
+  EXPECT_EQ(mode("new-dir"), 0750u);    // 02777 less umask 027 (set-gid only if inherited).
+  EXPECT_EQ(mode("old-dir"), 0700u);    // Existing directory untouched.
+  EXPECT_EQ(Read(target + "/existing"), "new content");
 }
 
 TEST_F(AgentTest, MalformedFramesGetFatalRepliesNotCrashes) {

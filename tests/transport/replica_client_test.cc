@@ -73,7 +73,7 @@ class ReplicaClientTest : public ::testing::Test {
     Op op = MakeOp(OpKind::kPut, *e, src_ + "/" + path);
     op.basis_size = basis_size;
     b.ops.push_back(op);
-    BatchResult result{Fail("never answered"), {}, {}};
+    BatchResult result{Fail("never answered"), {}, {}, {}};
     client_->Apply(b, [&](BatchResult r) { result = std::move(r); });
     uv_run(&loop_, UV_RUN_DEFAULT);
     return result;
