@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -196,9 +197,14 @@ Tree Snapshot(const std::string& root, const SnapshotOptions& options) {
       n.type = 'l';
       n.mode = 0;
       n.content = fs::read_symlink(it->path(), ec).string();
-    } else {
+    } else if (S_ISREG(st.st_mode)) {
       n.type = 'f';
       n.content = options.contents ? ReadFile(it->path()) : std::to_string(st.st_size);
+    } else {
+      // Never opened: a FIFO would block. Devices compare by their numbers.
+      n.type = S_ISFIFO(st.st_mode) ? 'p' : S_ISSOCK(st.st_mode) ? 's' : S_ISCHR(st.st_mode) ? 'c' : 'b';
+      if (n.type == 'c' || n.type == 'b')
+        n.content = std::to_string(major(st.st_rdev)) + "," + std::to_string(minor(st.st_rdev));
     }
     tree[rel] = n;
   }

@@ -39,12 +39,12 @@ void Shell(const std::string& command);
 
 // What a path is, as a user comparing two nodes would look at it.
 struct NodeInfo {
-  char type = '?';  // f, d, l
+  char type = '?';  // f, d, l; p (FIFO), s (socket), c and b (devices)
   unsigned mode = 0;
   uid_t uid = 0;
   gid_t gid = 0;
   int64_t mtime_ns = 0;
-  std::string content;  // Files: the bytes. Links: the target.
+  std::string content;  // Files: the bytes. Links: the target. Devices: major,minor.
   bool operator==(const NodeInfo&) const = default;
 };
 using Tree = std::map<std::string, NodeInfo>;
