@@ -255,7 +255,15 @@ void SyncEngine::PlanRename(const Rename& r, Plan& plan, std::vector<std::string
   std::string to_parent = ParentOf(r.to);
   const Entry* parent = PeerEntry(to_parent);
   bool parent_ready = to_parent.empty() || (parent && parent->type == FileType::kDir);
-  if (!origin || r.from.empty() || r.to.empty() || IsWithin(r.to, r.from) ||
+  // The peer's copy must be what moved: a kept directory (it held protected entries) where
+  // the source had a file is not.
+  // (Gone already: it moved on, and a later rename or notice says where.)
+  bool other_kind = false;
+  if (origin) {
+    auto here = fs_.Stat(config_.source, r.to);
+    other_kind = here && here->type != origin->type;
+  }
+  if (!origin || other_kind || r.from.empty() || r.to.empty() || IsWithin(r.to, r.from) ||
       filter_.Excluded(r.to, is_dir) || !parent_ready) {
     // Nothing to move on the peer, or nowhere to move it to: the state-based path sends the
     // destination and deletes the origin.

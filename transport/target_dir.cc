@@ -267,12 +267,10 @@ Result<TargetDir::Kept> TargetDir::Remove(int dir_fd, const std::string& name,
     if (errno == ENOENT) return kept;
     return FailErrno("stat " + rel);
   }
-  bool is_dir = S_ISDIR(st.st_mode);
-  if (filter.Protected(rel, is_dir)) {
-    keep(rel);
-    return kept;
-  }
-  if (!is_dir) {
+  // `rel` itself was chosen by the client, which tests the names it deletes, as rsync does;
+  // a directory that makes way for a file of the same name is not tested at all by rsync,
+  // only what lies inside it.
+  if (!S_ISDIR(st.st_mode)) {
     if (::unlinkat(dir_fd, name.c_str(), 0) != 0 && errno != ENOENT) return FailErrno("unlink " + rel);
     return kept;
   }

@@ -52,9 +52,10 @@ class TargetDir {
     std::string first;     // The first of them, relative to the target.
   };
   // Removes `name` in `dir_fd` (`rel` is its path beneath the target), recursively for
-  // directories, without recursing on the stack. Entries that `filter` protects stay, and so
-  // do the directories that hold them (rsync: "cannot delete non-empty directory"); the
-  // agent's own temporary files never count as protected. A missing name is not an error.
+  // directories, without recursing on the stack. Entries beneath it that `filter` protects
+  // stay, and so do the directories that hold them (rsync: "cannot delete non-empty
+  // directory"); the agent's own temporary files never count as protected. `name` itself is
+  // not tested: the caller chose it. A missing name is not an error.
   static Result<Kept> Remove(int dir_fd, const std::string& name, const std::string& rel,
                              const Filter& filter);
 

@@ -2,6 +2,7 @@
 // standby syncd leaves must be the one `rsync -a --delete` leaves. First a table of filter
 // rules (one sync per rule set, all in one syncd), then random trees and random live changes.
 #include <gmock/gmock.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -89,6 +90,10 @@ void RunRsync(const RuleSet& set, const std::string& src, const std::string& dst
   ASSERT_TRUE(code == 0 || code == 23 || code == 24) << cmd << " exited " << code;
 }
 
+bool IsWithinPath(const std::string& path, const std::string& dir) {
+  return path == dir || path.starts_with(dir + "/");
+}
+
 std::string SyncKeys(const RuleSet& set) {
   std::string keys = set.filter ? "filter = " + LuaList(set.rules) : "exclude = " + LuaList(set.rules);
   return keys + ", rsync = { archive = true" +
@@ -147,6 +152,218 @@ TEST_F(RsyncDifferentialTest, FilterRulesGiveTheStandbyRsyncGives) {
   syncd->Signal(SIGTERM);
   EXPECT_EQ(syncd->Wait(), 0) << syncd->log();
 }
+
+// One way of running both tools: the sync{} keys and rsync's flags that mean the same.
+struct Variant {
+  std::string name;
+  std::string keys;   // rsync = {...} in sync{}
+  std::string flags;  // rsync's
+  bool chmod_chown;   // Whether metadata changes propagate (and so are worth making).
+};
+
+void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
+
+class RsyncLiveDifferentialTest : public ::testing::TestWithParam<Variant> {
+ protected:
+  RsyncLiveDifferentialTest() : tmp_("rsynclive") { ::umask(022); }
+  TempDir tmp_;
+};
+
+// Random trees, a stale standby, then random live changes: after each round the standby that
+// syncd keeps must equal what `rsync --delete` makes of the same source and the same standby.
+// SYNCD_DIFF_SEED and SYNCD_DIFF_ROUNDS run it longer or otherwise.
+TEST_P(RsyncLiveDifferentialTest, RandomTreeAndLiveChanges) {
+  const Variant& v = GetParam();
+  const char* seed_env = std::getenv("SYNCD_DIFF_SEED");
+  const char* rounds_env = std::getenv("SYNCD_DIFF_ROUNDS");
+  unsigned seed = seed_env ? static_cast<unsigned>(std::atoi(seed_env)) : 20261201;
+  int rounds = rounds_env ? std::atoi(rounds_env) : 30;
+  std::mt19937 rng(seed);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  const RuleSet rules{{"*.tmp", ".cache/"}};
+  static const std::vector<std::string> kNames = {
+      "a", "b c", "sess_1", "[x]", "ü", "d.tmp", ".cache", "e", "f]g", "h\\i", "j*", "k"};
+  static const std::vector<mode_t> kModes = {0600, 0644, 0640, 0755, 0700, 04755, 0444};
+  int64_t clock = 1700000000;
+  // Times in the past, each its own: rsync does not set a time that is within the same
+  // second as the one it finds (a link it just made), so "now" would compare by chance.
+  auto stamp = [&](const std::string& path) {
+    struct timespec t[2] = {{clock, 0}, {clock, 123456789}};
+    clock += 7;
+    ::utimensat(AT_FDCWD, path.c_str(), t, AT_SYMLINK_NOFOLLOW);
+  };
+  auto link = [&](const std::string& target, const std::string& path) {
+    fs::create_symlink(target, path);
+    stamp(path);
+  };
+  // A new file with random content, mode, owner and time, written in place (not renamed into
+  // place: with permissions not kept, a renamed file keeps the mode it had on the standby).
+  auto write = [&](const std::string& path) {
+    // Created with its mode (no group or other write bits, so the umask changes nothing):
+    // without kept permissions the first copy's mode is the one that stays.
+    mode_t mode = kModes[static_cast<size_t>(pick(static_cast<int>(kModes.size())))];
+    bool existed = fs::exists(path);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    ASSERT_GE(fd, 0) << path;
+    if (existed) ::fchmod(fd, mode);
+    std::string content(static_cast<size_t>(pick(3000)), static_cast<char>('a' + pick(26)));
+    ASSERT_EQ(::write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
+    ::close(fd);
+    if (pick(3) == 0) Chown(path, "www-data", "www-data");
+    stamp(path);
+  };
+  // Existing entries of `root` beneath it, as relative paths, of one kind.
+  auto entries = [&](const std::string& root, char type) {
+    std::vector<std::string> out;
+    for (const auto& [path, n] : Snapshot(root))
+      if (path != "." && n.type == type) out.push_back(path);
+    return out;
+  };
+  auto random_dir = [&](const std::string& root) {
+    std::vector<std::string> dirs = entries(root, 'd');
+    dirs.push_back("");
+    return dirs[static_cast<size_t>(pick(static_cast<int>(dirs.size())))];
+  };
+  auto join = [](const std::string& dir, const std::string& name) {
+    return dir.empty() ? name : dir + "/" + name;
+  };
+  std::string src = tmp_ / "src", rdst = tmp_ / "rsync", sdst = tmp_ / "syncd";
+  // A name that is free in the source and on both standbys (where a directory may linger
+  // that kept protected entries).
+  auto new_name = [&](const std::string& root, const std::string& dir) {
+    for (int i = 0;; ++i) {
+      std::string name = join(dir, kNames[static_cast<size_t>(pick(static_cast<int>(kNames.size())))] +
+                                       (i > 3 ? std::to_string(i) : ""));
+      bool taken = false;
+      for (const std::string& r : {root, rdst, sdst})
+        taken = taken || fs::exists(fs::symlink_status(r + "/" + name));
+      if (!taken) return name;
+    }
+  };
+  // Whether the standby holds something beneath `dir` that the source does not: a rename
+  // moves it along on syncd's standby, where rsync sends a copy (a documented difference).
+  auto standby_extra = [&](const std::string& dir) {
+    Tree here = Snapshot(src + "/" + dir), there = Snapshot(rdst + "/" + dir);
+    for (const auto& [path, n] : there)
+      if (!here.contains(path)) return true;
+    return false;
+  };
+  // The start: a random tree, and a standby with stale and protected entries.
+  MakeDirs(src);
+  for (int i = 0; i < 60; ++i) {
+    std::string dir = random_dir(src);
+    std::string path = new_name(src, dir);
+    if (pick(4) == 0) MakeDirs(src + "/" + path);
+    else if (pick(8) == 0) link(pick(2) ? "a" : "../nowhere", src + "/" + path);
+    else write(src + "/" + path);
+  }
+  MakeDirs(rdst);
+  for (int i = 0; i < 15; ++i) {
+    std::string dir = pick(2) ? random_dir(src) : "stale" + std::to_string(pick(3));
+    MakeDirs(rdst + "/" + dir);
+    WriteFile(rdst + "/" + join(dir, pick(2) ? "p" + std::to_string(i) + ".tmp" : "s" + std::to_string(i)),
+              "stale");
+  }
+  Shell("cp -a " + rdst + " " + sdst);
+  RunRsync(rules, src, rdst, v.flags);
+  std::string path = tmp_ / "syncd.conf.lua";
+  WriteFile(path, "sync { default.rsync, source = '" + src + "', target = '" + sdst +
+                      "', exclude = " + LuaList(rules.rules) + ", " + v.keys + " }\n");
+  auto syncd = StartSyncd(path, tmp_.path(), tmp_ / "syncd.log");
+  SnapshotOptions options;
+  options.dir_times = false;
+  auto same = [&](const std::string& step) {
+    std::string diff;
+    bool ok = WaitUntil([&] {
+      diff = Diff(Snapshot(rdst, options), Snapshot(sdst, options));
+      return diff.empty();
+    }, std::chrono::seconds(30));
+    EXPECT_TRUE(ok) << "seed " << seed << ", " << step << ":\n" << diff.substr(0, 3000)
+                    << "\nsource against rsync's standby:\n"
+                    << Diff(Snapshot(src, options), Snapshot(rdst, options)).substr(0, 3000)
+                    << "\nsyncd log:\n" << syncd->log().substr(0, 20000);
+    return ok;
+  };
+  ASSERT_TRUE(same("startup"));
+  for (int round = 0; round < rounds; ++round) {
+    std::string done;
+    for (int n = 0; n < 3; ++n) {
+      std::vector<std::string> files = entries(src, 'f');
+      std::vector<std::string> dirs = entries(src, 'd');
+      int op = pick(10);
+      if (op == 0 || files.empty()) {
+        std::string p = new_name(src, random_dir(src));
+        write(src + "/" + p);
+        done += " create " + p;
+      } else if (op == 1) {
+        std::string p = files[static_cast<size_t>(pick(static_cast<int>(files.size())))];
+        write(src + "/" + p);
+        done += " rewrite " + p;
+      } else if (op == 2 && v.chmod_chown) {
+        std::string p = files[static_cast<size_t>(pick(static_cast<int>(files.size())))];
+        ::chmod((src + "/" + p).c_str(), kModes[static_cast<size_t>(pick(static_cast<int>(kModes.size())))]);
+        Chown(src + "/" + p, pick(2) ? "www-data" : "root", "www-data");
+        done += " chmod/chown " + p;
+      } else if (op == 3) {
+        std::string p = files[static_cast<size_t>(pick(static_cast<int>(files.size())))];
+        fs::remove(src + "/" + p);
+        done += " rm " + p;
+      } else if (op == 4 && !dirs.empty()) {
+        // The standby holds an excluded file in the directory; the source deletes the tree.
+        std::string d = dirs[static_cast<size_t>(pick(static_cast<int>(dirs.size())))];
+        bool on_both = fs::is_directory(rdst + "/" + d) && fs::is_directory(sdst + "/" + d);
+        for (const std::string& root : {rdst, sdst}) {
+          if (!on_both) break;
+          WriteFile(root + "/" + d + "/planted.tmp", "protected");
+          struct timespec t[2] = {{clock, 0}, {clock, 0}};
+          ::utimensat(AT_FDCWD, (root + "/" + d + "/planted.tmp").c_str(), t, 0);
+        }
+        fs::remove_all(src + "/" + d);
+        done += " rm -rf " + d + " (planted.tmp on the standby)";
+      } else if (op == 5) {
+        std::string p = new_name(src, random_dir(src));
+        MakeDirs(src + "/" + p);
+        write(src + "/" + p + "/inside");
+        done += " mkdir " + p;
+      } else if ((op == 6 || op == 7) && !v.chmod_chown) {
+        // Without kept permissions a rename keeps the mode the standby had, as lsyncd's
+        // rsyncssh `mv` does, where rsync makes a new file (README: deliberate differences).
+        continue;
+      } else if (op == 6) {
+        std::string from = files[static_cast<size_t>(pick(static_cast<int>(files.size())))];
+        std::string to = new_name(src, random_dir(src));
+        fs::rename(src + "/" + from, src + "/" + to);
+        done += " mv " + from + " " + to;
+      } else if (op == 7 && !dirs.empty()) {
+        std::string from = dirs[static_cast<size_t>(pick(static_cast<int>(dirs.size())))];
+        std::string to = new_name(src, random_dir(src));
+        if (IsWithinPath(to, from) || standby_extra(from)) continue;
+        fs::rename(src + "/" + from, src + "/" + to);
+        done += " mv " + from + "/ " + to;
+      } else if (op == 8 && !dirs.empty()) {
+        std::string d = dirs[static_cast<size_t>(pick(static_cast<int>(dirs.size())))];
+        fs::remove_all(src + "/" + d);
+        write(src + "/" + d);
+        done += " dir->file " + d;
+      } else {
+        std::string p = new_name(src, random_dir(src));
+        link(pick(2) ? "sess_1" : "../x y", src + "/" + p);
+        done += " symlink " + p;
+      }
+    }
+    RunRsync(rules, src, rdst, v.flags);
+    if (!same("round " + std::to_string(round) + ":" + done)) break;
+  }
+  syncd->Signal(SIGTERM);
+  EXPECT_EQ(syncd->Wait(), 0) << syncd->log();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Variants, RsyncLiveDifferentialTest,
+    ::testing::Values(Variant{"Archive", "rsync = { archive = true }", "-a", true},
+                      // lsyncd's default rsync table: links and times, no perms or owners.
+                      Variant{"LsyncdDefault", "rsync = { }", "-rlt", false}),
+    [](const ::testing::TestParamInfo<Variant>& p) { return p.param.name; });
 
 }  // namespace
 }  // namespace syncd::itest
