@@ -4,9 +4,9 @@
 
 namespace syncd {
 
-void DeleteHold::Hold(const std::string& path, TimePoint now) {
+void DeleteHold::Hold(const std::string& path, TimePoint now, TimePoint noticed) {
   if (held_.empty()) first_ = now;
-  held_.try_emplace(path, now);
+  held_.try_emplace(path, noticed);
   last_ = std::max(last_, now);
 }
 

@@ -22,7 +22,10 @@ class DeleteHold {
   DeleteHold(std::chrono::milliseconds quiet, std::chrono::milliseconds longest)
       : quiet_(quiet), longest_(longest) {}
 
-  void Hold(const std::string& path, TimePoint now);
+  // `noticed`: when the change that removed `path` was first noticed (what Take() returns, so
+  // a released deletion goes out with the window it fell in, not a new one).
+  void Hold(const std::string& path, TimePoint now, TimePoint noticed);
+  void Hold(const std::string& path, TimePoint now) { Hold(path, now, now); }
   bool empty() const { return held_.empty(); }
   size_t size() const { return held_.size(); }
   // When the first deletion held now was noticed.
@@ -35,7 +38,7 @@ class DeleteHold {
     auto d = Deadline();
     return d && *d <= now;
   }
-  // Everything held, with when each was first held; the hold is empty afterwards.
+  // Everything held, with when each one's change was noticed; the hold is empty afterwards.
   std::vector<std::pair<std::string, TimePoint>> Take();
 
  private:

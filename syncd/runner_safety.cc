@@ -16,7 +16,7 @@ bool SyncRunner::MayRemove(const std::string& path) {
   if (root_gone_) return false;
   // The first comparison deletes at once (an empty source is guarded in OnListed).
   if (!live_ || config_.delete_hold <= 0 || cleared_.contains(path)) return true;
-  delete_hold_.Hold(path, Clock::now());
+  delete_hold_.Hold(path, Clock::now(), planning_since_);
   return false;
 }
 

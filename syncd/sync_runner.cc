@@ -416,6 +416,7 @@ void SyncRunner::Pump() {
   if (need_rescan_) {
     need_rescan_ = false;
     batcher_.Take(now + std::chrono::hours(24 * 365));
+    planning_since_ = now;
     auto batch = engine_.PlanRescan();
     Planned();
     if (!batch) {
@@ -436,6 +437,7 @@ void SyncRunner::Pump() {
     }
     auto released = TakeReleasable(now, all);
     if (!released) break;
+    planning_since_ = released->oldest;
     ChangeBatch batch = engine_.PlanChanges(released->renames, released->paths);
     Planned();
     // Large files and deltas take their own lane; the rest goes now.

@@ -126,6 +126,9 @@ class SyncRunner {
   uv_timer_t* hold_timer_ = nullptr;      // Held deletions are due.
   DeleteHold delete_hold_;
   std::unordered_set<std::string> cleared_;  // Released by the hold, for the next plan.
+  // When the oldest change of the batch being planned was noticed: a deletion the hold keeps
+  // back goes out, once released, as part of that batch's window.
+  TimePoint planning_since_{};
   dev_t root_dev_ = 0;
   ino_t root_ino_ = 0;
   bool root_gone_ = false;

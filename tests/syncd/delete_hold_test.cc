@@ -1,5 +1,7 @@
 #include "syncd/delete_hold.h"
 
+#include "syncd/batcher.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -24,6 +26,26 @@ TEST(DeleteHoldTest, DeletionsGoOnceDeletingHasPaused) {
   EXPECT_THAT(h.Take(), UnorderedElementsAre(Pair("a", t0), Pair("b", t0 + milliseconds(60))));
   EXPECT_TRUE(h.empty());
   EXPECT_FALSE(h.Deadline());
+}
+
+// With `delay = 3`, a deletion noticed at t0 is planned at t0 + 3 s and held; released at
+// t0 + 3.1 s, it must go out then, not wait a second window (it reached the standby after
+// 6 s when the hold returned the time it was held).
+TEST(DeleteHoldTest, AReleasedDeletionIsDueInTheWindowItFellIn) {
+  DeleteHold h(milliseconds(100), milliseconds(10000));
+  Batcher::Options options;
+  options.delay = milliseconds(3000);
+  Batcher batcher(options);
+  batcher.Add("gone", t0);
+  TimePoint planned = t0 + milliseconds(3000);
+  ASSERT_TRUE(batcher.Due(planned));
+  auto released = batcher.Take(planned);
+  h.Hold("gone", planned, released.oldest);
+  TimePoint let_go = planned + milliseconds(100);
+  ASSERT_TRUE(h.Due(let_go));
+  for (auto& [path, noticed] : h.Take()) batcher.Add(path, noticed);
+  EXPECT_TRUE(batcher.Due(let_go));
+  EXPECT_EQ(*batcher.NextDeadline(), planned);
 }
 
 TEST(DeleteHoldTest, ASteadyStreamIsReleasedAfterTheLongestHold) {
