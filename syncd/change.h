@@ -23,6 +23,7 @@ enum class OpKind : uint8_t {
   kDelete = 4,   // Remove a path, recursively for directories.
   kSetMeta = 5,  // Mode, owner, group and times only.
   kRename = 6,   // Move `from` to entry.path on the peer, replacing what is there.
+  kMknod = 7,    // Create or replace a FIFO, socket or device node.
 };
 
 // Files of this size or more, of which the peer holds an older copy, are sent as a librsync
@@ -64,6 +65,9 @@ struct ChangeBatch {
 struct OpFailure {
   std::string path;
   Error error;
+  // False when the operation never went out (its source vanished before it could be read):
+  // what the peer holds at the path is what it held before.
+  bool reached_peer = true;
 };
 
 // The peer's answer to one batch. `status` fails when the batch as a whole did not complete

@@ -92,6 +92,8 @@ struct SyncConfig {
   bool KeepGroup() const { return rsync.archive || rsync.group; }
   bool KeepTimes() const { return rsync.archive || rsync.times; }
   bool KeepLinks() const { return rsync.archive || rsync.links; }
+  bool KeepDevices() const { return rsync.archive || rsync.devices; }
+  bool KeepSpecials() const { return rsync.archive || rsync.specials; }
 };
 
 struct Settings {

@@ -43,8 +43,17 @@ Entry EntryFromStat(const std::string& rel, const struct stat& st, NameCache& na
     e.type = FileType::kDir;
   else if (S_ISLNK(st.st_mode))
     e.type = FileType::kSymlink;
+  else if (S_ISFIFO(st.st_mode))
+    e.type = FileType::kFifo;
+  else if (S_ISSOCK(st.st_mode))
+    e.type = FileType::kSocket;
+  else if (S_ISCHR(st.st_mode))
+    e.type = FileType::kCharDevice;
+  else if (S_ISBLK(st.st_mode))
+    e.type = FileType::kBlockDevice;
   else
     e.type = FileType::kOther;
+  if (IsDevice(e.type)) e.rdev = st.st_rdev;
   e.size = e.type == FileType::kFile ? static_cast<uint64_t>(st.st_size) : 0;
   e.meta.mode = st.st_mode & 07777;
   e.meta.uid = st.st_uid;

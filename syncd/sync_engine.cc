@@ -81,6 +81,9 @@ bool SyncEngine::ContentDiffers(const Entry& local, const Entry& peer) const {
                                  : false;
     case FileType::kSymlink:
       return local.link_target != peer.link_target;
+    case FileType::kCharDevice:
+    case FileType::kBlockDevice:
+      return local.rdev != peer.rdev;
     default:
       return false;
   }
@@ -126,8 +129,11 @@ void SyncEngine::EnsureAncestors(const std::string& path, Plan& plan) {
 }
 
 void SyncEngine::PlanEntry(const Entry& local, Plan& plan) {
-  if (local.type == FileType::kOther) {
-    LogDebug("Delay", "skipping special file {}", local.path);
+  if (local.type == FileType::kOther ||
+      (IsSpecial(local.type) && !config_.KeepSpecials()) ||
+      (IsDevice(local.type) && !config_.KeepDevices())) {
+    // rsync without -D says "skipping non-regular file", and so leaves the standby's entry.
+    LogDebug("Delay", "skipping non-regular file {}", local.path);
     return;
   }
   if (local.type == FileType::kSymlink && !config_.KeepLinks()) return;
@@ -160,6 +166,8 @@ void SyncEngine::PlanEntry(const Entry& local, Plan& plan) {
       plan.created_dirs.insert(local.path);
     } else if (local.type == FileType::kSymlink) {
       plan.creates.push_back(MakeOp(OpKind::kSymlink, local));
+    } else if (IsSpecial(local.type) || IsDevice(local.type)) {
+      plan.creates.push_back(MakeOp(OpKind::kMknod, local));
     } else {
       Op put = MakeOp(OpKind::kPut, local, JoinPath(config_.source, local.path));
       if (peer && peer->type == FileType::kFile) put.basis_size = peer->size;
@@ -377,8 +385,12 @@ void SyncEngine::Committed(const ChangeBatch& batch, const std::vector<OpFailure
                            const std::vector<std::pair<std::string, ContentHash>>& sent_hashes) {
   std::unordered_set<std::string> failed;
   for (const OpFailure& f : failures) failed.insert(f.path);
+  std::unordered_set<std::string> not_sent;
+  for (const OpFailure& f : failures)
+    if (!f.reached_peer) not_sent.insert(f.path);
   for (const Op& op : batch.ops) {
     const std::string& path = op.entry.path;
+    if (not_sent.contains(path)) continue;  // The peer still holds what it held.
     if (failed.contains(path)) {
       // The peer's state for this path is unknown now; forget it so it is compared afresh.
       auto failure = std::find_if(failures.begin(), failures.end(),

@@ -313,7 +313,8 @@ bool SyncRunner::Absorb(const ChangeBatch& batch, BatchResult& result) {
       batcher_.AddModified(f.path, Clock::now());
       continue;
     }
-    if (f.error.code == EAGAIN || (rename && f.error.code == ENOENT)) {
+    if (f.error.code == EAGAIN || (rename && f.error.code == ENOENT) ||
+        (!f.reached_peer && f.error.code == ENOENT)) {
       LogDebug("Delay", "{}: {}: {}; sending again", config_.name, f.path, f.error.message);
       batcher_.Add(f.path, Clock::now());
       continue;

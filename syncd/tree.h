@@ -11,7 +11,18 @@
 
 namespace syncd {
 
-enum class FileType : uint8_t { kFile = 1, kDir = 2, kSymlink = 3, kOther = 4 };
+// kOther: a special file whose kind the other side did not say (an older peer).
+enum class FileType : uint8_t {
+  kFile = 1, kDir = 2, kSymlink = 3, kOther = 4,
+  kFifo = 5, kSocket = 6, kCharDevice = 7, kBlockDevice = 8,
+};
+
+// FIFOs and sockets: rsync's --specials.
+inline bool IsSpecial(FileType t) { return t == FileType::kFifo || t == FileType::kSocket; }
+// Character and block devices: rsync's --devices.
+inline bool IsDevice(FileType t) {
+  return t == FileType::kCharDevice || t == FileType::kBlockDevice;
+}
 
 struct Meta {
   uint32_t mode = 0;  // Permission bits (07777).
@@ -38,6 +49,7 @@ struct Entry {
   uint64_t size = 0;
   Meta meta;
   std::string link_target;  // Symlinks only.
+  uint64_t rdev = 0;        // Devices only: the device number (Linux's dev_t encoding).
   // Local identity, for "unchanged since last shipped" checks. Zero on peer entries.
   uint64_t ino = 0;
   int64_t ctime_ns = 0;

@@ -116,14 +116,18 @@ void InotifyWatcher::FlushUnpairedMoves() {
   }
 }
 
-void InotifyWatcher::Repath(const std::string& from, const std::string& to) {
+bool InotifyWatcher::Repath(const std::string& from, const std::string& to) {
   std::string prefix = from + "/";
+  bool found = false;
   for (auto& [wd, path] : paths_) {
-    if (path == from)
+    if (path == from) {
       path = to;
-    else if (path.starts_with(prefix))
+      found = true;
+    } else if (path.starts_with(prefix)) {
       path = to + path.substr(from.size());
+    }
   }
+  return found;
 }
 
 void InotifyWatcher::Handle(const inotify_event& ev) {
@@ -173,8 +177,14 @@ void InotifyWatcher::Handle(const inotify_event& ev) {
     if (half != moves_.end()) {
       std::string from = std::move(half->second.path);
       moves_.erase(half);
-      if (is_dir) Repath(from, rel);  // Same inodes, same watches: only the names changed.
+      // Same inodes, same watches: only the names changed. A directory renamed before its
+      // IN_CREATE was handled has no watch yet (adding it found nothing at the old name):
+      // it is watched now, under its new name, and what is inside it reported.
+      bool watched = is_dir && Repath(from, rel);
       if (handler_) handler_(FsEvent{FsEvent::Kind::kMoved, rel, from, is_dir});
+      if (is_dir && !watched) {
+        if (auto r = WatchTree(rel, true); !r) LogError("{}", r.error().message);
+      }
       return;
     }
   }

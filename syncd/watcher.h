@@ -67,8 +67,9 @@ class InotifyWatcher : public Watcher {
   std::string OutOfWatches(const std::string& where) const;
   Result<void> WatchTree(const std::string& rel, bool report);
   void Unwatch(const std::string& rel);
-  // Watches beneath `from` now describe `to` (a directory renamed inside the tree).
-  void Repath(const std::string& from, const std::string& to);
+  // Watches at and beneath `from` now describe `to` (a directory renamed inside the tree);
+  // false if `from` itself had no watch.
+  bool Repath(const std::string& from, const std::string& to);
   // A rename's first half whose second half did not follow: the path left the tree.
   void FlushUnpairedMoves();
   void Emit(FsEvent::Kind kind, std::string path);

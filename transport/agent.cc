@@ -81,6 +81,9 @@ bool Agent::Handle(MsgType type, std::string_view payload) {
     case MsgType::kPutEnd: return OnPutEnd(d);
     case MsgType::kMkdir: return OnMkdir(d);
     case MsgType::kSymlink: return OnSymlink(d);
+    case MsgType::kMknod:
+      if (!(caps_ & kCapSpecials)) return Fatal("MKNOD without the specials capability");
+      return OnMknod(d);
     case MsgType::kDelete: return OnDelete(d);
     case MsgType::kSetMeta: return OnSetMeta(d);
     case MsgType::kRename: return OnRename(d);
@@ -152,10 +155,15 @@ bool Agent::OnList(Decoder& d) {
   uint64_t seq = d.U64();
   if (!d.done()) return Fatal("malformed LIST");
   std::vector<Entry> chunk;
+  bool specials = caps_ & kCapSpecials;
   auto flush = [&] {
     Encoder e(MsgType::kListChunk);
     e.U64(seq).U32(static_cast<uint32_t>(chunk.size()));
-    for (const Entry& entry : chunk) e.EntryField(entry);
+    for (Entry& entry : chunk) {
+      // A client without the capability knows special files only as "other".
+      if (!specials && (IsSpecial(entry.type) || IsDevice(entry.type))) entry.type = FileType::kOther;
+      e.EntryField(entry);
+    }
     out_ += e.Finish();
     chunk.clear();
   };
@@ -423,6 +431,37 @@ bool Agent::OnSymlink(Decoder& d) {
   std::string temp = TargetDir::NewTempName();
   if (::symlinkat(link.c_str(), dir->get(), temp.c_str()) != 0)
     return Failed(seq, Error::FromErrno("symlink " + path), path), true;
+  auto meta_ok = target_->ApplyMeta(dir->get(), temp, meta, policy_);
+  if (!meta_ok || ::renameat(dir->get(), temp.c_str(), dir->get(), name.c_str()) != 0) {
+    Error e = meta_ok ? Error::FromErrno("rename " + path) : meta_ok.error();
+    ::unlinkat(dir->get(), temp.c_str(), 0);
+    return Failed(seq, e, path), true;
+  }
+  return true;
+}
+
+bool Agent::OnMknod(Decoder& d) {
+  parents_.clear();  // A directory may move or go: cached descriptors could mislead.
+  uint64_t seq = d.U64();
+  std::string path = d.Str(kMaxPath);
+  auto type = static_cast<FileType>(d.U8());
+  uint64_t rdev = d.U64();
+  Meta meta = d.MetaField();
+  if (!d.done() || !(IsSpecial(type) || IsDevice(type))) return Fatal("malformed MKNOD");
+  dirty_ = true;
+  std::string name;
+  auto dir = target_->OpenParent(path, &name);
+  if (!dir) return Failed(seq, dir.error(), path), true;
+  if (name.empty()) return Failed(seq, Error{"cannot replace the target itself", EINVAL}, path), true;
+  mode_t kind = type == FileType::kFifo         ? S_IFIFO
+                : type == FileType::kSocket     ? S_IFSOCK
+                : type == FileType::kCharDevice ? S_IFCHR
+                                                : S_IFBLK;
+  // Made under a temporary name and renamed over what was there, as a symlink is.
+  std::string temp = TargetDir::NewTempName();
+  mode_t mode = policy_.perms ? 0600 : (meta.mode & 0777);
+  if (::mknodat(dir->get(), temp.c_str(), kind | mode, static_cast<dev_t>(IsDevice(type) ? rdev : 0)) != 0)
+    return Failed(seq, Error::FromErrno("mknod " + path), path), true;
   auto meta_ok = target_->ApplyMeta(dir->get(), temp, meta, policy_);
   if (!meta_ok || ::renameat(dir->get(), temp.c_str(), dir->get(), name.c_str()) != 0) {
     Error e = meta_ok ? Error::FromErrno("rename " + path) : meta_ok.error();

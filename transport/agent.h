@@ -83,6 +83,7 @@ class Agent {
   bool OnPutEnd(Decoder& d);
   bool OnMkdir(Decoder& d);
   bool OnSymlink(Decoder& d);
+  bool OnMknod(Decoder& d);
   bool OnDelete(Decoder& d);
   bool OnSetMeta(Decoder& d);
   bool OnRename(Decoder& d);

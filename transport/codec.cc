@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <utility>
+
 namespace syncd::transport {
 
 Encoder::Encoder(MsgType type) {
@@ -34,7 +36,8 @@ Encoder& Encoder::MetaField(const Meta& m) {
       m.mtime_nsec);
 }
 Encoder& Encoder::EntryField(const Entry& e) {
-  Str(e.path).U8(static_cast<uint8_t>(e.type)).U64(e.size).MetaField(e.meta);
+  // A device's number travels where a file's size does.
+  Str(e.path).U8(static_cast<uint8_t>(e.type)).U64(IsDevice(e.type) ? e.rdev : e.size).MetaField(e.meta);
   return Str(e.link_target);
 }
 
@@ -100,9 +103,10 @@ Entry Decoder::EntryField() {
   Entry e;
   e.path = Str(kMaxPath);
   uint8_t type = U8();
-  if (type < 1 || type > 4) ok_ = false;
+  if (type < 1 || type > 8) ok_ = false;
   e.type = static_cast<FileType>(type);
   e.size = U64();
+  if (IsDevice(e.type)) e.rdev = std::exchange(e.size, 0);
   e.meta = MetaField();
   e.link_target = Str(kMaxPath);
   return e;
@@ -172,6 +176,7 @@ const char* MsgTypeName(MsgType type) {
     case MsgType::kRename: return "RENAME";
     case MsgType::kSignature: return "SIGNATURE";
     case MsgType::kPatchBegin: return "PATCH_BEGIN";
+    case MsgType::kMknod: return "MKNOD";
     case MsgType::kCommit: return "COMMIT";
     case MsgType::kZstd: return "ZSTD";
     case MsgType::kHelloOk: return "HELLO_OK";

@@ -26,7 +26,10 @@ inline constexpr uint64_t kCapZstd = 1u << 1;   // ZSTD frames from the client.
 inline constexpr uint64_t kCapDeltaChain = 1u << 2;
 // FILTER from the client and KEPT from the agent: deletions keep what the filter protects.
 inline constexpr uint64_t kCapFilter = 1u << 3;
-inline constexpr uint64_t kKnownCaps = kCapDelta | kCapZstd | kCapDeltaChain | kCapFilter;
+// MKNOD, and LIST entries of types 5 to 8 (FIFO, socket, devices) instead of 4.
+inline constexpr uint64_t kCapSpecials = 1u << 4;
+inline constexpr uint64_t kKnownCaps =
+    kCapDelta | kCapZstd | kCapDeltaChain | kCapFilter | kCapSpecials;
 
 enum class MsgType : uint8_t {
   // Client to agent.
@@ -44,6 +47,7 @@ enum class MsgType : uint8_t {
   kRename = 0x17,
   kSignature = 0x18,
   kPatchBegin = 0x19,
+  kMknod = 0x1A,
   kCommit = 0x20,
   kZstd = 0x30,
   // Agent to client.

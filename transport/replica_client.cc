@@ -74,7 +74,7 @@ void ReplicaClient::Connect(std::function<void(Result<void>)> done) {
     if (!r) return Fail(r.error());
     open_seq_ = next_seq_++;
     uint64_t caps = (options_.delta ? kCapDelta | kCapDeltaChain : 0) |
-                    (options_.compress ? kCapZstd : 0) | kCapFilter;
+                    (options_.compress ? kCapZstd : 0) | kCapFilter | kCapSpecials;
     channel_->Write(Encoder(MsgType::kHello).U32(kMagic).U16(kProtocolVersion).U64(caps).Finish());
     channel_->Write(
         Encoder(MsgType::kOpen).U64(open_seq_).Str(target_dir_).U32(open_flags_).Finish());
@@ -295,8 +295,9 @@ bool ReplicaClient::StartOp(InFlight& batch, const Op& op) {
       if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
         // Gone or changed type since it was planned: the watcher reports it again.
         int err = fd.valid() ? EAGAIN : errno;
-        batch.failures.push_back(
-            OpFailure{e.path, Error{"source changed before it could be read", err == ENOENT ? ENOENT : EAGAIN}});
+        batch.failures.push_back(OpFailure{
+            e.path, Error{"source changed before it could be read", err == ENOENT ? ENOENT : EAGAIN},
+            /*reached_peer=*/false});
         batch.op_paths.erase(seq);
         return true;
       }
@@ -336,6 +337,23 @@ bool ReplicaClient::StartOp(InFlight& batch, const Op& op) {
                 .U64(seq)
                 .Str(e.path)
                 .Str(e.link_target)
+                .MetaField(e.meta)
+                .Finish());
+      return true;
+    case OpKind::kMknod:
+      if (!(caps_ & kCapSpecials)) {
+        batch.failures.push_back(OpFailure{
+            e.path, Error{"the peer runs an older syncd that cannot make FIFOs, sockets or "
+                          "devices; upgrade syncd on the peer", ENOTSUP},
+            /*reached_peer=*/false});
+        batch.op_paths.erase(seq);
+        return true;
+      }
+      Queue(Encoder(MsgType::kMknod)
+                .U64(seq)
+                .Str(e.path)
+                .U8(static_cast<uint8_t>(e.type))
+                .U64(e.rdev)
                 .MetaField(e.meta)
                 .Finish());
       return true;

@@ -366,7 +366,7 @@ Result<void> TargetDir::List(const std::function<void(Entry)>& emit) {
     ::closedir(d);
     for (const std::string& n : children) {
       if (::fstatat(dir.fd.get(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-      if (S_ISREG(st.st_mode) && IsTempName(n)) {
+      if (!S_ISDIR(st.st_mode) && IsTempName(n)) {
         ::unlinkat(dir.fd.get(), n.c_str(), 0);  // Left by an interrupted transfer.
         continue;
       }

@@ -260,6 +260,23 @@ TEST_F(PipeReplicationTest, DirectoryRenameMovesOnThePeer) {
   EXPECT_EQ(Inode(dst + "/after/sub/f7"), inode) << "the directory was copied, not moved";
 }
 
+// A directory created and renamed before syncd reads the creation: its watch could not be set
+// under the old name, so it is set under the new one, and what is made in it later arrives.
+TEST_F(PipeReplicationTest, DirectoryRenamedBeforeItsCreationWasReadIsWatched) {
+  MakeDirs(src_);
+  auto syncd = StartLocal("rsync = { archive = true }");
+  ASSERT_TRUE(Converged(*syncd));
+  syncd->Signal(SIGSTOP);
+  MakeDirs(src_ + "/made");
+  WriteFile(src_ + "/made/early", "before the rename");
+  fs::rename(src_ + "/made", src_ + "/renamed");
+  syncd->Signal(SIGCONT);
+  ASSERT_TRUE(Converged(*syncd));
+  WriteFile(src_ + "/renamed/late", "after the rename");
+  EXPECT_TRUE(Converged(*syncd));
+  EXPECT_EQ(ReadFile(dst_ + "/renamed/late"), "after the rename");
+}
+
 // Files written just before their directory is renamed: their notices are handled after the
 // rename happened on disk, some before the rename's own notice. Nothing may be lost.
 TEST_F(PipeReplicationTest, DirectoryRenamedRightAfterItsFilesChangedConverges) {

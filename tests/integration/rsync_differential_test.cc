@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -90,6 +91,8 @@ void RunRsync(const RuleSet& set, const std::string& src, const std::string& dst
   ASSERT_TRUE(code == 0 || code == 23 || code == 24) << cmd << " exited " << code;
 }
 
+std::string Tail(const std::string& s, size_t n) { return s.size() > n ? s.substr(s.size() - n) : s; }
+
 bool IsWithinPath(const std::string& path, const std::string& dir) {
   return path == dir || path.starts_with(dir + "/");
 }
@@ -159,6 +162,7 @@ struct Variant {
   std::string keys;   // rsync = {...} in sync{}
   std::string flags;  // rsync's
   bool chmod_chown;   // Whether metadata changes propagate (and so are worth making).
+  bool specials;      // rsync -D: FIFOs, sockets and devices replicate.
 };
 
 void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
@@ -169,7 +173,7 @@ class RsyncLiveDifferentialTest : public ::testing::TestWithParam<Variant> {
   TempDir tmp_;
 };
 
-// Random trees, a stale standby, then random live changes: after each round the standby that
+// Random trees (with FIFOs, sockets and devices), a stale standby, then random live changes: after each round the standby that
 // syncd keeps must equal what `rsync --delete` makes of the same source and the same standby.
 // SYNCD_DIFF_SEED and SYNCD_DIFF_ROUNDS run it longer or otherwise.
 TEST_P(RsyncLiveDifferentialTest, RandomTreeAndLiveChanges) {
@@ -205,11 +209,20 @@ TEST_P(RsyncLiveDifferentialTest, RandomTreeAndLiveChanges) {
     bool existed = fs::exists(path);
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     ASSERT_GE(fd, 0) << path;
-    if (existed) ::fchmod(fd, mode);
+    if (existed && v.chmod_chown) ::fchmod(fd, mode);
     std::string content(static_cast<size_t>(pick(3000)), static_cast<char>('a' + pick(26)));
     ASSERT_EQ(::write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
     ::close(fd);
     if (pick(3) == 0) Chown(path, "www-data", "www-data");
+    stamp(path);
+  };
+  // A FIFO, a socket or a device node (rsync -D replicates them; without it, it skips them).
+  auto special = [&](const std::string& path) {
+    static const std::vector<std::pair<mode_t, dev_t>> kinds = {
+        {S_IFIFO | 0644, 0}, {S_IFSOCK | 0755, 0}, {S_IFCHR | 0666, makedev(1, 3)},
+        {S_IFBLK | 0660, makedev(7, 0)}};
+    auto [mode, dev] = kinds[static_cast<size_t>(pick(static_cast<int>(kinds.size())))];
+    ASSERT_EQ(::mknod(path.c_str(), mode, dev), 0) << path;
     stamp(path);
   };
   // Existing entries of `root` beneath it, as relative paths, of one kind.
@@ -255,6 +268,7 @@ TEST_P(RsyncLiveDifferentialTest, RandomTreeAndLiveChanges) {
     std::string path = new_name(src, dir);
     if (pick(4) == 0) MakeDirs(src + "/" + path);
     else if (pick(8) == 0) link(pick(2) ? "a" : "../nowhere", src + "/" + path);
+    else if (pick(10) == 0) special(src + "/" + path);
     else write(src + "/" + path);
   }
   MakeDirs(rdst);
@@ -269,9 +283,10 @@ TEST_P(RsyncLiveDifferentialTest, RandomTreeAndLiveChanges) {
   std::string path = tmp_ / "syncd.conf.lua";
   WriteFile(path, "sync { default.rsync, source = '" + src + "', target = '" + sdst +
                       "', exclude = " + LuaList(rules.rules) + ", " + v.keys + " }\n");
-  auto syncd = StartSyncd(path, tmp_.path(), tmp_ / "syncd.log");
+  auto syncd = StartSyncd(path, tmp_.path(), tmp_ / "syncd.log", {"-log", "all"});
   SnapshotOptions options;
   options.dir_times = false;
+  std::string history;  // Every change made, to replay a failure.
   auto same = [&](const std::string& step) {
     std::string diff;
     bool ok = WaitUntil([&] {
@@ -279,9 +294,10 @@ TEST_P(RsyncLiveDifferentialTest, RandomTreeAndLiveChanges) {
       return diff.empty();
     }, std::chrono::seconds(30));
     EXPECT_TRUE(ok) << "seed " << seed << ", " << step << ":\n" << diff.substr(0, 3000)
+                    << "\nchanges so far:\n" << history
                     << "\nsource against rsync's standby:\n"
                     << Diff(Snapshot(src, options), Snapshot(rdst, options)).substr(0, 3000)
-                    << "\nsyncd log:\n" << syncd->log().substr(0, 20000);
+                    << "\nsyncd log (the end):\n" << Tail(syncd->log(), 400000);
     return ok;
   };
   ASSERT_TRUE(same("startup"));
@@ -290,7 +306,7 @@ TEST_P(RsyncLiveDifferentialTest, RandomTreeAndLiveChanges) {
     for (int n = 0; n < 3; ++n) {
       std::vector<std::string> files = entries(src, 'f');
       std::vector<std::string> dirs = entries(src, 'd');
-      int op = pick(10);
+      int op = pick(12);
       if (op == 0 || files.empty()) {
         std::string p = new_name(src, random_dir(src));
         write(src + "/" + p);
@@ -345,6 +361,20 @@ TEST_P(RsyncLiveDifferentialTest, RandomTreeAndLiveChanges) {
         fs::remove_all(src + "/" + d);
         write(src + "/" + d);
         done += " dir->file " + d;
+      } else if (op == 10) {
+        std::string p = new_name(src, random_dir(src));
+        special(src + "/" + p);
+        done += " special " + p;
+      } else if (op == 11 && !v.specials) {
+        // Skipped, a special file leaves whatever the standby had at that moment: a file
+        // that was there for a few milliseconds on syncd's standby, never on rsync's.
+        continue;
+      } else if (op == 11) {
+        // A file becomes a FIFO, a socket or a device.
+        std::string p = files[static_cast<size_t>(pick(static_cast<int>(files.size())))];
+        fs::remove(src + "/" + p);
+        special(src + "/" + p);
+        done += " file->special " + p;
       } else {
         std::string p = new_name(src, random_dir(src));
         link(pick(2) ? "sess_1" : "../x y", src + "/" + p);
@@ -352,6 +382,7 @@ TEST_P(RsyncLiveDifferentialTest, RandomTreeAndLiveChanges) {
       }
     }
     RunRsync(rules, src, rdst, v.flags);
+    history += "round " + std::to_string(round) + ":" + done + "\n";
     if (!same("round " + std::to_string(round) + ":" + done)) break;
   }
   syncd->Signal(SIGTERM);
@@ -360,9 +391,11 @@ TEST_P(RsyncLiveDifferentialTest, RandomTreeAndLiveChanges) {
 
 INSTANTIATE_TEST_SUITE_P(
     Variants, RsyncLiveDifferentialTest,
-    ::testing::Values(Variant{"Archive", "rsync = { archive = true }", "-a", true},
+    ::testing::Values(Variant{"Archive", "rsync = { archive = true }", "-a", true, true},
                       // lsyncd's default rsync table: links and times, no perms or owners.
-                      Variant{"LsyncdDefault", "rsync = { }", "-rlt", false}),
+                      Variant{"LsyncdDefault", "rsync = { }", "-rlt", false, false},
+                      Variant{"PermsAndSpecials", "rsync = { perms = true, times = true, specials = true, devices = true }",
+                              "-rltpD", true, true}),
     [](const ::testing::TestParamInfo<Variant>& p) { return p.param.name; });
 
 }  // namespace

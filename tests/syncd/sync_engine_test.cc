@@ -327,6 +327,22 @@ TEST_F(SyncEngineRenameTest, MissingOriginOnThePeerSendsTheDestination) {
               ElementsAre("mkdir e", "put e/f", "meta ", "meta e"));
 }
 
+// A rewritten file renamed before the client could read it: the PUT never went out, so the
+// peer still holds the old copy, which the rename then moves (it used to be forgotten and
+// stay behind under the old name).
+TEST_F(SyncEngineRenameTest, AFileGoneBeforeItWasReadIsStillKnownOnThePeer) {
+  fs_.File("a", "old");
+  auto engine = Synced();
+  fs_.File("a", "rewritten");
+  auto put = engine->PlanChanges({"a"});
+  ASSERT_THAT(Describe(put), ElementsAre("put a", "meta "));
+  Move("a", "b");
+  engine->Committed(put, {OpFailure{"a", Error{"source changed before it could be read", ENOENT},
+                                    /*reached_peer=*/false}});
+  EXPECT_THAT(Describe(engine->PlanChanges({Rename{"a", "b"}}, {"b"})),
+              ::testing::Contains("rename a->b"));
+}
+
 TEST_F(SyncEngineRenameTest, OtherRenameFailuresAskForAFreshListing) {
   fs_.File("a", "1");
   auto engine = Synced();
