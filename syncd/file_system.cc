@@ -63,6 +63,8 @@ Entry EntryFromStat(const std::string& rel, const struct stat& st, NameCache& na
   e.meta.mtime_sec = st.st_mtim.tv_sec;
   e.meta.mtime_nsec = static_cast<uint32_t>(st.st_mtim.tv_nsec);
   e.ino = st.st_ino;
+  e.dev = st.st_dev;
+  e.nlink = static_cast<uint32_t>(st.st_nlink);
   e.ctime_ns = static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
   return e;
 }

@@ -138,6 +138,7 @@ void SyncEngine::PlanEntry(const Entry& local, Plan& plan) {
   }
   if (local.type == FileType::kSymlink && !config_.KeepLinks()) return;
   if (!plan.planned.insert(local.path).second) return;
+  if (local.type == FileType::kFile && local.nlink > 1) PlanOtherNames(local, plan);
   const Entry* peer = PeerEntry(local.path);
   if (local.path.empty()) {  // The root exists on the peer once the target is open.
     // Unknown (a refused change forgot it): sent again.
@@ -179,6 +180,33 @@ void SyncEngine::PlanEntry(const Entry& local, Plan& plan) {
   if (MetaDiffers(local, *peer)) plan.metas.push_back(MakeOp(OpKind::kSetMeta, local));
 }
 
+void SyncEngine::PlanOtherNames(const Entry& local, Plan& plan) {
+  const std::pair<uint64_t, uint64_t> key{local.dev, local.ino};
+  LinkGroup& group = links_[key];
+  group.names.insert(local.path);
+  if (!group.complete && group.names.size() < local.nlink) {
+    // A new link to a file the engine knew by one name (or none): its other names are found
+    // once, by a scan. (Links from outside the tree keep the count above what is found.)
+    group.complete = true;
+    if (auto all = ScanTree(fs_, config_.source, filter_)) {
+      for (const Entry& e : *all)
+        if (e.type == FileType::kFile && e.ino == local.ino && e.dev == local.dev)
+          group.names.insert(e.path);
+    }
+  }
+  // A copy: planning another name comes back here for that name.
+  std::vector<std::string> names(group.names.begin(), group.names.end());
+  for (const std::string& name : names) {
+    if (name == local.path || plan.planned.contains(name)) continue;
+    auto other = fs_.Stat(config_.source, name);
+    if (!other || other->ino != local.ino || other->dev != local.dev) {
+      links_[key].names.erase(name);  // Gone, or another file now.
+      continue;
+    }
+    if (!filter_.Excluded(name, false)) PlanEntry(*other, plan);
+  }
+}
+
 Result<ChangeBatch> SyncEngine::PlanReconcile(const Listing& peer) {
   std::map<std::string, Entry> known;
   for (const Entry& e : peer) known.emplace(e.path, e);
@@ -191,6 +219,13 @@ Result<ChangeBatch> SyncEngine::Reconcile(std::map<std::string, Entry> peer) {
   peer_ = std::move(peer);
   auto local = ScanTree(fs_, config_.source, filter_);
   if (!local) return std::unexpected(local.error());
+  links_.clear();
+  for (const Entry& e : *local) {
+    if (e.type != FileType::kFile || e.nlink <= 1) continue;
+    LinkGroup& group = links_[{e.dev, e.ino}];
+    group.names.insert(e.path);
+    group.complete = true;
+  }
   // With prune_empty_dirs, a directory goes over only if something that is not a directory
   // lies beneath it (rsync -m).
   std::unordered_set<std::string> nonempty;

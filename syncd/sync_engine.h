@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <utility>
 #include <string>
 #include <vector>
@@ -103,6 +104,15 @@ class SyncEngine {
   // What the peer holds, as far as acknowledged operations tell. Ordered, so a deleted
   // directory's subtree is one range.
   std::map<std::string, Entry> peer_;
+  // Names of files with more than one link, by (device, inode): a write through one name
+  // is a write to all of them, and inotify reports only the name written through.
+  struct LinkGroup {
+    std::set<std::string> names;
+    bool complete = false;  // Every name in the tree is known (a scan found them).
+  };
+  std::map<std::pair<uint64_t, uint64_t>, LinkGroup> links_;
+  // Plans the other names of a multiply-linked file that changed.
+  void PlanOtherNames(const Entry& local, Plan& plan);
 };
 
 }  // namespace syncd

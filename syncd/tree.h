@@ -53,6 +53,8 @@ struct Entry {
   // Local identity, for "unchanged since last shipped" checks. Zero on peer entries.
   uint64_t ino = 0;
   int64_t ctime_ns = 0;
+  uint64_t dev = 0;
+  uint32_t nlink = 1;  // More than 1: other names of the same file may be in the tree.
   // The content the peer was sent, when syncd sent it itself; unknown for listed entries.
   std::optional<ContentHash> hash;
 };

@@ -277,6 +277,34 @@ TEST_F(PipeReplicationTest, DirectoryRenamedBeforeItsCreationWasReadIsWatched) {
   EXPECT_EQ(ReadFile(dst_ + "/renamed/late"), "after the rename");
 }
 
+// Without hard_links, as rsync: each name is a file of its own on the standby. inotify
+// reports a write only under the name written through; the standby's copies of the other
+// names must get the new content too, for links made before the start and while running.
+TEST_F(PipeReplicationTest, AWriteThroughOneNameOfAHardLinkReachesEveryName) {
+  MakeDirs(src_ + "/sub");
+  WriteFile(src_ + "/a", "first");
+  ASSERT_EQ(::link((src_ + "/a").c_str(), (src_ + "/b").c_str()), 0);
+  ASSERT_EQ(::link((src_ + "/a").c_str(), (src_ + "/sub/c").c_str()), 0);
+  auto syncd = StartLocal("rsync = { archive = true }");
+  ASSERT_TRUE(Converged(*syncd));
+  auto rewrite = [&](const std::string& name, const std::string& content) {
+    std::ofstream(src_ + "/" + name, std::ios::trunc) << content;  // In place: same inode.
+  };
+  rewrite("b", "second, through b");
+  ASSERT_TRUE(Converged(*syncd));
+  EXPECT_EQ(ReadFile(dst_ + "/a"), "second, through b");
+  EXPECT_EQ(ReadFile(dst_ + "/sub/c"), "second, through b");
+  // A link made while running, then a write through the file's first name.
+  WriteFile(src_ + "/solo", "one name");
+  ASSERT_TRUE(Converged(*syncd));
+  ASSERT_EQ(::link((src_ + "/solo").c_str(), (src_ + "/sub/twin").c_str()), 0);
+  ASSERT_TRUE(Converged(*syncd));
+  rewrite("sub/twin", "written through the new name");
+  ASSERT_TRUE(Converged(*syncd));
+  EXPECT_EQ(ReadFile(dst_ + "/solo"), "written through the new name");
+  EXPECT_NE(Inode(dst_ + "/solo"), Inode(dst_ + "/sub/twin")) << "separate files without -H";
+}
+
 // Files written just before their directory is renamed: their notices are handled after the
 // rename happened on disk, some before the rename's own notice. Nothing may be lost.
 TEST_F(PipeReplicationTest, DirectoryRenamedRightAfterItsFilesChangedConverges) {
