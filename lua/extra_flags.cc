@@ -157,6 +157,8 @@ Result<void> ApplyExtraFlags(SyncConfig& s, const std::string& where,
     if (*filter_flag) continue;
     if (a == "--delete-excluded") {
       o.delete_excluded = true;
+    } else if (a == "--hard-links") {
+      o.hard_links = true;
     } else if (a.starts_with("--rsh=")) {
       ApplyRsh(s, a.substr(6), where, warnings);
     } else if (a == "-e" || a == "--rsh") {
@@ -200,6 +202,7 @@ Result<void> ApplyExtraFlags(SyncConfig& s, const std::string& where,
           case 'm': o.prune_empty_dirs = true; break;
           case 'D': o.devices = o.specials = true; break;
           case 'W': o.whole_file = true; break;
+          case 'H': o.hard_links = true; break;
           case 'v': case 'q': case 's': case 'c': case 'h': case 'P': break;
           default: not_understood.push_back(fmt::format("-{} (in \"{}\")", c, a));
         }

@@ -17,7 +17,7 @@ Result<void> ReadRsync(lua_State* L, Reader& r, const std::string& prefix, SyncC
       "sparse", "bwlimit"};
   // Accepted by lsyncd, not implemented by syncd: a warning names them when they are set.
   static const std::set<std::string, std::less<>> kUnsupported = {
-      "acls", "xattrs", "hard_links", "backup", "backup_dir", "suffix", "chmod", "chown",
+      "acls", "xattrs", "backup", "backup_dir", "suffix", "chmod", "chown",
       "groupmap", "usermap", "existing", "update", "copy_links", "copy_dirlinks",
       "keep_dirlinks", "cvs_exclude", "executability", "ignore_times", "one_file_system",
       "omit_dir_times", "omit_link_times", "append", "append_verify", "copy_unsafe_links"};
@@ -28,7 +28,8 @@ Result<void> ReadRsync(lua_State* L, Reader& r, const std::string& prefix, SyncC
       {"group", &RsyncOptions::group},       {"devices", &RsyncOptions::devices},
       {"specials", &RsyncOptions::specials}, {"prune_empty_dirs", &RsyncOptions::prune_empty_dirs},
       {"compress", &RsyncOptions::compress}, {"whole_file", &RsyncOptions::whole_file},
-      {"delete_excluded", &RsyncOptions::delete_excluded}};
+      {"delete_excluded", &RsyncOptions::delete_excluded},
+      {"hard_links", &RsyncOptions::hard_links}};
   return r.ForEach(-1, prefix, [&](const std::string& key) -> Result<void> {
     std::string_view name = std::string_view(key).substr(prefix.size());
     for (auto [flag, field] : kFlags)

@@ -24,6 +24,7 @@ enum class OpKind : uint8_t {
   kSetMeta = 5,  // Mode, owner, group and times only.
   kRename = 6,   // Move `from` to entry.path on the peer, replacing what is there.
   kMknod = 7,    // Create or replace a FIFO, socket or device node.
+  kLink = 8,     // Make entry.path another name of `from` (a file on the peer), replacing it.
 };
 
 // Files of this size or more, of which the peer holds an older copy, are sent as a librsync
@@ -34,10 +35,12 @@ struct Op {
   OpKind kind = OpKind::kPut;
   Entry entry;              // entry.path is the target path; type, size, meta, link_target.
   std::string source_path;  // kPut: the absolute local file to read.
-  std::string from;         // kRename: the old path.
+  std::string from;         // kRename: the old path. kLink: the name to link to.
   // kPut: the size of the regular file the peer already holds at the path, a base for a
   // delta (0: none).
   uint64_t basis_size = 0;
+  // kPut with hard_links: other names of the file are linked to it in the same batch.
+  bool keeps_links = false;
 };
 
 inline Op MakeOp(OpKind kind, Entry entry, std::string source_path = {}, std::string from = {}) {

@@ -33,6 +33,7 @@ struct RsyncOptions {
   bool whole_file = false;
   bool checksum = false;
   bool delete_excluded = false;  // Excluded files on the peer are deleted too.
+  bool hard_links = false;       // -H: names of one file stay one file on the peer.
   std::optional<std::string> rsh;  // --rsh / rsh = "...".
   std::vector<std::string> extra;  // _extra, verbatim.
   bool operator==(const RsyncOptions&) const = default;

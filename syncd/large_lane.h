@@ -22,8 +22,10 @@ class LargeLane {
   static constexpr uint64_t kLargeFileBytes = 8 << 20;
   // Large files, and files sent as deltas: a delta waits for the peer's signature and for
   // workers to compute it, which the small files behind it must not wait for.
+  // (Not a file whose other names are hard links to it on the peer: they are made in the main
+  // channel's commit, which must find the new content in place.)
   static bool Takes(const Op& op) {
-    return op.kind == OpKind::kPut &&
+    return op.kind == OpKind::kPut && !op.keeps_links &&
            (op.entry.size >= kLargeFileBytes || (op.basis_size > 0 && op.entry.size >= kDeltaMinBytes));
   }
 

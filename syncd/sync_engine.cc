@@ -29,6 +29,7 @@ struct SyncEngine::Plan {
   std::set<std::string> touched_dirs;            // Parents whose mtime the plan disturbs.
   std::unordered_set<std::string> planned;       // Paths already looked at.
   std::vector<std::string> moved_dirs;           // Destinations of directory renames.
+  std::unordered_set<std::string> puts;          // Files whose content this plan sends.
 
   ChangeBatch Finish(uint64_t id) {
     ChangeBatch batch;
@@ -138,7 +139,14 @@ void SyncEngine::PlanEntry(const Entry& local, Plan& plan) {
   }
   if (local.type == FileType::kSymlink && !config_.KeepLinks()) return;
   if (!plan.planned.insert(local.path).second) return;
-  if (local.type == FileType::kFile && local.nlink > 1) PlanOtherNames(local, plan);
+  if (local.type == FileType::kFile && local.nlink > 1) {
+    if (config_.rsync.hard_links) return PlanLinked(local, plan);
+    PlanOtherNames(local, plan);
+  }
+  PlanPath(local, plan);
+}
+
+void SyncEngine::PlanPath(const Entry& local, Plan& plan) {
   const Entry* peer = PeerEntry(local.path);
   if (local.path.empty()) {  // The root exists on the peer once the target is open.
     // Unknown (a refused change forgot it): sent again.
@@ -173,6 +181,7 @@ void SyncEngine::PlanEntry(const Entry& local, Plan& plan) {
       Op put = MakeOp(OpKind::kPut, local, JoinPath(config_.source, local.path));
       if (peer && peer->type == FileType::kFile) put.basis_size = peer->size;
       plan.creates.push_back(std::move(put));
+      plan.puts.insert(local.path);
     }
     plan.touched_dirs.insert(ParentOf(local.path));
     return;
@@ -180,7 +189,7 @@ void SyncEngine::PlanEntry(const Entry& local, Plan& plan) {
   if (MetaDiffers(local, *peer)) plan.metas.push_back(MakeOp(OpKind::kSetMeta, local));
 }
 
-void SyncEngine::PlanOtherNames(const Entry& local, Plan& plan) {
+std::vector<Entry> SyncEngine::LinkNames(const Entry& local) {
   const std::pair<uint64_t, uint64_t> key{local.dev, local.ino};
   LinkGroup& group = links_[key];
   group.names.insert(local.path);
@@ -194,17 +203,57 @@ void SyncEngine::PlanOtherNames(const Entry& local, Plan& plan) {
           group.names.insert(e.path);
     }
   }
-  // A copy: planning another name comes back here for that name.
-  std::vector<std::string> names(group.names.begin(), group.names.end());
-  for (const std::string& name : names) {
-    if (name == local.path || plan.planned.contains(name)) continue;
-    auto other = fs_.Stat(config_.source, name);
+  std::vector<Entry> names;
+  for (auto it = group.names.begin(); it != group.names.end();) {
+    auto other = it->compare(local.path) == 0 ? Result<Entry>(local) : fs_.Stat(config_.source, *it);
     if (!other || other->ino != local.ino || other->dev != local.dev) {
-      links_[key].names.erase(name);  // Gone, or another file now.
+      it = group.names.erase(it);  // Gone, or another file now.
       continue;
     }
-    if (!filter_.Excluded(name, false)) PlanEntry(*other, plan);
+    if (!filter_.Excluded(*it, false)) names.push_back(std::move(*other));
+    ++it;
   }
+  return names;  // In path order: the set is sorted.
+}
+
+void SyncEngine::PlanOtherNames(const Entry& local, Plan& plan) {
+  for (const Entry& other : LinkNames(local))
+    if (other.path != local.path) PlanEntry(other, plan);
+}
+
+void SyncEngine::PlanLinked(const Entry& local, Plan& plan) {
+  std::vector<Entry> names = LinkNames(local);
+  if (names.empty() || names.front().path != local.path) {
+    // The first name in path order carries the content; the others are links to it.
+    if (!names.empty()) PlanEntry(names.front(), plan);
+    if (names.empty()) return PlanPath(local, plan);
+    return PlanLinkTo(local, names.front().path, plan);
+  }
+  PlanPath(local, plan);
+  if (plan.puts.contains(local.path) && names.size() > 1) {
+    for (auto it = plan.creates.rbegin(); it != plan.creates.rend(); ++it) {
+      if (it->kind == OpKind::kPut && it->entry.path == local.path) {
+        it->keeps_links = true;
+        break;
+      }
+    }
+  }
+  for (size_t i = 1; i < names.size(); ++i)
+    if (plan.planned.insert(names[i].path).second) PlanLinkTo(names[i], local.path, plan);
+}
+
+void SyncEngine::PlanLinkTo(const Entry& local, const std::string& first, Plan& plan) {
+  const Entry* peer = PeerEntry(local.path);
+  const Entry* leader = PeerEntry(first);
+  // Linked already: both names of one file on the peer, and that file keeps its inode.
+  if (!plan.puts.contains(first) && peer && leader && peer->type == FileType::kFile &&
+      !peer->link_target.empty() && peer->link_target == leader->link_target)
+    return;
+  EnsureAncestors(local.path, plan);
+  if (peer && peer->type == FileType::kDir)
+    plan.deletes.push_back(MakeOp(OpKind::kDelete, PathEntry(local.path)));
+  plan.creates.push_back(MakeOp(OpKind::kLink, local, JoinPath(config_.source, local.path), first));
+  plan.touched_dirs.insert(ParentOf(local.path));
 }
 
 Result<ChangeBatch> SyncEngine::PlanReconcile(const Listing& peer) {
@@ -446,6 +495,18 @@ void SyncEngine::Committed(const ChangeBatch& batch, const std::vector<OpFailure
     switch (op.kind) {
       case OpKind::kRename:
         break;  // Already recorded when planned.
+      case OpKind::kLink: {
+        // Both names now share one token: they are known to be one file on the peer.
+        std::string token = "linked:" + op.from;
+        if (auto first = peer_.find(op.from); first != peer_.end()) {
+          if (first->second.link_target.empty()) first->second.link_target = token;
+          token = first->second.link_target;
+        }
+        Entry e = op.entry;
+        e.link_target = token;
+        peer_[path] = std::move(e);
+        break;
+      }
       case OpKind::kDelete: {
         peer_.erase(path);
         std::string prefix = path + "/";

@@ -111,8 +111,15 @@ class SyncEngine {
     bool complete = false;  // Every name in the tree is known (a scan found them).
   };
   std::map<std::pair<uint64_t, uint64_t>, LinkGroup> links_;
-  // Plans the other names of a multiply-linked file that changed.
+  // The names in the tree (not excluded) of the multiply-linked file `local`, in path order.
+  std::vector<Entry> LinkNames(const Entry& local);
+  // Without hard_links: plans the other names of a multiply-linked file that changed.
   void PlanOtherNames(const Entry& local, Plan& plan);
+  // With hard_links: the first name carries the content, the others are linked to it.
+  void PlanLinked(const Entry& local, Plan& plan);
+  void PlanLinkTo(const Entry& local, const std::string& first, Plan& plan);
+  // What PlanEntry does for one path once its links are taken care of.
+  void PlanPath(const Entry& local, Plan& plan);
 };
 
 }  // namespace syncd

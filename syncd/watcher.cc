@@ -201,10 +201,15 @@ void InotifyWatcher::Handle(const inotify_event& ev) {
   }
   if ((ev.mask & IN_CREATE) && !is_dir) {
     // A regular file announces itself again with IN_CLOSE_WRITE once written; sending it on
-    // IN_CREATE would ship a partial file. Links, hard links and specials only get IN_CREATE.
+    // IN_CREATE would ship a partial file. Links, hard links and specials only get IN_CREATE,
+    // and a hard link whose other name is already gone (Maildir's link() then unlink())
+    // looks like a new file: it is marked written, so it goes once quiet if no close comes.
     struct stat st;
     std::string abs = JoinPath(root_, rel);
-    if (::lstat(abs.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1) return;
+    if (::lstat(abs.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1) {
+      Emit(FsEvent::Kind::kWritten, std::move(rel));
+      return;
+    }
   }
   Emit(FsEvent::Kind::kChanged, std::move(rel));
 }

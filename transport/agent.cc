@@ -81,6 +81,9 @@ bool Agent::Handle(MsgType type, std::string_view payload) {
     case MsgType::kPutEnd: return OnPutEnd(d);
     case MsgType::kMkdir: return OnMkdir(d);
     case MsgType::kSymlink: return OnSymlink(d);
+    case MsgType::kLink:
+      if (!(caps_ & kCapHardLinks)) return Fatal("LINK without the hard-links capability");
+      return OnLink(d);
     case MsgType::kMknod:
       if (!(caps_ & kCapSpecials)) return Fatal("MKNOD without the specials capability");
       return OnMknod(d);
@@ -156,12 +159,16 @@ bool Agent::OnList(Decoder& d) {
   if (!d.done()) return Fatal("malformed LIST");
   std::vector<Entry> chunk;
   bool specials = caps_ & kCapSpecials;
+  bool hard_links = caps_ & kCapHardLinks;
   auto flush = [&] {
     Encoder e(MsgType::kListChunk);
     e.U64(seq).U32(static_cast<uint32_t>(chunk.size()));
     for (Entry& entry : chunk) {
       // A client without the capability knows special files only as "other".
       if (!specials && (IsSpecial(entry.type) || IsDevice(entry.type))) entry.type = FileType::kOther;
+      // Which file a multiply-linked name is: names with the same token are one file.
+      if (hard_links && entry.type == FileType::kFile && entry.nlink > 1)
+        entry.link_target = fmt::format("inode:{}:{}", entry.dev, entry.ino);
       e.EntryField(entry);
     }
     out_ += e.Finish();
@@ -471,6 +478,54 @@ bool Agent::OnMknod(Decoder& d) {
   return true;
 }
 
+bool Agent::OnLink(Decoder& d) {
+  uint64_t seq = d.U64();
+  std::string path = d.Str(kMaxPath);
+  std::string target = d.Str(kMaxPath);
+  if (!d.done()) return Fatal("malformed LINK");
+  dirty_ = true;
+  // At COMMIT, after the batch's files are in place: the target may be one of them.
+  links_.push_back(Link{seq, std::move(path), std::move(target)});
+  return true;
+}
+
+void Agent::MakeLinks() {
+  for (const Link& l : links_) {
+    std::string target_name, name;
+    auto target_dir = target_->OpenParent(l.target, &target_name);
+    if (!target_dir) {
+      Failed(l.seq, target_dir.error(), l.path);
+      continue;
+    }
+    auto dir = target_->OpenParent(l.path, &name);
+    if (!dir) {
+      Failed(l.seq, dir.error(), l.path);
+      continue;
+    }
+    struct stat to, at;
+    if (name.empty() || target_name.empty() ||
+        ::fstatat(target_dir->get(), target_name.c_str(), &to, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISREG(to.st_mode)) {
+      Failed(l.seq, Error{"cannot link " + l.path + " to " + l.target + ": not a file here", ENOENT},
+             l.path);
+      continue;
+    }
+    if (::fstatat(dir->get(), name.c_str(), &at, AT_SYMLINK_NOFOLLOW) == 0 &&
+        at.st_dev == to.st_dev && at.st_ino == to.st_ino)
+      continue;  // One file already (rename would do nothing and leave the temporary name).
+    std::string temp = TargetDir::NewTempName();
+    if (::linkat(target_dir->get(), target_name.c_str(), dir->get(), temp.c_str(), 0) != 0) {
+      Failed(l.seq, Error::FromErrno("link " + l.path + " to " + l.target), l.path);
+      continue;
+    }
+    if (::renameat(dir->get(), temp.c_str(), dir->get(), name.c_str()) != 0) {
+      Failed(l.seq, Error::FromErrno("rename link into place " + l.path), l.path);
+      ::unlinkat(dir->get(), temp.c_str(), 0);
+    }
+  }
+  links_.clear();
+}
+
 bool Agent::OnDelete(Decoder& d) {
   parents_.clear();  // A directory may move or go: cached descriptors could mislead.
   uint64_t seq = d.U64();
@@ -583,6 +638,7 @@ bool Agent::OnCommit(Decoder& d) {
     // Group commit: file data, then the renames that publish it, then one more sync for the
     // directory entries. An acknowledged batch survives a power cut.
     PublishFiles();
+    MakeLinks();
     MetaPolicy times_only;
     times_only.times = true;
     for (const DirTime& t : dir_times_) {

@@ -84,6 +84,9 @@ class Agent {
   bool OnMkdir(Decoder& d);
   bool OnSymlink(Decoder& d);
   bool OnMknod(Decoder& d);
+  bool OnLink(Decoder& d);
+  // Makes the links LINK asked for, once the batch's files are in place.
+  void MakeLinks();
   bool OnDelete(Decoder& d);
   bool OnSetMeta(Decoder& d);
   bool OnRename(Decoder& d);
@@ -118,6 +121,12 @@ class Agent {
   // directory, so a cached descriptor never points at the wrong place.
   std::unordered_map<std::string, std::shared_ptr<UniqueFd>> parents_;
   std::vector<DirTime> dir_times_;
+  struct Link {
+    uint64_t seq;
+    std::string path;
+    std::string target;
+  };
+  std::vector<Link> links_;  // LINKs of the batch, made at COMMIT.
   bool dirty_ = false;  // Something changed since the last COMMIT.
 };
 

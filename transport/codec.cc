@@ -177,6 +177,7 @@ const char* MsgTypeName(MsgType type) {
     case MsgType::kSignature: return "SIGNATURE";
     case MsgType::kPatchBegin: return "PATCH_BEGIN";
     case MsgType::kMknod: return "MKNOD";
+    case MsgType::kLink: return "LINK";
     case MsgType::kCommit: return "COMMIT";
     case MsgType::kZstd: return "ZSTD";
     case MsgType::kHelloOk: return "HELLO_OK";

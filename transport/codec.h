@@ -28,8 +28,10 @@ inline constexpr uint64_t kCapDeltaChain = 1u << 2;
 inline constexpr uint64_t kCapFilter = 1u << 3;
 // MKNOD, and LIST entries of types 5 to 8 (FIFO, socket, devices) instead of 4.
 inline constexpr uint64_t kCapSpecials = 1u << 4;
+// LINK, and LIST entries of files with more than one link say which file they are.
+inline constexpr uint64_t kCapHardLinks = 1u << 5;
 inline constexpr uint64_t kKnownCaps =
-    kCapDelta | kCapZstd | kCapDeltaChain | kCapFilter | kCapSpecials;
+    kCapDelta | kCapZstd | kCapDeltaChain | kCapFilter | kCapSpecials | kCapHardLinks;
 
 enum class MsgType : uint8_t {
   // Client to agent.
@@ -48,6 +50,7 @@ enum class MsgType : uint8_t {
   kSignature = 0x18,
   kPatchBegin = 0x19,
   kMknod = 0x1A,
+  kLink = 0x1B,
   kCommit = 0x20,
   kZstd = 0x30,
   // Agent to client.

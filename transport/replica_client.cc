@@ -74,7 +74,8 @@ void ReplicaClient::Connect(std::function<void(Result<void>)> done) {
     if (!r) return Fail(r.error());
     open_seq_ = next_seq_++;
     uint64_t caps = (options_.delta ? kCapDelta | kCapDeltaChain : 0) |
-                    (options_.compress ? kCapZstd : 0) | kCapFilter | kCapSpecials;
+                    (options_.compress ? kCapZstd : 0) | kCapFilter | kCapSpecials |
+                    kCapHardLinks;
     channel_->Write(Encoder(MsgType::kHello).U32(kMagic).U16(kProtocolVersion).U64(caps).Finish());
     channel_->Write(
         Encoder(MsgType::kOpen).U64(open_seq_).Str(target_dir_).U32(open_flags_).Finish());
@@ -339,6 +340,16 @@ bool ReplicaClient::StartOp(InFlight& batch, const Op& op) {
                 .Str(e.link_target)
                 .MetaField(e.meta)
                 .Finish());
+      return true;
+    case OpKind::kLink:
+      if (!(caps_ & kCapHardLinks)) {
+        // An older peer: the name gets a copy of its own, as without hard_links.
+        batch.op_paths.erase(seq);
+        Op put = op;
+        put.kind = OpKind::kPut;
+        return StartOp(batch, put);
+      }
+      Queue(Encoder(MsgType::kLink).U64(seq).Str(e.path).Str(op.from).Finish());
       return true;
     case OpKind::kMknod:
       if (!(caps_ & kCapSpecials)) {

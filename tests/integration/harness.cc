@@ -199,6 +199,10 @@ Tree Snapshot(const std::string& root, const SnapshotOptions& options) {
       n.content = fs::read_symlink(it->path(), ec).string();
     } else if (S_ISREG(st.st_mode)) {
       n.type = 'f';
+      if (options.hard_links && st.st_nlink > 1) {
+        // Iteration order is not path order: the smallest name is settled below.
+        n.same_file_as = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+      }
       n.content = options.contents ? ReadFile(it->path()) : std::to_string(st.st_size);
     } else {
       // Never opened: a FIFO would block. Devices compare by their numbers.
@@ -207,6 +211,13 @@ Tree Snapshot(const std::string& root, const SnapshotOptions& options) {
         n.content = std::to_string(major(st.st_rdev)) + "," + std::to_string(minor(st.st_rdev));
     }
     tree[rel] = n;
+  }
+  if (options.hard_links) {
+    std::map<std::string, std::string> first;  // dev:ino -> smallest path (the tree is sorted).
+    for (auto& [path, n] : tree) {
+      if (n.same_file_as.empty()) continue;
+      n.same_file_as = first.try_emplace(n.same_file_as, path).first->second;
+    }
   }
   if (options.prune_empty_dirs) {
     std::set<std::string> keep;
@@ -231,6 +242,7 @@ std::string Describe(const NodeInfo& n) {
     out << n.content.size() << " bytes";
   else
     out << '"' << n.content << '"';
+  if (!n.same_file_as.empty()) out << " same file as " << n.same_file_as;
   return out.str();
 }
 

@@ -45,6 +45,9 @@ struct NodeInfo {
   gid_t gid = 0;
   int64_t mtime_ns = 0;
   std::string content;  // Files: the bytes. Links: the target. Devices: major,minor.
+  // With SnapshotOptions::hard_links: for a file with other names in the tree, the first
+  // of them in path order (the same for every name of one file).
+  std::string same_file_as;
   bool operator==(const NodeInfo&) const = default;
 };
 using Tree = std::map<std::string, NodeInfo>;
@@ -54,6 +57,7 @@ struct SnapshotOptions {
   bool prune_empty_dirs = false;  // rsync -m: directories with no file beneath them vanish.
   bool dir_times = true;
   bool contents = true;  // false: files are compared by size (and mtime) only, without reading.
+  bool hard_links = false;  // Fill NodeInfo::same_file_as.
 };
 Tree Snapshot(const std::string& root, const SnapshotOptions& options = {});
 // A readable list of differences; empty when the trees are equal.

@@ -305,6 +305,45 @@ TEST_F(PipeReplicationTest, AWriteThroughOneNameOfAHardLinkReachesEveryName) {
   EXPECT_NE(Inode(dst_ + "/solo"), Inode(dst_ + "/sub/twin")) << "separate files without -H";
 }
 
+// Maildir delivers with link(tmp/x, new/x) then unlink(tmp/x): new/x gets IN_CREATE only, and
+// by the time it is read it has one link, like a file still being written. It must arrive.
+TEST_F(PipeReplicationTest, ALinkWhoseOtherNameIsGoneArrives) {
+  MakeDirs(src_ + "/tmp");
+  MakeDirs(src_ + "/new");
+  auto syncd = StartLocal("rsync = { archive = true }");
+  ASSERT_TRUE(Converged(*syncd));
+  syncd->Signal(SIGSTOP);
+  WriteFile(src_ + "/tmp/1234.msg", "a delivered message");
+  ASSERT_EQ(::link((src_ + "/tmp/1234.msg").c_str(), (src_ + "/new/1234.msg").c_str()), 0);
+  ASSERT_EQ(::unlink((src_ + "/tmp/1234.msg").c_str()), 0);
+  syncd->Signal(SIGCONT);
+  EXPECT_TRUE(Converged(*syncd));
+  EXPECT_EQ(ReadFile(dst_ + "/new/1234.msg"), "a delivered message");
+}
+
+// With hard_links (rsync -H), the names of one file are one file on the standby too, for
+// links made before the start and while running, and after a rewrite through any name.
+TEST_F(PipeReplicationTest, HardLinksStayOneFileWithHardLinks) {
+  MakeDirs(src_ + "/sub");
+  WriteFile(src_ + "/a", "first");
+  ASSERT_EQ(::link((src_ + "/a").c_str(), (src_ + "/sub/b").c_str()), 0);
+  auto syncd = StartLocal("rsync = { archive = true, hard_links = true }");
+  ASSERT_TRUE(Converged(*syncd));
+  EXPECT_EQ(Inode(dst_ + "/a"), Inode(dst_ + "/sub/b"));
+  ASSERT_EQ(::link((src_ + "/a").c_str(), (src_ + "/c").c_str()), 0);
+  ASSERT_TRUE(Converged(*syncd));
+  EXPECT_EQ(Inode(dst_ + "/c"), Inode(dst_ + "/a"));
+  std::ofstream(src_ + "/sub/b", std::ios::trunc) << "rewritten through sub/b";
+  ASSERT_TRUE(Converged(*syncd));
+  EXPECT_EQ(ReadFile(dst_ + "/a"), "rewritten through sub/b");
+  EXPECT_EQ(Inode(dst_ + "/a"), Inode(dst_ + "/sub/b"));
+  EXPECT_EQ(Inode(dst_ + "/a"), Inode(dst_ + "/c"));
+  struct stat st;
+  ASSERT_EQ(::stat((dst_ + "/a").c_str(), &st), 0);
+  EXPECT_EQ(st.st_nlink, 3u);
+  EXPECT_TRUE(TempFiles(dst_).empty());
+}
+
 // Files written just before their directory is renamed: their notices are handled after the
 // rename happened on disk, some before the rename's own notice. Nothing may be lost.
 TEST_F(PipeReplicationTest, DirectoryRenamedRightAfterItsFilesChangedConverges) {
