@@ -109,7 +109,12 @@ std::string StatusText(const std::vector<SyncStatus>& syncs, SystemClock::time_p
                        s.bytes, s.failures, s.reconnects);
     out += "Filtering:\n";
     if (s.filter_rules.empty()) out += "  nothing.\n";
-    for (const std::string& rule : s.filter_rules) out += fmt::format("  {}\n", rule);
+    for (const std::string& rule : s.filter_rules) {
+      // "- X" and "+ X" read as lsyncd's words; other rules as rsync writes them.
+      if (rule.starts_with("- ")) out += fmt::format("  exclude {}\n", rule.substr(2));
+      else if (rule.starts_with("+ ")) out += fmt::format("  include {}\n", rule.substr(2));
+      else out += fmt::format("  {}\n", rule);
+    }
   }
   // lsyncd lists every watched directory here; on a large tree that made the file huge.
   out += fmt::format("\nInotify watching {} directories\n", watches);

@@ -32,7 +32,7 @@ TEST(SeedConfigTest, LoadsUnchanged) {
   EXPECT_THAT(out, HasSubstr("3 sync(s)"));
   EXPECT_THAT(out, HasSubstr("/var/lib/php/sessions -> the-other-osm:/var/lib/php/sessions"));
   EXPECT_THAT(out, HasSubstr("ssh: identityFile=/root/.ssh/sync_rsa port=22"));
-  EXPECT_THAT(out, HasSubstr("exclude: .*"));
+  EXPECT_THAT(out, HasSubstr("filter: - .*"));
   // The seed's --rsh=ssh -i KEY is understood: no flag is reported as ignored.
   EXPECT_THAT(out, ::testing::Not(HasSubstr("not understood")));
   EXPECT_THAT(out, ::testing::Not(HasSubstr("ignored")));
