@@ -423,6 +423,23 @@ bool Agent::OnMkdir(Decoder& d) {
   return true;
 }
 
+void Agent::MakeInPlace(uint64_t seq, const std::string& path, const Meta& meta,
+                        const char* what, const std::function<int(int, const char*)>& make) {
+  std::string name;
+  auto dir = target_->OpenParent(path, &name);
+  if (!dir) return Failed(seq, dir.error(), path);
+  if (name.empty()) return Failed(seq, Error{"cannot replace the target itself", EINVAL}, path);
+  std::string temp = TargetDir::NewTempName();
+  if (make(dir->get(), temp.c_str()) != 0)
+    return Failed(seq, Error::FromErrno(std::string(what) + " " + path), path);
+  auto meta_ok = target_->ApplyMeta(dir->get(), temp, meta, policy_);
+  if (!meta_ok || ::renameat(dir->get(), temp.c_str(), dir->get(), name.c_str()) != 0) {
+    Error e = meta_ok ? Error::FromErrno("rename " + path) : meta_ok.error();
+    ::unlinkat(dir->get(), temp.c_str(), 0);
+    Failed(seq, e, path);
+  }
+}
+
 bool Agent::OnSymlink(Decoder& d) {
   parents_.clear();  // A directory may move or go: cached descriptors could mislead.
   uint64_t seq = d.U64();
@@ -431,19 +448,8 @@ bool Agent::OnSymlink(Decoder& d) {
   Meta meta = d.MetaField();
   if (!d.done() || link.find('\0') != std::string::npos) return Fatal("malformed SYMLINK");
   dirty_ = true;
-  std::string name;
-  auto dir = target_->OpenParent(path, &name);
-  if (!dir) return Failed(seq, dir.error(), path), true;
-  if (name.empty()) return Failed(seq, Error{"cannot replace the target itself", EINVAL}, path), true;
-  std::string temp = TargetDir::NewTempName();
-  if (::symlinkat(link.c_str(), dir->get(), temp.c_str()) != 0)
-    return Failed(seq, Error::FromErrno("symlink " + path), path), true;
-  auto meta_ok = target_->ApplyMeta(dir->get(), temp, meta, policy_);
-  if (!meta_ok || ::renameat(dir->get(), temp.c_str(), dir->get(), name.c_str()) != 0) {
-    Error e = meta_ok ? Error::FromErrno("rename " + path) : meta_ok.error();
-    ::unlinkat(dir->get(), temp.c_str(), 0);
-    return Failed(seq, e, path), true;
-  }
+  MakeInPlace(seq, path, meta, "symlink",
+              [&](int dir, const char* temp) { return ::symlinkat(link.c_str(), dir, temp); });
   return true;
 }
 
@@ -456,25 +462,14 @@ bool Agent::OnMknod(Decoder& d) {
   Meta meta = d.MetaField();
   if (!d.done() || !(IsSpecial(type) || IsDevice(type))) return Fatal("malformed MKNOD");
   dirty_ = true;
-  std::string name;
-  auto dir = target_->OpenParent(path, &name);
-  if (!dir) return Failed(seq, dir.error(), path), true;
-  if (name.empty()) return Failed(seq, Error{"cannot replace the target itself", EINVAL}, path), true;
   mode_t kind = type == FileType::kFifo         ? S_IFIFO
                 : type == FileType::kSocket     ? S_IFSOCK
                 : type == FileType::kCharDevice ? S_IFCHR
                                                 : S_IFBLK;
-  // Made under a temporary name and renamed over what was there, as a symlink is.
-  std::string temp = TargetDir::NewTempName();
   mode_t mode = policy_.perms ? 0600 : (meta.mode & 0777);
-  if (::mknodat(dir->get(), temp.c_str(), kind | mode, static_cast<dev_t>(IsDevice(type) ? rdev : 0)) != 0)
-    return Failed(seq, Error::FromErrno("mknod " + path), path), true;
-  auto meta_ok = target_->ApplyMeta(dir->get(), temp, meta, policy_);
-  if (!meta_ok || ::renameat(dir->get(), temp.c_str(), dir->get(), name.c_str()) != 0) {
-    Error e = meta_ok ? Error::FromErrno("rename " + path) : meta_ok.error();
-    ::unlinkat(dir->get(), temp.c_str(), 0);
-    return Failed(seq, e, path), true;
-  }
+  auto dev = static_cast<dev_t>(IsDevice(type) ? rdev : 0);
+  MakeInPlace(seq, path, meta, "mknod",
+              [&](int dir, const char* temp) { return ::mknodat(dir, temp, kind | mode, dev); });
   return true;
 }
 

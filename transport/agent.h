@@ -8,6 +8,7 @@
 #include <xxhash.h>
 #include <zstd.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -84,6 +85,10 @@ class Agent {
   bool OnMkdir(Decoder& d);
   bool OnSymlink(Decoder& d);
   bool OnMknod(Decoder& d);
+  // Makes a symlink or node at `path` with `make(dir_fd, temp_name)` under a temporary name,
+  // gives it its metadata and renames it over what was there; failures answer FAILED.
+  void MakeInPlace(uint64_t seq, const std::string& path, const Meta& meta, const char* what,
+                   const std::function<int(int, const char*)>& make);
   bool OnLink(Decoder& d);
   // Makes the links LINK asked for, once the batch's files are in place.
   void MakeLinks();
