@@ -5,11 +5,13 @@
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <xxhash.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "tests/random_bytes.h"
 
@@ -367,6 +369,83 @@ TEST_F(AgentTest, DeleteOfAVeryDeepTreeDoesNotRecurse) {
   ASSERT_EQ(replies.size(), 1u);
   EXPECT_EQ(replies[0].type, MsgType::kCommitted) << replies[0].message;
   EXPECT_FALSE(fs::exists(root_ + "/deep"));
+}
+
+// MKNOD makes FIFOs and devices in place of what was there; LINK makes a name of a file of
+// the same batch once it is in place; LIST says which names are one file.
+TEST_F(AgentTest, NodesAndHardLinksAreMadeAndListed) {
+  fs::create_directories(root_ + "/was-a-dir/inside");
+  std::ofstream(root_ + "/was-a-file") << "old";
+  Meta meta;
+  meta.mode = 0640;
+  ASSERT_TRUE(Send(Encoder(MsgType::kDelete).U64(2).Str("was-a-dir").Finish() +
+                   Encoder(MsgType::kMknod).U64(3).Str("was-a-dir").U8(5).U64(0).MetaField(meta).Finish() +
+                   Encoder(MsgType::kMknod).U64(4).Str("was-a-file").U8(7).U64(makedev(1, 3)).MetaField(meta).Finish() +
+                   Put(5, "first", "one file") +
+                   Encoder(MsgType::kLink).U64(6).Str("second").Str("first").Finish() +
+                   Encoder(MsgType::kLink).U64(7).Str("third").Str("missing").Finish() + Commit(8)));
+  auto replies = Take();
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_EQ(replies[0].type, MsgType::kFailed);
+  EXPECT_EQ(replies[0].seq, 7u);
+  EXPECT_EQ(replies[1].type, MsgType::kCommitted);
+  struct stat fifo, dev, first, second;
+  ASSERT_EQ(::lstat((root_ + "/was-a-dir").c_str(), &fifo), 0);
+  EXPECT_TRUE(S_ISFIFO(fifo.st_mode));
+  EXPECT_EQ(fifo.st_mode & 07777, 0640u);
+  ASSERT_EQ(::lstat((root_ + "/was-a-file").c_str(), &dev), 0);
+  EXPECT_TRUE(S_ISCHR(dev.st_mode));
+  EXPECT_EQ(dev.st_rdev, makedev(1, 3));
+  ASSERT_EQ(::stat((root_ + "/first").c_str(), &first), 0);
+  ASSERT_EQ(::stat((root_ + "/second").c_str(), &second), 0);
+  EXPECT_EQ(first.st_ino, second.st_ino);
+  EXPECT_EQ(Read(root_ + "/second"), "one file");
+  EXPECT_FALSE(fs::exists(root_ + "/third"));
+  // The listing: kinds, the device number, and one token for both names of the file.
+  ASSERT_TRUE(Send(Encoder(MsgType::kList).U64(9).Finish()));
+  FrameReader reader;
+  reader.Feed(agent_.TakeOutput());
+  std::map<std::string, Entry> listed;
+  while (auto f = reader.Next()) {
+    if (!*f) break;
+    if ((*f)->type != MsgType::kListChunk) continue;
+    Decoder d((*f)->payload);
+    d.U64();
+    for (uint32_t n = d.U32(); n > 0 && d.ok(); --n) {
+      Entry e = d.EntryField();
+      listed[e.path] = e;
+    }
+  }
+  EXPECT_EQ(listed["was-a-dir"].type, FileType::kFifo);
+  EXPECT_EQ(listed["was-a-file"].type, FileType::kCharDevice);
+  EXPECT_EQ(listed["was-a-file"].rdev, makedev(1, 3));
+  EXPECT_FALSE(listed["first"].link_target.empty());
+  EXPECT_EQ(listed["first"].link_target, listed["second"].link_target);
+}
+
+// A client that does not know special files sees them as "other", never types it cannot read.
+TEST_F(AgentTest, OlderClientsSeeSpecialFilesAsOther) {
+  fs::create_directories(root_);
+  ASSERT_EQ(::mkfifo((root_ + "/fifo").c_str(), 0600), 0);
+  Agent agent;
+  HandleFrame(agent, Encoder(MsgType::kHello).U32(kMagic).U16(kProtocolVersion).U64(kCapDelta).Finish());
+  HandleFrame(agent, Encoder(MsgType::kOpen).U64(1).Str(root_).U32(0).Finish());
+  agent.TakeOutput();
+  HandleFrame(agent, Encoder(MsgType::kList).U64(2).Finish());
+  FrameReader reader;
+  reader.Feed(agent.TakeOutput());
+  bool seen = false;
+  while (auto f = reader.Next()) {
+    if (!*f) break;
+    if ((*f)->type != MsgType::kListChunk) continue;
+    Decoder d((*f)->payload);
+    d.U64();
+    for (uint32_t n = d.U32(); n > 0 && d.ok(); --n) {
+      Entry e = d.EntryField();
+      if (e.path == "fifo") seen = e.type == FileType::kOther;
+    }
+  }
+  EXPECT_TRUE(seen);
 }
 
 TEST_F(AgentTest, ListSkipsAndRemovesLeftoverTemporaries) {
