@@ -189,11 +189,11 @@ void SyncEngine::PlanPath(const Entry& local, Plan& plan) {
   if (MetaDiffers(local, *peer)) plan.metas.push_back(MakeOp(OpKind::kSetMeta, local));
 }
 
-std::vector<Entry> SyncEngine::LinkNames(const Entry& local) {
+std::vector<Entry> SyncEngine::LinkNames(const Entry& local, bool may_scan) {
   const std::pair<uint64_t, uint64_t> key{local.dev, local.ino};
   LinkGroup& group = links_[key];
   group.names.insert(local.path);
-  if (!group.complete && group.names.size() < local.nlink) {
+  if (may_scan && !group.complete && group.names.size() < local.nlink) {
     // A new link to a file the engine knew by one name (or none): its other names are found
     // once, by a scan. (Links from outside the tree keep the count above what is found.)
     group.complete = true;
@@ -217,12 +217,14 @@ std::vector<Entry> SyncEngine::LinkNames(const Entry& local) {
 }
 
 void SyncEngine::PlanOtherNames(const Entry& local, Plan& plan) {
-  for (const Entry& other : LinkNames(local))
+  // A name new to the peer brings no new content to the others (Maildir's link() and
+  // unlink() on every delivery must not scan the tree); a rewrite through a known name does.
+  for (const Entry& other : LinkNames(local, PeerEntry(local.path) != nullptr))
     if (other.path != local.path) PlanEntry(other, plan);
 }
 
 void SyncEngine::PlanLinked(const Entry& local, Plan& plan) {
-  std::vector<Entry> names = LinkNames(local);
+  std::vector<Entry> names = LinkNames(local, /*may_scan=*/true);  // To choose the first name.
   if (names.empty() || names.front().path != local.path) {
     // The first name in path order carries the content; the others are links to it.
     if (!names.empty()) PlanEntry(names.front(), plan);

@@ -112,7 +112,8 @@ class SyncEngine {
   };
   std::map<std::pair<uint64_t, uint64_t>, LinkGroup> links_;
   // The names in the tree (not excluded) of the multiply-linked file `local`, in path order.
-  std::vector<Entry> LinkNames(const Entry& local);
+  // With `may_scan`, names not known yet are searched for once by a scan of the tree.
+  std::vector<Entry> LinkNames(const Entry& local, bool may_scan);
   // Without hard_links: plans the other names of a multiply-linked file that changed.
   void PlanOtherNames(const Entry& local, Plan& plan);
   // With hard_links: the first name carries the content, the others are linked to it.

@@ -144,6 +144,23 @@ class AgentTest : public ::testing::Test {
     std::ifstream in(path);
     return std::string(std::istreambuf_iterator<char>(in), {});
   }
+  // The entries of the LIST_CHUNK replies in `output`, by path.
+  static std::map<std::string, Entry> Listed(const std::string& output) {
+    FrameReader reader;
+    reader.Feed(output);
+    std::map<std::string, Entry> listed;
+    while (auto f = reader.Next()) {
+      if (!*f) break;
+      if ((*f)->type != MsgType::kListChunk) continue;
+      Decoder d((*f)->payload);
+      d.U64();
+      for (uint32_t n = d.U32(); n > 0 && d.ok(); --n) {
+        Entry e = d.EntryField();
+        listed[e.path] = e;
+      }
+    }
+    return listed;
+  }
   // Names in the target, temp files included.
   std::vector<std::string> Names(const std::string& dir) {
     std::vector<std::string> out;
@@ -403,19 +420,7 @@ TEST_F(AgentTest, NodesAndHardLinksAreMadeAndListed) {
   EXPECT_FALSE(fs::exists(root_ + "/third"));
   // The listing: kinds, the device number, and one token for both names of the file.
   ASSERT_TRUE(Send(Encoder(MsgType::kList).U64(9).Finish()));
-  FrameReader reader;
-  reader.Feed(agent_.TakeOutput());
-  std::map<std::string, Entry> listed;
-  while (auto f = reader.Next()) {
-    if (!*f) break;
-    if ((*f)->type != MsgType::kListChunk) continue;
-    Decoder d((*f)->payload);
-    d.U64();
-    for (uint32_t n = d.U32(); n > 0 && d.ok(); --n) {
-      Entry e = d.EntryField();
-      listed[e.path] = e;
-    }
-  }
+  std::map<std::string, Entry> listed = Listed(agent_.TakeOutput());
   EXPECT_EQ(listed["was-a-dir"].type, FileType::kFifo);
   EXPECT_EQ(listed["was-a-file"].type, FileType::kCharDevice);
   EXPECT_EQ(listed["was-a-file"].rdev, makedev(1, 3));
@@ -432,20 +437,9 @@ TEST_F(AgentTest, OlderClientsSeeSpecialFilesAsOther) {
   HandleFrame(agent, Encoder(MsgType::kOpen).U64(1).Str(root_).U32(0).Finish());
   agent.TakeOutput();
   HandleFrame(agent, Encoder(MsgType::kList).U64(2).Finish());
-  FrameReader reader;
-  reader.Feed(agent.TakeOutput());
-  bool seen = false;
-  while (auto f = reader.Next()) {
-    if (!*f) break;
-    if ((*f)->type != MsgType::kListChunk) continue;
-    Decoder d((*f)->payload);
-    d.U64();
-    for (uint32_t n = d.U32(); n > 0 && d.ok(); --n) {
-      Entry e = d.EntryField();
-      if (e.path == "fifo") seen = e.type == FileType::kOther;
-    }
-  }
-  EXPECT_TRUE(seen);
+  std::map<std::string, Entry> listed = Listed(agent.TakeOutput());
+  ASSERT_TRUE(listed.contains("fifo"));
+  EXPECT_EQ(listed["fifo"].type, FileType::kOther);
 }
 
 TEST_F(AgentTest, ListSkipsAndRemovesLeftoverTemporaries) {
