@@ -5,6 +5,7 @@
 #include <fstream>
 #include <set>
 
+#include "syncd/chmod_rules.h"
 #include "syncd/filter.h"
 
 namespace syncd::lua {
@@ -155,7 +156,14 @@ Result<void> ApplyExtraFlags(SyncConfig& s, const std::string& where,
     auto filter_flag = ApplyFilterFlag(s, extra, i, where);
     if (!filter_flag) return std::unexpected(filter_flag.error());
     if (*filter_flag) continue;
-    if (a == "--delete-excluded") {
+    if (a.starts_with("--chmod=") || a == "--chmod") {
+      if (a == "--chmod" && i + 1 >= extra.size())
+        return Fail(fmt::format("{}: rsync._extra: --chmod needs a value", where), EINVAL);
+      std::string value = a == "--chmod" ? extra[++i] : a.substr(8);
+      if (auto rules = ChmodRules::Parse(std::string_view(value), CurrentUmask()); !rules)
+        return Fail(fmt::format("{}: rsync._extra: {}", where, rules.error().message), EINVAL);
+      o.chmod.push_back(std::move(value));
+    } else if (a == "--delete-excluded") {
       o.delete_excluded = true;
     } else if (a == "--hard-links") {
       o.hard_links = true;

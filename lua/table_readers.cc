@@ -5,6 +5,8 @@
 #include <cmath>
 #include <set>
 
+#include "syncd/chmod_rules.h"
+
 namespace syncd::lua {
 
 Result<void> ReadRsync(lua_State* L, Reader& r, const std::string& prefix, SyncConfig& s,
@@ -17,7 +19,7 @@ Result<void> ReadRsync(lua_State* L, Reader& r, const std::string& prefix, SyncC
       "sparse", "bwlimit"};
   // Accepted by lsyncd, not implemented by syncd: a warning names them when they are set.
   static const std::set<std::string, std::less<>> kUnsupported = {
-      "acls", "xattrs", "backup", "backup_dir", "suffix", "chmod", "chown",
+      "acls", "xattrs", "backup", "backup_dir", "suffix", "chown",
       "groupmap", "usermap", "existing", "update", "copy_links", "copy_dirlinks",
       "keep_dirlinks", "cvs_exclude", "executability", "ignore_times", "one_file_system",
       "omit_dir_times", "omit_link_times", "append", "append_verify", "copy_unsafe_links"};
@@ -35,6 +37,14 @@ Result<void> ReadRsync(lua_State* L, Reader& r, const std::string& prefix, SyncC
     for (auto [flag, field] : kFlags)
       if (name == flag) return r.Set(key, &(o.*field));
     if (name == "rsh") return r.Set(key, &o.rsh);
+    if (name == "chmod") {
+      auto v = r.String(key);
+      if (!v) return std::unexpected(v.error());
+      if (auto rules = ChmodRules::Parse(std::string_view(*v), CurrentUmask()); !rules)
+        return r.Bad(key, rules.error().message);
+      o.chmod.push_back(*v);
+      return {};
+    }
     if (name == "_extra") {
       auto v = r.StringList(key);
       if (!v) return std::unexpected(v.error());

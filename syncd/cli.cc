@@ -155,6 +155,7 @@ std::string DescribeConfig(const Config& c) {
                        y.rsync.prune_empty_dirs);
     if (!y.filter_rules.empty())
       out += fmt::format("  filter: {}\n", fmt::join(y.filter_rules, ", "));
+    if (!y.rsync.chmod.empty()) out += fmt::format("  chmod: {}\n", fmt::join(y.rsync.chmod, ","));
     if (!y.host.empty())
       out += fmt::format("  ssh: identityFile={} port={} carrier={}\n",
                          y.ssh.identity_file.value_or("(default keys)"), y.ssh.port.value_or(22),

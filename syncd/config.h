@@ -34,6 +34,7 @@ struct RsyncOptions {
   bool checksum = false;
   bool delete_excluded = false;  // Excluded files on the peer are deleted too.
   bool hard_links = false;       // -H: names of one file stay one file on the peer.
+  std::vector<std::string> chmod;  // --chmod values (rsync.chmod, _extra), in order.
   std::optional<std::string> rsh;  // --rsh / rsh = "...".
   std::vector<std::string> extra;  // _extra, verbatim.
   bool operator==(const RsyncOptions&) const = default;

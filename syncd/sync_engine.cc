@@ -53,7 +53,21 @@ struct SyncEngine::Plan {
 };
 
 SyncEngine::SyncEngine(const SyncConfig& config, FileSystem& fs)
-    : config_(config), fs_(fs), filter_(FilterFor(config)) {}
+    : config_(config), fs_(fs, ChmodFor(config)), filter_(FilterFor(config)) {}
+
+ChmodRules SyncEngine::ChmodFor(const SyncConfig& config) {
+  auto rules = ChmodRules::Parse(config.rsync.chmod, CurrentUmask());
+  SYNCD_CHECK(rules.has_value());
+  return std::move(*rules);
+}
+
+Result<Entry> SyncEngine::SourceView::Stat(const std::string& root, const std::string& rel) {
+  auto e = base_.Stat(root, rel);
+  // rsync leaves a symbolic link's mode alone.
+  if (e && !rules_.empty() && e->type != FileType::kSymlink)
+    e->meta.mode = rules_.Apply(e->meta.mode, e->type == FileType::kDir);
+  return e;
+}
 
 Filter SyncEngine::FilterFor(const SyncConfig& config) {
   auto filter = Filter::Parse(config.filter_rules, config.rsync.delete_excluded);

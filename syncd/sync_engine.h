@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "syncd/change.h"
+#include "syncd/chmod_rules.h"
 #include "syncd/config.h"
 #include "syncd/file_system.h"
 #include "syncd/filter.h"
@@ -71,6 +72,8 @@ class SyncEngine {
   }
   // The sync's filter; its rules were checked when the configuration was read.
   static Filter FilterFor(const SyncConfig& config);
+  // The sync's chmod rules, with the process's umask; checked when the configuration was read.
+  static ChmodRules ChmodFor(const SyncConfig& config);
 
  private:
   struct Plan;
@@ -95,8 +98,25 @@ class SyncEngine {
   // Plans the deletion of `path`, gone from the source, unless the removal gate holds it.
   void PlanRemoval(const std::string& path, FileType type, Plan& plan);
 
+  // The source as the engine compares and sends it: permission bits after the chmod rules.
+  class SourceView : public FileSystem {
+   public:
+    SourceView(FileSystem& base, ChmodRules rules) : base_(base), rules_(std::move(rules)) {}
+    Result<Entry> Stat(const std::string& root, const std::string& rel) override;
+    Result<std::vector<std::string>> ReadDir(const std::string& dir) override {
+      return base_.ReadDir(dir);
+    }
+    Result<ContentHash> Hash(const std::string& root, const std::string& rel) override {
+      return base_.Hash(root, rel);
+    }
+
+   private:
+    FileSystem& base_;
+    ChmodRules rules_;
+  };
+
   SyncConfig config_;
-  FileSystem& fs_;
+  SourceView fs_;
   Filter filter_;
   uint64_t next_batch_id_ = 1;
   bool needs_relist_ = false;

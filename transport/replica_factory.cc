@@ -32,6 +32,7 @@ ClientOptions OptionsFor(const SyncConfig& s) {
   o.compress = s.rsync.compress;
   if (auto filter = Filter::Parse(s.filter_rules, s.rsync.delete_excluded); filter && filter->protects())
     o.protect_rules = filter->Rules();
+  if (auto chmod = ChmodRules::Parse(s.rsync.chmod, CurrentUmask())) o.chmod = std::move(*chmod);
   return o;
 }
 

@@ -415,7 +415,13 @@ INSTANTIATE_TEST_SUITE_P(
                       Variant{"PermsAndSpecials", "rsync = { perms = true, times = true, specials = true, devices = true }",
                               "-rltpD", true, true},
                       Variant{"HardLinks", "rsync = { archive = true, hard_links = true }", "-aH",
-                              true, true, true}),
+                              true, true, true},
+                      // chmod rules on top of kept permissions, and on new files without them.
+                      Variant{"ChmodKeptPerms",
+                              "rsync = { archive = true, chmod = 'Dg+s,ug+w,Fo-w,+X' }",
+                              "-a --chmod=Dg+s,ug+w,Fo-w,+X", true, true},
+                      Variant{"ChmodNoPerms", "rsync = { _extra = { '--chmod=u=rwX,go=rX' } }",
+                              "-rlt --chmod=u=rwX,go=rX", false, false}),
     [](const ::testing::TestParamInfo<Variant>& p) { return p.param.name; });
 
 }  // namespace

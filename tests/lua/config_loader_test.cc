@@ -194,6 +194,18 @@ TEST_F(ConfigLoaderTest, BadFilterRulesAreRefusedWithTheRule) {
               HasSubstr(dir_ + "/bad:3: filter rule \"+\": no pattern"));
 }
 
+TEST_F(ConfigLoaderTest, ChmodRulesAreReadInOrderAndBadOnesRefused) {
+  auto c = Load(SyncA(", rsync = { chmod = 'Dg+s,F644', _extra = { '--chmod=o-rwx', "
+                      "'--chmod', 'u+w' } }"));
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->syncs[0].rsync.chmod, (std::vector<std::string>{"Dg+s,F644", "o-rwx", "u+w"}));
+  EXPECT_TRUE(c->warnings.empty()) << c->warnings.front();
+  EXPECT_THAT(ErrorOf(SyncA(", rsync = { chmod = 'u+r-w' }")),
+              HasSubstr("syncd.conf.lua:1: sync[1].rsync.chmod: invalid chmod rule \"u+r-w\""));
+  EXPECT_THAT(ErrorOf(SyncA(", rsync = { _extra = { '--chmod=a+r,' } }")),
+              HasSubstr("rsync._extra: invalid chmod rule \"\" in \"a+r,\""));
+}
+
 TEST_F(ConfigLoaderTest, DeleteValues) {
   for (auto [text, mode] : std::vector<std::pair<std::string, DeleteMode>>{
            {"true", DeleteMode::kAlways}, {"false", DeleteMode::kNever},
