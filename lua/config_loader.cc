@@ -13,7 +13,7 @@
 #include <set>
 #include <sys/stat.h>
 
-#include "lua/extra_flags.h"
+#include "lua/ssh_settings.h"
 #include "lua/prelude.h"
 #include "lua/reader.h"
 #include "lua/table_readers.h"
@@ -64,7 +64,7 @@ Result<std::vector<std::string>> ReadRuleFile(const Reader& r, const std::string
   return out;
 }
 
-Result<SyncConfig> ReadSync(lua_State* L, int index, Config& config) {
+Result<SyncConfig> ReadSync(lua_State* L, int index) {
   // Stack: the record { config = ..., file = ..., line = ... }.
   lua_getfield(L, -1, "file");
   std::string file = lua_tostring(L, -1);
@@ -82,6 +82,7 @@ Result<SyncConfig> ReadSync(lua_State* L, int index, Config& config) {
   // lsyncd applies filter rules first, then the excludes.
   std::vector<std::string> filter_rules, exclude_rules;
   bool has_delay = false;
+  std::map<std::string, RsyncTableValue> rsync_table;
   lua_getfield(L, -1, "config");
   auto walked = r.ForEach(-1, prefix, [&](const std::string& key) -> Result<void> {
     std::string_view name = std::string_view(key).substr(prefix.size());
@@ -175,7 +176,7 @@ Result<SyncConfig> ReadSync(lua_State* L, int index, Config& config) {
     }
     if (name == "rsync") {
       if (lua_type(L, -1) != LUA_TTABLE) return r.Expected(key, "a table");
-      return ReadRsync(L, r, key + ".", s, config);
+      return ReadRsync(L, r, key + ".", s, rsync_table);
     }
     if (name == "ssh") {
       if (lua_type(L, -1) != LUA_TTABLE) return r.Expected(key, "a table");
@@ -235,8 +236,13 @@ Result<SyncConfig> ReadSync(lua_State* L, int index, Config& config) {
   s.target_dir = StripTrailingSlash(s.target_dir);
   if (s.host.empty() && s.target_dir == s.source)
     return r.Bad(name + ".target", "is the source directory itself");
-  // Flags in rsync._extra and the rsh command line.
-  SYNCD_TRY(ApplyExtraFlags(s, where + ": " + name, config.warnings));
+  // The rsync options, as lsyncd would hand them to rsync; then the rsh command line.
+  RsyncOptions options;
+  options.links = options.times = false;  // rsync's own defaults; lsyncd's come as flags.
+  options.recursive = true;               // lsyncd always passes -r.
+  s.rsync = options;
+  SYNCD_TRY(ApplyRsyncArgs(s, RsyncArgsFromTable(rsync_table, name + ".rsync"), where));
+  SYNCD_TRY(ApplySshSettings(s, where + ": " + name));
   return s;
 }
 
@@ -283,7 +289,7 @@ Result<Config> Load(const std::string& name, const std::function<int(lua_State*)
   lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
   for (lua_Integer i = 1; i <= n; ++i) {
     lua_rawgeti(L, -1, i);
-    auto s = ReadSync(L, static_cast<int>(i), config);
+    auto s = ReadSync(L, static_cast<int>(i));
     lua_pop(L, 1);
     if (!s) return std::unexpected(s.error());
     if (config.settings.max_delays) s->max_delays = *config.settings.max_delays;

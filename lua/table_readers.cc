@@ -5,60 +5,37 @@
 #include <cmath>
 #include <set>
 
-#include "syncd/chmod_rules.h"
 
 namespace syncd::lua {
 
 Result<void> ReadRsync(lua_State* L, Reader& r, const std::string& prefix, SyncConfig& s,
-                       Config& config) {
-  RsyncOptions& o = s.rsync;
-  // Accepted and meaningless for syncd's own transfer: they change nothing on the peer.
-  static const std::set<std::string, std::less<>> kCosmetic = {
-      "binary", "protect_args", "verbose", "quiet", "checksum", "ipv4", "ipv6",
-      "dry_run", "_computed", "temp_dir", "timeout", "rsync_path", "password_file", "inplace",
-      "sparse", "bwlimit"};
-  // Accepted by lsyncd, not implemented by syncd: a warning names them when they are set.
-  static const std::set<std::string, std::less<>> kUnsupported = {
-      "acls", "xattrs", "backup", "backup_dir", "suffix", "chown",
-      "groupmap", "usermap", "existing", "update", "copy_links", "copy_dirlinks",
-      "keep_dirlinks", "cvs_exclude", "executability", "ignore_times", "one_file_system",
-      "omit_dir_times", "omit_link_times", "append", "append_verify", "copy_unsafe_links"};
-  static constexpr std::pair<std::string_view, bool RsyncOptions::*> kFlags[] = {
-      {"archive", &RsyncOptions::archive},   {"recursive", &RsyncOptions::recursive},
-      {"links", &RsyncOptions::links},       {"times", &RsyncOptions::times},
-      {"perms", &RsyncOptions::perms},       {"owner", &RsyncOptions::owner},
-      {"group", &RsyncOptions::group},       {"devices", &RsyncOptions::devices},
-      {"specials", &RsyncOptions::specials}, {"prune_empty_dirs", &RsyncOptions::prune_empty_dirs},
-      {"compress", &RsyncOptions::compress}, {"whole_file", &RsyncOptions::whole_file},
-      {"delete_excluded", &RsyncOptions::delete_excluded},
-      {"hard_links", &RsyncOptions::hard_links}};
+                       std::map<std::string, RsyncTableValue>& table) {
   return r.ForEach(-1, prefix, [&](const std::string& key) -> Result<void> {
-    std::string_view name = std::string_view(key).substr(prefix.size());
-    for (auto [flag, field] : kFlags)
-      if (name == flag) return r.Set(key, &(o.*field));
-    if (name == "rsh") return r.Set(key, &o.rsh);
-    if (name == "chmod") {
-      auto v = r.String(key);
-      if (!v) return std::unexpected(v.error());
-      if (auto rules = ChmodRules::Parse(std::string_view(*v), CurrentUmask()); !rules)
-        return r.Bad(key, rules.error().message);
-      o.chmod.push_back(*v);
-      return {};
-    }
+    std::string name(std::string_view(key).substr(prefix.size()));
+    RsyncTableValue v;
+    int type = lua_type(L, -1);
+    v.truthy = lua_toboolean(L, -1) != 0;
     if (name == "_extra") {
-      auto v = r.StringList(key);
-      if (!v) return std::unexpected(v.error());
-      o.extra = *v;
+      auto list = r.StringList(key);
+      if (!list) return std::unexpected(list.error());
+      v.list = *list;
+    } else if (name == "_computed") {
+      return r.Bad(key, "lsyncd's internal parameter; do not set it");
+    } else if (name == "binary") {
+      if (type != LUA_TSTRING) return r.Expected(key, "a string");
+      s.notes.push_back(fmt::format("{}: syncd does not run rsync; its own client and agent "
+                                    "do the transfer", key));
       return {};
+    } else if (IsRsyncValueKey(name)) {
+      // lsyncd writes '--name=' .. value: a string or a number; false leaves it out.
+      if (type == LUA_TBOOLEAN && !v.truthy) return {};
+      if (type != LUA_TSTRING && type != LUA_TNUMBER) return r.Expected(key, "a string or a number");
+      v.text = lua_tostring(L, -1);
+    } else if (!IsRsyncFlagKey(name)) {
+      return r.Bad(key, "unknown rsync option");
     }
-    if (kCosmetic.contains(name)) return {};
-    if (kUnsupported.contains(name)) {
-      if (lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1)) return {};
-      config.warnings.push_back(
-          fmt::format("{}: {}: not supported by syncd; ignored", r.where(), key));
-      return {};
-    }
-    return r.Bad(key, "unknown rsync option");
+    table[name] = std::move(v);
+    return {};
   });
 }
 

@@ -7,13 +7,15 @@
 #include <string>
 
 #include "lua/reader.h"
+#include "lua/rsync_options.h"
 #include "syncd/config.h"
 
 namespace syncd::lua {
 
-// `prefix` names the table in messages ("sync[1].rsync."); unused flags become warnings.
+// A sync's `rsync = {...}` into `table`, key by key, with lsyncd's checks of each value;
+// `prefix` names the table in messages ("sync[1].rsync."). RsyncArgsFromTable takes it on.
 Result<void> ReadRsync(lua_State* L, Reader& r, const std::string& prefix, SyncConfig& s,
-                       Config& config);
+                       std::map<std::string, RsyncTableValue>& table);
 Result<void> ReadSsh(lua_State* L, Reader& r, const std::string& prefix, SyncConfig& s);
 // The last settings{} call's record ({file, line, values}).
 Result<void> ReadSettings(lua_State* L, Config& config);

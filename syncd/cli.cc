@@ -156,6 +156,7 @@ std::string DescribeConfig(const Config& c) {
     if (!y.filter_rules.empty())
       out += fmt::format("  filter: {}\n", fmt::join(y.filter_rules, ", "));
     if (!y.rsync.chmod.empty()) out += fmt::format("  chmod: {}\n", fmt::join(y.rsync.chmod, ","));
+    for (const std::string& n : y.notes) out += fmt::format("  differs from lsyncd: {}\n", n);
     if (!y.host.empty())
       out += fmt::format("  ssh: identityFile={} port={} carrier={}\n",
                          y.ssh.identity_file.value_or("(default keys)"), y.ssh.port.value_or(22),

@@ -19,6 +19,9 @@ enum class DeleteMode { kAlways, kNever, kStartup, kRunning };
 enum class SyncKind { kRsyncSsh, kRsync, kDirect };
 
 struct RsyncOptions {
+  // -a as a whole. The configuration reader spells it out into the flags below instead (an
+  // explicit `perms = false` beside `archive = true` wins, as in lsyncd); code that builds a
+  // SyncConfig may set it.
   bool archive = false;
   bool recursive = true;
   bool links = true;  // lsyncd's default rsync table: links, times, protect_args.
@@ -35,8 +38,21 @@ struct RsyncOptions {
   bool delete_excluded = false;  // Excluded files on the peer are deleted too.
   bool hard_links = false;       // -H: names of one file stay one file on the peer.
   std::vector<std::string> chmod;  // --chmod values (rsync.chmod, _extra), in order.
+  std::optional<std::string> usermap;   // --usermap (and --chown's user).
+  std::optional<std::string> groupmap;  // --groupmap (and --chown's group).
+  bool numeric_ids = false;             // Owners by number, not by name.
+  // Transfer rules: which files are sent at all (rsync's -u, --existing, --ignore-existing,
+  // --max-size, --min-size, --safe-links) and how a file is found changed (--size-only;
+  // --checksum and --ignore-times compare every file's content at startup).
+  bool update = false;
+  bool existing = false;
+  bool ignore_existing = false;
+  std::optional<uint64_t> max_size;
+  std::optional<uint64_t> min_size;
+  bool safe_links = false;
+  bool size_only = false;
+  bool ignore_times = false;
   std::optional<std::string> rsh;  // --rsh / rsh = "...".
-  std::vector<std::string> extra;  // _extra, verbatim.
   bool operator==(const RsyncOptions&) const = default;
 };
 
@@ -80,6 +96,12 @@ struct SyncConfig {
   SshOptions ssh;
   InotifyMode inotify_mode = InotifyMode::kCloseWrite;  // From settings{inotifyMode}.
   std::string defined_at;  // "file:line", for messages.
+  // The OpenSSH-style command the standby runs for the agent ("syncd --server", or with
+  // rsync_path's prefix: "sudo syncd --server").
+  std::string agent_command = "syncd --server";
+  // Where the result differs from what lsyncd would give, or an option changes nothing:
+  // one line each, for `syncd --check`.
+  std::vector<std::string> notes;
   bool operator==(const SyncConfig&) const = default;
 
   bool DeletesAtStartup() const {

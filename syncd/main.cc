@@ -54,6 +54,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (options->mode == CliMode::kStatus) return PrintStatus(*config);
+  for (const SyncConfig& sync : config->syncs)
+    for (const std::string& n : sync.notes) LogInfo("{}: {}", sync.name, n);
   // Paths that must survive detaching (which changes to "/").
   std::string control = ControlSocketPath(options->config_path);
   char real[PATH_MAX];

@@ -1,8 +1,10 @@
 #include "syncd/sync_engine.h"
 
 #include <algorithm>
+#include <functional>
 #include <optional>
 #include <set>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "syncd/log.h"
@@ -53,19 +55,17 @@ struct SyncEngine::Plan {
 };
 
 SyncEngine::SyncEngine(const SyncConfig& config, FileSystem& fs)
-    : config_(config), fs_(fs, ChmodFor(config)), filter_(FilterFor(config)) {}
+    : config_(config), fs_(fs, MappingFor(config)), filter_(FilterFor(config)) {}
 
-ChmodRules SyncEngine::ChmodFor(const SyncConfig& config) {
-  auto rules = ChmodRules::Parse(config.rsync.chmod, CurrentUmask());
-  SYNCD_CHECK(rules.has_value());
-  return std::move(*rules);
+MetaMapping SyncEngine::MappingFor(const SyncConfig& config) {
+  auto mapping = MetaMapping::For(config.rsync, CurrentUmask());
+  SYNCD_CHECK(mapping.has_value());
+  return std::move(*mapping);
 }
 
 Result<Entry> SyncEngine::SourceView::Stat(const std::string& root, const std::string& rel) {
   auto e = base_.Stat(root, rel);
-  // rsync leaves a symbolic link's mode alone.
-  if (e && !rules_.empty() && e->type != FileType::kSymlink)
-    e->meta.mode = rules_.Apply(e->meta.mode, e->type == FileType::kDir);
+  if (e) mapping_.Apply(*e);
   return e;
 }
 
@@ -86,11 +86,57 @@ const Entry* SyncEngine::PeerEntry(const std::string& path) const {
   return it == peer_.end() ? nullptr : &it->second;
 }
 
+bool SyncEngine::SkippedByTransferRules(const Entry& local, const Entry* peer) const {
+  const RsyncOptions& o = config_.rsync;
+  if (o.existing && !peer) return true;                                   // --existing
+  if (o.ignore_existing && peer && local.type != FileType::kDir) return true;
+  if (local.type == FileType::kFile) {
+    if (o.max_size && local.size > *o.max_size) return true;
+    if (o.min_size && local.size < *o.min_size) return true;
+    // -u: a file that is newer on the standby stays (only files; a type change goes over).
+    if (o.update && peer && peer->type == FileType::kFile && !sent_here_.contains(local.path) &&
+        std::pair(peer->meta.mtime_sec, peer->meta.mtime_nsec) >
+            std::pair(local.meta.mtime_sec, local.meta.mtime_nsec))
+      return true;
+  }
+  if (o.safe_links && local.type == FileType::kSymlink && UnsafeLink(local.path, local.link_target)) {
+    LogDebug("Delay", "ignoring unsafe symlink {} -> {}", local.path, local.link_target);
+    return true;
+  }
+  return false;
+}
+
+bool SyncEngine::UnsafeLink(std::string_view path, std::string_view target) {
+  // rsync's rule: absolute, empty, or climbing with ".." above the tree's top from where the
+  // link lies.
+  if (target.empty() || target.front() == '/') return true;
+  int depth = 0;
+  for (char c : path)
+    if (c == '/') ++depth;
+  size_t start = 0;
+  while (start <= target.size()) {
+    size_t slash = target.find('/', start);
+    std::string_view part = target.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    if (part == "..") {
+      if (--depth < 0) return true;
+    } else if (!part.empty() && part != ".") {
+      ++depth;
+    }
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return false;
+}
+
 bool SyncEngine::ContentDiffers(const Entry& local, const Entry& peer) const {
   if (local.type != peer.type) return true;
   switch (local.type) {
     case FileType::kFile:
       if (local.size != peer.size) return true;
+      if (config_.rsync.size_only) return false;
+      // -c and -I: at startup every file's content is compared (a delta that finds nothing
+      // to change sends next to nothing).
+      if (reconciling_ && (config_.rsync.checksum || config_.rsync.ignore_times)) return true;
       return config_.KeepTimes() ? (local.meta.mtime_sec != peer.meta.mtime_sec ||
                                     local.meta.mtime_nsec != peer.meta.mtime_nsec)
                                  : false;
@@ -169,6 +215,7 @@ void SyncEngine::PlanPath(const Entry& local, Plan& plan) {
   }
   bool is_dir = local.type == FileType::kDir;
   if (is_dir && !peer && config_.rsync.prune_empty_dirs) return;  // Created with its first file.
+  if (SkippedByTransferRules(local, peer)) return;
   if (peer && SameContentNewTime(local, *peer)) {
     // Touched, not changed (PHP's lazy session write): the new mtime is all there is to send.
     if (MetaDiffers(local, *peer)) plan.metas.push_back(MakeOp(OpKind::kSetMeta, local));
@@ -303,6 +350,7 @@ Result<ChangeBatch> SyncEngine::Reconcile(std::map<std::string, Entry> peer) {
     }
   }
   Plan plan;
+  reconciling_ = true;
   std::unordered_set<std::string> present;
   std::unordered_set<std::string> present_dirs;  // Directories that go over.
   for (const Entry& e : *local) {
@@ -332,6 +380,7 @@ Result<ChangeBatch> SyncEngine::Reconcile(std::map<std::string, Entry> peer) {
         AddDirMeta(e, plan);
     }
   }
+  reconciling_ = false;
   return plan.Finish(next_batch_id_++);
 }
 
@@ -446,6 +495,18 @@ ChangeBatch SyncEngine::PlanChanges(const std::vector<Rename>& renames,
     std::sort(paths.begin(), paths.end());
     paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
   }
+  // Whether the nearest ancestor of a path that exists here is something other than a
+  // directory: then what was beneath it goes with the ancestor's own change (or stays, as
+  // rsync leaves it, when a transfer rule skips that change).
+  std::unordered_map<std::string, bool> non_dir;  // By ancestor: the answer from there up.
+  std::function<bool(const std::string&)> from = [&](const std::string& p) -> bool {
+    if (p.empty()) return false;
+    if (auto it = non_dir.find(p); it != non_dir.end()) return it->second;
+    auto e = fs_.Stat(config_.source, p);
+    bool answer = e ? e->type != FileType::kDir : from(ParentOf(p));
+    return non_dir[p] = answer;
+  };
+  auto under_non_dir = [&](const std::string& path) { return from(ParentOf(path)); };
   for (const std::string& path : paths) {
     auto local = fs_.Stat(config_.source, path);
     if (!local) {
@@ -454,6 +515,7 @@ ChangeBatch SyncEngine::PlanChanges(const std::vector<Rename>& renames,
       if (!config_.DeletesWhileRunning()) continue;
       bool is_dir = peer->type == FileType::kDir;
       if (filter_.Excluded(path, is_dir) || filter_.Protected(path, is_dir)) continue;
+      if (under_non_dir(path)) continue;
       PlanRemoval(path, peer->type, plan);
       continue;
     }
@@ -540,6 +602,7 @@ void SyncEngine::Committed(const ChangeBatch& batch, const std::vector<OpFailure
       }
       default:
         peer_[path] = op.entry;
+        if (op.kind == OpKind::kPut && config_.rsync.update) sent_here_.insert(path);
         break;
     }
   }

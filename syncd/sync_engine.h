@@ -7,15 +7,16 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <unordered_set>
 #include <utility>
 #include <string>
 #include <vector>
 
 #include "syncd/change.h"
-#include "syncd/chmod_rules.h"
 #include "syncd/config.h"
 #include "syncd/file_system.h"
 #include "syncd/filter.h"
+#include "syncd/meta_mapping.h"
 
 namespace syncd {
 
@@ -72,8 +73,9 @@ class SyncEngine {
   }
   // The sync's filter; its rules were checked when the configuration was read.
   static Filter FilterFor(const SyncConfig& config);
-  // The sync's chmod rules, with the process's umask; checked when the configuration was read.
-  static ChmodRules ChmodFor(const SyncConfig& config);
+  // The sync's chmod, usermap, groupmap and numeric_ids, with the process's umask; checked
+  // when the configuration was read.
+  static MetaMapping MappingFor(const SyncConfig& config);
 
  private:
   struct Plan;
@@ -90,6 +92,11 @@ class SyncEngine {
   void ForgetSubtree(const std::string& path);
   bool MetaDiffers(const Entry& local, const Entry& peer) const;
   bool ContentDiffers(const Entry& local, const Entry& peer) const;
+  // rsync's transfer rules (--existing, --ignore-existing, --max-size, --min-size, -u,
+  // --safe-links): the entry stays as the standby has it, and is not deleted there either.
+  bool SkippedByTransferRules(const Entry& local, const Entry* peer) const;
+  // A symlink at `path` whose target leads out of the tree (rsync's "unsafe" links).
+  static bool UnsafeLink(std::string_view path, std::string_view target);
   // Same size and the same content hash as what was sent: only the metadata moved.
   bool SameContentNewTime(const Entry& local, const Entry& peer);
   // Larger files are not read on the loop thread just to find a touch.
@@ -98,10 +105,10 @@ class SyncEngine {
   // Plans the deletion of `path`, gone from the source, unless the removal gate holds it.
   void PlanRemoval(const std::string& path, FileType type, Plan& plan);
 
-  // The source as the engine compares and sends it: permission bits after the chmod rules.
+  // The source as the engine compares and sends it: metadata after the sync's mapping.
   class SourceView : public FileSystem {
    public:
-    SourceView(FileSystem& base, ChmodRules rules) : base_(base), rules_(std::move(rules)) {}
+    SourceView(FileSystem& base, MetaMapping mapping) : base_(base), mapping_(std::move(mapping)) {}
     Result<Entry> Stat(const std::string& root, const std::string& rel) override;
     Result<std::vector<std::string>> ReadDir(const std::string& dir) override {
       return base_.ReadDir(dir);
@@ -112,7 +119,7 @@ class SyncEngine {
 
    private:
     FileSystem& base_;
-    ChmodRules rules_;
+    MetaMapping mapping_;
   };
 
   SyncConfig config_;
@@ -120,6 +127,10 @@ class SyncEngine {
   Filter filter_;
   uint64_t next_batch_id_ = 1;
   bool needs_relist_ = false;
+  bool reconciling_ = false;  // A startup comparison is being planned.
+  // With `update`: files this run wrote to the peer. Their time there is the one syncd gave
+  // them, not a newer change made on the standby, so -u does not hold their next change back.
+  std::unordered_set<std::string> sent_here_;
   std::function<bool(const std::string&)> removal_gate_;
   // What the peer holds, as far as acknowledged operations tell. Ordered, so a deleted
   // directory's subtree is one range.

@@ -314,7 +314,7 @@ bool ReplicaClient::StartOp(InFlight& batch, const Op& op) {
       u.seq = seq;
       u.path = e.path;
       u.now = EntryFromStat(e.path, st, names_);
-      u.now.meta.mode = options_.chmod.Apply(u.now.meta.mode, /*is_dir=*/false);
+      options_.meta_mapping.Apply(u.now);
       u.fd = std::move(fd);
       u.before = st;
       u.batch = &batch;

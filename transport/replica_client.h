@@ -12,8 +12,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "syncd/chmod_rules.h"
 #include "syncd/file_system.h"
+#include "syncd/meta_mapping.h"
 #include "syncd/replica.h"
 #include "syncd/unique_fd.h"
 #include "transport/channel.h"
@@ -27,8 +27,9 @@ struct ClientOptions {
   bool compress = false;  // Compress the stream (zstd) when the peer can take it.
   // Filter rules the agent applies to deletions (canonical; only those that can protect).
   std::vector<std::string> protect_rules;
-  // rsync's --chmod: applied to a file's permission bits as it is read for sending.
-  ChmodRules chmod;
+  // rsync's --chmod, --usermap, --groupmap, --numeric-ids: applied to a file's metadata as it
+  // is read for sending.
+  MetaMapping meta_mapping;
 };
 
 class ReplicaClient : public Replica {

@@ -32,7 +32,7 @@ ClientOptions OptionsFor(const SyncConfig& s) {
   o.compress = s.rsync.compress;
   if (auto filter = Filter::Parse(s.filter_rules, s.rsync.delete_excluded); filter && filter->protects())
     o.protect_rules = filter->Rules();
-  if (auto chmod = ChmodRules::Parse(s.rsync.chmod, CurrentUmask())) o.chmod = std::move(*chmod);
+  if (auto mapping = MetaMapping::For(s.rsync, CurrentUmask())) o.meta_mapping = std::move(*mapping);
   return o;
 }
 
@@ -150,6 +150,7 @@ SshTarget SshTargetFor(const SyncConfig& sync) {
   if (host.size() > 2 && host.front() == '[' && host.back() == ']')
     host = host.substr(1, host.size() - 2);  // [IPv6 address]
   t.host = host;
+  t.remote_command = sync.agent_command;
   if (sync.ssh.port) t.port = *sync.ssh.port;
   if (sync.ssh.identity_file) {
     t.identity_files = {*sync.ssh.identity_file};

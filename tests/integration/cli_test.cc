@@ -78,19 +78,32 @@ TEST_F(CliTest, UnknownKeyAndMissingSourceAreOneLineEach) {
 TEST_F(CliTest, CheckPrintsTheEffectiveConfiguration) {
   std::string c = Config("sync { default.rsyncssh, source = '" + tmp_ / "src" +
                          "', host = 'osm2', targetdir = '/t', exclude = {'.*'},"
-                         " rsync = { archive = true, _extra = {'--bwlimit=100'} } }\n");
+                         " rsync = { archive = true, inplace = true, _extra = {'-v'} } }\n");
   std::string out;
   EXPECT_EQ(Run({"--check", c}, &out), 0) << out;
   EXPECT_THAT(out, HasSubstr("Sync1 (rsyncssh, " + c + ":1): " + tmp_ / "src" + " -> osm2:/t"));
   EXPECT_THAT(out, HasSubstr("keeps: perms=true owner=true group=true times=true"));
-  EXPECT_THAT(out, HasSubstr("--bwlimit=100 is not understood by syncd; ignored"));
+  EXPECT_THAT(out, HasSubstr("differs from lsyncd: -v: output only"));
+  EXPECT_THAT(out, HasSubstr("differs from lsyncd: --inplace: files are written under a "
+                             "temporary name and renamed into place"));
+}
+
+TEST_F(CliTest, AnOptionThatCannotBeCarriedStopsTheStartWithItsReason) {
+  std::string c = Config("sync { default.rsync, source = '" + tmp_ / "src" + "', target = '" +
+                         tmp_ / "dst" + "',\n rsync = { _extra = { '--files-from=/etc/list' } } }\n");
+  std::string out;
+  EXPECT_EQ(Run({"--check", c}, &out), 1);
+  EXPECT_EQ(out, "syncd: " + c + ":1: sync[1].rsync._extra: --files-from=/etc/list is refused: "
+                 "syncd replicates the whole source tree; use filter rules to choose what is "
+                 "sent\n");
 }
 
 // Under systemd, stderr is the journal's stream (JOURNAL_STREAM names its device and inode):
 // lines carry their priority for journald and leave the timestamp to it.
 TEST_F(CliTest, LinesToTheJournalCarryTheirPriority) {
   std::string c = Config("sync { default.rsync, source = '" + tmp_ / "src" + "', target = '" +
-                         tmp_ / "dst" + "', rsync = { _extra = { '--bwlimit=100' } } }\n");
+                         tmp_ / "dst" + "' }\n");
+  ::chmod(c.c_str(), 0644);  // Warned: readable by everyone.
   std::string log = tmp_ / "journal.log";
   WriteFile(log, "");
   struct stat st;
@@ -104,7 +117,7 @@ TEST_F(CliTest, LinesToTheJournalCarryTheirPriority) {
   p.Signal(SIGTERM);
   EXPECT_EQ(p.Wait(), 0);
   EXPECT_THAT(p.log(), HasSubstr("\n<6>Normal: Sync1: in sync with"));
-  EXPECT_THAT(p.log(), ::testing::ContainsRegex("(^|\n)<4>Warn: .*--bwlimit=100"));
+  EXPECT_THAT(p.log(), ::testing::ContainsRegex("(^|\n)<4>Warn: .*readable by everyone"));
   EXPECT_THAT(p.log(), ::testing::Not(::testing::ContainsRegex("\n20[0-9][0-9]-")));
 }
 

@@ -149,7 +149,8 @@ TEST_F(ConfigLoaderTest, UserLayersInheritAndOwnKeysWin) {
   ASSERT_TRUE(c) << c.error().message;
   EXPECT_EQ(c->syncs[0].delay, 2.0);
   EXPECT_EQ(c->syncs[0].host, "p");
-  EXPECT_TRUE(c->syncs[0].rsync.archive);
+  EXPECT_TRUE(c->syncs[0].KeepPerms());
+  EXPECT_TRUE(c->syncs[0].KeepDevices());
   EXPECT_TRUE(c->syncs[0].rsync.compress);
 }
 
@@ -198,7 +199,8 @@ TEST_F(ConfigLoaderTest, ChmodRulesAreReadInOrderAndBadOnesRefused) {
   auto c = Load(SyncA(", rsync = { chmod = 'Dg+s,F644', _extra = { '--chmod=o-rwx', "
                       "'--chmod', 'u+w' } }"));
   ASSERT_TRUE(c.has_value()) << c.error().message;
-  EXPECT_EQ(c->syncs[0].rsync.chmod, (std::vector<std::string>{"Dg+s,F644", "o-rwx", "u+w"}));
+  // lsyncd puts the table's --chmod after _extra's.
+  EXPECT_EQ(c->syncs[0].rsync.chmod, (std::vector<std::string>{"o-rwx", "u+w", "Dg+s,F644"}));
   EXPECT_TRUE(c->warnings.empty()) << c->warnings.front();
   EXPECT_THAT(ErrorOf(SyncA(", rsync = { chmod = 'u+r-w' }")),
               HasSubstr("syncd.conf.lua:1: sync[1].rsync.chmod: invalid chmod rule \"u+r-w\""));

@@ -1,0 +1,541 @@
+#include "lua/rsync_options.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+
+#include "lua/ssh_settings.h"
+#include "syncd/filter.h"
+#include "syncd/meta_mapping.h"
+
+namespace syncd::lua {
+namespace {
+
+enum class How : uint8_t {
+  kFlag,       // Sets (or, as --no-NAME, clears) a bool of RsyncOptions.
+  kCode,       // Handled by name in ApplyOne.
+  kOutput,     // Changes what rsync prints, nothing on the standby.
+  kNothing,    // How rsync's own command line is passed: nothing to note.
+  kDifferent,  // Accepted; syncd reaches the same standby its own way (the note says how).
+  kRefused,    // The configuration is refused, with the reason.
+};
+
+struct Spec {
+  std::string_view name;  // rsync's long name.
+  char letter;            // Its short flag, or 0.
+  bool takes_value;
+  How how;
+  bool RsyncOptions::*field = nullptr;
+  std::string_view why = {};  // kDifferent and kRefused.
+};
+
+constexpr std::string_view kNotYet = "not carried by syncd yet";
+
+// rsync 3.2's options, by long name. What is not here is refused as unknown.
+const Spec kSpecs[] = {
+    // What lands on the standby.
+    {"archive", 'a', false, How::kCode},
+    {"recursive", 'r', false, How::kFlag, &RsyncOptions::recursive},
+    {"links", 'l', false, How::kFlag, &RsyncOptions::links},
+    {"perms", 'p', false, How::kFlag, &RsyncOptions::perms},
+    {"times", 't', false, How::kFlag, &RsyncOptions::times},
+    {"owner", 'o', false, How::kFlag, &RsyncOptions::owner},
+    {"group", 'g', false, How::kFlag, &RsyncOptions::group},
+    {"devices", 0, false, How::kFlag, &RsyncOptions::devices},
+    {"specials", 0, false, How::kFlag, &RsyncOptions::specials},
+    {"hard-links", 'H', false, How::kFlag, &RsyncOptions::hard_links},
+    {"prune-empty-dirs", 'm', false, How::kFlag, &RsyncOptions::prune_empty_dirs},
+    {"delete-excluded", 0, false, How::kFlag, &RsyncOptions::delete_excluded},
+    {"numeric-ids", 0, false, How::kFlag, &RsyncOptions::numeric_ids},
+    {"update", 'u', false, How::kFlag, &RsyncOptions::update},
+    {"existing", 0, false, How::kFlag, &RsyncOptions::existing},
+    {"ignore-non-existing", 0, false, How::kFlag, &RsyncOptions::existing},
+    {"ignore-existing", 0, false, How::kFlag, &RsyncOptions::ignore_existing},
+    {"safe-links", 0, false, How::kFlag, &RsyncOptions::safe_links},
+    {"size-only", 0, false, How::kFlag, &RsyncOptions::size_only},
+    {"ignore-times", 'I', false, How::kFlag, &RsyncOptions::ignore_times},
+    {"checksum", 'c', false, How::kFlag, &RsyncOptions::checksum},
+    {"whole-file", 'W', false, How::kFlag, &RsyncOptions::whole_file},
+    {"compress", 'z', false, How::kFlag, &RsyncOptions::compress},
+    {"chmod", 0, true, How::kCode},
+    {"chown", 0, true, How::kCode},
+    {"usermap", 0, true, How::kCode},
+    {"groupmap", 0, true, How::kCode},
+    {"max-size", 0, true, How::kCode},
+    {"min-size", 0, true, How::kCode},
+    {"exclude", 0, true, How::kCode},
+    {"include", 0, true, How::kCode},
+    {"filter", 'f', true, How::kCode},
+    {"exclude-from", 0, true, How::kCode},
+    {"include-from", 0, true, How::kCode},
+    {"rsh", 'e', true, How::kCode},
+    {"rsync-path", 0, true, How::kCode},
+    // Output only.
+    {"verbose", 'v', false, How::kOutput},
+    {"quiet", 'q', false, How::kOutput},
+    {"progress", 0, false, How::kOutput},
+    {"stats", 0, false, How::kOutput},
+    {"human-readable", 'h', false, How::kOutput},
+    {"itemize-changes", 'i', false, How::kOutput},
+    {"info", 0, true, How::kOutput},
+    {"debug", 0, true, How::kOutput},
+    {"out-format", 0, true, How::kOutput},
+    {"log-file", 0, true, How::kOutput},
+    {"log-file-format", 0, true, How::kOutput},
+    {"8-bit-output", '8', false, How::kOutput},
+    {"no-motd", 0, false, How::kOutput},
+    {"msgs2stderr", 0, false, How::kOutput},
+    {"stderr", 0, true, How::kOutput},
+    {"outbuf", 0, true, How::kOutput},
+    // The same standby, reached syncd's way.
+    {"protect-args", 's', false, How::kNothing},
+    {"secluded-args", 's', false, How::kNothing},
+    {"partial", 0, false, How::kDifferent, nullptr,
+     "an interrupted file is sent again; the standby never shows a partial file"},
+    {"partial-dir", 0, true, How::kDifferent, nullptr,
+     "an interrupted file is sent again; the standby never shows a partial file"},
+    {"inplace", 0, false, How::kDifferent, nullptr,
+     "files are written under a temporary name and renamed into place, so a reader on the "
+     "standby never sees half a file"},
+    {"temp-dir", 'T', true, How::kDifferent, nullptr,
+     "temporary files are made beside their final name, for the atomic rename"},
+    {"delay-updates", 0, false, How::kDifferent, nullptr,
+     "each batch is made durable and renamed into place as a whole in any case"},
+    {"sparse", 'S', false, How::kDifferent, nullptr,
+     "files are written whole: holes in sparse files take space on the standby"},
+    {"preallocate", 0, false, How::kDifferent, nullptr, "no effect on what the standby holds"},
+    {"fuzzy", 'y', false, How::kDifferent, nullptr,
+     "deltas use the standby's old copy of the same name only"},
+    {"delete", 0, false, How::kDifferent, nullptr, "deletion follows the sync's `delete` key"},
+    {"del", 0, false, How::kDifferent, nullptr, "deletion follows the sync's `delete` key"},
+    {"delete-before", 0, false, How::kDifferent, nullptr,
+     "deletions go out with each batch; the order is syncd's"},
+    {"delete-during", 0, false, How::kDifferent, nullptr,
+     "deletions go out with each batch; the order is syncd's"},
+    {"delete-delay", 0, false, How::kDifferent, nullptr,
+     "deletions go out with each batch; the order is syncd's"},
+    {"delete-after", 0, false, How::kDifferent, nullptr,
+     "deletions go out with each batch; the order is syncd's"},
+    {"force", 0, false, How::kDifferent, nullptr,
+     "a directory replaced by a file is deleted (keeping what the filter protects) in any case"},
+    {"ignore-errors", 0, false, How::kDifferent, nullptr,
+     "a deletion that fails is retried; others go on"},
+    {"timeout", 0, true, How::kDifferent, nullptr,
+     "syncd's SSH keepalive (ServerAliveInterval) detects a dead standby"},
+    {"contimeout", 0, true, How::kDifferent, nullptr, "ssh's ConnectTimeout applies"},
+    {"ipv4", '4', false, How::kDifferent, nullptr, "the standby's address is resolved as ssh would"},
+    {"ipv6", '6', false, How::kDifferent, nullptr, "the standby's address is resolved as ssh would"},
+    {"bwlimit", 0, true, How::kRefused, nullptr, kNotYet},
+    {"compress-level", 0, true, How::kDifferent, nullptr, "syncd compresses with zstd's own level"},
+    {"compress-choice", 0, true, How::kDifferent, nullptr, "syncd compresses with zstd"},
+    {"zc", 0, true, How::kDifferent, nullptr, "syncd compresses with zstd"},
+    {"skip-compress", 0, true, How::kDifferent, nullptr, "syncd compresses every file alike"},
+    {"checksum-choice", 0, true, How::kDifferent, nullptr, "syncd's checksums are its own"},
+    {"cc", 0, true, How::kDifferent, nullptr, "syncd's checksums are its own"},
+    {"checksum-seed", 0, true, How::kDifferent, nullptr, "syncd's checksums are its own"},
+    {"block-size", 'B', true, How::kDifferent, nullptr, "syncd chooses the delta block size"},
+    {"blocking-io", 0, false, How::kDifferent, nullptr, "no effect on what the standby holds"},
+    {"open-noatime", 0, false, How::kDifferent, nullptr, "no effect on what the standby holds"},
+    {"no-implied-dirs", 0, false, How::kDifferent, nullptr, "only has effect with --relative"},
+    {"mkpath", 0, false, How::kDifferent, nullptr, "the agent creates the target directory"},
+    {"password-file", 0, true, How::kDifferent, nullptr,
+     "for rsync daemons only; syncd authenticates with SSH keys"},
+    {"port", 0, true, How::kDifferent, nullptr, "for rsync daemons only"},
+    {"super", 0, false, How::kDifferent, nullptr,
+     "the agent keeps owners when it runs as root, as rsync's receiver does"},
+    {"modify-window", '@', true, How::kDifferent, nullptr,
+     "times are compared to the nanosecond, as rsync does by default"},
+    {"omit-dir-times", 'O', false, How::kRefused, nullptr, kNotYet},
+    {"omit-link-times", 'J', false, How::kRefused, nullptr, kNotYet},
+    // Refused.
+    {"dry-run", 'n', false, How::kRefused, nullptr,
+     "lsyncd with it changes nothing on the standby, and syncd has no dry run (syncd --check "
+     "shows what a config does)"},
+    {"list-only", 0, false, How::kRefused, nullptr, "syncd always transfers"},
+    {"files-from", 0, true, How::kRefused, nullptr,
+     "syncd replicates the whole source tree; use filter rules to choose what is sent"},
+    {"from0", '0', false, How::kRefused, nullptr, "only has effect with --files-from"},
+    {"remove-source-files", 0, false, How::kRefused, nullptr,
+     "syncd never deletes on the active node"},
+    {"relative", 'R', false, How::kRefused, nullptr,
+     "syncd does not rebuild the source's path beneath the target"},
+    {"dirs", 'd', false, How::kRefused, nullptr, "syncd always replicates the whole tree"},
+    {"acls", 'A', false, How::kRefused, nullptr, kNotYet},
+    {"xattrs", 'X', false, How::kRefused, nullptr, kNotYet},
+    {"fake-super", 0, false, How::kRefused, nullptr, kNotYet},
+    {"executability", 'E', false, How::kRefused, nullptr, kNotYet},
+    {"backup", 'b', false, How::kRefused, nullptr, kNotYet},
+    {"backup-dir", 0, true, How::kRefused, nullptr, kNotYet},
+    {"suffix", 0, true, How::kRefused, nullptr, kNotYet},
+    {"copy-links", 'L', false, How::kRefused, nullptr, kNotYet},
+    {"copy-unsafe-links", 0, false, How::kRefused, nullptr, kNotYet},
+    {"copy-dirlinks", 'k', false, How::kRefused, nullptr, kNotYet},
+    {"keep-dirlinks", 'K', false, How::kRefused, nullptr, kNotYet},
+    {"munge-links", 0, false, How::kRefused, nullptr, kNotYet},
+    {"one-file-system", 'x', false, How::kRefused, nullptr, kNotYet},
+    {"cvs-exclude", 'C', false, How::kRefused, nullptr,
+     "it reads .cvsignore files in every directory, a merge rule syncd does not carry"},
+    {"append", 0, false, How::kRefused, nullptr,
+     "it leaves a standby file whose start differs from the source's as it is"},
+    {"append-verify", 0, false, How::kRefused, nullptr,
+     "it skips files that are longer on the standby"},
+    {"max-delete", 0, true, How::kRefused, nullptr, kNotYet},
+    {"link-dest", 0, true, How::kRefused, nullptr, kNotYet},
+    {"copy-dest", 0, true, How::kRefused, nullptr, kNotYet},
+    {"compare-dest", 0, true, How::kRefused, nullptr, kNotYet},
+    {"iconv", 0, true, How::kRefused, nullptr, "syncd does not convert file names"},
+    {"copy-devices", 0, false, How::kRefused, nullptr, kNotYet},
+    {"write-devices", 0, false, How::kRefused, nullptr, kNotYet},
+    {"write-batch", 0, true, How::kRefused, nullptr, "syncd writes no batch files"},
+    {"only-write-batch", 0, true, How::kRefused, nullptr, "syncd writes no batch files"},
+    {"read-batch", 0, true, How::kRefused, nullptr, "syncd reads no batch files"},
+    {"remote-option", 'M', true, How::kRefused, nullptr, "the standby runs syncd's agent"},
+    {"daemon", 0, false, How::kRefused, nullptr, "not an option for a client"},
+    {"server", 0, false, How::kRefused, nullptr, "not an option for a client"},
+    {"sender", 0, false, How::kRefused, nullptr, "not an option for a client"},
+    {"ignore-missing-args", 0, false, How::kRefused, nullptr, "only has effect with --files-from"},
+    {"delete-missing-args", 0, false, How::kRefused, nullptr, "only has effect with --files-from"},
+};
+
+const Spec* ByName(std::string_view name) {
+  for (const Spec& s : kSpecs)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+const Spec* ByLetter(char c) {
+  for (const Spec& s : kSpecs)
+    if (s.letter == c) return &s;
+  return nullptr;
+}
+
+// Parses the args of one sync.
+class ArgReader {
+ public:
+  ArgReader(SyncConfig& s, const std::string& where) : s_(s), o_(s.rsync), where_(where) {}
+
+  Result<void> Read(const std::vector<RsyncArg>& args) {
+    for (size_t i = 0; i < args.size(); ++i) {
+      origin_ = args[i].origin;
+      const std::string& a = args[i].text;
+      auto next = [&]() -> std::optional<std::string> {
+        if (i + 1 < args.size()) return args[++i].text;
+        return std::nullopt;
+      };
+      if (a.starts_with("--")) {
+        std::string_view body = std::string_view(a).substr(2);
+        size_t eq = body.find('=');
+        std::string_view name = body.substr(0, eq);
+        std::optional<std::string> value;
+        if (eq != std::string_view::npos) value = std::string(body.substr(eq + 1));
+        bool negated = false;
+        const Spec* spec = ByName(name);
+        if (name == "no-D") {  // --no-devices --no-specials
+          o_.devices = o_.specials = false;
+          continue;
+        }
+        if (!spec && name.starts_with("no-")) {
+          // --no-perms, and rsync's short forms: --no-p, --no-o, ...
+          std::string_view rest = name.substr(3);
+          spec = rest.size() == 1 ? ByLetter(rest[0]) : ByName(rest);
+          negated = spec != nullptr;
+        }
+        if (!spec) return Refuse(a, "not an rsync option syncd knows");
+        if (negated && spec->takes_value) return Refuse(a, "takes no --no- form");
+        if (spec->takes_value && !value && !negated) {
+          value = next();
+          if (!value) return Refuse(a, "needs a value");
+        }
+        if (!spec->takes_value && value) return Refuse(a, "takes no value");
+        SYNCD_TRY(ApplyOne(*spec, !negated, value.value_or(""), a));
+      } else if (a.size() > 1 && a[0] == '-') {
+        // Bundled short flags ("-avz"); a letter that takes a value takes the rest, or the
+        // next argument.
+        for (size_t k = 1; k < a.size(); ++k) {
+          char c = a[k];
+          if (c == 'D') {
+            o_.devices = o_.specials = true;
+            continue;
+          }
+          if (c == 'P') {  // --partial --progress
+            SYNCD_TRY(ApplyOne(*ByName("partial"), true, "", "-P"));
+            continue;
+          }
+          if (c == 'F')
+            return Refuse(fmt::format("-F (in \"{}\")", a),
+                          "it reads .rsync-filter files, a merge rule syncd does not carry");
+          const Spec* spec = ByLetter(c);
+          std::string shown = a.size() == 2 ? a : fmt::format("-{} (in \"{}\")", c, a);
+          if (!spec) return Refuse(shown, "not an rsync option syncd knows");
+          std::string value;
+          if (spec->takes_value) {
+            if (k + 1 < a.size()) {
+              value = a.substr(k + 1);
+            } else if (auto v = next()) {
+              value = *v;
+            } else {
+              return Refuse(shown, "needs a value");
+            }
+            k = a.size();
+          }
+          SYNCD_TRY(ApplyOne(*spec, true, value, shown));
+        }
+      } else {
+        return Refuse(a, "is not an option (rsync would take it for a source or a target)");
+      }
+    }
+    return {};
+  }
+
+ private:
+  Result<void> ApplyOne(const Spec& spec, bool on, const std::string& value,
+                        const std::string& shown) {
+    switch (spec.how) {
+      case How::kFlag:
+        o_.*spec.field = on;
+        return {};
+      case How::kNothing:
+        return {};
+      case How::kOutput:
+        Note(fmt::format("{}: output only; syncd logs its own way", shown));
+        return {};
+      case How::kDifferent:
+        Note(fmt::format("{}: {}", shown, spec.why));
+        return {};
+      case How::kRefused:
+        if (!on) return {};  // --no-acls and the like ask for what syncd does.
+        return Refuse(shown, spec.why);
+      case How::kCode:
+        return ApplyCode(spec.name, on, value, shown);
+    }
+    return {};
+  }
+
+  Result<void> ApplyCode(std::string_view name, bool on, const std::string& value,
+                         const std::string& shown) {
+    if (name == "archive") {
+      // -rlptgoD
+      o_.recursive = o_.links = o_.perms = o_.times = o_.owner = o_.group = on;
+      if (on) o_.devices = o_.specials = true;
+      return {};
+    }
+    if (name == "chmod") {
+      if (auto rules = ChmodRules::Parse(std::string_view(value), CurrentUmask()); !rules)
+        return Bad(rules.error().message);
+      o_.chmod.push_back(value);
+      return {};
+    }
+    if (name == "usermap" || name == "groupmap") {
+      std::optional<std::string>& field = name == "usermap" ? o_.usermap : o_.groupmap;
+      if (field) return Refuse(shown, fmt::format("--{} (or --chown) given twice", name));
+      if (auto map = IdMap::Parse(value); !map) return Bad(map.error().message);
+      field = value;
+      return {};
+    }
+    if (name == "chown") {
+      auto maps = ChownMaps(value);
+      if (!maps) return Bad("--chown: " + maps.error().message);
+      if ((!maps->first.empty() && o_.usermap) || (!maps->second.empty() && o_.groupmap))
+        return Refuse(shown, "--chown and --usermap/--groupmap together");
+      // As rsync: --chown=U:G is --usermap=*:U --groupmap=*:G, with -o and -g implied.
+      if (!maps->first.empty()) o_.usermap = maps->first, o_.owner = true;
+      if (!maps->second.empty()) o_.groupmap = maps->second, o_.group = true;
+      return {};
+    }
+    if (name == "max-size" || name == "min-size") {
+      auto size = ParseRsyncSize(value, 'b');
+      if (!size) return Bad(fmt::format("--{}: \"{}\" is not a size", name, value));
+      (name == "max-size" ? o_.max_size : o_.min_size) = *size;
+      return {};
+    }
+    if (name == "exclude" || name == "include") {
+      s_.filter_rules.push_back(CanonicalPatternRule(value, name == "include"));
+      return {};
+    }
+    if (name == "filter") {
+      auto rule = CanonicalFilterRule(value);
+      if (!rule) return Bad(rule.error().message);
+      s_.filter_rules.push_back(std::move(*rule));
+      return {};
+    }
+    if (name == "exclude-from" || name == "include-from") return AddPatternFile(value, name == "include-from");
+    if (name == "rsh") {
+      o_.rsh = value;
+      return {};
+    }
+    if (name == "rsync-path") return RsyncPath(value, shown);
+    return Refuse(shown, "not handled");
+  }
+
+  // --exclude-from / --include-from FILE: one pattern per line, `#` and `;` comments.
+  Result<void> AddPatternFile(const std::string& path, bool include) {
+    std::ifstream in(path);
+    if (!in) return Bad(fmt::format("cannot read {}", Error::FromErrno(path).message));
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.empty() || line[0] == '#' || line[0] == ';') continue;
+      s_.filter_rules.push_back(CanonicalPatternRule(line, include));
+    }
+    return {};
+  }
+
+  // rsync_path = "sudo /usr/bin/rsync": the standby side runs through the same prefix, so the
+  // agent does too ("sudo syncd --server"). A plain path to rsync changes nothing for syncd.
+  Result<void> RsyncPath(const std::string& value, const std::string& shown) {
+    if (value.find_first_of(";&|`$<>()\n") != std::string::npos)
+      return Refuse(shown, "a shell command line; syncd runs its agent, not this command");
+    std::vector<std::string> words = SplitCommandLine(value);
+    size_t rsync_at = words.size();
+    for (size_t i = 0; i < words.size(); ++i) {
+      std::string base = words[i].substr(words[i].rfind('/') + 1);
+      if (base.starts_with("rsync")) rsync_at = i;
+    }
+    if (rsync_at == words.size() || rsync_at + 1 != words.size())
+      return Refuse(shown, "syncd can take a prefix such as sudo from it, followed by the rsync "
+                           "program and nothing after it");
+    if (rsync_at == 0) {
+      Note(fmt::format("{}: the standby runs syncd's agent (\"{}\"), not rsync", shown,
+                       s_.agent_command));
+      return {};
+    }
+    std::string prefix;
+    for (size_t i = 0; i < rsync_at; ++i) prefix += words[i] + " ";
+    s_.agent_command = prefix + "syncd --server";
+    Note(fmt::format("{}: the standby runs \"{}\"", shown, s_.agent_command));
+    return {};
+  }
+
+  void Note(std::string text) {
+    for (const std::string& n : s_.notes)
+      if (n == text) return;
+    s_.notes.push_back(std::move(text));
+  }
+  std::unexpected<Error> Bad(const std::string& what) const {
+    return std::unexpected(Error{fmt::format("{}: {}: {}", where_, origin_, what), EINVAL});
+  }
+  std::unexpected<Error> Refuse(const std::string& option, std::string_view why) const {
+    return Bad(fmt::format("{} is refused: {}", option, why));
+  }
+
+  SyncConfig& s_;
+  RsyncOptions& o_;
+  std::string where_;
+  std::string origin_;
+};
+
+}  // namespace
+
+Result<void> ApplyRsyncArgs(SyncConfig& s, const std::vector<RsyncArg>& args,
+                            const std::string& where) {
+  return ArgReader(s, where).Read(args);
+}
+
+std::vector<RsyncArg> RsyncArgsFromTable(const std::map<std::string, RsyncTableValue>& in,
+                                         const std::string& prefix) {
+  std::map<std::string, RsyncTableValue> table = in;
+  // default.rsync's own rsync table, under the user's keys.
+  for (const char* key : {"links", "times", "protect_args"})
+    if (!table.contains(key)) table[key].truthy = true;
+  auto on = [&](const std::string& key) {
+    auto it = table.find(key);
+    return it != table.end() && it->second.truthy;
+  };
+  if (on("archive")) {
+    for (const char* key : {"recursive", "links", "perms", "times", "group", "owner", "devices",
+                            "specials"})
+      if (!table.contains(key)) table[key].truthy = true;
+  }
+  std::vector<RsyncArg> args;
+  // One short flag per key (lsyncd bundles them into one argument; the meaning is the same).
+  for (const auto& [key, value] : table) {
+    if (!value.truthy || value.text || key == "_extra" || key == "archive") continue;
+    if (key == "devices" || key == "specials") continue;
+    std::string name = key;
+    for (char& c : name)
+      if (c == '_') c = '-';
+    const Spec* spec = ByName(name);
+    if (spec && spec->letter) args.push_back({fmt::format("-{}", spec->letter), prefix + "." + key});
+  }
+  if (on("devices") && on("specials")) args.push_back({"-D", prefix + ".devices"});
+  if (auto it = table.find("_extra"); it != table.end())
+    for (const std::string& a : it->second.list) args.push_back({a, prefix + "._extra"});
+  for (const auto& [key, value] : table) {
+    if (!value.truthy || key == "_extra" || key == "archive" || key == "binary") continue;
+    std::string name = key;
+    for (char& c : name)
+      if (c == '_') c = '-';
+    const Spec* spec = ByName(name);
+    if (spec && spec->letter && !value.text) continue;  // Given as a short flag above.
+    if ((key == "devices" || key == "specials") && on("devices") && on("specials")) continue;
+    std::string arg = "--" + name;
+    if (value.text) arg += "=" + *value.text;
+    args.push_back({std::move(arg), prefix + "." + key});
+  }
+  return args;
+}
+
+bool IsRsyncValueKey(std::string_view key) {
+  static constexpr std::string_view kValues[] = {
+      "backup_dir", "bwlimit", "chmod", "chown", "groupmap", "password_file", "rsh",
+      "rsync_path", "suffix", "temp_dir", "timeout", "usermap", "max_size", "min_size"};
+  for (std::string_view v : kValues)
+    if (v == key) return true;
+  return false;
+}
+
+bool IsRsyncFlagKey(std::string_view key) {
+  if (IsRsyncValueKey(key)) return false;
+  std::string name(key);
+  for (char& c : name)
+    if (c == '_') c = '-';
+  const Spec* spec = ByName(name);
+  return spec && !spec->takes_value;
+}
+
+std::optional<uint64_t> ParseRsyncSize(std::string_view text, char default_suffix) {
+  size_t i = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+  if (i < text.size() && text[i] == '.')
+    for (++i; i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]));) ++i;
+  if (i == 0) return std::nullopt;
+  std::string number(text.substr(0, i));
+  char suffix = default_suffix;
+  if (i < text.size() && text[i] != '+' && text[i] != '-') suffix = text[i++];
+  int reps;
+  switch (std::tolower(static_cast<unsigned char>(suffix))) {
+    case 'b': reps = 0; break;
+    case 'k': reps = 1; break;
+    case 'm': reps = 2; break;
+    case 'g': reps = 3; break;
+    case 't': reps = 4; break;
+    case 'p': reps = 5; break;
+    default: return std::nullopt;
+  }
+  double mult = 1024;
+  if (i < text.size() && (text[i] == 'b' || text[i] == 'B')) {
+    mult = 1000;
+    ++i;
+  } else if (text.substr(i, 2) == "ib" || text.substr(i, 2) == "iB" ||
+             text.substr(i, 2) == "Ib" || text.substr(i, 2) == "IB") {
+    i += 2;
+  } else if (i < text.size() && text[i] != '+' && text[i] != '-') {
+    return std::nullopt;
+  }
+  double size = std::strtod(number.c_str(), nullptr) * std::pow(mult, reps);
+  if (!(size >= 0) || size > 9.0e18) return std::nullopt;
+  auto value = static_cast<uint64_t>(size);
+  if (text.substr(i) == "+1") {
+    ++value;
+    i += 2;
+  } else if (text.substr(i) == "-1") {
+    if (value > 0) --value;
+    i += 2;
+  }
+  if (i != text.size()) return std::nullopt;
+  return value;
+}
+
+}  // namespace syncd::lua
