@@ -128,7 +128,7 @@ const Spec kSpecs[] = {
     {"contimeout", 0, true, How::kDifferent, nullptr, "ssh's ConnectTimeout applies"},
     {"ipv4", '4', false, How::kDifferent, nullptr, "the standby's address is resolved as ssh would"},
     {"ipv6", '6', false, How::kDifferent, nullptr, "the standby's address is resolved as ssh would"},
-    {"bwlimit", 0, true, How::kRefused, nullptr, kNotYet},
+    {"bwlimit", 0, true, How::kCode},
     {"compress-level", 0, true, How::kDifferent, nullptr, "syncd compresses with zstd's own level"},
     {"compress-choice", 0, true, How::kDifferent, nullptr, "syncd compresses with zstd"},
     {"zc", 0, true, How::kDifferent, nullptr, "syncd compresses with zstd"},
@@ -349,6 +349,14 @@ class ArgReader {
       auto size = ParseRsyncSize(value, 'b');
       if (!size) return Bad(fmt::format("--{}: \"{}\" is not a size", name, value));
       (name == "max-size" ? o_.max_size : o_.min_size) = *size;
+      return {};
+    }
+    if (name == "bwlimit") {
+      // KiB per second unless a suffix says otherwise; 0 is no limit.
+      auto size = ParseRsyncSize(value, 'k');
+      if (!size) return Bad(fmt::format("--bwlimit: \"{}\" is not a rate", value));
+      if (*size == 0) o_.bwlimit.reset();
+      else o_.bwlimit = std::max<uint64_t>(*size, 512);
       return {};
     }
     if (name == "exclude" || name == "include") {

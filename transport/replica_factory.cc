@@ -11,6 +11,7 @@
 #include "transport/codec.h"
 #include "transport/known_hosts.h"
 #include "transport/pipe_channel.h"
+#include "transport/rate_limited_channel.h"
 #include "transport/replica_client.h"
 
 namespace syncd::transport {
@@ -171,13 +172,28 @@ SshTarget SshTargetFor(const SyncConfig& sync) {
   return t;
 }
 
+namespace {
+
+// With --bwlimit, every channel the factory makes is paced.
+ReplicaClient::ChannelFactory Paced(uv_loop_t* loop, const SyncConfig& sync,
+                                    ReplicaClient::ChannelFactory factory) {
+  if (!sync.rsync.bwlimit) return factory;
+  uint64_t rate = *sync.rsync.bwlimit;
+  return [loop, rate, factory = std::move(factory)]() -> std::unique_ptr<Channel> {
+    return std::make_unique<RateLimitedChannel>(loop, factory(), rate);
+  };
+}
+
+}  // namespace
+
 std::unique_ptr<Replica> MakeReplica(uv_loop_t* loop, const SyncConfig& sync,
                                      const std::string& self_exe) {
   if (sync.host.empty()) {
     std::vector<std::string> argv{self_exe, "--server"};
     return std::make_unique<ReplicaClient>(
         loop, "local agent:" + sync.target_dir, sync.target_dir, OpenFlags(sync),
-        [loop, argv] { return std::make_unique<PipeChannel>(loop, argv); }, OptionsFor(sync));
+        Paced(loop, sync, [loop, argv] { return std::make_unique<PipeChannel>(loop, argv); }),
+        OptionsFor(sync));
   }
   SshTarget target = SshTargetFor(sync);
   std::string name = fmt::format("{}:{}", target.Describe(), sync.target_dir);
@@ -199,7 +215,7 @@ std::unique_ptr<Replica> MakeReplica(uv_loop_t* loop, const SyncConfig& sync,
     };
   }
   return std::make_unique<ReplicaClient>(loop, name, sync.target_dir, OpenFlags(sync),
-                                         std::move(factory), OptionsFor(sync));
+                                         Paced(loop, sync, std::move(factory)), OptionsFor(sync));
 }
 
 }  // namespace syncd::transport

@@ -112,6 +112,19 @@ TEST(RsyncOptionsTest, WhatCannotBeCarriedIsRefusedWithTheReason) {
   EXPECT_EQ(Refusal({{"_extra", Extra({"--no-xattrs", "--no-acls"})}}), "(accepted)");
 }
 
+TEST(RsyncOptionsTest, BwlimitIsKibPerSecondUnlessSaidOtherwise) {
+  auto kib = Read({{"bwlimit", Text("100")}});
+  ASSERT_TRUE(kib.has_value()) << kib.error().message;
+  EXPECT_EQ(kib->rsync.bwlimit, 102400u);
+  auto mb = Read({{"_extra", Extra({"--bwlimit=2MB"})}});
+  ASSERT_TRUE(mb.has_value());
+  EXPECT_EQ(mb->rsync.bwlimit, 2000000u);
+  auto none = Read({{"bwlimit", Text("0")}});
+  ASSERT_TRUE(none.has_value());
+  EXPECT_FALSE(none->rsync.bwlimit);
+  EXPECT_THAT(Refusal({{"bwlimit", Text("fast")}}), HasSubstr("--bwlimit: \"fast\" is not a rate"));
+}
+
 TEST(RsyncOptionsTest, RsyncPathPrefixRunsTheAgentThroughIt) {
   auto sudo = Read({{"rsync_path", Text("sudo -n /usr/bin/rsync")}});
   ASSERT_TRUE(sudo.has_value()) << sudo.error().message;
