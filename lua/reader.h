@@ -54,17 +54,18 @@ class Reader {
     return {};
   }
 
-  Result<bool> Bool(const std::string& key) const {
-    if (lua_type(L_, -1) != LUA_TBOOLEAN) return Expected(key, "a boolean");
-    return lua_toboolean(L_, -1) != 0;
-  }
+  // Lua's truth, as lsyncd reads its switches: anything but false (and nil) is true, so
+  // `insist = 1` is on.
+  Result<bool> Bool(const std::string&) const { return lua_toboolean(L_, -1) != 0; }
   Result<double> Number(const std::string& key) const {
     if (lua_type(L_, -1) != LUA_TNUMBER) return Expected(key, "a number");
     return lua_tonumber(L_, -1);
   }
+  // A number, or a string Lua converts to one (lsyncd does arithmetic on these).
   Result<int> Int(const std::string& key) const {
     int isint = 0;
-    lua_Integer v = lua_type(L_, -1) == LUA_TNUMBER ? lua_tointegerx(L_, -1, &isint) : 0;
+    int type = lua_type(L_, -1);
+    lua_Integer v = type == LUA_TNUMBER || type == LUA_TSTRING ? lua_tointegerx(L_, -1, &isint) : 0;
     if (!isint) return Expected(key, "an integer");
     if (v < INT_MIN || v > INT_MAX) return Bad(key, "out of range");
     return static_cast<int>(v);

@@ -142,6 +142,24 @@ TEST_F(ConfigLoaderTest, SettingsArrayFormAndGetter) {
   EXPECT_EQ(c->settings.status_interval, 5);
 }
 
+TEST_F(ConfigLoaderTest, ValuesAreReadAsLsyncdReadsThem) {
+  // Any Lua true value switches on (three published configs say insist = 1); numbers may
+  // come as strings where lsyncd computes with them.
+  auto c = Load("settings { insist = 1, nodaemon = 'yes', statusInterval = '20', maxDelays = '7' }\n" +
+                SyncA(", init = 0, rsync = { perms = 1, owner = false, compress = 'yes' }"));
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_TRUE(c->settings.insist);
+  EXPECT_TRUE(c->settings.nodaemon);
+  EXPECT_EQ(c->settings.status_interval, 20);
+  EXPECT_EQ(c->settings.max_delays, 7);
+  EXPECT_TRUE(c->syncs[0].init);  // 0 is true in Lua.
+  EXPECT_TRUE(c->syncs[0].KeepPerms());
+  EXPECT_FALSE(c->syncs[0].KeepOwner());
+  EXPECT_TRUE(c->syncs[0].rsync.compress);
+  EXPECT_THAT(ErrorOf("settings { statusInterval = 'often' }\n" + SyncA("")),
+              HasSubstr("settings.statusInterval: expected an integer, got string"));
+}
+
 TEST_F(ConfigLoaderTest, UserLayersInheritAndOwnKeysWin) {
   auto c = Load("local base = { default.rsyncssh, host = 'p', delay = 5, rsync = { archive = true } }\n"
                 "sync { base, source = '" + dir_ + "/a', targetdir = '/t', delay = 2,"
