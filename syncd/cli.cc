@@ -18,6 +18,12 @@ namespace syncd {
 
 const char kUsage[] =
     "Usage: syncd [OPTIONS] CONFIG     replicate as the Lua config file says\n"
+    "       syncd [OPTIONS] -rsync SOURCE TARGET\n"
+    "       syncd [OPTIONS] -rsyncssh SOURCE HOST TARGETDIR\n"
+    "       syncd [OPTIONS] -direct SOURCE TARGETDIR\n"
+    "                                  replicate without a config file, as lsyncd's layers\n"
+    "                                  default.rsync, default.rsyncssh and default.direct\n"
+    "                                  (each may be given more than once)\n"
     "       syncd --check CONFIG       validate CONFIG and print the effective settings\n"
     "       syncd status CONFIG        print the status report of the syncd running CONFIG\n"
     "                                  (needs settings.statusFile)\n"
@@ -37,6 +43,7 @@ const char kUsage[] =
     "  -pidfile FILE      write the process id to FILE (settings.pidfile)\n"
     "  -insist            keep retrying an unreachable peer at startup (settings.insist)\n"
     "  -delay SECONDS     override the delay of every sync\n"
+    "  -sshopts \"OPTS\"    ssh options (-p, -i, -o ...) for the -rsyncssh syncs\n"
     "  -version           print the version\n"
     "  -help              print this help\n"
     "\n"
@@ -103,6 +110,27 @@ Result<CliOptions> ParseCommandLine(int argc, char** argv) {
       double d = std::strtod(v->c_str(), &end);
       if (*end != '\0' || d < 0) return Fail("-delay: expected seconds >= 0, got " + *v);
       o.delay = d;
+    } else if (a == "-rsync" || a == "-rsyncssh" || a == "-direct") {
+      int n = a == "-rsyncssh" ? 3 : 2;
+      if (i + n >= argc) return Fail(fmt::format("{} needs {} arguments", a, n));
+      std::vector<std::string> sync{a.substr(1)};
+      for (int k = 0; k < n; ++k) {
+        std::string arg = argv[++i];
+        // Paths relative to here (a reload runs after the daemon moved to /); a host, and an
+        // rsync target that names one (host:dir), stay as they are.
+        bool is_path = !(a == "-rsyncssh" && k != 0) &&
+                       !(a == "-rsync" && k == 1 && arg.find(':') != std::string::npos);
+        if (is_path && !arg.empty() && arg[0] != '/') {
+          char cwd[PATH_MAX];
+          if (::getcwd(cwd, sizeof cwd)) arg = std::string(cwd) + "/" + arg;
+        }
+        sync.push_back(std::move(arg));
+      }
+      o.syncs.push_back(std::move(sync));
+    } else if (a == "-sshopts") {
+      auto v = value();
+      if (!v) return std::unexpected(v.error());
+      o.sshopts = *v;
     } else if (!a.empty() && a[0] == '-') {
       return Fail("unknown option " + std::string(argv[i]));
     } else if (o.config_path.empty()) {
@@ -112,11 +140,50 @@ Result<CliOptions> ParseCommandLine(int argc, char** argv) {
     }
   }
   if (!o.server_roots.empty() && o.mode != CliMode::kServer) return Fail("-root applies to --server only");
+  if (!o.syncs.empty() && !o.config_path.empty())
+    return Fail("there cannot be command-line syncs and a config file together");
+  if (!o.syncs.empty() && (o.mode == CliMode::kStatus || o.mode == CliMode::kFlush))
+    return Fail("status and flush need the config file of the syncd to ask");
   if ((o.mode == CliMode::kRun || o.mode == CliMode::kCheck || o.mode == CliMode::kStatus ||
        o.mode == CliMode::kFlush) &&
-      o.config_path.empty())
+      o.config_path.empty() && o.syncs.empty())
     return Fail("no config file given");
   return o;
+}
+
+namespace {
+
+// `s` as a Lua long string, whatever it holds.
+std::string LuaString(const std::string& s) {
+  std::string level;
+  while (s.find("]" + level + "]") != std::string::npos) level += "=";
+  return "[" + level + "[" + s + "]" + level + "]";
+}
+
+}  // namespace
+
+std::string CommandLineConfig(const CliOptions& o) {
+  std::string out;
+  for (const std::vector<std::string>& s : o.syncs) {
+    if (s[0] == "rsyncssh") {
+      out += fmt::format("sync {{ default.rsyncssh, source = {}, host = {}, targetdir = {}",
+                         LuaString(s[1]), LuaString(s[2]), LuaString(s[3]));
+      if (o.sshopts) out += fmt::format(", rsync = {{ rsh = {} }}", LuaString("ssh " + *o.sshopts));
+      out += " }\n";
+    } else {
+      out += fmt::format("sync {{ default.{}, source = {}, target = {} }}\n", s[0],
+                         LuaString(s[1]), LuaString(s[2]));
+    }
+  }
+  return out;
+}
+
+std::string ConfigIdentity(const CliOptions& o) {
+  if (o.syncs.empty()) return o.config_path;
+  std::string id = "command line:";
+  for (const auto& s : o.syncs)
+    for (const std::string& a : s) id += " " + a;
+  return id;
 }
 
 void ApplyCommandLine(const CliOptions& o, Config& config) {

@@ -25,11 +25,21 @@ struct CliOptions {
   std::optional<double> delay;
   int timeout_s = 60;  // syncd flush -timeout SECONDS.
   std::vector<std::string> server_roots;  // --server --root DIR: canonical paths.
+  // Syncs given on the command line instead of a config file, as lsyncd's `-rsync SOURCE
+  // TARGET`, `-rsyncssh SOURCE HOST TARGETDIR` and `-direct SOURCE TARGETDIR`: the layer's
+  // name, then its arguments.
+  std::vector<std::vector<std::string>> syncs;
+  std::optional<std::string> sshopts;  // -sshopts "...": ssh options of the rsyncssh syncs.
 };
 
 extern const char kUsage[];
 
 Result<CliOptions> ParseCommandLine(int argc, char** argv);
+// The configuration the command-line syncs stand for, as Lua (lsyncd's own sync{} calls).
+std::string CommandLineConfig(const CliOptions& options);
+// What the running daemon is known by (its control socket): the config file, or the
+// command-line syncs.
+std::string ConfigIdentity(const CliOptions& options);
 // Command-line values override the file's, as in lsyncd.
 void ApplyCommandLine(const CliOptions& options, Config& config);
 // The effective configuration, for `syncd --check`.

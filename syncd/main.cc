@@ -42,7 +42,12 @@ int main(int argc, char** argv) {
       break;
   }
   for (const std::string& c : options->log_categories) Log::EnableCategory(c);
-  auto config = lua::LoadConfig(options->config_path);
+  // The config file, or lsyncd's command-line syncs.
+  auto load = [](const CliOptions& o) {
+    return o.syncs.empty() ? lua::LoadConfig(o.config_path)
+                           : lua::LoadConfigString(CommandLineConfig(o), "command line");
+  };
+  auto config = load(*options);
   if (!config) {
     std::fprintf(stderr, "syncd: %s\n", config.error().message.c_str());
     return 1;
@@ -57,9 +62,10 @@ int main(int argc, char** argv) {
   for (const SyncConfig& sync : config->syncs)
     for (const std::string& n : sync.notes) LogInfo("{}: {}", sync.name, n);
   // Paths that must survive detaching (which changes to "/").
-  std::string control = ControlSocketPath(options->config_path);
+  std::string control = ControlSocketPath(ConfigIdentity(*options));
   char real[PATH_MAX];
-  if (::realpath(options->config_path.c_str(), real)) options->config_path = real;
+  if (options->syncs.empty() && ::realpath(options->config_path.c_str(), real))
+    options->config_path = real;
   auto prepared = PrepareProcess(*config);  // Daemonize, log file, pidfile.
   if (!prepared) {
     std::fprintf(stderr, "syncd: %s\n", prepared.error().message.c_str());
@@ -67,8 +73,8 @@ int main(int argc, char** argv) {
   }
   std::string self = SelfExecutable(argv[0]);
   // SIGHUP reads the file again, with the same command line on top.
-  auto reload = [options = *options]() -> Result<Config> {
-    auto fresh = lua::LoadConfig(options.config_path);
+  auto reload = [options = *options, load]() -> Result<Config> {
+    auto fresh = load(options);
     if (fresh) ApplyCommandLine(options, *fresh);
     return fresh;
   };

@@ -98,6 +98,35 @@ TEST_F(CliTest, AnOptionThatCannotBeCarriedStopsTheStartWithItsReason) {
                  "sent\n");
 }
 
+// lsyncd's command-line syncs: no config file, one sync per -rsync/-rsyncssh/-direct.
+TEST_F(CliTest, CommandLineSyncsReplicateWithoutAConfigFile) {
+  MakeDirs(tmp_ / "src/sub");
+  WriteFile(tmp_ / "src/sub/a", "hello");
+  Process p({SyncdBinary(), "-nodaemon", "-rsync", tmp_ / "src", tmp_ / "dst"},
+            {"HOME=" + tmp_.path()}, tmp_ / "run.log");
+  ASSERT_TRUE(WaitUntil([&] { return p.log().find("in sync with") != std::string::npos; }))
+      << p.log();
+  EXPECT_EQ(ReadFile(tmp_ / "dst/sub/a"), "hello");
+  WriteFile(tmp_ / "src/b", "live");
+  ASSERT_TRUE(WaitUntil([&] { return ReadFile(tmp_ / "dst/b") == "live"; })) << p.log();
+  p.Signal(SIGTERM);
+  EXPECT_EQ(p.Wait(), 0);
+
+  std::string out;
+  EXPECT_EQ(Run({"--check", "-rsyncssh", tmp_ / "src", "osm2", "/srv/t", "-sshopts",
+                 "-p 2222 -i /k/id", "-direct", tmp_ / "src", tmp_ / "copy"},
+                &out),
+            0)
+      << out;
+  EXPECT_THAT(out, HasSubstr("Sync1 (rsyncssh, command line:1): " + tmp_ / "src" + " -> osm2:/srv/t"));
+  EXPECT_THAT(out, HasSubstr("ssh: identityFile=/k/id port=2222"));
+  EXPECT_THAT(out, HasSubstr("Sync2 (direct, command line:2): " + tmp_ / "src" + " -> " + tmp_ / "copy"));
+  EXPECT_EQ(Run({"-rsync", tmp_ / "src"}, &out), 2);
+  EXPECT_THAT(out, HasSubstr("-rsync needs 2 arguments"));
+  EXPECT_EQ(Run({"-rsync", tmp_ / "src", tmp_ / "dst", Config("")}, &out), 2);
+  EXPECT_THAT(out, HasSubstr("there cannot be command-line syncs and a config file together"));
+}
+
 // Under systemd, stderr is the journal's stream (JOURNAL_STREAM names its device and inode):
 // lines carry their priority for journald and leave the timestamp to it.
 TEST_F(CliTest, LinesToTheJournalCarryTheirPriority) {
