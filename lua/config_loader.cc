@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "lua/ssh_settings.h"
+#include "lua/lsyncd_functions.h"
 #include "lua/prelude.h"
 #include "lua/reader.h"
 #include "lua/table_readers.h"
@@ -258,6 +259,7 @@ Result<Config> Load(const std::string& name, const std::function<int(lua_State*)
   lua_newtable(L);
   lua_setfield(L, -2, "settings");
   int records = luaL_ref(L, LUA_REGISTRYINDEX);
+  RegisterLsyncdFunctions(L);
   if (luaL_loadbufferx(L, kPrelude, kPreludeSize, "=syncd-prelude", "t") != LUA_OK)
     return syncd::Fail(std::string("prelude: ") + lua_tostring(L, -1));
   lua_rawgeti(L, LUA_REGISTRYINDEX, records);

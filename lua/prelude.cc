@@ -57,6 +57,19 @@ function sync(t)
   syncs[#syncs + 1] = { config = flatten(t, {}), file = info.short_src, line = info.currentline }
 end
 
+-- lsyncd's helpers for configs.
+function terminate(code)
+  error(('the configuration called terminate(%s)'):format(tostring(code)), 2)
+end
+function string.starts(s, prefix) return s:sub(1, #prefix) == prefix end
+function string.ends(s, suffix) return suffix == '' or s:sub(-#suffix) == suffix end
+-- What only custom layers use: named, with the caller's line, instead of a nil call.
+for _, name in ipairs({ 'spawn', 'spawnShell', 'observefd', 'nonobservefd' }) do
+  _ENV[name] = function()
+    error(name .. '() is an lsyncd function syncd does not provide', 2)
+  end
+end
+
 local current_settings = {}
 
 function settings(t)

@@ -160,6 +160,34 @@ TEST_F(ConfigLoaderTest, ValuesAreReadAsLsyncdReadsThem) {
               HasSubstr("settings.statusInterval: expected an integer, got string"));
 }
 
+TEST_F(ConfigLoaderTest, LsyncdsFunctionsWhileTheConfigLoads) {
+  // A sync per directory of a folder, as configs built from readdir() do.
+  fs::create_directories(dir_ + "/sites/one");
+  fs::create_directories(dir_ + "/sites/two");
+  std::ofstream(dir_ + "/sites/README") << "not a site";
+  auto c = Load("local sites = '" + dir_ + "/sites'\n"
+                "log('Normal', 'reading ', sites, ' ', 1, ' ', true)\n"
+                "assert(readdir('/no/such/dir') == nil)\n"
+                "local names = {}\n"
+                "for name, isdir in pairs(readdir(sites)) do\n"
+                "  if isdir and not name:starts('.') then names[#names + 1] = name end\n"
+                "end\n"
+                "table.sort(names)\n"
+                "assert(('abc'):ends('bc') and type(now()) == 'number')\n"
+                "for _, name in ipairs(names) do\n"
+                "  sync { default.rsyncssh, source = sites .. '/' .. name, host = 'peer',"
+                " targetdir = '/srv/' .. name }\n"
+                "end\n");
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_EQ(c->syncs.size(), 2u);
+  EXPECT_EQ(c->syncs[0].target_dir, "/srv/one");
+  EXPECT_EQ(c->syncs[1].target_dir, "/srv/two");
+  EXPECT_THAT(ErrorOf("\nspawn(nil, '/bin/true')\n" + SyncA("")),
+              HasSubstr("syncd.conf.lua:2: spawn() is an lsyncd function syncd does not provide"));
+  EXPECT_THAT(ErrorOf(SyncA("") + "terminate(3)\n"),
+              HasSubstr("syncd.conf.lua:2: the configuration called terminate(3)"));
+}
+
 TEST_F(ConfigLoaderTest, UserLayersInheritAndOwnKeysWin) {
   auto c = Load("local base = { default.rsyncssh, host = 'p', delay = 5, rsync = { archive = true } }\n"
                 "sync { base, source = '" + dir_ + "/a', targetdir = '/t', delay = 2,"
