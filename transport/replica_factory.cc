@@ -64,13 +64,21 @@ class FallbackChannel : public Channel {
     if (shared_->use_openssh) return OpenSsh(std::move(callbacks), std::move(opened));
     inner_ = std::make_unique<SshChannel>(loop_, target_);
     inner_->Open(callbacks, [this, callbacks, opened](Result<void> r) {
-      if (r || r.error().code != EKEYREJECTED || ::access(openssh_[0].c_str(), X_OK) != 0)
+      bool key = !r && r.error().code == EKEYREJECTED;
+      bool algorithms = !r && r.error().code == EPROTONOSUPPORT;
+      if (r || !(key || algorithms) || ::access(openssh_[0].c_str(), X_OK) != 0)
         return opened(std::move(r));
-      if (!shared_->use_openssh)
+      if (!shared_->use_openssh && key)
         LogWarn("{}; the OpenSSH client ({}) carries the syncs to it instead, signing with "
                 "SHA-2. To use syncd's own client, give it an ed25519 key; to say so and skip "
                 "this try, set ssh = {{ carrier = 'openssh' }}",
                 r.error().message.substr(0, r.error().message.find(';')), openssh_[0]);
+      if (!shared_->use_openssh && algorithms)
+        LogWarn("{}: syncd's SSH client and the standby have no algorithm in common (an "
+                "RSA-only host key, or a cipher or key exchange it lacks); the OpenSSH client "
+                "({}) carries the syncs to it instead. To skip this try, set ssh = {{ carrier "
+                "= 'openssh' }}",
+                r.error().message, openssh_[0]);
       shared_->use_openssh = true;
       retired_ = std::move(inner_);  // Its callback is still on the stack.
       OpenSsh(callbacks, opened);

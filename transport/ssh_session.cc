@@ -285,8 +285,11 @@ bool SshSession::Handshake() {
     return false;
   }
   if (rc != 0) {
+    // No algorithm in common (an RSA-only host key offered as rsa-sha2, which libssh2 1.10
+    // cannot verify; a cipher or key exchange it lacks): the OpenSSH client may get through.
+    bool algorithms = rc == LIBSSH2_ERROR_KEX_FAILURE || rc == LIBSSH2_ERROR_METHOD_NOT_SUPPORTED;
     Fail(Error{fmt::format("SSH handshake with {}: {}", target_.Describe(), SessionError(session_)),
-               ECONNRESET});
+               algorithms ? EPROTONOSUPPORT : ECONNRESET});
     return false;
   }
   if (auto v = VerifyHostKey(session_, target_); !v) {

@@ -407,6 +407,18 @@ void SshServer::Authorize(const std::string& public_key) {
                  "no-X11-forwarding " + public_key + "\n");
 }
 
+void SshServer::OnlyHostKey(const std::string& type) {
+  if (!std::filesystem::exists(dir_ + "/host_" + type))
+    Shell("ssh-keygen -q -t " + type + " -N '' -f " + dir_ + "/host_" + type + " </dev/null >/dev/null");
+  std::string cfg = ReadFile(dir_ + "/sshd_config");
+  std::string out;
+  std::istringstream in(cfg);
+  for (std::string line; std::getline(in, line);)
+    if (!line.starts_with("HostKey ")) out += line + "\n";
+  out += "HostKey " + dir_ + "/host_" + type + "\n";
+  WriteFile(dir_ + "/sshd_config", out);
+}
+
 std::string SshServer::KnownHostsLine(const std::string& type) const {
   std::string pub = ReadFile(dir_ + "/host_" + type + ".pub");
   std::istringstream in(pub);

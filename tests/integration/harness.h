@@ -125,7 +125,10 @@ class SshServer {
   void Authorize(const std::string& public_key);
   // Adds a public key that may run any command (what lsyncd's rsync and mv need).
   void AuthorizeShell(const std::string& public_key);
-  // The known_hosts line for one host key type ("ed25519", "ecdsa").
+  // Serves only a host key of `type` ("rsa": what libssh2 1.10 cannot verify from OpenSSH 9,
+  // which offers it as rsa-sha2 only). Before Start().
+  void OnlyHostKey(const std::string& type);
+  // The known_hosts line for one host key type ("ed25519", "ecdsa", "rsa").
   std::string KnownHostsLine(const std::string& type) const;
   void Start();
   void Stop();

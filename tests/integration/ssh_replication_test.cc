@@ -255,6 +255,24 @@ TEST_F(SshReplicationTest, SeedConfigWithAnRsaKeyReplicatesThroughTheOpenSshClie
   EXPECT_EQ(syncd->Wait(), 0) << syncd->log();
 }
 
+// A standby whose only host key is RSA: OpenSSH 9 offers it as rsa-sha2 only, which
+// libssh2 1.10 cannot verify, so the handshake finds no algorithm in common. The OpenSSH
+// client takes over after one warning, as lsyncd's ssh would simply connect.
+TEST_F(SshReplicationTest, RsaOnlyHostKeyReplicatesThroughTheOpenSshClient) {
+  sshd_->Authorize(SshServer::MakeUserKey(key_));
+  sshd_->OnlyHostKey("rsa");
+  WriteFile(home_ + "/.ssh/known_hosts", sshd_->KnownHostsLine("rsa"));
+  sshd_->Start();
+  PopulateSeedTrees(layout_);
+  auto syncd = StartSeedSyncd();
+  ExpectConverged(layout_, "startup");
+  RunLiveChanges(layout_);
+  EXPECT_EQ(Count(syncd->log(), "no algorithm in common"), 1u) << syncd->log();
+  EXPECT_THAT(sshd_->log(), HasSubstr("Accepted publickey for root from 127.0.0.1"));
+  syncd->Signal(SIGTERM);
+  EXPECT_EQ(syncd->Wait(), 0) << syncd->log();
+}
+
 // insist = true (the seed's setting): a standby that is down at startup is retried.
 TEST_P(SshCarrierTest, PeerDownAtStartupIsRetriedWithInsist) {
   TrustEachOther();
