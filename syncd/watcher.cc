@@ -116,6 +116,19 @@ void InotifyWatcher::FlushUnpairedMoves() {
   }
 }
 
+bool InotifyWatcher::RepathMoved(const std::string& from, const std::string& to) {
+  // Which watch is the moved directory's is asked of the kernel (adding a watch to a watched
+  // inode gives its descriptor back): by name alone, a directory made at the old name while
+  // the events waited in the queue would take the new name in its place.
+  int wd = inotify_add_watch(fd_, JoinPath(root_, to).c_str(), MaskFor(mode_));
+  if (wd < 0) return Repath(from, to);  // Moved on or gone since: its next event says where.
+  auto known = paths_.find(wd);
+  if (known == paths_.end()) return false;  // Never watched: the caller watches the tree.
+  std::string old = known->second;
+  Repath(old, to);
+  return true;
+}
+
 bool InotifyWatcher::Repath(const std::string& from, const std::string& to) {
   std::string prefix = from + "/";
   bool found = false;
@@ -180,7 +193,7 @@ void InotifyWatcher::Handle(const inotify_event& ev) {
       // Same inodes, same watches: only the names changed. A directory renamed before its
       // IN_CREATE was handled has no watch yet (adding it found nothing at the old name):
       // it is watched now, under its new name, and what is inside it reported.
-      bool watched = is_dir && Repath(from, rel);
+      bool watched = is_dir && RepathMoved(from, rel);
       if (handler_) handler_(FsEvent{FsEvent::Kind::kMoved, rel, from, is_dir});
       if (is_dir && !watched) {
         if (auto r = WatchTree(rel, true); !r) LogError("{}", r.error().message);

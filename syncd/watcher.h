@@ -70,6 +70,9 @@ class InotifyWatcher : public Watcher {
   // Watches at and beneath `from` now describe `to` (a directory renamed inside the tree);
   // false if `from` itself had no watch.
   bool Repath(const std::string& from, const std::string& to);
+  // The same for the directory a rename just moved to `to`, found by its inode rather than
+  // by `from`; false if it has no watch yet.
+  bool RepathMoved(const std::string& from, const std::string& to);
   // A rename's first half whose second half did not follow: the path left the tree.
   void FlushUnpairedMoves();
   void Emit(FsEvent::Kind kind, std::string path);

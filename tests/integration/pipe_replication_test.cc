@@ -277,6 +277,30 @@ TEST_F(PipeReplicationTest, DirectoryRenamedBeforeItsCreationWasReadIsWatched) {
   EXPECT_EQ(ReadFile(dst_ + "/renamed/late"), "after the rename");
 }
 
+// A directory made, renamed, and a new one made at the old name, all before the watcher reads
+// the first event: the rename must move the watch of the renamed directory (found by its
+// inode), not the one on the new directory that now has the old name. lsyncd's churn test
+// met this under load.
+TEST_F(PipeReplicationTest, DirectoryRenamedAndItsNameTakenBeforeTheEventsWereReadKeepsBothWatched) {
+  MakeDirs(src_);
+  auto syncd = StartLocal("rsync = { archive = true }");
+  ASSERT_TRUE(Converged(*syncd));
+  syncd->Signal(SIGSTOP);
+  MakeDirs(src_ + "/a/deep");
+  fs::rename(src_ + "/a", src_ + "/b");
+  MakeDirs(src_ + "/a");
+  syncd->Signal(SIGCONT);
+  ASSERT_TRUE(Converged(*syncd));
+  WriteFile(src_ + "/a/in_new", "new a");
+  WriteFile(src_ + "/b/in_moved", "moved");
+  WriteFile(src_ + "/b/deep/in_deep", "deep");
+  ASSERT_TRUE(Converged(*syncd));
+  EXPECT_EQ(ReadFile(dst_ + "/a/in_new"), "new a");
+  EXPECT_EQ(ReadFile(dst_ + "/b/in_moved"), "moved");
+  EXPECT_EQ(ReadFile(dst_ + "/b/deep/in_deep"), "deep");
+  EXPECT_FALSE(fs::exists(dst_ + "/b/in_new")) << syncd->log();
+}
+
 // Without hard_links, as rsync: each name is a file of its own on the standby. inotify
 // reports a write only under the name written through; the standby's copies of the other
 // names must get the new content too, for links made before the start and while running.
