@@ -62,7 +62,11 @@ bool IdMap::Apply(std::string& name, uint32_t& id) const {
       id = r.to_id;
       name.clear();  // The standby takes the number as it is.
     } else {
-      name = r.to_name;  // Resolved on the standby, as rsync's receiver does.
+      // Resolved on the standby, as rsync's receiver does. The source's id says nothing about
+      // it: -1 compares unequal to any id the standby had from a number, and if the standby
+      // has no such name, chown(-1) leaves the owner as it is.
+      name = r.to_name;
+      id = static_cast<uint32_t>(-1);
     }
     return true;
   }
