@@ -195,6 +195,28 @@ void ApplyCommandLine(const CliOptions& o, Config& config) {
     for (SyncConfig& s : config.syncs) s.delay = *o.delay;
 }
 
+std::vector<std::string> EngineDifferences(const SyncConfig& y) {
+  std::vector<std::string> out;
+  if (!y.delay)
+    out.push_back("no delay: a change goes out once the file is closed (lsyncd waits `delay`, "
+                  "15 s by default)");
+  if (y.kind != SyncKind::kDirect)
+    out.push_back("renames are done as renames on the standby (lsyncd's rsync layers copy the "
+                  "new name and delete the old)");
+  if (y.kind != SyncKind::kDirect && !y.filter_rules.empty())
+    out.push_back("excluded entries the standby holds inside a renamed directory move with it");
+  if (!y.KeepPerms())
+    out.push_back("without perms, a renamed file keeps its standby mode, and a file's mode is "
+                  "the one it had when first closed");
+  if (!y.filter_rules.empty())
+    out.push_back("one matcher, rsync's, for the filter rules at startup and while running; "
+                  "filter rules apply before excludes");
+  if (y.rsync.ignore_existing)
+    out.push_back("ignore_existing: a file is sent when first closed; later changes to it do "
+                  "not follow");
+  return out;
+}
+
 std::string DescribeConfig(const Config& c) {
   std::string out = fmt::format("config {}: {} sync(s)\n", c.path, c.syncs.size());
   const Settings& s = c.settings;
@@ -223,6 +245,7 @@ std::string DescribeConfig(const Config& c) {
     if (!y.filter_rules.empty())
       out += fmt::format("  filter: {}\n", fmt::join(y.filter_rules, ", "));
     if (!y.rsync.chmod.empty()) out += fmt::format("  chmod: {}\n", fmt::join(y.rsync.chmod, ","));
+    for (const std::string& n : EngineDifferences(y)) out += fmt::format("  differs from lsyncd: {}\n", n);
     for (const std::string& n : y.notes) out += fmt::format("  differs from lsyncd: {}\n", n);
     if (!y.host.empty())
       out += fmt::format("  ssh: identityFile={} port={} carrier={}\n",

@@ -84,6 +84,10 @@ TEST_F(CliTest, CheckPrintsTheEffectiveConfiguration) {
   EXPECT_THAT(out, HasSubstr("Sync1 (rsyncssh, " + c + ":1): " + tmp_ / "src" + " -> osm2:/t"));
   EXPECT_THAT(out, HasSubstr("keeps: perms=true owner=true group=true times=true"));
   EXPECT_THAT(out, HasSubstr("differs from lsyncd: -v: output only"));
+  EXPECT_THAT(out, HasSubstr("differs from lsyncd: excluded entries the standby holds inside a "
+                             "renamed directory move with it"));
+  EXPECT_THAT(out, HasSubstr("differs from lsyncd: no delay: a change goes out once the file "
+                             "is closed"));
   EXPECT_THAT(out, HasSubstr("differs from lsyncd: --inplace: files are written under a "
                              "temporary name and renamed into place"));
 }
