@@ -175,7 +175,7 @@ const Spec kSpecs[] = {
     {"copy-dirlinks", 'k', false, How::kRefused, nullptr, kNotYet},
     {"keep-dirlinks", 'K', false, How::kRefused, nullptr, kNotYet},
     {"munge-links", 0, false, How::kRefused, nullptr, kNotYet},
-    {"one-file-system", 'x', false, How::kRefused, nullptr, kNotYet},
+    {"one-file-system", 'x', false, How::kFlag, &RsyncOptions::one_file_system},
     {"cvs-exclude", 'C', false, How::kRefused, nullptr,
      "it reads .cvsignore files in every directory, a merge rule syncd does not carry"},
     {"append", 0, false, How::kRefused, nullptr,

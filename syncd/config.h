@@ -52,6 +52,7 @@ struct RsyncOptions {
   bool safe_links = false;
   bool size_only = false;
   bool ignore_times = false;
+  bool one_file_system = false;  // -x: a mount point inside the source goes over empty.
   std::optional<uint64_t> bwlimit;  // Bytes per second the client sends at most (--bwlimit).
   std::optional<std::string> rsh;  // --rsh / rsh = "...".
   bool operator==(const RsyncOptions&) const = default;

@@ -114,11 +114,13 @@ Result<ContentHash> PosixFileSystem::Hash(const std::string& root, const std::st
   return ContentHash{h.high64, h.low64};
 }
 
-Result<Listing> ScanTree(FileSystem& fs, const std::string& root, const Filter& filter) {
+Result<Listing> ScanTree(FileSystem& fs, const std::string& root, const Filter& filter,
+                         bool one_file_system) {
   Listing out;
   auto top = fs.Stat(root, "");
   if (!top) return std::unexpected(top.error());
   if (top->type != FileType::kDir) return Fail(root + ": not a directory", ENOTDIR);
+  const uint64_t root_dev = top->dev;
   out.push_back(std::move(*top));
   std::vector<std::string> stack{""};
   while (!stack.empty()) {
@@ -137,7 +139,8 @@ Result<Listing> ScanTree(FileSystem& fs, const std::string& root, const Filter& 
         return std::unexpected(entry.error());
       }
       if (filter.Excluded(rel, entry->type == FileType::kDir)) continue;
-      if (entry->type == FileType::kDir) stack.push_back(rel);
+      if (entry->type == FileType::kDir && !(one_file_system && entry->dev != root_dev))
+        stack.push_back(rel);
       out.push_back(std::move(*entry));
     }
   }

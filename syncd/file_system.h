@@ -47,8 +47,10 @@ class PosixFileSystem : public FileSystem {
 };
 
 // Walks root depth-first and lists every entry that the filter does not exclude, the root
-// itself first (path ""). Entries that vanish during the walk are skipped.
-Result<Listing> ScanTree(FileSystem& fs, const std::string& root, const Filter& filter);
+// itself first (path ""). Entries that vanish during the walk are skipped. With
+// `one_file_system` (rsync -x), a directory on another filesystem is listed, not entered.
+Result<Listing> ScanTree(FileSystem& fs, const std::string& root, const Filter& filter,
+                         bool one_file_system = false);
 
 // Converts an lstat result into an Entry, with names resolved through `names`.
 Entry EntryFromStat(const std::string& rel, const struct stat& st, NameCache& names);

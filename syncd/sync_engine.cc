@@ -258,7 +258,7 @@ std::vector<Entry> SyncEngine::LinkNames(const Entry& local, bool may_scan) {
     // A new link to a file the engine knew by one name (or none): its other names are found
     // once, by a scan. (Links from outside the tree keep the count above what is found.)
     group.complete = true;
-    if (auto all = ScanTree(fs_, config_.source, filter_)) {
+    if (auto all = ScanTree(fs_, config_.source, filter_, config_.rsync.one_file_system)) {
       for (const Entry& e : *all)
         if (e.type == FileType::kFile && e.ino == local.ino && e.dev == local.dev)
           group.names.insert(e.path);
@@ -329,7 +329,7 @@ Result<ChangeBatch> SyncEngine::PlanRescan() { return Reconcile(peer_); }
 
 Result<ChangeBatch> SyncEngine::Reconcile(std::map<std::string, Entry> peer) {
   peer_ = std::move(peer);
-  auto local = ScanTree(fs_, config_.source, filter_);
+  auto local = ScanTree(fs_, config_.source, filter_, config_.rsync.one_file_system);
   if (!local) return std::unexpected(local.error());
   links_.clear();
   for (const Entry& e : *local) {
@@ -447,10 +447,17 @@ void SyncEngine::PlanRemoval(const std::string& path, FileType type, Plan& plan)
 }
 
 void SyncEngine::PlanSubtree(const std::string& dir, Plan& plan) {
+  std::optional<uint64_t> root_dev;
+  if (config_.rsync.one_file_system)
+    if (auto root = fs_.Stat(config_.source, "")) root_dev = root->dev;
   std::vector<std::string> stack{dir};
   while (!stack.empty()) {
     std::string d = std::move(stack.back());
     stack.pop_back();
+    if (root_dev) {  // rsync -x: a mount point goes over as an empty directory.
+      auto here = fs_.Stat(config_.source, d);
+      if (!here || here->dev != *root_dev) continue;
+    }
     auto names = fs_.ReadDir(JoinPath(config_.source, d));
     if (!names) continue;
     for (const std::string& name : *names) {

@@ -70,7 +70,7 @@ SyncRunner::~SyncRunner() {
 void SyncRunner::Start() {
   // Watches first, then the reconcile: nothing changed during the scan can be missed.
   watcher_ = std::make_unique<InotifyWatcher>(loop_, config_.source, engine_.filter(),
-                                              config_.inotify_mode);
+                                              config_.inotify_mode, config_.rsync.one_file_system);
   if (auto r = watcher_->Start([this](const FsEvent& e) { OnEvent(e); }); !r) {
     Error e = r.error();
     e.fatal = true;
@@ -95,7 +95,8 @@ void SyncRunner::SetFilterRules(const std::vector<std::string>& rules) {
   if (watcher_) {
     watcher_->Stop();
     watcher_ = std::make_unique<InotifyWatcher>(loop_, config_.source, engine_.filter(),
-                                                config_.inotify_mode);
+                                                config_.inotify_mode,
+                                                config_.rsync.one_file_system);
     if (auto r = watcher_->Start([this](const FsEvent& e) { OnEvent(e); }); !r)
       LogError("{}: watching again after a reload: {}", config_.name, r.error().message);
   }

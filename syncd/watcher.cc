@@ -34,8 +34,13 @@ std::string Child(const std::string& dir, std::string_view name) {
 
 }  // namespace
 
-InotifyWatcher::InotifyWatcher(uv_loop_t* loop, std::string root, Filter filter, InotifyMode mode)
-    : loop_(loop), root_(std::move(root)), filter_(std::move(filter)), mode_(mode) {}
+InotifyWatcher::InotifyWatcher(uv_loop_t* loop, std::string root, Filter filter, InotifyMode mode,
+                               bool one_file_system)
+    : loop_(loop), root_(std::move(root)), filter_(std::move(filter)), mode_(mode),
+      one_file_system_(one_file_system) {
+  struct stat st;
+  if (::stat(root_.c_str(), &st) == 0) root_dev_ = st.st_dev;
+}
 
 InotifyWatcher::~InotifyWatcher() { Stop(); }
 
@@ -272,6 +277,10 @@ Result<void> InotifyWatcher::WatchTree(const std::string& top, bool report) {
     std::string rel = std::move(stack.back());
     stack.pop_back();
     std::string abs = JoinPath(root_, rel);
+    if (one_file_system_ && !rel.empty()) {
+      struct stat st;
+      if (::lstat(abs.c_str(), &st) != 0 || st.st_dev != root_dev_) continue;  // A mount point.
+    }
     // Watch first, then list: whatever appears after this call produces its own event.
     int wd = inotify_add_watch(fd_, abs.c_str(), mask);
     if (wd < 0) {

@@ -48,7 +48,9 @@ class Watcher {
 class InotifyWatcher : public Watcher {
  public:
   // `loop` must outlive the watcher. Runs on the loop thread.
-  InotifyWatcher(uv_loop_t* loop, std::string root, Filter filter, InotifyMode mode);
+  // With `one_file_system` (rsync -x), directories on another filesystem are not watched.
+  InotifyWatcher(uv_loop_t* loop, std::string root, Filter filter, InotifyMode mode,
+                 bool one_file_system = false);
   ~InotifyWatcher() override;
 
   Result<void> Start(Handler handler) override;
@@ -81,6 +83,8 @@ class InotifyWatcher : public Watcher {
   std::string root_;
   Filter filter_;
   InotifyMode mode_;
+  bool one_file_system_ = false;
+  dev_t root_dev_ = 0;
   Handler handler_;
   int fd_ = -1;
   uv_poll_t* poll_ = nullptr;

@@ -167,6 +167,47 @@ TEST_F(RsyncDifferentialTest, FilterRulesGiveTheStandbyRsyncGives) {
   EXPECT_EQ(syncd->Wait(), 0) << syncd->log();
 }
 
+// one_file_system (rsync -x): a filesystem mounted inside the source goes over as an empty
+// directory, at startup and while running, as rsync -ax leaves it.
+TEST_F(RsyncDifferentialTest, OneFileSystemLeavesMountPointsEmptyAsRsyncDoes) {
+  std::string src = tmp_ / "src", rdst = tmp_ / "rsync", sdst = tmp_ / "syncd";
+  MakeDirs(src + "/mnt");
+  MakeDirs(src + "/plain/sub");
+  MakeDirs(rdst);
+  MakeDirs(sdst);
+  WriteFile(src + "/top", "top");
+  WriteFile(src + "/plain/sub/f", "beneath");
+  ASSERT_EQ(std::system(("mount -t tmpfs -o size=1m tmpfs '" + src + "/mnt'").c_str()), 0);
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { std::system(("umount -l '" + dir + "'").c_str()); }
+  } unmount{src + "/mnt"};
+  MakeDirs(src + "/mnt/inside");
+  WriteFile(src + "/mnt/inside/f", "on the other filesystem");
+  WriteFile(src + "/mnt/g", "on the other filesystem");
+  ASSERT_TRUE(RunRsync({}, src, rdst, "-ax"));
+  std::string path = tmp_ / "syncd.conf.lua";
+  WriteFile(path, "sync { default.rsync, source = '" + src + "', target = '" + sdst +
+                      "', rsync = { archive = true, one_file_system = true } }\n");
+  auto syncd = StartSyncd(path, tmp_.path(), tmp_ / "syncd.log");
+  ASSERT_TRUE(WaitUntil([&] { return syncd->log().find("all 1 syncs are in sync") != std::string::npos; }))
+      << syncd->log();
+  SnapshotOptions options;
+  options.dir_times = false;
+  EXPECT_EQ(Diff(Snapshot(rdst, options), Snapshot(sdst, options)), "");
+  EXPECT_TRUE(fs::is_directory(sdst + "/mnt"));
+  EXPECT_FALSE(fs::exists(sdst + "/mnt/g"));
+  // While running: a change on the mounted filesystem stays there; one beside it goes over.
+  WriteFile(src + "/mnt/inside/later", "not sent");
+  WriteFile(src + "/plain/later", "sent");
+  ASSERT_TRUE(WaitUntil([&] { return fs::exists(sdst + "/plain/later"); })) << syncd->log();
+  ASSERT_TRUE(RunRsync({}, src, rdst, "-ax"));
+  EXPECT_TRUE(WaitUntil([&] { return Diff(Snapshot(rdst, options), Snapshot(sdst, options)).empty(); }))
+      << Diff(Snapshot(rdst, options), Snapshot(sdst, options));
+  syncd->Signal(SIGTERM);
+  EXPECT_EQ(syncd->Wait(), 0) << syncd->log();
+}
+
 // One way of running both tools: the sync{} keys and rsync's flags that mean the same.
 struct Variant {
   std::string name;
