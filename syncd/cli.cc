@@ -206,8 +206,8 @@ std::vector<std::string> EngineDifferences(const SyncConfig& y) {
   if (y.kind != SyncKind::kDirect && !y.filter_rules.empty())
     out.push_back("excluded entries the standby holds inside a renamed directory move with it");
   if (!y.KeepPerms())
-    out.push_back("without perms, a renamed file keeps its standby mode, and a file's mode is "
-                  "the one it had when first closed");
+    out.push_back("without perms, a file renamed to a new name keeps its standby mode, and a "
+                  "file's mode is the one it had when first closed");
   if (!y.filter_rules.empty())
     out.push_back("one matcher, rsync's, for the filter rules at startup and while running; "
                   "filter rules apply before excludes");

@@ -572,6 +572,16 @@ bool Agent::OnRename(Decoder& d) {
   if (!to_dir) return Failed(seq, to_dir.error(), to), true;
   if (from_name.empty() || to_name.empty())
     return Failed(seq, Error{"cannot rename the target itself", EINVAL}, to), true;
+  if (!policy_.perms) {
+    // Without kept permissions, a file that replaces one keeps that one's mode, as rsync
+    // --no-perms leaves it (a file saved through a temporary name and a rename).
+    struct stat old, moving;
+    if (::fstatat(to_dir->get(), to_name.c_str(), &old, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISREG(old.st_mode) &&
+        ::fstatat(from_dir->get(), from_name.c_str(), &moving, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISREG(moving.st_mode))
+      ::fchmodat(from_dir->get(), from_name.c_str(), old.st_mode & 07777, 0);
+  }
   if (::renameat(from_dir->get(), from_name.c_str(), to_dir->get(), to_name.c_str()) != 0)
     return Failed(seq, Error::FromErrno("rename " + from + " to " + to), to), true;
   return true;
