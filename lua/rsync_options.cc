@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -204,6 +205,14 @@ const Spec* ByName(std::string_view name) {
   for (const Spec& s : kSpecs)
     if (s.name == name) return &s;
   return nullptr;
+}
+
+// The option an lsyncd rsync{} key stands for ("hard_links" is --hard-links).
+const Spec* ByKey(std::string_view key) {
+  std::string name(key);
+  for (char& c : name)
+    if (c == '_') c = '-';
+  return ByName(name);
 }
 
 const Spec* ByLetter(char c) {
@@ -461,10 +470,7 @@ std::vector<RsyncArg> RsyncArgsFromTable(const std::map<std::string, RsyncTableV
   for (const auto& [key, value] : table) {
     if (!value.truthy || value.text || key == "_extra" || key == "archive") continue;
     if (key == "devices" || key == "specials") continue;
-    std::string name = key;
-    for (char& c : name)
-      if (c == '_') c = '-';
-    const Spec* spec = ByName(name);
+    const Spec* spec = ByKey(key);
     if (spec && spec->letter) args.push_back({fmt::format("-{}", spec->letter), prefix + "." + key});
   }
   if (on("devices") && on("specials")) args.push_back({"-D", prefix + ".devices"});
@@ -472,13 +478,10 @@ std::vector<RsyncArg> RsyncArgsFromTable(const std::map<std::string, RsyncTableV
     for (const std::string& a : it->second.list) args.push_back({a, prefix + "._extra"});
   for (const auto& [key, value] : table) {
     if (!value.truthy || key == "_extra" || key == "archive" || key == "binary") continue;
-    std::string name = key;
-    for (char& c : name)
-      if (c == '_') c = '-';
-    const Spec* spec = ByName(name);
+    const Spec* spec = ByKey(key);
     if (spec && spec->letter && !value.text) continue;  // Given as a short flag above.
     if ((key == "devices" || key == "specials") && on("devices") && on("specials")) continue;
-    std::string arg = "--" + name;
+    std::string arg = "--" + (spec ? std::string(spec->name) : key);
     if (value.text) arg += "=" + *value.text;
     args.push_back({std::move(arg), prefix + "." + key});
   }
@@ -496,10 +499,7 @@ bool IsRsyncValueKey(std::string_view key) {
 
 bool IsRsyncFlagKey(std::string_view key) {
   if (IsRsyncValueKey(key)) return false;
-  std::string name(key);
-  for (char& c : name)
-    if (c == '_') c = '-';
-  const Spec* spec = ByName(name);
+  const Spec* spec = ByKey(key);
   return spec && !spec->takes_value;
 }
 

@@ -36,7 +36,6 @@ void WriteBoth(const std::string& a, const std::string& b, const std::string& re
   for (const std::string& root : {a, b}) {
     std::string path = root + "/" + rel;
     WriteFile(path, content, mode);
-    ::chmod(path.c_str(), mode);
     struct timespec t[2] = {{when, 0}, {when, 0}};
     ::utimensat(AT_FDCWD, path.c_str(), t, AT_SYMLINK_NOFOLLOW);
   }
