@@ -211,6 +211,9 @@ std::vector<std::string> EngineDifferences(const SyncConfig& y) {
   if (!y.filter_rules.empty())
     out.push_back("one matcher, rsync's, for the filter rules at startup and while running; "
                   "filter rules apply before excludes");
+  if (y.Follow() != FollowLinks::kNone)
+    out.push_back("a change beneath a directory that a followed symlink also shows goes over "
+                  "at its own path only (as with lsyncd); a link that loops back is entered once");
   if (y.rsync.ignore_existing)
     out.push_back("ignore_existing: a file is sent when first closed; later changes to it do "
                   "not follow");

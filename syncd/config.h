@@ -15,6 +15,10 @@ enum class InotifyMode { kCloseWrite, kModify, kCloseWriteOrModify };
 // `delete = true | false | 'startup' | 'running'`.
 enum class DeleteMode { kAlways, kNever, kStartup, kRunning };
 
+// Which symlinks in the source are sent as what they point at (rsync's -L and
+// --copy-unsafe-links); the others go over as symlinks.
+enum class FollowLinks { kNone, kAll, kUnsafe };
+
 // Which lsyncd layer the sync{} inherits from.
 enum class SyncKind { kRsyncSsh, kRsync, kDirect };
 
@@ -52,7 +56,9 @@ struct RsyncOptions {
   bool safe_links = false;
   bool size_only = false;
   bool ignore_times = false;
-  bool one_file_system = false;  // -x: a mount point inside the source goes over empty.
+  bool one_file_system = false;
+  bool copy_links = false;         // -L: every symlink goes over as what it points at.
+  bool copy_unsafe_links = false;  // Only symlinks leading out of the tree do.  // -x: a mount point inside the source goes over empty.
   std::optional<uint64_t> bwlimit;  // Bytes per second the client sends at most (--bwlimit).
   std::optional<std::string> rsh;  // --rsh / rsh = "...".
   bool operator==(const RsyncOptions&) const = default;
@@ -120,6 +126,10 @@ struct SyncConfig {
   bool KeepLinks() const { return rsync.archive || rsync.links; }
   bool KeepDevices() const { return rsync.archive || rsync.devices; }
   bool KeepSpecials() const { return rsync.archive || rsync.specials; }
+  FollowLinks Follow() const {
+    if (rsync.copy_links) return FollowLinks::kAll;
+    return rsync.copy_unsafe_links ? FollowLinks::kUnsafe : FollowLinks::kNone;
+  }
 };
 
 struct Settings {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <utility>
 
 namespace syncd {
 
@@ -69,18 +70,41 @@ Entry EntryFromStat(const std::string& rel, const struct stat& st, NameCache& na
   return e;
 }
 
+bool UnsafeSymlink(std::string_view path, std::string_view target) {
+  if (target.empty() || target.front() == '/') return true;
+  int depth = 0;
+  for (char c : path)
+    if (c == '/') ++depth;
+  size_t start = 0;
+  while (start <= target.size()) {
+    size_t slash = target.find('/', start);
+    std::string_view part = target.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    if (part == "..") {
+      if (--depth < 0) return true;
+    } else if (!part.empty() && part != ".") {
+      ++depth;
+    }
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return false;
+}
+
 Result<Entry> PosixFileSystem::Stat(const std::string& root, const std::string& rel) {
   std::string abs = JoinPath(root, rel);
   struct stat st;
   if (::lstat(abs.c_str(), &st) != 0) return FailErrno("lstat " + abs);
-  Entry e = EntryFromStat(rel, st, names_);
-  if (e.type == FileType::kSymlink) {
-    std::string target(static_cast<size_t>(st.st_size > 0 ? st.st_size : 255) + 1, '\0');
-    ssize_t n = ::readlink(abs.c_str(), target.data(), target.size());
-    if (n < 0) return FailErrno("readlink " + abs);
-    target.resize(static_cast<size_t>(n));
-    e.link_target = std::move(target);
+  if (!S_ISLNK(st.st_mode)) return EntryFromStat(rel, st, names_);
+  std::string target(static_cast<size_t>(st.st_size > 0 ? st.st_size : 255) + 1, '\0');
+  ssize_t n = ::readlink(abs.c_str(), target.data(), target.size());
+  if (n < 0) return FailErrno("readlink " + abs);
+  target.resize(static_cast<size_t>(n));
+  if (follow_ == FollowLinks::kAll || (follow_ == FollowLinks::kUnsafe && UnsafeSymlink(rel, target))) {
+    if (::stat(abs.c_str(), &st) == 0) return EntryFromStat(rel, st, names_);
+    return Fail("symlink has no referent: " + abs, ENOENT);
   }
+  Entry e = EntryFromStat(rel, st, names_);
+  e.link_target = std::move(target);
   return e;
 }
 
@@ -99,7 +123,7 @@ Result<std::vector<std::string>> PosixFileSystem::ReadDir(const std::string& dir
 
 Result<ContentHash> PosixFileSystem::Hash(const std::string& root, const std::string& rel) {
   std::string abs = JoinPath(root, rel);
-  int fd = ::open(abs.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  int fd = ::open(abs.c_str(), O_RDONLY | O_CLOEXEC | (follow_ == FollowLinks::kNone ? O_NOFOLLOW : 0));
   if (fd < 0) return FailErrno("open " + abs);
   XXH3_state_t* state = XXH3_createState();
   XXH3_128bits_reset(state);
@@ -121,10 +145,23 @@ Result<Listing> ScanTree(FileSystem& fs, const std::string& root, const Filter& 
   if (!top) return std::unexpected(top.error());
   if (top->type != FileType::kDir) return Fail(root + ": not a directory", ENOTDIR);
   const uint64_t root_dev = top->dev;
+  // Every directory entered, with the one it was entered from: a followed symlink that leads
+  // back to a directory above it is listed, not entered again.
+  struct Entered {
+    uint64_t dev, ino;
+    size_t parent;
+  };
+  constexpr size_t kNoParent = static_cast<size_t>(-1);
+  std::vector<Entered> entered{{top->dev, top->ino, kNoParent}};
+  auto loops = [&](const Entry& dir, size_t from) {
+    for (size_t i = from; i != kNoParent && dir.ino != 0; i = entered[i].parent)
+      if (entered[i].dev == dir.dev && entered[i].ino == dir.ino) return true;
+    return false;
+  };
   out.push_back(std::move(*top));
-  std::vector<std::string> stack{""};
+  std::vector<std::pair<std::string, size_t>> stack{{"", 0}};
   while (!stack.empty()) {
-    std::string dir = std::move(stack.back());
+    auto [dir, node] = std::move(stack.back());
     stack.pop_back();
     auto names = fs.ReadDir(JoinPath(root, dir));
     if (!names) {
@@ -139,8 +176,11 @@ Result<Listing> ScanTree(FileSystem& fs, const std::string& root, const Filter& 
         return std::unexpected(entry.error());
       }
       if (filter.Excluded(rel, entry->type == FileType::kDir)) continue;
-      if (entry->type == FileType::kDir && !(one_file_system && entry->dev != root_dev))
-        stack.push_back(rel);
+      if (entry->type == FileType::kDir && !(one_file_system && entry->dev != root_dev) &&
+          !loops(*entry, node)) {
+        entered.push_back({entry->dev, entry->ino, node});
+        stack.emplace_back(rel, entered.size() - 1);
+      }
       out.push_back(std::move(*entry));
     }
   }

@@ -5,9 +5,11 @@
 #include <sys/stat.h>
 
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "syncd/config.h"
 #include "syncd/error.h"
 #include "syncd/filter.h"
 #include "syncd/tree.h"
@@ -36,19 +38,29 @@ class NameCache {
   std::unordered_map<uint32_t, std::string> groups_;
 };
 
+// rsync's test for a link that leads out of the tree: an absolute or empty target, or one whose
+// ".." components climb above the tree's top from where the link at `path` lies.
+bool UnsafeSymlink(std::string_view path, std::string_view target);
+
 class PosixFileSystem : public FileSystem {
  public:
+  explicit PosixFileSystem(FollowLinks follow = FollowLinks::kNone) : follow_(follow) {}
+  // A symlink that `follow` names is described as its referent (stat, not lstat); one whose
+  // referent is missing fails with ENOENT, so it is skipped as rsync skips it ("symlink has no
+  // referent").
   Result<Entry> Stat(const std::string& root, const std::string& rel) override;
   Result<std::vector<std::string>> ReadDir(const std::string& dir) override;
   Result<ContentHash> Hash(const std::string& root, const std::string& rel) override;
 
  private:
+  FollowLinks follow_;
   NameCache names_;
 };
 
 // Walks root depth-first and lists every entry that the filter does not exclude, the root
 // itself first (path ""). Entries that vanish during the walk are skipped. With
-// `one_file_system` (rsync -x), a directory on another filesystem is listed, not entered.
+// `one_file_system` (rsync -x), a directory on another filesystem is listed, not entered. A
+// directory reached a second time (a followed symlink that loops back) is listed, not entered.
 Result<Listing> ScanTree(FileSystem& fs, const std::string& root, const Filter& filter,
                          bool one_file_system = false);
 

@@ -99,31 +99,9 @@ bool SyncEngine::SkippedByTransferRules(const Entry& local, const Entry* peer) c
             std::pair(local.meta.mtime_sec, local.meta.mtime_nsec))
       return true;
   }
-  if (o.safe_links && local.type == FileType::kSymlink && UnsafeLink(local.path, local.link_target)) {
+  if (o.safe_links && local.type == FileType::kSymlink && UnsafeSymlink(local.path, local.link_target)) {
     LogDebug("Delay", "ignoring unsafe symlink {} -> {}", local.path, local.link_target);
     return true;
-  }
-  return false;
-}
-
-bool SyncEngine::UnsafeLink(std::string_view path, std::string_view target) {
-  // rsync's rule: absolute, empty, or climbing with ".." above the tree's top from where the
-  // link lies.
-  if (target.empty() || target.front() == '/') return true;
-  int depth = 0;
-  for (char c : path)
-    if (c == '/') ++depth;
-  size_t start = 0;
-  while (start <= target.size()) {
-    size_t slash = target.find('/', start);
-    std::string_view part = target.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
-    if (part == "..") {
-      if (--depth < 0) return true;
-    } else if (!part.empty() && part != ".") {
-      ++depth;
-    }
-    if (slash == std::string_view::npos) break;
-    start = slash + 1;
   }
   return false;
 }

@@ -95,8 +95,6 @@ class SyncEngine {
   // rsync's transfer rules (--existing, --ignore-existing, --max-size, --min-size, -u,
   // --safe-links): the entry stays as the standby has it, and is not deleted there either.
   bool SkippedByTransferRules(const Entry& local, const Entry* peer) const;
-  // A symlink at `path` whose target leads out of the tree (rsync's "unsafe" links).
-  static bool UnsafeLink(std::string_view path, std::string_view target);
   // Same size and the same content hash as what was sent: only the metadata moved.
   bool SameContentNewTime(const Entry& local, const Entry& peer);
   // Larger files are not read on the loop thread just to find a touch.

@@ -291,7 +291,8 @@ bool ReplicaClient::StartOp(InFlight& batch, const Op& op) {
   batch.op_paths.emplace(seq, e.path);
   switch (op.kind) {
     case OpKind::kPut: {
-      UniqueFd fd(::open(op.source_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
+      UniqueFd fd(::open(op.source_path.c_str(),
+                         O_RDONLY | O_CLOEXEC | O_NOCTTY | (options_.follow_links ? 0 : O_NOFOLLOW)));
       struct stat st;
       if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
         // Gone or changed type since it was planned: the watcher reports it again.

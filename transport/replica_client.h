@@ -30,6 +30,8 @@ struct ClientOptions {
   // rsync's --chmod, --usermap, --groupmap, --numeric-ids: applied to a file's metadata as it
   // is read for sending.
   MetaMapping meta_mapping;
+  // rsync's -L / --copy-unsafe-links: a file to send may be reached through a symlink.
+  bool follow_links = false;
 };
 
 class ReplicaClient : public Replica {

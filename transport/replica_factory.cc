@@ -31,6 +31,7 @@ ClientOptions OptionsFor(const SyncConfig& s) {
   ClientOptions o;
   o.delta = !s.rsync.whole_file;
   o.compress = s.rsync.compress;
+  o.follow_links = s.Follow() != FollowLinks::kNone;
   if (auto filter = Filter::Parse(s.filter_rules, s.rsync.delete_excluded); filter && filter->protects())
     o.protect_rules = filter->Rules();
   if (auto mapping = MetaMapping::For(s.rsync, CurrentUmask())) o.meta_mapping = std::move(*mapping);

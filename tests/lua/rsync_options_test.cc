@@ -46,6 +46,18 @@ TEST(RsyncOptionsTest, TableBecomesLsyncdsArguments) {
               ElementsAre("-g", "-l", "-o", "-s", "-r", "-t", "-D", "--chmod=o-r", "--chmod=g+w"));
 }
 
+TEST(RsyncOptionsTest, LinkCopyingFromTheTableAndExtra) {
+  auto s = Read({{"copy_links", Flag(true)}});
+  ASSERT_TRUE(s.has_value()) << s.error().message;
+  EXPECT_EQ(s->Follow(), FollowLinks::kAll);
+  s = Read({{"copy_unsafe_links", Flag(true)}});
+  ASSERT_TRUE(s.has_value()) << s.error().message;
+  EXPECT_EQ(s->Follow(), FollowLinks::kUnsafe);
+  s = Read({{"_extra", Extra({"-avL", "--no-L"})}});
+  ASSERT_TRUE(s.has_value()) << s.error().message;
+  EXPECT_EQ(s->Follow(), FollowLinks::kNone);
+}
+
 TEST(RsyncOptionsTest, ArchiveWithAnExplicitFalseKeepsItOff) {
   auto s = Read({{"archive", Flag(true)}, {"perms", Flag(false)}, {"owner", Flag(false)}});
   ASSERT_TRUE(s.has_value()) << s.error().message;

@@ -1,0 +1,82 @@
+#include "syncd/file_system.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+namespace syncd {
+namespace {
+
+namespace fs = std::filesystem;
+
+class FileSystemTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/syncd-fs-test.XXXXXX";
+    dir_ = mkdtemp(tmpl);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  void Write(const std::string& rel, const std::string& content) {
+    std::ofstream(dir_ + "/" + rel) << content;
+  }
+  // The scan of dir_ as "path:type" lines, sorted.
+  std::vector<std::string> Scan(FollowLinks follow) {
+    PosixFileSystem posix(follow);
+    auto listing = ScanTree(posix, dir_, Filter{});
+    EXPECT_TRUE(listing.has_value()) << (listing ? "" : listing.error().message);
+    std::vector<std::string> out;
+    for (const Entry& e : listing.value_or(Listing{}))
+      out.push_back(e.path + ":" + std::to_string(static_cast<int>(e.type)));
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  static std::vector<std::string> Sorted(std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  }
+  std::string dir_;
+};
+
+TEST_F(FileSystemTest, UnsafeSymlinkIsRsyncsRule) {
+  EXPECT_TRUE(UnsafeSymlink("a", "/etc/passwd"));
+  EXPECT_TRUE(UnsafeSymlink("a", ""));
+  EXPECT_TRUE(UnsafeSymlink("a", "../x"));
+  EXPECT_FALSE(UnsafeSymlink("d/a", "../x"));
+  EXPECT_TRUE(UnsafeSymlink("d/a", "../../x"));
+  EXPECT_FALSE(UnsafeSymlink("d/a", "./b/../c"));
+  EXPECT_TRUE(UnsafeSymlink("d/a", "b/../../../c"));
+}
+
+TEST_F(FileSystemTest, FollowedLinksAreTheirReferentsAndDanglingOnesAreSkipped) {
+  fs::create_directories(dir_ + "/d");
+  Write("d/f", "x");
+  fs::create_symlink("d/f", dir_ + "/inner");
+  fs::create_symlink("/nonexistent/target", dir_ + "/dangling_abs");
+  fs::create_symlink("d", dir_ + "/dirlink");
+  const std::string file = ":1", dir = ":2", link = ":3";
+  EXPECT_EQ(Scan(FollowLinks::kNone),
+            Sorted({dir, "d" + dir, "d/f" + file, "dangling_abs" + link,
+                                      "dirlink" + link, "inner" + link}));
+  EXPECT_EQ(Scan(FollowLinks::kAll),
+            Sorted({dir, "d" + dir, "d/f" + file, "dirlink" + dir,
+                                      "dirlink/f" + file, "inner" + file}));
+  // Only the unsafe one is followed, and it leads nowhere.
+  EXPECT_EQ(Scan(FollowLinks::kUnsafe),
+            Sorted({dir, "d" + dir, "d/f" + file, "dirlink" + link, "inner" + link}));
+}
+
+TEST_F(FileSystemTest, AFollowedLinkThatLoopsBackIsListedNotEntered) {
+  fs::create_directories(dir_ + "/a/b");
+  Write("a/b/f", "x");
+  fs::create_symlink("..", dir_ + "/a/b/up");  // Back to a/.
+  fs::create_symlink(dir_, dir_ + "/a/top");   // Back to the top.
+  std::vector<std::string> scan = Scan(FollowLinks::kAll);
+  EXPECT_EQ(scan, Sorted({":2", "a:2", "a/b:2", "a/b/f:1", "a/b/up:2", "a/top:2"}));
+}
+
+}  // namespace
+}  // namespace syncd
