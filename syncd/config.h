@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "syncd/xattrs.h"
+
 namespace syncd {
 
 enum class InotifyMode { kCloseWrite, kModify, kCloseWriteOrModify };
@@ -58,7 +60,9 @@ struct RsyncOptions {
   bool ignore_times = false;
   bool one_file_system = false;
   bool copy_links = false;         // -L: every symlink goes over as what it points at.
-  bool copy_unsafe_links = false;  // Only symlinks leading out of the tree do.  // -x: a mount point inside the source goes over empty.
+  bool copy_unsafe_links = false;  // Only symlinks leading out of the tree do.
+  bool xattrs = false;             // -X: extended attributes (all namespaces but system.).
+  bool acls = false;               // -A: POSIX ACLs (implies perms).  // -x: a mount point inside the source goes over empty.
   std::optional<uint64_t> bwlimit;  // Bytes per second the client sends at most (--bwlimit).
   std::optional<std::string> rsh;  // --rsh / rsh = "...".
   bool operator==(const RsyncOptions&) const = default;
@@ -119,13 +123,14 @@ struct SyncConfig {
     return delete_mode == DeleteMode::kAlways || delete_mode == DeleteMode::kRunning;
   }
   // rsync -a implies these; the explicit keys turn them on one by one.
-  bool KeepPerms() const { return rsync.archive || rsync.perms; }
+  bool KeepPerms() const { return rsync.archive || rsync.perms || rsync.acls; }
   bool KeepOwner() const { return rsync.archive || rsync.owner; }
   bool KeepGroup() const { return rsync.archive || rsync.group; }
   bool KeepTimes() const { return rsync.archive || rsync.times; }
   bool KeepLinks() const { return rsync.archive || rsync.links; }
   bool KeepDevices() const { return rsync.archive || rsync.devices; }
   bool KeepSpecials() const { return rsync.archive || rsync.specials; }
+  XattrScope Xattrs() const { return XattrScope{rsync.xattrs, rsync.acls, false}; }
   FollowLinks Follow() const {
     if (rsync.copy_links) return FollowLinks::kAll;
     return rsync.copy_unsafe_links ? FollowLinks::kUnsafe : FollowLinks::kNone;

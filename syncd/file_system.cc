@@ -90,22 +90,30 @@ bool UnsafeSymlink(std::string_view path, std::string_view target) {
   return false;
 }
 
+Result<Entry> PosixFileSystem::WithXattrs(Entry e, const std::string& abs, XattrLookup lookup) {
+  if (!xattrs_.any()) return e;
+  auto x = ReadXattrs(abs, xattrs_, lookup);
+  if (!x) return std::unexpected(x.error());
+  e.meta.xattrs = std::move(*x);
+  return e;
+}
+
 Result<Entry> PosixFileSystem::Stat(const std::string& root, const std::string& rel) {
   std::string abs = JoinPath(root, rel);
   struct stat st;
   if (::lstat(abs.c_str(), &st) != 0) return FailErrno("lstat " + abs);
-  if (!S_ISLNK(st.st_mode)) return EntryFromStat(rel, st, names_);
+  if (!S_ISLNK(st.st_mode)) return WithXattrs(EntryFromStat(rel, st, names_), abs, XattrLookup::kNoFollow);
   std::string target(static_cast<size_t>(st.st_size > 0 ? st.st_size : 255) + 1, '\0');
   ssize_t n = ::readlink(abs.c_str(), target.data(), target.size());
   if (n < 0) return FailErrno("readlink " + abs);
   target.resize(static_cast<size_t>(n));
   if (follow_ == FollowLinks::kAll || (follow_ == FollowLinks::kUnsafe && UnsafeSymlink(rel, target))) {
-    if (::stat(abs.c_str(), &st) == 0) return EntryFromStat(rel, st, names_);
+    if (::stat(abs.c_str(), &st) == 0) return WithXattrs(EntryFromStat(rel, st, names_), abs, XattrLookup::kFollow);
     return Fail("symlink has no referent: " + abs, ENOENT);
   }
   Entry e = EntryFromStat(rel, st, names_);
   e.link_target = std::move(target);
-  return e;
+  return WithXattrs(std::move(e), abs, XattrLookup::kNoFollow);
 }
 
 Result<std::vector<std::string>> PosixFileSystem::ReadDir(const std::string& dir) {

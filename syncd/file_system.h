@@ -44,16 +44,20 @@ bool UnsafeSymlink(std::string_view path, std::string_view target);
 
 class PosixFileSystem : public FileSystem {
  public:
-  explicit PosixFileSystem(FollowLinks follow = FollowLinks::kNone) : follow_(follow) {}
+  explicit PosixFileSystem(FollowLinks follow = FollowLinks::kNone, XattrScope xattrs = {})
+      : follow_(follow), xattrs_(xattrs) {}
   // A symlink that `follow` names is described as its referent (stat, not lstat); one whose
   // referent is missing fails with ENOENT, so it is skipped as rsync skips it ("symlink has no
-  // referent").
+  // referent"). The extended attributes in `xattrs` are part of the metadata.
   Result<Entry> Stat(const std::string& root, const std::string& rel) override;
   Result<std::vector<std::string>> ReadDir(const std::string& dir) override;
   Result<ContentHash> Hash(const std::string& root, const std::string& rel) override;
 
  private:
+  Result<Entry> WithXattrs(Entry e, const std::string& abs, XattrLookup lookup);
+
   FollowLinks follow_;
+  XattrScope xattrs_;
   NameCache names_;
 };
 

@@ -149,7 +149,7 @@ bool SyncEngine::MetaDiffers(const Entry& local, const Entry& peer) const {
     return true;
   if (config_.KeepTimes() && (a.mtime_sec != b.mtime_sec || a.mtime_nsec != b.mtime_nsec))
     return true;
-  return false;
+  return config_.Xattrs().any() && a.xattrs != b.xattrs;
 }
 
 void SyncEngine::EnsureAncestors(const std::string& path, Plan& plan) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace syncd {
@@ -24,6 +25,10 @@ inline bool IsDevice(FileType t) {
   return t == FileType::kCharDevice || t == FileType::kBlockDevice;
 }
 
+// Extended attributes (and POSIX ACLs, which Linux keeps as attributes): name -> value,
+// sorted by name. Empty unless the sync carries them (syncd/xattrs.h).
+using Xattrs = std::vector<std::pair<std::string, std::string>>;
+
 struct Meta {
   uint32_t mode = 0;  // Permission bits (07777).
   uint32_t uid = 0;
@@ -32,6 +37,7 @@ struct Meta {
   std::string group;  // Name of gid, likewise.
   int64_t mtime_sec = 0;
   uint32_t mtime_nsec = 0;
+  Xattrs xattrs;
 
   bool operator==(const Meta&) const = default;
 };

@@ -149,7 +149,10 @@ bool Agent::OnOpen(Decoder& d) {
   }
   target_ = std::move(*t);
   policy_ = MetaPolicy{(flags & kKeepPerms) != 0, (flags & kKeepOwner) != 0,
-                       (flags & kKeepGroup) != 0, (flags & kKeepTimes) != 0};
+                       (flags & kKeepGroup) != 0, (flags & kKeepTimes) != 0,
+                       XattrScope{(flags & kKeepXattrs) != 0, (flags & kKeepAcls) != 0,
+                                  /*user_only=*/::geteuid() != 0}};
+  xattrs_ = policy_.xattrs.any();
   Ok(seq);
   return true;
 }
@@ -169,15 +172,17 @@ bool Agent::OnList(Decoder& d) {
       // Which file a multiply-linked name is: names with the same token are one file.
       if (hard_links && entry.type == FileType::kFile && entry.nlink > 1)
         entry.link_target = fmt::format("inode:{}:{}", entry.dev, entry.ino);
-      e.EntryField(entry);
+      e.EntryField(entry, xattrs_);
     }
     out_ += e.Finish();
     chunk.clear();
   };
-  auto r = target_->List([&](Entry e) {
-    chunk.push_back(std::move(e));
-    if (chunk.size() >= kListChunkEntries) flush();
-  });
+  auto r = target_->List(
+      [&](Entry e) {
+        chunk.push_back(std::move(e));
+        if (chunk.size() >= kListChunkEntries) flush();
+      },
+      policy_.xattrs);
   if (!chunk.empty()) flush();
   if (!r) {
     Failed(seq, r.error(), "");
@@ -203,7 +208,7 @@ bool Agent::OnPutBegin(Decoder& d, bool patch) {
   p.seq = d.U64();
   p.path = d.Str(kMaxPath);
   p.size = d.U64();
-  p.meta = d.MetaField();
+  p.meta = d.MetaField(xattrs_);
   if (!d.done()) return Fatal(patch ? "malformed PATCH_BEGIN" : "malformed PUT_BEGIN");
   dirty_ = true;
   p.hash = XXH3_createState();
@@ -401,7 +406,7 @@ bool Agent::OnMkdir(Decoder& d) {
   parents_.clear();  // A directory may move or go: cached descriptors could mislead.
   uint64_t seq = d.U64();
   std::string path = d.Str(kMaxPath);
-  Meta meta = d.MetaField();
+  Meta meta = d.MetaField(xattrs_);
   if (!d.done()) return Fatal("malformed MKDIR");
   dirty_ = true;
   std::string name;
@@ -445,7 +450,7 @@ bool Agent::OnSymlink(Decoder& d) {
   uint64_t seq = d.U64();
   std::string path = d.Str(kMaxPath);
   std::string link = d.Str(kMaxPath);
-  Meta meta = d.MetaField();
+  Meta meta = d.MetaField(xattrs_);
   if (!d.done() || link.find('\0') != std::string::npos) return Fatal("malformed SYMLINK");
   dirty_ = true;
   MakeInPlace(seq, path, meta, "symlink",
@@ -459,7 +464,7 @@ bool Agent::OnMknod(Decoder& d) {
   std::string path = d.Str(kMaxPath);
   auto type = static_cast<FileType>(d.U8());
   uint64_t rdev = d.U64();
-  Meta meta = d.MetaField();
+  Meta meta = d.MetaField(xattrs_);
   if (!d.done() || !(IsSpecial(type) || IsDevice(type))) return Fatal("malformed MKNOD");
   dirty_ = true;
   mode_t kind = type == FileType::kFifo         ? S_IFIFO
@@ -545,7 +550,7 @@ bool Agent::OnSetMeta(Decoder& d) {
   uint64_t seq = d.U64();
   std::string path = d.Str(kMaxPath);
   uint8_t type = d.U8();
-  Meta meta = d.MetaField();
+  Meta meta = d.MetaField(xattrs_);
   if (!d.done()) return Fatal("malformed SET_META");
   dirty_ = true;
   std::string name;

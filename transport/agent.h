@@ -119,6 +119,7 @@ class Agent {
   std::optional<TargetDir> target_;
   SignatureCache signatures_;  // Of the large files this agent put in place.
   MetaPolicy policy_;
+  bool xattrs_ = false;  // Every meta of the session carries extended attributes.
   Filter protect_;  // What deletions keep (FILTER).
   std::optional<Put> put_;
   std::vector<Rename> renames_;

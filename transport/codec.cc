@@ -31,13 +31,16 @@ Encoder& Encoder::Raw(std::string_view s) {
   buf_.append(s);
   return *this;
 }
-Encoder& Encoder::MetaField(const Meta& m) {
-  return U32(m.mode).U32(m.uid).U32(m.gid).Str(m.user).Str(m.group).I64(m.mtime_sec).U32(
-      m.mtime_nsec);
+Encoder& Encoder::MetaField(const Meta& m, bool xattrs) {
+  U32(m.mode).U32(m.uid).U32(m.gid).Str(m.user).Str(m.group).I64(m.mtime_sec).U32(m.mtime_nsec);
+  if (!xattrs) return *this;
+  U32(static_cast<uint32_t>(m.xattrs.size()));
+  for (const auto& [name, value] : m.xattrs) Str(name).Str(value);
+  return *this;
 }
-Encoder& Encoder::EntryField(const Entry& e) {
+Encoder& Encoder::EntryField(const Entry& e, bool xattrs) {
   // A device's number travels where a file's size does.
-  Str(e.path).U8(static_cast<uint8_t>(e.type)).U64(IsDevice(e.type) ? e.rdev : e.size).MetaField(e.meta);
+  Str(e.path).U8(static_cast<uint8_t>(e.type)).U64(IsDevice(e.type) ? e.rdev : e.size).MetaField(e.meta, xattrs);
   return Str(e.link_target);
 }
 
@@ -87,7 +90,7 @@ std::string_view Decoder::Rest() {
   in_ = {};
   return r;
 }
-Meta Decoder::MetaField() {
+Meta Decoder::MetaField(bool xattrs) {
   Meta m;
   m.mode = U32();
   m.uid = U32();
@@ -97,9 +100,21 @@ Meta Decoder::MetaField() {
   m.mtime_sec = I64();
   m.mtime_nsec = U32();
   if (m.mtime_nsec >= 1000000000) ok_ = false;
+  if (!xattrs) return m;
+  uint32_t count = U32();
+  if (count > kMaxXattrs) ok_ = false;
+  for (uint32_t i = 0; i < count && ok_; ++i) {
+    std::string name = Str(kMaxXattrName);
+    std::string value = Str(kMaxXattrValue);
+    // Sorted, each name once, no NUL inside a name.
+    if (name.empty() || name.find('\0') != std::string::npos ||
+        (!m.xattrs.empty() && m.xattrs.back().first >= name))
+      ok_ = false;
+    m.xattrs.emplace_back(std::move(name), std::move(value));
+  }
   return m;
 }
-Entry Decoder::EntryField() {
+Entry Decoder::EntryField(bool xattrs) {
   Entry e;
   e.path = Str(kMaxPath);
   uint8_t type = U8();
@@ -107,7 +122,7 @@ Entry Decoder::EntryField() {
   e.type = static_cast<FileType>(type);
   e.size = U64();
   if (IsDevice(e.type)) e.rdev = std::exchange(e.size, 0);
-  e.meta = MetaField();
+  e.meta = MetaField(xattrs);
   e.link_target = Str(kMaxPath);
   return e;
 }

@@ -30,8 +30,10 @@ inline constexpr uint64_t kCapFilter = 1u << 3;
 inline constexpr uint64_t kCapSpecials = 1u << 4;
 // LINK, and LIST entries of files with more than one link say which file they are.
 inline constexpr uint64_t kCapHardLinks = 1u << 5;
-inline constexpr uint64_t kKnownCaps =
-    kCapDelta | kCapZstd | kCapDeltaChain | kCapFilter | kCapSpecials | kCapHardLinks;
+// The OPEN flags kKeepXattrs and kKeepAcls: metadata carries extended attributes.
+inline constexpr uint64_t kCapXattrs = 1u << 6;
+inline constexpr uint64_t kKnownCaps = kCapDelta | kCapZstd | kCapDeltaChain | kCapFilter |
+                                       kCapSpecials | kCapHardLinks | kCapXattrs;
 
 enum class MsgType : uint8_t {
   // Client to agent.
@@ -71,6 +73,15 @@ inline constexpr uint32_t kKeepPerms = 1u << 0;
 inline constexpr uint32_t kKeepOwner = 1u << 1;
 inline constexpr uint32_t kKeepGroup = 1u << 2;
 inline constexpr uint32_t kKeepTimes = 1u << 3;
+// With the xattrs capability: extended attributes (rsync -X) and POSIX ACLs (-A). With either
+// set, every `meta` of the session carries the attributes.
+inline constexpr uint32_t kKeepXattrs = 1u << 4;
+inline constexpr uint32_t kKeepAcls = 1u << 5;
+
+// Bounds of the attributes one `meta` carries (Linux: names of 255 bytes, values of 64 KiB).
+inline constexpr uint32_t kMaxXattrs = 1024;
+inline constexpr size_t kMaxXattrName = 255;
+inline constexpr size_t kMaxXattrValue = 64 * 1024;
 
 // PUT_END status.
 inline constexpr uint8_t kPutComplete = 0;
@@ -87,8 +98,9 @@ class Encoder {
   Encoder& I64(int64_t v) { return U64(static_cast<uint64_t>(v)); }
   Encoder& Str(std::string_view s);
   Encoder& Raw(std::string_view s);
-  Encoder& MetaField(const Meta& m);
-  Encoder& EntryField(const Entry& e);
+  // `xattrs`: the session carries extended attributes (kKeepXattrs or kKeepAcls).
+  Encoder& MetaField(const Meta& m, bool xattrs = false);
+  Encoder& EntryField(const Entry& e, bool xattrs = false);
   std::string Finish();
 
  private:
@@ -107,8 +119,8 @@ class Decoder {
   int64_t I64() { return static_cast<int64_t>(U64()); }
   std::string Str(size_t max = kMaxFrame);
   std::string_view Rest();
-  Meta MetaField();
-  Entry EntryField();
+  Meta MetaField(bool xattrs = false);
+  Entry EntryField(bool xattrs = false);
   bool ok() const { return ok_; }
   bool done() const { return ok_ && in_.empty(); }
 

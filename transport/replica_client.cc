@@ -75,7 +75,7 @@ void ReplicaClient::Connect(std::function<void(Result<void>)> done) {
     open_seq_ = next_seq_++;
     uint64_t caps = (options_.delta ? kCapDelta | kCapDeltaChain : 0) |
                     (options_.compress ? kCapZstd : 0) | kCapFilter | kCapSpecials |
-                    kCapHardLinks;
+                    kCapHardLinks | (options_.xattrs.any() ? kCapXattrs : 0);
     channel_->Write(Encoder(MsgType::kHello).U32(kMagic).U16(kProtocolVersion).U64(caps).Finish());
     channel_->Write(
         Encoder(MsgType::kOpen).U64(open_seq_).Str(target_dir_).U32(open_flags_).Finish());
@@ -153,6 +153,11 @@ void ReplicaClient::HandleFrame(MsgType type, std::string_view payload) {
         return Fail(Error{"peer is not a syncd agent (bad hello)", EPROTO, true});
       hello_ok_ = true;
       caps_ = version >= 2 ? caps & kKnownCaps : 0;
+      if (options_.xattrs.any() && !(caps_ & kCapXattrs))
+        return Fail(Error{fmt::format("the peer ({}) cannot keep extended attributes or ACLs "
+                                      "(rsync.xattrs, rsync.acls); upgrade syncd on the peer",
+                                      peer_version_),
+                          ENOTSUP, true});
       if (caps_ & kCapZstd) {
         zstd_ = ZSTD_createCCtx();
         ZSTD_CCtx_setParameter(zstd_, ZSTD_c_compressionLevel, kZstdLevel);
@@ -218,7 +223,7 @@ void ReplicaClient::HandleFrame(MsgType type, std::string_view payload) {
       uint64_t seq = d.U64();
       uint32_t count = d.U32();
       if (seq != list_seq_ || !list_done_) return Fail(Error{"unexpected LIST_CHUNK", EPROTO});
-      for (uint32_t i = 0; i < count && d.ok(); ++i) listing_.push_back(d.EntryField());
+      for (uint32_t i = 0; i < count && d.ok(); ++i) listing_.push_back(d.EntryField(options_.xattrs.any()));
       if (!d.done()) return Fail(Error{"malformed LIST_CHUNK from peer", EPROTO});
       return;
     }
@@ -315,6 +320,7 @@ bool ReplicaClient::StartOp(InFlight& batch, const Op& op) {
       u.seq = seq;
       u.path = e.path;
       u.now = EntryFromStat(e.path, st, names_);
+      if (auto x = ReadXattrsFd(fd.get(), options_.xattrs)) u.now.meta.xattrs = std::move(*x);
       options_.meta_mapping.Apply(u.now);
       u.fd = std::move(fd);
       u.before = st;
@@ -333,14 +339,14 @@ bool ReplicaClient::StartOp(InFlight& batch, const Op& op) {
       return true;
     }
     case OpKind::kMkdir:
-      Queue(Encoder(MsgType::kMkdir).U64(seq).Str(e.path).MetaField(e.meta).Finish());
+      Queue(Encoder(MsgType::kMkdir).U64(seq).Str(e.path).MetaField(e.meta, options_.xattrs.any()).Finish());
       return true;
     case OpKind::kSymlink:
       Queue(Encoder(MsgType::kSymlink)
                 .U64(seq)
                 .Str(e.path)
                 .Str(e.link_target)
-                .MetaField(e.meta)
+                .MetaField(e.meta, options_.xattrs.any())
                 .Finish());
       return true;
     case OpKind::kLink:
@@ -367,7 +373,7 @@ bool ReplicaClient::StartOp(InFlight& batch, const Op& op) {
                 .Str(e.path)
                 .U8(static_cast<uint8_t>(e.type))
                 .U64(e.rdev)
-                .MetaField(e.meta)
+                .MetaField(e.meta, options_.xattrs.any())
                 .Finish());
       return true;
     case OpKind::kDelete:
@@ -381,7 +387,7 @@ bool ReplicaClient::StartOp(InFlight& batch, const Op& op) {
                 .U64(seq)
                 .Str(e.path)
                 .U8(static_cast<uint8_t>(e.type))
-                .MetaField(e.meta)
+                .MetaField(e.meta, options_.xattrs.any())
                 .Finish());
       return true;
   }
@@ -397,7 +403,7 @@ void ReplicaClient::StartReader(Upload& u, std::optional<std::string> signature)
     u.reader->Prefetch();  // Nothing goes out before the probe says whether it pays.
     return;
   }
-  Queue(Encoder(MsgType::kPutBegin).U64(u.seq).Str(u.path).U64(u.now.size).MetaField(u.now.meta).Finish());
+  Queue(Encoder(MsgType::kPutBegin).U64(u.seq).Str(u.path).U64(u.now.size).MetaField(u.now.meta, options_.xattrs.any()).Finish());
   u.begun = true;
 }
 
@@ -426,7 +432,7 @@ void ReplicaClient::ContinueUpload() {
                                  r.consumed(), r.encoded()));
         continue;
       }
-      Queue(Encoder(MsgType::kPatchBegin).U64(u.seq).Str(u.path).U64(u.now.size).MetaField(u.now.meta).Finish());
+      Queue(Encoder(MsgType::kPatchBegin).U64(u.seq).Str(u.path).U64(u.now.size).MetaField(u.now.meta, options_.xattrs.any()).Finish());
       u.begun = true;
       u.batch->patch_seqs.insert(u.seq);
     }

@@ -32,6 +32,8 @@ struct ClientOptions {
   MetaMapping meta_mapping;
   // rsync's -L / --copy-unsafe-links: a file to send may be reached through a symlink.
   bool follow_links = false;
+  // rsync's -X / -A: the extended attributes (and ACLs) a file carries, read as it is sent.
+  XattrScope xattrs;
 };
 
 class ReplicaClient : public Replica {

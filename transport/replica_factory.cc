@@ -23,6 +23,8 @@ uint32_t OpenFlags(const SyncConfig& s) {
   if (s.KeepOwner()) flags |= kKeepOwner;
   if (s.KeepGroup()) flags |= kKeepGroup;
   if (s.KeepTimes()) flags |= kKeepTimes;
+  if (s.rsync.xattrs) flags |= kKeepXattrs;
+  if (s.rsync.acls) flags |= kKeepAcls;
   return flags;
 }
 
@@ -32,6 +34,7 @@ ClientOptions OptionsFor(const SyncConfig& s) {
   o.delta = !s.rsync.whole_file;
   o.compress = s.rsync.compress;
   o.follow_links = s.Follow() != FollowLinks::kNone;
+  o.xattrs = s.Xattrs();
   if (auto filter = Filter::Parse(s.filter_rules, s.rsync.delete_excluded); filter && filter->protects())
     o.protect_rules = filter->Rules();
   if (auto mapping = MetaMapping::For(s.rsync, CurrentUmask())) o.meta_mapping = std::move(*mapping);

@@ -182,6 +182,8 @@ Result<void> TargetDir::ApplyMetaFd(int fd, const Meta& meta, const MetaPolicy& 
     gid_t gid = policy.group ? ResolveGroup(meta) : static_cast<gid_t>(-1);
     if (::fchown(fd, uid, gid) != 0 && errno != EPERM) return FailErrno("fchown");
   }
+  // Before the mode: an ACL sets the group bits, which the mode then states again.
+  if (auto r = WriteXattrsFd(fd, meta.xattrs, policy.xattrs); !r) return r;
   // After chown, which clears set-id bits.
   if (policy.perms && ::fchmod(fd, meta.mode & 07777) != 0) return FailErrno("fchmod");
   if (policy.times) {
@@ -203,6 +205,10 @@ Result<void> TargetDir::ApplyMeta(int dir_fd, const std::string& name, const Met
                    AT_SYMLINK_NOFOLLOW) != 0 &&
         errno != EPERM)
       return FailErrno("lchown " + name);
+    if (auto r = WriteXattrs(ProcPath(dir_fd) + "/" + name, meta.xattrs, policy.xattrs,
+                             XattrLookup::kNoFollow);
+        !r)
+      return r;
     if (policy.times && !skip_times) {
       timespec times[2] = {{0, UTIME_OMIT}, TimeOf(meta)};
       if (::utimensat(dir_fd, n, times, AT_SYMLINK_NOFOLLOW) != 0)
@@ -221,6 +227,7 @@ Result<void> TargetDir::ApplyMeta(int dir_fd, const std::string& name, const Met
         errno != EPERM)
       return FailErrno("chown " + name);
   }
+  if (auto r = WriteXattrs(proc, meta.xattrs, policy.xattrs, XattrLookup::kFollow); !r) return r;
   if (policy.perms && ::chmod(proc.c_str(), meta.mode & 07777) != 0)
     return FailErrno("chmod " + name);
   if (policy.times && !skip_times) {
@@ -342,11 +349,13 @@ std::string TargetDir::NewTempName() {
   return std::string(kTempPrefix) + hex + std::string(kTempSuffix);
 }
 
-Result<void> TargetDir::List(const std::function<void(Entry)>& emit) {
+Result<void> TargetDir::List(const std::function<void(Entry)>& emit, const XattrScope& xattrs) {
   NameCache names;
   struct stat st;
   if (::fstat(root_.get(), &st) != 0) return FailErrno("stat " + path_);
-  emit(EntryFromStat("", st, names));
+  Entry top = EntryFromStat("", st, names);
+  if (auto x = ReadXattrsFd(root_.get(), xattrs)) top.meta.xattrs = std::move(*x);
+  emit(std::move(top));
   struct Pending {
     UniqueFd fd;
     std::string rel;
@@ -380,6 +389,9 @@ Result<void> TargetDir::List(const std::function<void(Entry)>& emit) {
         int sub = ::openat(dir.fd.get(), n.c_str(), O_DIRECTORY | O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (sub >= 0) stack.push_back({UniqueFd(sub), rel});
       }
+      // Through the directory's descriptor, not following a symlink at the name.
+      if (auto x = ReadXattrs(ProcPath(dir.fd.get()) + "/" + n, xattrs, XattrLookup::kNoFollow))
+        e.meta.xattrs = std::move(*x);
       emit(std::move(e));
     }
   }

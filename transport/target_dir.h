@@ -11,6 +11,7 @@
 #include "syncd/error.h"
 #include "syncd/filter.h"
 #include "syncd/tree.h"
+#include "syncd/xattrs.h"
 #include "syncd/unique_fd.h"
 
 namespace syncd::transport {
@@ -21,6 +22,7 @@ struct MetaPolicy {
   bool owner = false;
   bool group = false;
   bool times = false;
+  XattrScope xattrs;  // Extended attributes and ACLs applied (and listed).
 };
 
 class TargetDir {
@@ -61,7 +63,7 @@ class TargetDir {
 
   // Walks the tree depth-first (the root first, as ""), calling `emit` for each entry.
   // Temporary files left by an interrupted transfer are deleted instead of listed.
-  Result<void> List(const std::function<void(Entry)>& emit);
+  Result<void> List(const std::function<void(Entry)>& emit, const XattrScope& xattrs = {});
 
   // True for names the agent uses for files in transfer.
   static bool IsTempName(std::string_view name);

@@ -67,7 +67,7 @@ BENCHMARK(BM_PlanOneChangedFile);
 void BM_EncodeDecodeEntry(benchmark::State& state) {
   Entry e;
   e.path = "var/lib/php/sessions/sess_0123456789abcdef";
-  e.meta = Meta{0600, 33, 33, "www-data", "www-data", 1700000000, 5};
+  e.meta = Meta{0600, 33, 33, "www-data", "www-data", 1700000000, 5, {}};
   for (auto _ : state) {
     std::string frame = transport::Encoder(transport::MsgType::kSetMeta).EntryField(e).Finish();
     transport::Decoder d(std::string_view(frame).substr(5));

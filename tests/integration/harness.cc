@@ -12,8 +12,10 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -157,6 +159,39 @@ void Shell(const std::string& command) {
   ASSERT_EQ(rc, 0) << command;
 }
 
+namespace {
+
+// Extended attributes of `path` (not following a symlink) as "name=hex" lines, sorted:
+// everything but the system. namespace, and the POSIX ACLs.
+std::string XattrLines(const std::string& path) {
+  char names[65536];
+  ssize_t n = ::llistxattr(path.c_str(), names, sizeof names);
+  std::vector<std::string> lines;
+  for (ssize_t i = 0; i < n;) {
+    std::string name(names + i);
+    i += static_cast<ssize_t>(name.size()) + 1;
+    if (name.starts_with("system.") && name != "system.posix_acl_access" &&
+        name != "system.posix_acl_default")
+      continue;
+    char value[65536];
+    ssize_t len = ::lgetxattr(path.c_str(), name.c_str(), value, sizeof value);
+    std::string line = name + "=";
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (ssize_t k = 0; k < len; ++k) {
+      auto byte = static_cast<unsigned char>(value[k]);
+      line += kHex[byte >> 4];
+      line += kHex[byte & 15];
+    }
+    lines.push_back(line);
+  }
+  std::sort(lines.begin(), lines.end());
+  std::string out;
+  for (const std::string& l : lines) out += l + "\n";
+  return out;
+}
+
+}  // namespace
+
 Tree Snapshot(const std::string& root, const SnapshotOptions& options) {
   Tree tree;
   std::error_code ec;
@@ -171,6 +206,7 @@ Tree Snapshot(const std::string& root, const SnapshotOptions& options) {
     n.gid = top.st_gid;
     if (options.dir_times)
       n.mtime_ns = static_cast<int64_t>(top.st_mtim.tv_sec) * 1000000000 + top.st_mtim.tv_nsec;
+    if (options.xattrs) n.xattrs = XattrLines(root);
     tree["."] = n;
   }
   for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::recursive_directory_iterator();
@@ -210,6 +246,7 @@ Tree Snapshot(const std::string& root, const SnapshotOptions& options) {
       if (n.type == 'c' || n.type == 'b')
         n.content = std::to_string(major(st.st_rdev)) + "," + std::to_string(minor(st.st_rdev));
     }
+    if (options.xattrs) n.xattrs = XattrLines(it->path());
     tree[rel] = n;
   }
   if (options.hard_links) {
@@ -243,6 +280,7 @@ std::string Describe(const NodeInfo& n) {
   else
     out << '"' << n.content << '"';
   if (!n.same_file_as.empty()) out << " same file as " << n.same_file_as;
+  if (!n.xattrs.empty()) out << " xattrs:\n" << n.xattrs;
   return out.str();
 }
 

@@ -48,6 +48,8 @@ struct NodeInfo {
   // With SnapshotOptions::hard_links: for a file with other names in the tree, the first
   // of them in path order (the same for every name of one file).
   std::string same_file_as;
+  // With SnapshotOptions::xattrs: "name=hex-value" lines, sorted.
+  std::string xattrs;
   bool operator==(const NodeInfo&) const = default;
 };
 using Tree = std::map<std::string, NodeInfo>;
@@ -58,6 +60,7 @@ struct SnapshotOptions {
   bool dir_times = true;
   bool contents = true;  // false: files are compared by size (and mtime) only, without reading.
   bool hard_links = false;  // Fill NodeInfo::same_file_as.
+  bool xattrs = false;      // Fill NodeInfo::xattrs (every namespace but system., and ACLs).
 };
 Tree Snapshot(const std::string& root, const SnapshotOptions& options = {});
 // A readable list of differences; empty when the trees are equal.

@@ -5,10 +5,14 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <tuple>
 #include <filesystem>
 #include <iostream>
 #include <random>
@@ -277,6 +281,94 @@ INSTANTIATE_TEST_SUITE_P(Options, RsyncCopyLinksTest,
                                                                                "-a --copy-unsafe-links"},
                                            std::pair<std::string, std::string>{"{ _extra = { '-L' } }", "-rltL"}),
                          [](const auto& p) { return std::string(p.index == 0 ? "CopyLinks" : p.index == 1 ? "CopyUnsafeLinks" : "ExtraL"); });
+
+// A POSIX ACL as Linux stores it in system.posix_acl_access/_default: version 2, then
+// (tag, permissions, id) entries in tag order.
+std::string AclValue(const std::vector<std::tuple<uint16_t, uint16_t, uint32_t>>& entries) {
+  std::string out;
+  auto put = [&](uint32_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
+  };
+  put(2, 4);
+  for (auto [tag, perm, id] : entries) {
+    put(tag, 2);
+    put(perm, 2);
+    put(id, 4);
+  }
+  return out;
+}
+constexpr uint16_t kUserObj = 1, kUser = 2, kGroupObj = 4, kMask = 0x10, kOther = 0x20;
+constexpr uint32_t kNoId = 0xffffffff;
+
+void SetXattr(const std::string& path, const std::string& name, const std::string& value) {
+  ASSERT_EQ(::lsetxattr(path.c_str(), name.c_str(), value.data(), value.size(), 0), 0)
+      << path << " " << name << ": " << std::strerror(errno);
+}
+
+// rsync -X and -A: extended attributes of every namespace but system., and ACLs (access and
+// default), onto a standby with attributes of its own; then changes to them while running.
+class RsyncXattrsTest : public ::testing::TestWithParam<std::pair<std::string, std::string>> {
+ protected:
+  RsyncXattrsTest() : tmp_("xattrs") {}
+  TempDir tmp_;
+};
+
+TEST_P(RsyncXattrsTest, AttributesAndAclsGoOverAsRsyncSendsThem) {
+  const auto& [keys, flags] = GetParam();
+  std::string src = tmp_ / "src", rdst = tmp_ / "rsync", sdst = tmp_ / "syncd";
+  MakeDirs(src + "/dir");
+  MakeDirs(rdst + "/dir");
+  WriteFile(src + "/plain", "no attributes");
+  WriteFile(src + "/tagged", "attributes");
+  WriteFile(src + "/dir/acl", "an ACL");
+  fs::create_symlink("tagged", src + "/link");
+  struct timespec past[2] = {{1700000000, 0}, {1700000000, 0}};  // See RsyncCopyLinksTest.
+  ::utimensat(AT_FDCWD, (src + "/link").c_str(), past, AT_SYMLINK_NOFOLLOW);
+  SetXattr(src + "/tagged", "user.mime_type", "text/plain");
+  SetXattr(src + "/tagged", "user.binary", std::string("\0\1\2\xff", 4));
+  SetXattr(src + "/tagged", "trusted.md5", "0123");
+  SetXattr(src + "/dir", "user.dir", "yes");
+  SetXattr(src + "/link", "trusted.on_link", "l");
+  std::string acl = AclValue({{kUserObj, 6, kNoId}, {kUser, 4, 33}, {kGroupObj, 4, kNoId},
+                              {kMask, 4, kNoId}, {kOther, 0, kNoId}});
+  SetXattr(src + "/dir/acl", "system.posix_acl_access", acl);
+  SetXattr(src + "/dir", "system.posix_acl_default", acl);
+  // The standby's own: attributes the source lacks, another value, an ACL to go.
+  WriteFile(rdst + "/plain", "stale");
+  WriteFile(rdst + "/tagged", "stale");
+  SetXattr(rdst + "/plain", "user.stale", "remove me");
+  SetXattr(rdst + "/tagged", "user.mime_type", "text/html");
+  SetXattr(rdst + "/plain", "system.posix_acl_access", acl);
+  Shell("cp -a " + rdst + " " + sdst);
+  ASSERT_TRUE(RunRsync({}, src, rdst, flags));
+  std::string path = tmp_ / "syncd.conf.lua";
+  WriteFile(path, "sync { default.rsync, source = '" + src + "', target = '" + sdst + "', rsync = " + keys + " }\n");
+  auto syncd = StartSyncd(path, tmp_.path(), tmp_ / "syncd.log");
+  ASSERT_TRUE(WaitUntil([&] { return syncd->log().find("all 1 syncs are in sync") != std::string::npos; }))
+      << syncd->log();
+  SnapshotOptions options;
+  options.dir_times = false;
+  options.xattrs = true;
+  EXPECT_EQ(Diff(Snapshot(rdst, options), Snapshot(sdst, options)), "") << syncd->log();
+  // While running: an attribute set, one removed, an ACL given, a new file with attributes.
+  SetXattr(src + "/plain", "user.later", "set while running");
+  ASSERT_EQ(::removexattr((src + "/tagged").c_str(), "user.binary"), 0);
+  SetXattr(src + "/tagged", "trusted.md5", "4567");
+  SetXattr(src + "/plain", "system.posix_acl_access", acl);
+  WriteFile(src + "/dir/new", "new");
+  SetXattr(src + "/dir/new", "user.new", "n");
+  ASSERT_TRUE(RunRsync({}, src, rdst, flags));
+  EXPECT_TRUE(WaitUntil([&] { return Diff(Snapshot(rdst, options), Snapshot(sdst, options)).empty(); }))
+      << Diff(Snapshot(rdst, options), Snapshot(sdst, options)) << syncd->log();
+  syncd->Signal(SIGTERM);
+  EXPECT_EQ(syncd->Wait(), 0) << syncd->log();
+}
+
+INSTANTIATE_TEST_SUITE_P(Options, RsyncXattrsTest,
+                         ::testing::Values(std::pair<std::string, std::string>{"{ archive = true, xattrs = true, acls = true }", "-aXA"},
+                                           std::pair<std::string, std::string>{"{ _extra = { '-aX' } }", "-aX"},
+                                           std::pair<std::string, std::string>{"{ archive = true, acls = true }", "-aA"}),
+                         [](const auto& p) { return std::string(p.index == 0 ? "XattrsAcls" : p.index == 1 ? "Xattrs" : "Acls"); });
 
 // One way of running both tools: the sync{} keys and rsync's flags that mean the same.
 struct Variant {

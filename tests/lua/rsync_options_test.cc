@@ -58,6 +58,19 @@ TEST(RsyncOptionsTest, LinkCopyingFromTheTableAndExtra) {
   EXPECT_EQ(s->Follow(), FollowLinks::kNone);
 }
 
+TEST(RsyncOptionsTest, AclsImplyPermsAndXattrsCarryTheirScope) {
+  auto s = Read({{"acls", Flag(true)}, {"_extra", Extra({"-X"})}});
+  ASSERT_TRUE(s.has_value()) << s.error().message;
+  EXPECT_TRUE(s->KeepPerms());
+  EXPECT_TRUE(s->Xattrs().Carries("system.posix_acl_access"));
+  EXPECT_TRUE(s->Xattrs().Carries("security.selinux"));
+  EXPECT_FALSE(s->Xattrs().Carries("system.nfs4_acl"));
+  s = Read({{"acls", Flag(true)}});
+  ASSERT_TRUE(s.has_value()) << s.error().message;
+  EXPECT_FALSE(s->Xattrs().Carries("user.mime_type"));
+  EXPECT_TRUE(s->Xattrs().Carries("system.posix_acl_default"));
+}
+
 TEST(RsyncOptionsTest, ArchiveWithAnExplicitFalseKeepsItOff) {
   auto s = Read({{"archive", Flag(true)}, {"perms", Flag(false)}, {"owner", Flag(false)}});
   ASSERT_TRUE(s.has_value()) << s.error().message;
@@ -106,8 +119,8 @@ TEST(RsyncOptionsTest, WhatCannotBeCarriedIsRefusedWithTheReason) {
                         "replicates the whole source tree"));
   EXPECT_THAT(Refusal({{"_extra", Extra({"--remove-source-files"})}}),
               HasSubstr("never deletes on the active node"));
-  EXPECT_THAT(Refusal({{"_extra", Extra({"-avX"})}}),
-              HasSubstr("-X (in \"-avX\") is refused: not carried by syncd yet"));
+  EXPECT_THAT(Refusal({{"_extra", Extra({"-avE"})}}),
+              HasSubstr("-E (in \"-avE\") is refused: not carried by syncd yet"));
   EXPECT_THAT(Refusal({{"_extra", Extra({"--frobnicate"})}}),
               HasSubstr("--frobnicate is refused: not an rsync option syncd knows"));
   EXPECT_THAT(Refusal({{"_extra", Extra({"/etc/"})}}), HasSubstr("is not an option"));

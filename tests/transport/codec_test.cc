@@ -10,7 +10,7 @@ TEST(CodecTest, EntryRoundTrips) {
   e.path = "dir/sess_\xff\n]";
   e.type = FileType::kSymlink;
   e.size = 1ull << 40;
-  e.meta = Meta{0600, 33, 33, "www-data", "www-data", -5, 999999999};
+  e.meta = Meta{0600, 33, 33, "www-data", "www-data", -5, 999999999, {}};
   e.link_target = "../x";
   std::string frame = Encoder(MsgType::kListChunk).EntryField(e).Finish();
   FrameReader reader;
@@ -26,6 +26,29 @@ TEST(CodecTest, EntryRoundTrips) {
   EXPECT_EQ(back.size, e.size);
   EXPECT_EQ(back.meta, e.meta);
   EXPECT_EQ(back.link_target, e.link_target);
+}
+
+TEST(CodecTest, MetaCarriesExtendedAttributesWhenTheSessionDoes) {
+  Meta m{0640, 0, 0, "root", "root", 1700000000, 1, {{"security.selinux", std::string("a\0b", 3)}, {"user.x", ""}}};
+  std::string with = Encoder(MsgType::kSetMeta).MetaField(m, true).Finish();
+  Decoder d(std::string_view(with).substr(5));
+  EXPECT_EQ(d.MetaField(true), m);
+  EXPECT_TRUE(d.done());
+  // Without the session flag they do not travel.
+  std::string without = Encoder(MsgType::kSetMeta).MetaField(m).Finish();
+  Decoder d2(std::string_view(without).substr(5));
+  EXPECT_TRUE(d2.MetaField(true).xattrs.empty());
+  EXPECT_FALSE(d2.ok());
+  // Unsorted, repeated or empty names are malformed.
+  for (const Xattrs& bad : {Xattrs{{"user.b", "1"}, {"user.a", "2"}}, Xattrs{{"user.a", "1"}, {"user.a", "2"}},
+                            Xattrs{{"", "1"}}}) {
+    Meta b = m;
+    b.xattrs = bad;
+    std::string frame = Encoder(MsgType::kSetMeta).MetaField(b, true).Finish();
+    Decoder bd(std::string_view(frame).substr(5));
+    bd.MetaField(true);
+    EXPECT_FALSE(bd.ok()) << bad.front().first;
+  }
 }
 
 TEST(CodecTest, FramesSplitAcrossReadsAreReassembled) {
