@@ -58,6 +58,11 @@ const Spec kSpecs[] = {
     {"safe-links", 0, false, How::kFlag, &RsyncOptions::safe_links},
     {"copy-links", 'L', false, How::kFlag, &RsyncOptions::copy_links},
     {"xattrs", 'X', false, How::kFlag, &RsyncOptions::xattrs},
+    {"omit-dir-times", 'O', false, How::kFlag, &RsyncOptions::omit_dir_times},
+    {"omit-link-times", 'J', false, How::kFlag, &RsyncOptions::omit_link_times},
+    {"backup", 'b', false, How::kFlag, &RsyncOptions::backup},
+    {"backup-dir", 0, true, How::kCode},
+    {"suffix", 0, true, How::kCode},
     {"acls", 'A', false, How::kFlag, &RsyncOptions::acls},
     {"copy-unsafe-links", 0, false, How::kFlag, &RsyncOptions::copy_unsafe_links},
     {"size-only", 0, false, How::kFlag, &RsyncOptions::size_only},
@@ -153,8 +158,6 @@ const Spec kSpecs[] = {
      "the agent keeps owners when it runs as root, as rsync's receiver does"},
     {"modify-window", '@', true, How::kDifferent, nullptr,
      "times are compared to the nanosecond, as rsync does by default"},
-    {"omit-dir-times", 'O', false, How::kRefused, nullptr, kNotYet},
-    {"omit-link-times", 'J', false, How::kRefused, nullptr, kNotYet},
     // Refused.
     {"dry-run", 'n', false, How::kRefused, nullptr,
      "lsyncd with it changes nothing on the standby, and syncd has no dry run (syncd --check "
@@ -170,9 +173,6 @@ const Spec kSpecs[] = {
     {"dirs", 'd', false, How::kRefused, nullptr, "syncd always replicates the whole tree"},
     {"fake-super", 0, false, How::kRefused, nullptr, kNotYet},
     {"executability", 'E', false, How::kRefused, nullptr, kNotYet},
-    {"backup", 'b', false, How::kRefused, nullptr, kNotYet},
-    {"backup-dir", 0, true, How::kRefused, nullptr, kNotYet},
-    {"suffix", 0, true, How::kRefused, nullptr, kNotYet},
     {"copy-dirlinks", 'k', false, How::kRefused, nullptr, kNotYet},
     {"keep-dirlinks", 'K', false, How::kRefused, nullptr, kNotYet},
     {"munge-links", 0, false, How::kRefused, nullptr, kNotYet},
@@ -296,10 +296,23 @@ class ArgReader {
         return Refuse(a, "is not an option (rsync would take it for a source or a target)");
       }
     }
-    return {};
+    return FinishBackups();
   }
 
  private:
+  // rsync's checks and consequences of --backup beside the files: a suffix is needed, and
+  // deletion protects the backups ("P *SUFFIX", after every other rule).
+  Result<void> FinishBackups() {
+    if (!s_.Backups() || o_.backup_dir) return {};
+    if (s_.BackupSuffix().empty()) {
+      origin_ = suffix_origin_;
+      return Bad("--suffix cannot be empty without a --backup-dir");
+    }
+    if (s_.delete_mode != DeleteMode::kNever && !o_.delete_excluded)
+      s_.filter_rules.push_back("P *" + s_.BackupSuffix());
+    return {};
+  }
+
   Result<void> ApplyOne(const Spec& spec, bool on, const std::string& value,
                         const std::string& shown) {
     switch (spec.how) {
@@ -384,6 +397,17 @@ class ArgReader {
       return {};
     }
     if (name == "rsync-path") return RsyncPath(value, shown);
+    if (name == "backup-dir") {  // Implies --backup; an empty one is none.
+      if (value.empty()) o_.backup_dir.reset();
+      else o_.backup_dir = value, o_.backup = true;
+      return {};
+    }
+    if (name == "suffix") {
+      if (value.find('/') != std::string::npos) return Bad(fmt::format("--suffix cannot contain slashes: {}", value));
+      o_.suffix = value;
+      suffix_origin_ = origin_;
+      return {};
+    }
     return Refuse(shown, "not handled");
   }
 
@@ -441,6 +465,7 @@ class ArgReader {
   RsyncOptions& o_;
   std::string where_;
   std::string origin_;
+  std::string suffix_origin_;  // Where --suffix came from.
 };
 
 }  // namespace

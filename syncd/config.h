@@ -62,7 +62,14 @@ struct RsyncOptions {
   bool copy_links = false;         // -L: every symlink goes over as what it points at.
   bool copy_unsafe_links = false;  // Only symlinks leading out of the tree do.
   bool xattrs = false;             // -X: extended attributes (all namespaces but system.).
-  bool acls = false;               // -A: POSIX ACLs (implies perms).  // -x: a mount point inside the source goes over empty.
+  bool acls = false;               // -A: POSIX ACLs (implies perms).
+  bool omit_dir_times = false;     // -O: directories' times are neither compared nor set.
+  bool omit_link_times = false;    // -J: nor symlinks'.
+  // --backup, --backup-dir, --suffix: what a change replaces or deletes on the standby is kept
+  // under NAME+suffix ("~" by default) beside it, or under backup_dir (suffix "" by default).
+  bool backup = false;
+  std::optional<std::string> backup_dir;
+  std::optional<std::string> suffix;  // -x: a mount point inside the source goes over empty.
   std::optional<uint64_t> bwlimit;  // Bytes per second the client sends at most (--bwlimit).
   std::optional<std::string> rsh;  // --rsh / rsh = "...".
   bool operator==(const RsyncOptions&) const = default;
@@ -127,6 +134,13 @@ struct SyncConfig {
   bool KeepOwner() const { return rsync.archive || rsync.owner; }
   bool KeepGroup() const { return rsync.archive || rsync.group; }
   bool KeepTimes() const { return rsync.archive || rsync.times; }
+  bool Backups() const { return rsync.backup || rsync.backup_dir.has_value(); }
+  std::string BackupSuffix() const { return rsync.suffix.value_or(rsync.backup_dir ? "" : "~"); }
+  // rsync: backups beside their files imply --omit-dir-times.
+  bool KeepDirTimes() const {
+    return KeepTimes() && !rsync.omit_dir_times && !(Backups() && !rsync.backup_dir);
+  }
+  bool KeepLinkTimes() const { return KeepTimes() && !rsync.omit_link_times; }
   bool KeepLinks() const { return rsync.archive || rsync.links; }
   bool KeepDevices() const { return rsync.archive || rsync.devices; }
   bool KeepSpecials() const { return rsync.archive || rsync.specials; }

@@ -147,8 +147,10 @@ bool SyncEngine::MetaDiffers(const Entry& local, const Entry& peer) const {
   if (config_.KeepGroup() &&
       ((!a.group.empty() && !b.group.empty()) ? a.group != b.group : a.gid != b.gid))
     return true;
-  if (config_.KeepTimes() && (a.mtime_sec != b.mtime_sec || a.mtime_nsec != b.mtime_nsec))
-    return true;
+  bool times = local.type == FileType::kDir       ? config_.KeepDirTimes()
+               : local.type == FileType::kSymlink ? config_.KeepLinkTimes()
+                                                  : config_.KeepTimes();
+  if (times && (a.mtime_sec != b.mtime_sec || a.mtime_nsec != b.mtime_nsec)) return true;
   return config_.Xattrs().any() && a.xattrs != b.xattrs;
 }
 
@@ -352,7 +354,7 @@ Result<ChangeBatch> SyncEngine::Reconcile(std::map<std::string, Entry> peer) {
   }
   // Directory times are fixed up last, once their contents are in place: writing entries on
   // the peer changed its directories' mtimes.
-  if (config_.KeepTimes()) {
+  if (config_.KeepDirTimes()) {
     for (const Entry& e : *local) {
       if (e.type == FileType::kDir && present.contains(e.path) && plan.touched_dirs.contains(e.path))
         AddDirMeta(e, plan);
@@ -399,9 +401,10 @@ void SyncEngine::PlanRename(const Rename& r, Plan& plan, std::vector<std::string
     other_kind = here && here->type != origin->type;
   }
   if (!origin || other_kind || r.from.empty() || r.to.empty() || IsWithin(r.to, r.from) ||
-      filter_.Excluded(r.to, is_dir) || !parent_ready) {
+      filter_.Excluded(r.to, is_dir) || !parent_ready || config_.Backups()) {
     // Nothing to move on the peer, or nowhere to move it to: the state-based path sends the
-    // destination and deletes the origin.
+    // destination and deletes the origin. (So with backups, as with rsync: the old name is
+    // kept as a backup.)
     extra_paths.push_back(r.from);
     extra_paths.push_back(r.to);
     return;
@@ -510,7 +513,7 @@ ChangeBatch SyncEngine::PlanChanges(const std::vector<Rename>& renames,
     if (new_dir) PlanSubtree(path, plan);  // Moved in, or never sent: everything beneath it.
   }
   // A directory whose entries changed has a new mtime on both nodes; carry the source's over.
-  if (config_.KeepTimes()) {
+  if (config_.KeepDirTimes()) {
     for (const std::string& dir : plan.touched_dirs) {
       if (!PeerEntry(dir) && !plan.created_dirs.contains(dir)) continue;
       auto local = fs_.Stat(config_.source, dir);

@@ -66,6 +66,7 @@ bool Agent::Handle(MsgType type, std::string_view payload) {
     case MsgType::kHello: return OnHello(d);
     case MsgType::kOpen: return OnOpen(d);
     case MsgType::kList: return OnList(d);
+    case MsgType::kBackup: return OnBackup(d);
     case MsgType::kFilter:
       if (!(caps_ & kCapFilter)) return Fatal("FILTER without the filter capability");
       return OnFilter(d);
@@ -151,7 +152,8 @@ bool Agent::OnOpen(Decoder& d) {
   policy_ = MetaPolicy{(flags & kKeepPerms) != 0, (flags & kKeepOwner) != 0,
                        (flags & kKeepGroup) != 0, (flags & kKeepTimes) != 0,
                        XattrScope{(flags & kKeepXattrs) != 0, (flags & kKeepAcls) != 0,
-                                  /*user_only=*/::geteuid() != 0}};
+                                  /*user_only=*/::geteuid() != 0},
+                       (flags & kOmitDirTimes) == 0, (flags & kOmitLinkTimes) == 0};
   xattrs_ = policy_.xattrs.any();
   Ok(seq);
   return true;
@@ -190,6 +192,24 @@ bool Agent::OnList(Decoder& d) {
   }
   out_ += Encoder(MsgType::kListEnd).U64(seq).Finish();
   return true;
+}
+
+bool Agent::OnBackup(Decoder& d) {
+  std::string suffix = d.Str(kMaxXattrName);
+  std::string dir = d.Str(kMaxPath);
+  if (!d.done() || !(caps_ & kCapBackup)) return Fatal("malformed BACKUP");
+  if (!target_) return true;  // OPEN failed; its answer says why.
+  auto backups = Backups::Open(BackupSettings{suffix, dir}, *target_, roots_);
+  if (!backups) return Fatal("BACKUP: " + backups.error().message);
+  backups_ = std::move(*backups);
+  return true;
+}
+
+Result<void> Agent::KeepReplaced(int dir_fd, const std::string& name, const std::string& path) {
+  if (!backups_) return {};
+  struct stat st;
+  if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || S_ISDIR(st.st_mode)) return {};
+  return backups_->Keep(dir_fd, name, path);
 }
 
 bool Agent::OnFilter(Decoder& d) {
@@ -424,7 +444,7 @@ bool Agent::OnMkdir(Decoder& d) {
   if (auto r = target_->ApplyMeta(dir->get(), name, meta, policy_, /*skip_times=*/true); !r)
     return Failed(seq, r.error(), path), true;
   // Its mtime changes as entries are created inside; it is set at COMMIT.
-  if (policy_.times) dir_times_.push_back(DirTime{path, meta});
+  if (policy_.times && policy_.dir_times) dir_times_.push_back(DirTime{path, meta});
   return true;
 }
 
@@ -438,6 +458,7 @@ void Agent::MakeInPlace(uint64_t seq, const std::string& path, const Meta& meta,
   if (make(dir->get(), temp.c_str()) != 0)
     return Failed(seq, Error::FromErrno(std::string(what) + " " + path), path);
   auto meta_ok = target_->ApplyMeta(dir->get(), temp, meta, policy_);
+  if (meta_ok) meta_ok = KeepReplaced(dir->get(), name, path);
   if (!meta_ok || ::renameat(dir->get(), temp.c_str(), dir->get(), name.c_str()) != 0) {
     Error e = meta_ok ? Error::FromErrno("rename " + path) : meta_ok.error();
     ::unlinkat(dir->get(), temp.c_str(), 0);
@@ -518,6 +539,11 @@ void Agent::MakeLinks() {
       Failed(l.seq, Error::FromErrno("link " + l.path + " to " + l.target), l.path);
       continue;
     }
+    if (auto kept = KeepReplaced(dir->get(), name, l.path); !kept) {
+      Failed(l.seq, kept.error(), l.path);
+      ::unlinkat(dir->get(), temp.c_str(), 0);
+      continue;
+    }
     if (::renameat(dir->get(), temp.c_str(), dir->get(), name.c_str()) != 0) {
       Failed(l.seq, Error::FromErrno("rename link into place " + l.path), l.path);
       ::unlinkat(dir->get(), temp.c_str(), 0);
@@ -539,7 +565,7 @@ bool Agent::OnDelete(Decoder& d) {
     return Failed(seq, dir.error(), path), true;
   }
   if (name.empty()) return Failed(seq, Error{"refusing to delete the target itself", EINVAL}, path), true;
-  auto kept = TargetDir::Remove(dir->get(), name, path, protect_);
+  auto kept = TargetDir::Remove(dir->get(), name, path, protect_, backups_ ? &*backups_ : nullptr);
   if (!kept) return Failed(seq, kept.error(), path), true;
   if (kept->entries > 0)
     out_ += Encoder(MsgType::kKept).U64(seq).Str(path).U64(kept->entries).Str(kept->first).Finish();
@@ -559,7 +585,7 @@ bool Agent::OnSetMeta(Decoder& d) {
   bool is_dir = static_cast<FileType>(type) == FileType::kDir;
   if (auto r = target_->ApplyMeta(dir->get(), name, meta, policy_, /*skip_times=*/is_dir); !r)
     return Failed(seq, r.error(), path), true;
-  if (is_dir && policy_.times) dir_times_.push_back(DirTime{path, meta});
+  if (is_dir && policy_.times && policy_.dir_times) dir_times_.push_back(DirTime{path, meta});
   return true;
 }
 
@@ -587,6 +613,8 @@ bool Agent::OnRename(Decoder& d) {
         S_ISREG(moving.st_mode))
       ::fchmodat(from_dir->get(), from_name.c_str(), old.st_mode & 07777, 0);
   }
+  if (auto kept = KeepReplaced(to_dir->get(), to_name, to); !kept)
+    return Failed(seq, kept.error(), to), true;
   if (::renameat(from_dir->get(), from_name.c_str(), to_dir->get(), to_name.c_str()) != 0)
     return Failed(seq, Error::FromErrno("rename " + from + " to " + to), to), true;
   return true;
@@ -622,6 +650,11 @@ void Agent::PublishFiles() {
   // File data first, then the renames that make it visible.
   ::syncfs(target_->root_fd());
   for (Rename& r : renames_) {
+    if (auto kept = KeepReplaced(r.dir->get(), r.name, r.path); !kept) {
+      Failed(r.seq, kept.error(), r.path);
+      ::unlinkat(r.dir->get(), r.temp.c_str(), 0);
+      continue;
+    }
     if (::renameat(r.dir->get(), r.temp.c_str(), r.dir->get(), r.name.c_str()) != 0) {
       if (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST)
         Failed(r.seq, Error{"could not make way for the new file: " + r.path + " is a directory "

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "syncd/unique_fd.h"
+#include "transport/backup.h"
 #include "transport/codec.h"
 #include "transport/rsync_delta.h"
 #include "transport/signature_cache.h"
@@ -78,6 +79,10 @@ class Agent {
   bool OnHello(Decoder& d);
   bool OnOpen(Decoder& d);
   bool OnList(Decoder& d);
+  bool OnBackup(Decoder& d);
+  // With backups: the entry `name` of `dir_fd` that is about to be replaced becomes its
+  // backup (a directory there is not touched).
+  Result<void> KeepReplaced(int dir_fd, const std::string& name, const std::string& path);
   bool OnFilter(Decoder& d);
   bool OnPutBegin(Decoder& d, bool patch);
   bool OnPutData(Decoder& d);
@@ -121,6 +126,7 @@ class Agent {
   MetaPolicy policy_;
   bool xattrs_ = false;  // Every meta of the session carries extended attributes.
   Filter protect_;  // What deletions keep (FILTER).
+  std::optional<Backups> backups_;  // What replacing and deleting keep (BACKUP).
   std::optional<Put> put_;
   std::vector<Rename> renames_;
   // Parent directories of recent PUTs. Dropped by anything that can move or remove a

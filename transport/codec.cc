@@ -181,6 +181,7 @@ const char* MsgTypeName(MsgType type) {
     case MsgType::kOpen: return "OPEN";
     case MsgType::kList: return "LIST";
     case MsgType::kFilter: return "FILTER";
+    case MsgType::kBackup: return "BACKUP";
     case MsgType::kPutBegin: return "PUT_BEGIN";
     case MsgType::kPutData: return "PUT_DATA";
     case MsgType::kPutEnd: return "PUT_END";

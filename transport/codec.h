@@ -32,8 +32,13 @@ inline constexpr uint64_t kCapSpecials = 1u << 4;
 inline constexpr uint64_t kCapHardLinks = 1u << 5;
 // The OPEN flags kKeepXattrs and kKeepAcls: metadata carries extended attributes.
 inline constexpr uint64_t kCapXattrs = 1u << 6;
+// The OPEN flags kOmitDirTimes and kOmitLinkTimes.
+inline constexpr uint64_t kCapOmitTimes = 1u << 7;
+// BACKUP: what the session replaces or deletes is kept under another name.
+inline constexpr uint64_t kCapBackup = 1u << 8;
 inline constexpr uint64_t kKnownCaps = kCapDelta | kCapZstd | kCapDeltaChain | kCapFilter |
-                                       kCapSpecials | kCapHardLinks | kCapXattrs;
+                                       kCapSpecials | kCapHardLinks | kCapXattrs |
+                                       kCapOmitTimes | kCapBackup;
 
 enum class MsgType : uint8_t {
   // Client to agent.
@@ -41,6 +46,7 @@ enum class MsgType : uint8_t {
   kOpen = 0x02,
   kList = 0x03,
   kFilter = 0x04,
+  kBackup = 0x05,
   kPutBegin = 0x10,
   kPutData = 0x11,
   kPutEnd = 0x12,
@@ -77,6 +83,10 @@ inline constexpr uint32_t kKeepTimes = 1u << 3;
 // set, every `meta` of the session carries the attributes.
 inline constexpr uint32_t kKeepXattrs = 1u << 4;
 inline constexpr uint32_t kKeepAcls = 1u << 5;
+// With the omit-times capability: with kKeepTimes, directories' (rsync -O) or symlinks' (-J)
+// times are left as they are.
+inline constexpr uint32_t kOmitDirTimes = 1u << 6;
+inline constexpr uint32_t kOmitLinkTimes = 1u << 7;
 
 // Bounds of the attributes one `meta` carries (Linux: names of 255 bytes, values of 64 KiB).
 inline constexpr uint32_t kMaxXattrs = 1024;

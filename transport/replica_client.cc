@@ -60,6 +60,14 @@ void ReplicaClient::Close() {
   batches_.clear();
 }
 
+uint64_t ReplicaClient::NeededCaps() const {
+  uint64_t caps = 0;
+  if (open_flags_ & (kKeepXattrs | kKeepAcls)) caps |= kCapXattrs;
+  if (open_flags_ & (kOmitDirTimes | kOmitLinkTimes)) caps |= kCapOmitTimes;
+  if (options_.backup) caps |= kCapBackup;
+  return caps;
+}
+
 void ReplicaClient::Connect(std::function<void(Result<void>)> done) {
   Close();
   connect_done_ = std::move(done);
@@ -75,7 +83,7 @@ void ReplicaClient::Connect(std::function<void(Result<void>)> done) {
     open_seq_ = next_seq_++;
     uint64_t caps = (options_.delta ? kCapDelta | kCapDeltaChain : 0) |
                     (options_.compress ? kCapZstd : 0) | kCapFilter | kCapSpecials |
-                    kCapHardLinks | (options_.xattrs.any() ? kCapXattrs : 0);
+                    kCapHardLinks | NeededCaps();
     channel_->Write(Encoder(MsgType::kHello).U32(kMagic).U16(kProtocolVersion).U64(caps).Finish());
     channel_->Write(
         Encoder(MsgType::kOpen).U64(open_seq_).Str(target_dir_).U32(open_flags_).Finish());
@@ -153,10 +161,13 @@ void ReplicaClient::HandleFrame(MsgType type, std::string_view payload) {
         return Fail(Error{"peer is not a syncd agent (bad hello)", EPROTO, true});
       hello_ok_ = true;
       caps_ = version >= 2 ? caps & kKnownCaps : 0;
-      if (options_.xattrs.any() && !(caps_ & kCapXattrs))
-        return Fail(Error{fmt::format("the peer ({}) cannot keep extended attributes or ACLs "
-                                      "(rsync.xattrs, rsync.acls); upgrade syncd on the peer",
-                                      peer_version_),
+      if (uint64_t missing = NeededCaps() & ~caps_)
+        return Fail(Error{fmt::format("the peer ({}) cannot do what this sync asks ({}); upgrade "
+                                      "syncd on the peer",
+                                      peer_version_,
+                                      missing & kCapXattrs    ? "rsync.xattrs, rsync.acls"
+                                      : missing & kCapBackup  ? "rsync.backup"
+                                                              : "rsync.omit_dir_times, omit_link_times"),
                           ENOTSUP, true});
       if (caps_ & kCapZstd) {
         zstd_ = ZSTD_createCCtx();
@@ -167,6 +178,8 @@ void ReplicaClient::HandleFrame(MsgType type, std::string_view payload) {
         LogWarn("{}: the peer ({}) cannot take a compressed stream; sending it plain",
                 description_, peer_version_);
       LogDebug("Transport", "{}: peer is {}", description_, peer_version_);
+      if (options_.backup)
+        Send(Encoder(MsgType::kBackup).Str(options_.backup->suffix).Str(options_.backup->dir).Finish());
       if (caps_ & kCapFilter) {
         Send(FilterFrame());  // Before any operation: the OPEN's answer has not come yet.
       } else if (!options_.protect_rules.empty()) {

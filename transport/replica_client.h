@@ -16,6 +16,7 @@
 #include "syncd/meta_mapping.h"
 #include "syncd/replica.h"
 #include "syncd/unique_fd.h"
+#include "transport/backup.h"
 #include "transport/channel.h"
 #include "transport/codec.h"
 #include "transport/file_reader.h"
@@ -34,6 +35,8 @@ struct ClientOptions {
   bool follow_links = false;
   // rsync's -X / -A: the extended attributes (and ACLs) a file carries, read as it is sent.
   XattrScope xattrs;
+  // rsync's --backup: the agent keeps what it replaces or deletes, as BACKUP says.
+  std::optional<BackupSettings> backup;
 };
 
 class ReplicaClient : public Replica {
@@ -107,6 +110,8 @@ class ReplicaClient : public Replica {
   std::string description_;
   std::string target_dir_;
   uint32_t open_flags_;
+  // The capabilities this sync cannot do without (its OPEN flags and options ask for them).
+  uint64_t NeededCaps() const;
   ChannelFactory factory_;
   std::unique_ptr<Channel> channel_;
   FrameReader reader_;

@@ -25,6 +25,8 @@ uint32_t OpenFlags(const SyncConfig& s) {
   if (s.KeepTimes()) flags |= kKeepTimes;
   if (s.rsync.xattrs) flags |= kKeepXattrs;
   if (s.rsync.acls) flags |= kKeepAcls;
+  if (s.KeepTimes() && !s.KeepDirTimes()) flags |= kOmitDirTimes;
+  if (s.KeepTimes() && !s.KeepLinkTimes()) flags |= kOmitLinkTimes;
   return flags;
 }
 
@@ -35,6 +37,7 @@ ClientOptions OptionsFor(const SyncConfig& s) {
   o.compress = s.rsync.compress;
   o.follow_links = s.Follow() != FollowLinks::kNone;
   o.xattrs = s.Xattrs();
+  if (s.Backups()) o.backup = BackupSettings{s.BackupSuffix(), s.rsync.backup_dir.value_or("")};
   if (auto filter = Filter::Parse(s.filter_rules, s.rsync.delete_excluded); filter && filter->protects())
     o.protect_rules = filter->Rules();
   if (auto mapping = MetaMapping::For(s.rsync, CurrentUmask())) o.meta_mapping = std::move(*mapping);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "syncd/file_system.h"
+#include "transport/backup.h"
 #include "transport/codec.h"
 
 namespace syncd::transport {
@@ -209,7 +210,7 @@ Result<void> TargetDir::ApplyMeta(int dir_fd, const std::string& name, const Met
                              XattrLookup::kNoFollow);
         !r)
       return r;
-    if (policy.times && !skip_times) {
+    if (policy.times && policy.link_times && !skip_times) {
       timespec times[2] = {{0, UTIME_OMIT}, TimeOf(meta)};
       if (::utimensat(dir_fd, n, times, AT_SYMLINK_NOFOLLOW) != 0)
         return FailErrno("utimensat " + name);
@@ -230,7 +231,7 @@ Result<void> TargetDir::ApplyMeta(int dir_fd, const std::string& name, const Met
   if (auto r = WriteXattrs(proc, meta.xattrs, policy.xattrs, XattrLookup::kFollow); !r) return r;
   if (policy.perms && ::chmod(proc.c_str(), meta.mode & 07777) != 0)
     return FailErrno("chmod " + name);
-  if (policy.times && !skip_times) {
+  if (policy.times && !skip_times && (policy.dir_times || !S_ISDIR(st.st_mode))) {
     timespec times[2] = {{0, UTIME_OMIT}, TimeOf(meta)};
     if (::utimensat(AT_FDCWD, proc.c_str(), times, 0) != 0) return FailErrno("utimensat " + name);
   }
@@ -264,7 +265,8 @@ Result<std::vector<std::pair<std::string, bool>>> ReadChildren(int fd, const std
 }  // namespace
 
 Result<TargetDir::Kept> TargetDir::Remove(int dir_fd, const std::string& name,
-                                          const std::string& rel, const Filter& filter) {
+                                          const std::string& rel, const Filter& filter,
+                                          const Backups* backups) {
   Kept kept;
   auto keep = [&](const std::string& path) {
     if (kept.entries++ == 0) kept.first = path;
@@ -277,8 +279,17 @@ Result<TargetDir::Kept> TargetDir::Remove(int dir_fd, const std::string& name,
   // `rel` itself was chosen by the client, which tests the names it deletes, as rsync does;
   // a directory that makes way for a file of the same name is not tested at all by rsync,
   // only what lies inside it.
+  // A file goes, or becomes its backup: false when it stays beside where it was.
+  auto remove_file = [&](int at, const std::string& n, const std::string& r) -> Result<bool> {
+    if (backups && backups->KeepsOnDelete(n)) {
+      SYNCD_TRY(backups->Keep(at, n, r));
+      return !backups->Beside();
+    }
+    if (::unlinkat(at, n.c_str(), 0) != 0 && errno != ENOENT) return FailErrno("unlink " + r);
+    return true;
+  };
   if (!S_ISDIR(st.st_mode)) {
-    if (::unlinkat(dir_fd, name.c_str(), 0) != 0 && errno != ENOENT) return FailErrno("unlink " + rel);
+    if (auto r = remove_file(dir_fd, name, rel); !r) return std::unexpected(r.error());
     return kept;
   }
   // Depth first with an explicit stack: a tree of any depth is removed without recursion.
@@ -315,8 +326,12 @@ Result<TargetDir::Kept> TargetDir::Remove(int dir_fd, const std::string& name,
         continue;
       }
       if (!child_is_dir) {
-        if (::unlinkat(level.fd.get(), child.c_str(), 0) != 0 && errno != ENOENT)
-          return FailErrno("unlink " + child_rel);
+        auto gone = remove_file(level.fd.get(), child, child_rel);
+        if (!gone) return std::unexpected(gone.error());
+        if (!*gone) {
+          keep(child_rel + backups->suffix());
+          level.keeps = true;
+        }
         continue;
       }
       int parent = level.fd.get();  // `level` may move when the stack grows.

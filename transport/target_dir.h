@@ -16,6 +16,8 @@
 
 namespace syncd::transport {
 
+class Backups;
+
 // Which parts of Meta the agent applies.
 struct MetaPolicy {
   bool perms = false;
@@ -23,6 +25,8 @@ struct MetaPolicy {
   bool group = false;
   bool times = false;
   XattrScope xattrs;  // Extended attributes and ACLs applied (and listed).
+  bool dir_times = true;   // With `times`: directories' too (rsync -O clears it).
+  bool link_times = true;  // With `times`: symlinks' too (rsync -J clears it).
 };
 
 class TargetDir {
@@ -58,8 +62,10 @@ class TargetDir {
   // stay, and so do the directories that hold them (rsync: "cannot delete non-empty
   // directory"); the agent's own temporary files never count as protected. `name` itself is
   // not tested: the caller chose it. A missing name is not an error.
+  // With `backups`, what is removed that is not a directory is kept as a backup instead
+  // (backups beside their files count as kept entries: their directories stay).
   static Result<Kept> Remove(int dir_fd, const std::string& name, const std::string& rel,
-                             const Filter& filter);
+                             const Filter& filter, const Backups* backups = nullptr);
 
   // Walks the tree depth-first (the root first, as ""), calling `emit` for each entry.
   // Temporary files left by an interrupted transfer are deleted instead of listed.

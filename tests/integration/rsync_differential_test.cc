@@ -370,6 +370,152 @@ INSTANTIATE_TEST_SUITE_P(Options, RsyncXattrsTest,
                                            std::pair<std::string, std::string>{"{ archive = true, acls = true }", "-aA"}),
                          [](const auto& p) { return std::string(p.index == 0 ? "XattrsAcls" : p.index == 1 ? "Xattrs" : "Acls"); });
 
+// --backup, --suffix, --backup-dir: what the startup comparison and live changes replace or
+// delete on the standby is kept where rsync keeps it. Each live round changes a path at most
+// once: rsync run after several changes keeps only the version before the first.
+struct BackupVariant {
+  std::string name;
+  std::string keys;          // rsync = {...}; BAK stands for the backup directory
+  std::string flags;         // rsync's; BAK likewise
+  std::string rsync_bak;     // The backup directories, relative to the test's directory ("" none).
+  std::string syncd_bak;
+  std::string kept_changed;  // Where syncd keeps the standby's "changed", relative to the test's directory.
+};
+
+void PrintTo(const BackupVariant& v, std::ostream* os) { *os << v.name; }
+
+class RsyncBackupTest : public ::testing::TestWithParam<BackupVariant> {
+ protected:
+  RsyncBackupTest() : tmp_("backup") {}
+  TempDir tmp_;
+};
+
+std::string WithBak(std::string s, const std::string& bak) {
+  for (size_t at; (at = s.find("BAK")) != std::string::npos;) s.replace(at, 3, bak);
+  return s;
+}
+
+TEST_P(RsyncBackupTest, ReplacedAndDeletedEntriesAreKeptAsRsyncKeepsThem) {
+  const BackupVariant& v = GetParam();
+  std::string src = tmp_ / "src", rdst = tmp_ / "rsync", sdst = tmp_ / "syncd";
+  // A relative backup directory is relative to the standby's target directory.
+  auto bak_arg = [&](const std::string& bak) { return bak.starts_with("../") ? bak : tmp_ / bak; };
+  MakeDirs(src + "/d/e");
+  MakeDirs(rdst);
+  int64_t clock = 1700000000;
+  auto write = [&](const std::string& path, const std::string& content) {
+    WriteFile(path, content);
+    struct timespec t[2] = {{clock, 0}, {clock, 0}};
+    clock += 7;
+    ::utimensat(AT_FDCWD, path.c_str(), t, AT_SYMLINK_NOFOLLOW);
+  };
+  write(src + "/same", "same");
+  write(src + "/changed", "new content");
+  write(src + "/d/e/deep", "deep, new");
+  write(src + "/d/keep", "keep");
+  // The standby: an equal file, older versions, entries the source lacks (a file, a link, a
+  // directory tree), and a backup from an earlier run.
+  MakeDirs(rdst + "/d/e");
+  MakeDirs(rdst + "/gone/sub");
+  Shell("cp -a " + src + "/same " + rdst + "/same");
+  write(rdst + "/changed", "old content");
+  write(rdst + "/d/e/deep", "deep, old");
+  write(rdst + "/stale", "stale");
+  write(rdst + "/gone/sub/x", "x");
+  write(rdst + "/gone/y", "y");
+  write(rdst + "/earlier~", "a backup already");
+  fs::create_symlink("same", rdst + "/stale_link");
+  Shell("cp -a " + rdst + " " + sdst);
+  auto run_rsync = [&] { return RunRsync({}, src, rdst, WithBak(v.flags, bak_arg(v.rsync_bak))); };
+  ASSERT_TRUE(run_rsync());
+  std::string path = tmp_ / "syncd.conf.lua";
+  WriteFile(path, "sync { default.rsync, source = '" + src + "', target = '" + sdst +
+                      "', rsync = " + WithBak(v.keys, bak_arg(v.syncd_bak)) + " }\n");
+  auto syncd = StartSyncd(path, tmp_.path(), tmp_ / "syncd.log");
+  ASSERT_TRUE(WaitUntil([&] { return syncd->log().find("all 1 syncs are in sync") != std::string::npos; }))
+      << syncd->log();
+  SnapshotOptions options;
+  options.dir_times = false;
+  auto differences = [&] {
+    std::string d = Diff(Snapshot(rdst, options), Snapshot(sdst, options));
+    if (!v.rsync_bak.empty())
+      d += Diff(Snapshot(tmp_ / fs::path(v.rsync_bak).filename().string(), options),
+                Snapshot(tmp_ / fs::path(v.syncd_bak).filename().string(), options));
+    return d;
+  };
+  EXPECT_EQ(differences(), "") << syncd->log();
+  EXPECT_EQ(ReadFile(tmp_ / v.kept_changed), "old content");
+  // While running: a file rewritten, one deleted, a directory deleted, a file renamed, a file
+  // replaced by a symlink.
+  write(src + "/changed", "newer content");
+  fs::remove(src + "/same");
+  fs::remove_all(src + "/d/e");
+  fs::rename(src + "/d/keep", src + "/kept");
+  fs::remove(src + "/changed2");
+  write(src + "/to_link", "a file first");
+  ASSERT_TRUE(WaitUntil([&] { return fs::exists(sdst + "/to_link"); })) << syncd->log();
+  ASSERT_TRUE(run_rsync());
+  EXPECT_TRUE(WaitUntil([&] { return differences().empty(); })) << differences() << syncd->log();
+  fs::remove(src + "/to_link");
+  fs::create_symlink("kept", src + "/to_link");
+  struct timespec t[2] = {{clock, 0}, {clock, 0}};  // See RsyncCopyLinksTest.
+  ::utimensat(AT_FDCWD, (src + "/to_link").c_str(), t, AT_SYMLINK_NOFOLLOW);
+  ASSERT_TRUE(run_rsync());
+  EXPECT_TRUE(WaitUntil([&] { return differences().empty(); })) << differences() << syncd->log();
+  syncd->Signal(SIGTERM);
+  EXPECT_EQ(syncd->Wait(), 0) << syncd->log();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Options, RsyncBackupTest,
+    ::testing::Values(BackupVariant{"Beside", "{ archive = true, backup = true }", "-a -b", "", "", "syncd/changed~"},
+                      BackupVariant{"Suffix", "{ archive = true, _extra = { '-b', '--suffix=.bak' } }",
+                                    "-a -b --suffix=.bak", "", "", "syncd/changed.bak"},
+                      BackupVariant{"Dir", "{ archive = true, backup = true, backup_dir = 'BAK' }",
+                                    "-a -b --backup-dir=BAK", "rbak", "sbak", "sbak/changed"},
+                      BackupVariant{"RelativeDirAndSuffix",
+                                    "{ archive = true, backup_dir = 'BAK', suffix = '.old' }",
+                                    "-a --backup-dir=BAK --suffix=.old", "../rbak", "../sbak",
+                                    "sbak/changed.old"}),
+    [](const ::testing::TestParamInfo<BackupVariant>& p) { return p.param.name; });
+
+// -O and -J: the standby's directories and symlinks keep their own times, as rsync leaves them.
+TEST_F(RsyncDifferentialTest, OmittedTimesAreLeftAsTheStandbyHasThem) {
+  std::string src = tmp_ / "src", rdst = tmp_ / "rsync", sdst = tmp_ / "syncd";
+  auto stamp = [](const std::string& path, int64_t when) {
+    struct timespec t[2] = {{when, 0}, {when, 0}};
+    ::utimensat(AT_FDCWD, path.c_str(), t, AT_SYMLINK_NOFOLLOW);
+  };
+  for (const std::string& root : {src, rdst}) {
+    MakeDirs(root + "/d");
+    WriteFile(root + "/d/f", "same");
+    fs::create_symlink("d/f", root + "/l");
+  }
+  stamp(src + "/d/f", 1700000000);
+  stamp(rdst + "/d/f", 1700000000);
+  stamp(src + "/d", 1700000100);
+  stamp(rdst + "/d", 1600000000);
+  stamp(src + "/l", 1700000200);
+  stamp(rdst + "/l", 1600000100);
+  Shell("cp -a " + rdst + " " + sdst);
+  ASSERT_TRUE(RunRsync({}, src, rdst, "-a -O -J"));
+  std::string path = tmp_ / "syncd.conf.lua";
+  WriteFile(path, "sync { default.rsync, source = '" + src + "', target = '" + sdst +
+                      "', rsync = { archive = true, omit_dir_times = true, _extra = { '-J' } } }\n");
+  auto syncd = StartSyncd(path, tmp_.path(), tmp_ / "syncd.log");
+  ASSERT_TRUE(WaitUntil([&] { return syncd->log().find("all 1 syncs are in sync") != std::string::npos; }))
+      << syncd->log();
+  SnapshotOptions options;  // Directory times compared too.
+  Tree rsyncs = Snapshot(rdst, options);
+  rsyncs.erase(".");  // The top: rsync -O leaves it alone too, but cp -a gave both a time of now.
+  Tree syncds = Snapshot(sdst, options);
+  syncds.erase(".");
+  EXPECT_EQ(Diff(rsyncs, syncds), "") << syncd->log();
+  EXPECT_EQ(syncds["d"].mtime_ns, int64_t{1600000000} * 1000000000);
+  syncd->Signal(SIGTERM);
+  EXPECT_EQ(syncd->Wait(), 0) << syncd->log();
+}
+
 // One way of running both tools: the sync{} keys and rsync's flags that mean the same.
 struct Variant {
   std::string name;

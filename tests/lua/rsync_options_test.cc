@@ -58,6 +58,30 @@ TEST(RsyncOptionsTest, LinkCopyingFromTheTableAndExtra) {
   EXPECT_EQ(s->Follow(), FollowLinks::kNone);
 }
 
+TEST(RsyncOptionsTest, BackupsAsRsyncReadsThem) {
+  auto s = Read({{"backup", Flag(true)}});
+  ASSERT_TRUE(s.has_value()) << s.error().message;
+  EXPECT_TRUE(s->Backups());
+  EXPECT_EQ(s->BackupSuffix(), "~");
+  EXPECT_FALSE(s->KeepDirTimes());  // -O is implied beside the files.
+  EXPECT_THAT(s->filter_rules, ElementsAre("P *~"));
+  s = Read({{"backup_dir", Text("/var/backups/spool")}, {"archive", Flag(true)}});
+  ASSERT_TRUE(s.has_value()) << s.error().message;
+  EXPECT_TRUE(s->Backups());
+  EXPECT_EQ(s->BackupSuffix(), "");
+  EXPECT_TRUE(s->KeepDirTimes());
+  EXPECT_TRUE(s->filter_rules.empty());
+  EXPECT_THAT(Refusal({{"backup", Flag(true)}, {"suffix", Text("")}}),
+              HasSubstr("f:2: sync[1].rsync.suffix: --suffix cannot be empty without a --backup-dir"));
+  EXPECT_THAT(Refusal({{"_extra", Extra({"-b", "--suffix=a/b"})}}),
+              HasSubstr("--suffix cannot contain slashes: a/b"));
+  s = Read({{"_extra", Extra({"-a", "-O", "-J"})}});
+  ASSERT_TRUE(s.has_value()) << s.error().message;
+  EXPECT_FALSE(s->KeepDirTimes());
+  EXPECT_FALSE(s->KeepLinkTimes());
+  EXPECT_TRUE(s->KeepTimes());
+}
+
 TEST(RsyncOptionsTest, AclsImplyPermsAndXattrsCarryTheirScope) {
   auto s = Read({{"acls", Flag(true)}, {"_extra", Extra({"-X"})}});
   ASSERT_TRUE(s.has_value()) << s.error().message;

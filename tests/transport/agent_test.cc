@@ -646,6 +646,26 @@ TEST_F(AgentTest, ConfinedAgentOpensOnlyBeneathItsRoots) {
   EXPECT_TRUE(fs::is_directory(allowed + "/relative/dir"));
 }
 
+TEST_F(AgentTest, BackupSettingsAreCheckedAndAConfinedAgentKeepsBackupsWithinItsRoots) {
+  std::string allowed = base_ + "/allowed";
+  fs::create_directories(allowed + "/target");
+  auto backup = [&](const std::string& suffix, const std::string& dir) {
+    Agent agent({allowed});
+    HandleFrame(agent, Encoder(MsgType::kHello).U32(kMagic).U16(kProtocolVersion).U64(kKnownCaps).Finish());
+    HandleFrame(agent, Encoder(MsgType::kOpen).U64(1).Str(allowed + "/target").U32(0).Finish());
+    HandleFrame(agent, Encoder(MsgType::kBackup).Str(suffix).Str(dir).Finish());
+    return LastReplyType(agent);
+  };
+  EXPECT_EQ(backup("~", ""), MsgType::kOk);  // Nothing more to say: OPEN's answer is the last.
+  EXPECT_EQ(backup("", "../bak"), MsgType::kOk);
+  EXPECT_TRUE(fs::is_directory(allowed + "/bak"));
+  EXPECT_EQ(backup("", ""), MsgType::kFatal);         // Backups beside need a suffix.
+  EXPECT_EQ(backup("a/b", ""), MsgType::kFatal);      // A suffix is part of one name.
+  EXPECT_EQ(backup("~", outside_), MsgType::kFatal);  // Outside the agent's roots.
+  EXPECT_EQ(backup("~", "../../outside"), MsgType::kFatal);
+  EXPECT_FALSE(fs::exists(outside_ + "/target"));
+}
+
 // Without kept permissions (no `perms`, no `archive`), as rsync --no-perms: a new file or
 // directory gets the source's bits less the umask and without set-id bits; a file that
 // replaces an existing one keeps that one's mode; an existing directory keeps its own.
