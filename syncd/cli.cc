@@ -214,6 +214,9 @@ std::vector<std::string> EngineDifferences(const SyncConfig& y) {
   if (y.Follow() != FollowLinks::kNone)
     out.push_back("a change beneath a directory that a followed symlink also shows goes over "
                   "at its own path only (as with lsyncd); a link that loops back is entered once");
+  if (y.Backups())
+    out.push_back("backup: a rename keeps what it replaces, but the old name gets no backup "
+                  "(rsync keeps a copy under the old name too)");
   if (y.rsync.acls)
     out.push_back("acls: named ACL entries travel by id, not by name (rsync maps them by name)");
   if (y.rsync.ignore_existing)

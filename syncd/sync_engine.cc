@@ -401,10 +401,9 @@ void SyncEngine::PlanRename(const Rename& r, Plan& plan, std::vector<std::string
     other_kind = here && here->type != origin->type;
   }
   if (!origin || other_kind || r.from.empty() || r.to.empty() || IsWithin(r.to, r.from) ||
-      filter_.Excluded(r.to, is_dir) || !parent_ready || config_.Backups()) {
+      filter_.Excluded(r.to, is_dir) || !parent_ready) {
     // Nothing to move on the peer, or nowhere to move it to: the state-based path sends the
-    // destination and deletes the origin. (So with backups, as with rsync: the old name is
-    // kept as a backup.)
+    // destination and deletes the origin.
     extra_paths.push_back(r.from);
     extra_paths.push_back(r.to);
     return;

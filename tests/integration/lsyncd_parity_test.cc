@@ -121,7 +121,21 @@ INSTANTIATE_TEST_SUITE_P(
              "exclude = { '*.tmp' }, rsync = { archive = true, perms = false, chmod = 'Fg+w' }"},
         Keys{"UpdateMaxSize",
              "rsync = { archive = true, update = true, _extra = { '--max-size=5500' } }"},
-        Keys{"NumbersForBooleans", "rsync = { archive = true, owner = 1, compress = 1 }"}),
+        Keys{"NumbersForBooleans", "rsync = { archive = true, owner = 1, compress = 1 }"},
+        // Option sets of published configs (their hosts and paths replaced by the test's).
+        Keys{"PublishedTranscodeMirror",
+             "delete = 'running', rsync = { compress = false, whole_file = false, update = true, "
+             "inplace = true, checksum = true, owner = true, archive = true, perms = true, "
+             "group = true, xattrs = true, copy_links = true }"},
+        Keys{"PublishedBwlimitExclude",
+             "delete = true, exclude = { '.txt' }, rsync = { archive = true, compress = true, "
+             "verbose = true, owner = true, perms = true, _extra = { '--bwlimit=2000' } }"},
+        Keys{"PublishedExtraExcludes",
+             "rsync = { archive = true, compress = true, verbose = false, "
+             "_extra = { '--exclude=cache/', '--exclude=*.tmp' } }"},
+        Keys{"PublishedAcls", "rsync = { compress = true, acls = true, verbose = true }"},
+        Keys{"PublishedUpdatePermsOwner",
+             "rsync = { update = true, perms = true, owner = true, group = true }"}),
     [](const ::testing::TestParamInfo<Keys>& p) { return p.param.name; });
 
 }  // namespace

@@ -445,19 +445,18 @@ TEST_P(RsyncBackupTest, ReplacedAndDeletedEntriesAreKeptAsRsyncKeepsThem) {
   };
   EXPECT_EQ(differences(), "") << syncd->log();
   EXPECT_EQ(ReadFile(tmp_ / v.kept_changed), "old content");
-  // While running: a file rewritten, one deleted, a directory deleted, a file renamed, a file
-  // replaced by a symlink.
+  // While running: a file rewritten (written beside and renamed over the old one, as editors
+  // save), one deleted, a directory deleted, a file replaced by a symlink. (Not a file renamed
+  // to a new name: syncd renames it, rsync keeps a backup of the old name too; README.)
   write(src + "/changed", "newer content");
   fs::remove(src + "/same");
   fs::remove_all(src + "/d/e");
-  fs::rename(src + "/d/keep", src + "/kept");
-  fs::remove(src + "/changed2");
   write(src + "/to_link", "a file first");
   ASSERT_TRUE(WaitUntil([&] { return fs::exists(sdst + "/to_link"); })) << syncd->log();
   ASSERT_TRUE(run_rsync());
   EXPECT_TRUE(WaitUntil([&] { return differences().empty(); })) << differences() << syncd->log();
   fs::remove(src + "/to_link");
-  fs::create_symlink("kept", src + "/to_link");
+  fs::create_symlink("d/keep", src + "/to_link");
   struct timespec t[2] = {{clock, 0}, {clock, 0}};  // See RsyncCopyLinksTest.
   ::utimensat(AT_FDCWD, (src + "/to_link").c_str(), t, AT_SYMLINK_NOFOLLOW);
   ASSERT_TRUE(run_rsync());
