@@ -99,7 +99,29 @@ bool Log::Enabled(std::string_view category) {
   return s.all || s.categories.contains(category);
 }
 
-void Log::Write(LogLevel level, std::string_view category, std::string_view text) {
+std::string EscapeControl(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x20 && byte != 0x7f) {
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else {
+      out += fmt::format("\\x{:02x}", byte);
+    }
+  }
+  return out;
+}
+
+void Log::Write(LogLevel level, std::string_view category, std::string_view raw) {
+  std::string escaped = EscapeControl(raw);
+  std::string_view text = escaped;
   LogState& s = State();
   std::lock_guard lock(s.mu);
   if (s.quiet && level < LogLevel::kWarning) return;

@@ -12,6 +12,10 @@ namespace syncd {
 
 enum class LogLevel { kDebug, kInfo, kWarning, kError };
 
+// `text` with control characters written out (`\n`, `\t`, `\r`, `\xNN`), so that a file name
+// holding a newline cannot split or forge a log line. Every log line goes through it.
+std::string EscapeControl(std::string_view text);
+
 class Log {
  public:
   // Lines go to `path` (opened per line, so logrotate needs no signal), and to stderr too when

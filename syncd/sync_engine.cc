@@ -70,7 +70,14 @@ Result<Entry> SyncEngine::SourceView::Stat(const std::string& root, const std::s
 }
 
 Filter SyncEngine::FilterFor(const SyncConfig& config) {
-  auto filter = Filter::Parse(config.filter_rules, config.rsync.delete_excluded);
+  // The agent's temporary files (.syncd-<16 hex digits>.tmp) are its own on the standby: a
+  // source file of that name is not replicated (README), as the agent removes such names.
+  std::string temporaries = "- .syncd-";
+  for (int i = 0; i < 16; ++i) temporaries += "[0-9a-f]";
+  temporaries += ".tmp";
+  std::vector<std::string> rules{temporaries};
+  rules.insert(rules.end(), config.filter_rules.begin(), config.filter_rules.end());
+  auto filter = Filter::Parse(rules, config.rsync.delete_excluded);
   SYNCD_CHECK(filter.has_value());
   return std::move(*filter);
 }

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <csignal>
 #include <cstring>
 
 #include "syncd/active_mark.h"
@@ -20,6 +21,8 @@ constexpr size_t kListChunkEntries = 1024;
 constexpr size_t kMaxWaitingFiles = 4096;   // Finished files waiting for COMMIT, at most.
 constexpr size_t kMaxCachedParents = 256;   // Directory descriptors kept for PUTs, at most.
 constexpr uint64_t kWritebackBytes = 4 << 20;  // Writeback of a large file starts every 4 MiB.
+constexpr int kZstdWindowLogMax = 24;            // 16 MiB: the client's level 1 uses far less.
+constexpr size_t kMaxQueuedAnswers = 1 << 20;    // Answers are written out past 1 MiB.
 
 std::string HostName() {
   char buf[256] = {};
@@ -32,7 +35,10 @@ std::string HostName() {
 Agent::Agent(std::vector<std::string> roots) : roots_(std::move(roots)) {}
 
 Agent::~Agent() {
+  // However the session ends (EOF, FATAL, a broken pipe), nothing half-done stays behind: the
+  // file being received and the finished ones that a COMMIT never published.
   AbortPut();
+  for (const Rename& r : renames_) ::unlinkat(r.dir->get(), r.temp.c_str(), 0);
   if (zstd_) ZSTD_freeDCtx(zstd_);
 }
 
@@ -190,6 +196,14 @@ bool Agent::OnList(Decoder& d) {
     Failed(seq, r.error(), "");
     return true;
   }
+  if (r->entries > 0) {
+    std::string message = fmt::format(
+        "{} entries beneath {} are not listed: their paths are longer than {} bytes, more than "
+        "syncd can carry; they stay as they are", r->entries, JoinPath(target_->path(), r->first_dir),
+        kMaxPath);
+    LogError("agent: {}", message);
+    if (caps_ & kCapNotice) out_ += Encoder(MsgType::kNotice).U64(seq).Str(message).Finish();
+  }
   out_ += Encoder(MsgType::kListEnd).U64(seq).Finish();
   return true;
 }
@@ -324,9 +338,15 @@ Result<UniqueFd> Agent::OpenBasis(const std::string& path) {
   auto dir = ParentFor(path, &name);
   if (!dir) return std::unexpected(dir.error());
   if (name.empty()) return Fail("the target itself is not a file", EISDIR);
-  UniqueFd fd(::openat((*dir)->get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
-  if (!fd.valid()) return FailErrno("open " + path);
+  // Only a regular file is opened: opening a FIFO would wait for a writer, a device may act
+  // on being opened. Non-blocking, and checked again on the descriptor, in case the name was
+  // swapped for something else in between.
   struct stat st;
+  if (::fstatat((*dir)->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return FailErrno("stat " + path);
+  if (!S_ISREG(st.st_mode)) return Fail(path + ": not a regular file", EINVAL);
+  UniqueFd fd(::openat((*dir)->get(), name.c_str(),
+                       O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  if (!fd.valid()) return FailErrno("open " + path);
   if (::fstat(fd.get(), &st) != 0) return FailErrno("stat " + path);
   if (!S_ISREG(st.st_mode)) return Fail(path + ": not a regular file", EINVAL);
   return fd;
@@ -354,15 +374,30 @@ bool Agent::OnSignature(Decoder& d) {
 }
 
 bool Agent::OnZstd(std::string_view payload) {
-  if (!zstd_) zstd_ = ZSTD_createDCtx();
+  if (!zstd_) {
+    zstd_ = ZSTD_createDCtx();
+    // The decoder's window is the sender's choice: bound what it may ask for.
+    ZSTD_DCtx_setParameter(zstd_, ZSTD_d_windowLogMax, kZstdWindowLogMax);
+  }
   ZSTD_inBuffer in{payload.data(), payload.size(), 0};
   if (zstd_out_.empty()) zstd_out_.resize(kDataChunk);
   std::string& out = zstd_out_;
-  while (in.pos < in.size) {
+  uint64_t produced = 0;
+  // A client compresses at most one queue of frames (or one frame) per ZSTD frame: more
+  // output than that is a bomb, not a stream of ours.
+  for (;;) {
     ZSTD_outBuffer o{out.data(), out.size(), 0};
+    size_t before = in.pos;
     size_t r = ZSTD_decompressStream(zstd_, &o, &in);
     if (ZSTD_isError(r)) return Fatal(std::string("ZSTD: ") + ZSTD_getErrorName(r));
-    if (o.pos == 0 && in.pos < in.size) return Fatal("ZSTD: no progress");
+    if (o.pos == 0) {
+      if (in.pos == in.size) break;  // Input used up and nothing more held back.
+      if (in.pos == before) return Fatal("ZSTD: no progress");
+      continue;
+    }
+    produced += o.pos;
+    if (produced > kMaxZstdOutput)
+      return Fatal(fmt::format("ZSTD: a frame unpacks to more than {} bytes", kMaxZstdOutput));
     inner_.Feed(std::string_view(out.data(), o.pos));
     for (;;) {
       auto frame = inner_.Next();
@@ -370,6 +405,8 @@ bool Agent::OnZstd(std::string_view payload) {
       if (!*frame) break;
       if ((*frame)->type == MsgType::kZstd) return Fatal("ZSTD inside ZSTD");
       if (!Handle((*frame)->type, (*frame)->payload)) return false;
+      // Answers go out as they pile up, not once the whole ZSTD frame is handled.
+      if (out_.size() > kMaxQueuedAnswers && sink_ && !sink_()) return false;
     }
   }
   return true;
@@ -391,6 +428,8 @@ bool Agent::OnPutEnd(Decoder& d) {
   uint64_t hi = d.U64();
   uint64_t lo = d.U64();
   if (!d.done() || !put_ || put_->seq != seq) return Fatal("PUT_END without a matching PUT_BEGIN");
+  if (status != kPutComplete && status != kPutAbort)
+    return Fatal(fmt::format("PUT_END with an undefined status {}", status));
   Put& p = *put_;
   if (p.patch && !p.error && status != kPutAbort) {
     auto r = p.patch->Finish([&](std::string_view out) { WriteOut(p, out); });
@@ -613,6 +652,14 @@ bool Agent::OnRename(Decoder& d) {
         S_ISREG(moving.st_mode))
       ::fchmodat(from_dir->get(), from_name.c_str(), old.st_mode & 07777, 0);
   }
+  // A directory moved to a longer name must not make paths beneath it too long to list.
+  if (to.size() > from.size()) {
+    auto fits = TargetDir::Fits(from_dir->get(), from_name, kMaxPath - to.size() + from_name.size());
+    if (!fits) return Failed(seq, fits.error(), from), true;
+    if (!*fits)
+      return Failed(seq, Error{"renaming " + from + " to " + to + " would make paths beneath it "
+                               "longer than " + std::to_string(kMaxPath) + " bytes", ENAMETOOLONG}, to), true;
+  }
   if (auto kept = KeepReplaced(to_dir->get(), to_name, to); !kept)
     return Failed(seq, kept.error(), to), true;
   if (::renameat(from_dir->get(), from_name.c_str(), to_dir->get(), to_name.c_str()) != 0)
@@ -707,6 +754,9 @@ int RunAgent(int in_fd, int out_fd, std::vector<std::string> roots) {
     files.rlim_cur = files.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &files);
   }
+  // A client that goes away mid-answer gives EPIPE, handled as an end of the session (the
+  // agent's destructor removes its temporary files), not a signal that kills it on the spot.
+  ::signal(SIGPIPE, SIG_IGN);
   Agent agent(std::move(roots));
   FrameReader reader;
   std::string buf(256 * 1024, '\0');
@@ -723,6 +773,7 @@ int RunAgent(int in_fd, int out_fd, std::vector<std::string> roots) {
     }
     return true;
   };
+  agent.SetAnswerSink(flush);
   for (;;) {
     ssize_t n = ::read(in_fd, buf.data(), buf.size());
     if (n < 0) {
@@ -730,7 +781,11 @@ int RunAgent(int in_fd, int out_fd, std::vector<std::string> roots) {
       LogError("agent: read: {}", std::strerror(errno));
       return 1;
     }
-    if (n == 0) return 0;  // The client closed the stream.
+    if (n == 0) {  // The client closed the stream: between frames, or cut one short.
+      if (reader.buffered() == 0) return 0;
+      LogError("agent: the stream ended inside a frame ({} bytes of it)", reader.buffered());
+      return 2;
+    }
     reader.Feed(std::string_view(buf.data(), static_cast<size_t>(n)));
     for (;;) {
       auto frame = reader.Next();

@@ -29,6 +29,9 @@ class Agent {
   // `roots`: absolute canonical directories the target must be in or beneath (none: any).
   explicit Agent(std::vector<std::string> roots = {});
   ~Agent();
+  // Where answers go when they pile up while one ZSTD frame is handled (RunAgent writes them
+  // out); returns false when they cannot be written.
+  void SetAnswerSink(std::function<bool()> sink) { sink_ = std::move(sink); }
 
   // Handles one frame; replies are appended to the output. Returns false once the session must
   // end (a FATAL reply has been queued).
@@ -124,7 +127,8 @@ class Agent {
   std::optional<TargetDir> target_;
   SignatureCache signatures_;  // Of the large files this agent put in place.
   MetaPolicy policy_;
-  bool xattrs_ = false;  // Every meta of the session carries extended attributes.
+  bool xattrs_ = false;
+  std::function<bool()> sink_;  // Every meta of the session carries extended attributes.
   Filter protect_;  // What deletions keep (FILTER).
   std::optional<Backups> backups_;  // What replacing and deleting keep (BACKUP).
   std::optional<Put> put_;

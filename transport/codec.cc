@@ -156,19 +156,19 @@ Result<std::optional<FrameReader::Frame>> FrameReader::Next() {
 Result<void> ValidateRelativePath(std::string_view path, bool allow_root) {
   if (path.empty()) {
     if (allow_root) return {};
-    return Fail("empty path");
+    return Fail("empty path", EINVAL);
   }
-  if (path.size() > kMaxPath) return Fail("path too long");
-  if (path.find('\0') != std::string_view::npos) return Fail("path contains a NUL byte");
-  if (path.front() == '/') return Fail("absolute path refused: " + std::string(path));
+  if (path.size() > kMaxPath) return Fail("path too long", ENAMETOOLONG);
+  if (path.find('\0') != std::string_view::npos) return Fail("path contains a NUL byte", EINVAL);
+  if (path.front() == '/') return Fail("absolute path refused: " + std::string(path), EINVAL);
   size_t start = 0;
   while (start <= path.size()) {
     size_t slash = path.find('/', start);
     std::string_view part =
         path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     if (part.empty() || part == "." || part == "..")
-      return Fail("path component refused: " + std::string(path));
-    if (part.size() > 255) return Fail("name too long: " + std::string(path));
+      return Fail("path component refused: " + std::string(path), EINVAL);
+    if (part.size() > 255) return Fail("name too long: " + std::string(path), ENAMETOOLONG);
     if (slash == std::string_view::npos) break;
     start = slash + 1;
   }
@@ -205,6 +205,7 @@ const char* MsgTypeName(MsgType type) {
     case MsgType::kSigData: return "SIG_DATA";
     case MsgType::kSigEnd: return "SIG_END";
     case MsgType::kKept: return "KEPT";
+    case MsgType::kNotice: return "NOTICE";
     case MsgType::kFatal: return "FATAL";
   }
   return "UNKNOWN";

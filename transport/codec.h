@@ -17,6 +17,8 @@ inline constexpr uint16_t kProtocolVersion = 2;
 inline constexpr uint32_t kMaxFrame = 16 * 1024 * 1024;  // Larger frames are refused.
 inline constexpr size_t kMaxPath = 4096;                 // PATH_MAX, including every component.
 inline constexpr size_t kDataChunk = 256 * 1024;         // File content per PUT_DATA frame.
+// What one ZSTD frame may unpack to: a client packs one queue of frames, or one frame.
+inline constexpr uint64_t kMaxZstdOutput = 2ull * kMaxFrame;
 
 // Capability bits of HELLO and HELLO_OK (version 2 and later): what each side can do. The agent
 // answers with the bits both sides have; a client uses only those.
@@ -36,9 +38,11 @@ inline constexpr uint64_t kCapXattrs = 1u << 6;
 inline constexpr uint64_t kCapOmitTimes = 1u << 7;
 // BACKUP: what the session replaces or deletes is kept under another name.
 inline constexpr uint64_t kCapBackup = 1u << 8;
+// NOTICE from the agent: something the client logs.
+inline constexpr uint64_t kCapNotice = 1u << 9;
 inline constexpr uint64_t kKnownCaps = kCapDelta | kCapZstd | kCapDeltaChain | kCapFilter |
                                        kCapSpecials | kCapHardLinks | kCapXattrs |
-                                       kCapOmitTimes | kCapBackup;
+                                       kCapOmitTimes | kCapBackup | kCapNotice;
 
 enum class MsgType : uint8_t {
   // Client to agent.
@@ -71,6 +75,7 @@ enum class MsgType : uint8_t {
   kSigData = 0x87,
   kSigEnd = 0x88,
   kKept = 0x89,
+  kNotice = 0x8A,
   kFatal = 0x8F,
 };
 

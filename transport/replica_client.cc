@@ -83,7 +83,7 @@ void ReplicaClient::Connect(std::function<void(Result<void>)> done) {
     open_seq_ = next_seq_++;
     uint64_t caps = (options_.delta ? kCapDelta | kCapDeltaChain : 0) |
                     (options_.compress ? kCapZstd : 0) | kCapFilter | kCapSpecials |
-                    kCapHardLinks | NeededCaps();
+                    kCapHardLinks | kCapNotice | NeededCaps();
     channel_->Write(Encoder(MsgType::kHello).U32(kMagic).U16(kProtocolVersion).U64(caps).Finish());
     channel_->Write(
         Encoder(MsgType::kOpen).U64(open_seq_).Str(target_dir_).U32(open_flags_).Finish());
@@ -254,6 +254,13 @@ void ReplicaClient::HandleFrame(MsgType type, std::string_view payload) {
       InFlight b = std::move(batches_.front());
       batches_.pop_front();
       b.done(BatchResult{{}, std::move(b.failures), std::move(b.sent_hashes), std::move(b.kept)});
+      return;
+    }
+    case MsgType::kNotice: {
+      d.U64();
+      std::string message = d.Str(64 * 1024);
+      if (!d.done()) return Fail(Error{"malformed NOTICE from peer", EPROTO});
+      LogError("{}: {}", description_, message);
       return;
     }
     case MsgType::kKept: {

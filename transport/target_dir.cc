@@ -245,8 +245,10 @@ Result<std::vector<std::pair<std::string, bool>>> ReadChildren(int fd, const std
   DIR* d = ::fdopendir(::dup(fd));
   if (!d) return FailErrno("opendir " + rel);
   std::vector<std::pair<std::string, bool>> out;
-  errno = 0;
-  while (dirent* ent = ::readdir(d)) {
+  for (;;) {
+    errno = 0;  // readdir() says an error only through errno.
+    dirent* ent = ::readdir(d);
+    if (!ent) break;
     std::string_view n = ent->d_name;
     if (n == "." || n == "..") continue;
     bool is_dir = ent->d_type == DT_DIR;
@@ -364,53 +366,97 @@ std::string TargetDir::NewTempName() {
   return std::string(kTempPrefix) + hex + std::string(kTempSuffix);
 }
 
-Result<void> TargetDir::List(const std::function<void(Entry)>& emit, const XattrScope& xattrs) {
+Result<TargetDir::Unlisted> TargetDir::List(const std::function<void(Entry)>& emit,
+                                            const XattrScope& xattrs) {
   NameCache names;
+  Unlisted unlisted;
   struct stat st;
   if (::fstat(root_.get(), &st) != 0) return FailErrno("stat " + path_);
   Entry top = EntryFromStat("", st, names);
   if (auto x = ReadXattrsFd(root_.get(), xattrs)) top.meta.xattrs = std::move(*x);
   emit(std::move(top));
-  struct Pending {
-    UniqueFd fd;
-    std::string rel;
-  };
-  std::vector<Pending> stack;
-  stack.push_back({UniqueFd(::dup(root_.get())), ""});
+  // Directories to read, by path: one descriptor open at a time, however wide the tree.
+  std::vector<std::string> stack{""};
   while (!stack.empty()) {
-    Pending dir = std::move(stack.back());
+    std::string rel = std::move(stack.back());
     stack.pop_back();
-    DIR* d = ::fdopendir(::dup(dir.fd.get()));
-    if (!d) return FailErrno("opendir " + JoinPath(path_, dir.rel));
-    std::vector<std::string> children;
-    while (dirent* ent = ::readdir(d)) {
-      std::string_view n = ent->d_name;
-      if (n != "." && n != "..") children.emplace_back(n);
-    }
-    ::closedir(d);
-    for (const std::string& n : children) {
-      if (::fstatat(dir.fd.get(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-      if (!S_ISDIR(st.st_mode) && IsTempName(n)) {
-        ::unlinkat(dir.fd.get(), n.c_str(), 0);  // Left by an interrupted transfer.
+    UniqueFd dir(rel.empty() ? ::dup(root_.get()) : OpenBeneath(root_.get(), rel, O_DIRECTORY | O_RDONLY));
+    if (!dir.valid()) {
+      if (errno == ENOENT || errno == ENOTDIR) continue;  // Gone meanwhile.
+      if (errno == ENAMETOOLONG) {  // Listed itself; what it holds cannot be named.
+        if (unlisted.entries++ == 0) unlisted.first_dir = rel;
         continue;
       }
-      std::string rel = dir.rel.empty() ? n : dir.rel + "/" + n;
-      Entry e = EntryFromStat(rel, st, names);
+      return FailErrno("open " + JoinPath(path_, rel));
+    }
+    auto children = ReadChildren(dir.get(), rel);
+    if (!children) return std::unexpected(children.error());
+    for (const auto& [n, unused] : *children) {
+      if (::fstatat(dir.get(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) continue;
+        return FailErrno("stat " + JoinPath(path_, JoinPath(rel, n)));
+      }
+      if (!S_ISDIR(st.st_mode) && IsTempName(n)) {
+        ::unlinkat(dir.get(), n.c_str(), 0);  // Left by an interrupted transfer.
+        continue;
+      }
+      std::string child = rel.empty() ? n : rel + "/" + n;
+      if (child.size() > kMaxPath) {  // Made here, not by syncd: the protocol cannot name it.
+        if (unlisted.entries++ == 0) unlisted.first_dir = rel;
+        continue;
+      }
+      Entry e = EntryFromStat(child, st, names);
       if (e.type == FileType::kSymlink) {
         char target[4097];
-        ssize_t len = ::readlinkat(dir.fd.get(), n.c_str(), target, sizeof target - 1);
+        ssize_t len = ::readlinkat(dir.get(), n.c_str(), target, sizeof target - 1);
         if (len >= 0) e.link_target.assign(target, static_cast<size_t>(len));
       } else if (e.type == FileType::kDir) {
-        int sub = ::openat(dir.fd.get(), n.c_str(), O_DIRECTORY | O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (sub >= 0) stack.push_back({UniqueFd(sub), rel});
+        stack.push_back(child);
       }
       // Through the directory's descriptor, not following a symlink at the name.
-      if (auto x = ReadXattrs(ProcPath(dir.fd.get()) + "/" + n, xattrs, XattrLookup::kNoFollow))
+      if (auto x = ReadXattrs(ProcPath(dir.get()) + "/" + n, xattrs, XattrLookup::kNoFollow))
         e.meta.xattrs = std::move(*x);
       emit(std::move(e));
     }
   }
-  return {};
+  return unlisted;
+}
+
+Result<bool> TargetDir::Fits(int dir_fd, const std::string& name, size_t budget) {
+  struct stat st;
+  if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return FailErrno("stat " + name);
+  if (!S_ISDIR(st.st_mode)) return true;
+  struct Level {
+    UniqueFd fd;
+    size_t length;  // Of the path from `name`'s parent to this directory.
+    std::vector<std::pair<std::string, bool>> children;
+    size_t next = 0;
+  };
+  std::vector<Level> stack;
+  auto enter = [&](int parent, const std::string& n, size_t length) -> Result<void> {
+    UniqueFd fd(::openat(parent, n.c_str(), O_DIRECTORY | O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid()) return errno == ENOENT ? Result<void>{} : FailErrno("open " + n);
+    auto children = ReadChildren(fd.get(), n);
+    if (!children) return std::unexpected(children.error());
+    stack.push_back(Level{std::move(fd), length, std::move(*children)});
+    return {};
+  };
+  SYNCD_TRY(enter(dir_fd, name, name.size()));
+  while (!stack.empty()) {
+    Level& level = stack.back();
+    if (level.next == level.children.size()) {
+      stack.pop_back();
+      continue;
+    }
+    const auto& [child, is_dir] = level.children[level.next++];
+    size_t length = level.length + 1 + child.size();
+    if (length > budget) return false;
+    if (is_dir) {
+      int parent = level.fd.get();
+      SYNCD_TRY(enter(parent, child, length));
+    }
+  }
+  return true;
 }
 
 }  // namespace syncd::transport

@@ -69,7 +69,18 @@ class TargetDir {
 
   // Walks the tree depth-first (the root first, as ""), calling `emit` for each entry.
   // Temporary files left by an interrupted transfer are deleted instead of listed.
-  Result<void> List(const std::function<void(Entry)>& emit, const XattrScope& xattrs = {});
+  // Entries whose paths are longer than the protocol can carry (made on this node, not by
+  // syncd) are not listed: how many, and the directory holding the first.
+  struct Unlisted {
+    uint64_t entries = 0;
+    std::string first_dir;
+  };
+  // A directory that cannot be read fully fails the listing: it is never cut short silently.
+  Result<Unlisted> List(const std::function<void(Entry)>& emit, const XattrScope& xattrs = {});
+
+  // Whether every path beneath `name` in `dir_fd`, counted from `dir_fd` (name included), is
+  // at most `budget` bytes long: a rename must not make paths the protocol cannot list.
+  static Result<bool> Fits(int dir_fd, const std::string& name, size_t budget);
 
   // True for names the agent uses for files in transfer.
   static bool IsTempName(std::string_view name);

@@ -98,6 +98,29 @@ TEST_F(PipeReplicationTest, BurstOfFilesAllArrive) {
   EXPECT_TRUE(syncd->running());
 }
 
+// A source file named like the agent's temporaries is not replicated (the agent would take it
+// for a leftover and remove it): it is not sent at every start, and the rest goes over.
+TEST_F(PipeReplicationTest, AFileNamedLikeATemporaryIsNotSentAgainAndAgain) {
+  const std::string name = ".syncd-0123456789abcdef.tmp";
+  MakeDirs(src_ + "/d");
+  WriteFile(src_ + "/d/" + name, "looks like syncd's own");
+  WriteFile(src_ + "/d/plain", "plain");
+  std::string config = WriteConfig("sync { default.rsync, source = '" + src_ + "', target = '" + dst_ +
+                                   "', rsync = { archive = true } }");
+  for (int run = 0; run < 2; ++run) {
+    auto syncd = StartSyncd(config, tmp_.path(), tmp_ / ("syncd" + std::to_string(run) + ".log"));
+    ASSERT_TRUE(WaitUntil([&] { return syncd->log().find("all 1 syncs are in sync") != std::string::npos; }))
+        << syncd->log();
+    EXPECT_TRUE(fs::exists(dst_ + "/d/plain"));
+    EXPECT_FALSE(fs::exists(dst_ + "/d/" + name));
+    if (run == 1) {
+      EXPECT_NE(syncd->log().find("0 operations to send"), std::string::npos) << syncd->log();
+    }
+    syncd->Signal(SIGTERM);
+    EXPECT_EQ(syncd->Wait(), 0);
+  }
+}
+
 // lsyncd drops its queue on TERM; syncd sends it first, even inside a long delay window.
 TEST_F(PipeReplicationTest, StopSendsWhatIsPendingAndExitsZero) {
   const std::string &src = src_, &dst = dst_;
