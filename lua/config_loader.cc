@@ -4,6 +4,7 @@
 #include <lua.hpp>
 #include <unistd.h>
 
+#include <chrono>
 #include <climits>
 #include <cmath>
 #include <cstdlib>
@@ -247,10 +248,55 @@ Result<SyncConfig> ReadSync(lua_State* L, int index) {
   return s;
 }
 
+// A configuration is trusted, but one that loops forever or builds a runaway table must end
+// in an error, not a silent hang of `--check`, the start or a reload: its Lua state gets a
+// memory cap and a deadline.
+struct LoadBudget {
+  size_t used = 0;
+  size_t max_bytes = 256u << 20;
+  std::chrono::steady_clock::time_point deadline;
+  int seconds = 10;
+  bool out_of_memory = false;
+};
+
+void* BudgetAlloc(void* ud, void* ptr, size_t osize, size_t nsize) {
+  auto* b = static_cast<LoadBudget*>(ud);
+  size_t old = ptr ? osize : 0;
+  if (nsize == 0) {
+    b->used -= old;
+    std::free(ptr);
+    return nullptr;
+  }
+  if (nsize > old && b->used + (nsize - old) > b->max_bytes) {
+    b->out_of_memory = true;
+    return nullptr;
+  }
+  void* p = std::realloc(ptr, nsize);
+  if (p) b->used = b->used - old + nsize;
+  return p;
+}
+
+void DeadlineHook(lua_State* L, lua_Debug* ar) {
+  void* ud = nullptr;
+  lua_getallocf(L, &ud);
+  auto* b = static_cast<LoadBudget*>(ud);
+  if (std::chrono::steady_clock::now() <= b->deadline) return;
+  // Where the file was when time ran out: the running function is the configuration's.
+  lua_getinfo(L, "Sl", ar);
+  lua_pushfstring(L, "%s:%d: did not finish loading within %d s (an endless loop?)", ar->short_src,
+                  ar->currentline, b->seconds);
+  lua_error(L);
+}
+
 Result<Config> Load(const std::string& name, const std::function<int(lua_State*)>& load_chunk) {
-  LuaState state(luaL_newstate());
+  LoadBudget budget;
+  if (const char* limit = std::getenv("SYNCD_CONFIG_TIME_LIMIT"); limit && std::atoi(limit) > 0)
+    budget.seconds = std::atoi(limit);
+  budget.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(budget.seconds);
+  LuaState state(lua_newstate(BudgetAlloc, &budget));
   lua_State* L = state.get();
   if (!L) return syncd::Fail("cannot create a Lua state");
+  lua_sethook(L, DeadlineHook, LUA_MASKCOUNT, 10000);
   luaL_openlibs(L);
   // records = { syncs = {}, settings = {} }, kept in the registry.
   lua_newtable(L);
@@ -267,9 +313,14 @@ Result<Config> Load(const std::string& name, const std::function<int(lua_State*)
     return syncd::Fail(std::string("prelude: ") + lua_tostring(L, -1));
 
   if (load_chunk(L) != LUA_OK || lua_pcall(L, 0, 0, 0) != LUA_OK) {
+    if (budget.out_of_memory)
+      return syncd::Fail(fmt::format("{}: needs more than {} MiB to load (a runaway table?)", name,
+                                     budget.max_bytes >> 20),
+                         ENOMEM);
     std::string message = lua_tostring(L, -1) ? lua_tostring(L, -1) : "error in config";
     return syncd::Fail(message, EINVAL);
   }
+  lua_sethook(L, nullptr, 0, 0);
   if (lua_getglobal(L, "settings") == LUA_TTABLE)
     return syncd::Fail(fmt::format("{}: \"settings = {{...}}\" is the old syntax; write "
                                    "\"settings {{ ... }}\" (a call)", name),

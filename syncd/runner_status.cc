@@ -41,6 +41,12 @@ SyncStatus SyncRunner::Status(TimePoint now) const {
   s.operations = operations_;
   s.bytes = bytes_;
   s.failures = failures_;
+  s.failing = failing_.size();
+  for (const auto& [path, code] : failing_) {
+    if (s.failing_paths.size() >= 10) break;
+    s.failing_paths.push_back(path.empty() ? "." : path);
+  }
+  std::sort(s.failing_paths.begin(), s.failing_paths.end());
   s.reconnects = reconnects_;
   s.watches = watcher_ ? watcher_->watch_count() : 0;
   if (phase_ == Phase::kReconciling && reconcile_work_) {

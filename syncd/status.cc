@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include "syncd/log.h"
+
 namespace syncd {
 namespace {
 
@@ -107,6 +109,10 @@ std::string StatusText(const std::vector<SyncStatus>& syncs, SystemClock::time_p
     out += fmt::format("Last success: {}\n", s.last_success ? LocalTime(*s.last_success) : "never");
     out += fmt::format("Sent: {} operations, {} bytes; refused: {}; reconnects: {}\n", s.operations,
                        s.bytes, s.failures, s.reconnects);
+    if (s.failing > 0) {
+      out += fmt::format("Failing: {} paths, retried until they go over:\n", s.failing);
+      for (const std::string& p : s.failing_paths) out += fmt::format("  {}\n", EscapeControl(p));
+    }
     out += "Filtering:\n";
     if (s.filter_rules.empty()) out += "  nothing.\n";
     for (const std::string& rule : s.filter_rules) {
@@ -125,14 +131,17 @@ std::string StatusJson(const std::vector<SyncStatus>& syncs, SystemClock::time_p
   std::string out = fmt::format("{{\"time\": {:.3f}, \"syncs\": [", UnixSeconds(now));
   for (size_t i = 0; i < syncs.size(); ++i) {
     const SyncStatus& s = syncs[i];
+    std::string failing;
+    for (const std::string& p : s.failing_paths) failing += (failing.empty() ? "" : ", ") + JsonString(p);
     out += fmt::format(
         "{}\n  {{\"name\": {}, \"source\": {}, \"target\": {}, \"state\": {}, \"pending\": {}, "
         "\"lag_seconds\": {:.3f}, \"last_success\": {}, \"operations\": {}, \"bytes\": {}, "
-        "\"failures\": {}, \"reconnects\": {}, \"watches\": {}}}",
+        "\"failures\": {}, \"reconnects\": {}, \"watches\": {}, \"failing\": {}, "
+        "\"failing_paths\": [{}]}}",
         i ? "," : "", JsonString(s.name), JsonString(s.source), JsonString(s.target),
         JsonString(s.state), s.pending, s.lag_seconds,
         s.last_success ? fmt::format("{:.3f}", UnixSeconds(*s.last_success)) : "null", s.operations,
-        s.bytes, s.failures, s.reconnects, s.watches);
+        s.bytes, s.failures, s.reconnects, s.watches, s.failing, failing);
   }
   return out + "\n]}\n";
 }
@@ -159,6 +168,8 @@ std::string StatusPrometheus(const std::vector<SyncStatus>& syncs) {
        [](const SyncStatus& s) { return static_cast<double>(s.bytes); }},
       {"syncd_failures_total", "counter", "Operations the peer refused (each is retried)",
        [](const SyncStatus& s) { return static_cast<double>(s.failures); }},
+      {"syncd_failing_paths", "gauge", "Paths failing now, retried until they go over",
+       [](const SyncStatus& s) { return static_cast<double>(s.failing); }},
       {"syncd_reconnects_total", "counter", "Connections to the peer lost and made again",
        [](const SyncStatus& s) { return static_cast<double>(s.reconnects); }},
       {"syncd_watches", "gauge", "Directories watched with inotify",

@@ -24,6 +24,8 @@ struct SyncStatus {
   uint64_t operations = 0;    // Operations the peer has made durable.
   uint64_t bytes = 0;         // File content in those operations.
   uint64_t failures = 0;      // Operations the peer refused (each is retried).
+  uint64_t failing = 0;       // Paths failing now (retried with a backoff until they go over).
+  std::vector<std::string> failing_paths;  // Some of them (10 at most), for the operator.
   uint64_t reconnects = 0;    // Connections lost and made again.
   uint64_t watches = 0;       // Directories watched.
   // While the comparison at startup (or after a reconnect) is being sent: what it found to

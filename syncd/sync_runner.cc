@@ -291,6 +291,8 @@ bool SyncRunner::Absorb(const ChangeBatch& batch, BatchResult& result) {
   for (const OpFailure& f : result.failures) refused.insert(f.path);
   for (const Op& op : batch.ops) {
     if (refused.contains(op.entry.path)) continue;
+    if (failing_.erase(op.entry.path) > 0)
+      LogInfo("{}: {}: replicated now", config_.name, op.entry.path.empty() ? "." : op.entry.path);
     ++operations_;
     if (op.kind != OpKind::kPut) continue;
     bytes_ += op.entry.size;
@@ -321,7 +323,14 @@ bool SyncRunner::Absorb(const ChangeBatch& batch, BatchResult& result) {
       batcher_.Add(f.path, Clock::now());
       continue;
     }
-    LogError("{}: {}: {}", config_.name, f.path.empty() ? "." : f.path, f.error.message);
+    // Said once per path and cause; the retries that follow are debug lines.
+    auto [was, first] = failing_.try_emplace(f.path, f.error.code);
+    if (first || was->second != f.error.code) {
+      was->second = f.error.code;
+      LogError("{}: {}: {}; retrying", config_.name, f.path.empty() ? "." : f.path, f.error.message);
+    } else {
+      LogDebug("Delay", "{}: {}: {}; retrying", config_.name, f.path, f.error.message);
+    }
     ++failures_;
     later.push_back(f.path);
   }

@@ -133,6 +133,8 @@ class SyncRunner {
   ino_t root_ino_ = 0;
   bool root_gone_ = false;
   std::vector<std::string> retry_paths_;
+  // Paths the peer or the source keeps failing, with the errno last seen: said once each.
+  std::unordered_map<std::string, int> failing_;
   TimePoint retry_oldest_{};
   uint64_t retry_delay_ms_;  // Doubles while refused paths keep being refused.
 

@@ -84,6 +84,7 @@ void FileReader::ReadSome(uint64_t max_bytes, std::deque<std::string>& out) {
     });
     if (n <= 0) {
       read_failed_ = true;  // Shrunk or unreadable while we read it.
+      if (n < 0) read_errno_ = errno;
       return;
     }
     XXH3_128bits_update(hash_, data.data(), data.size());
@@ -182,6 +183,7 @@ void FileReader::EncodeSome(Worker& w) {
     });
     if (n <= 0) {
       w.read_failed = true;  // Shrunk or unreadable while we read it.
+      if (n < 0) w.read_errno = errno;
       return;
     }
     if (auto r = w.encoder->Update(data, sink); !r) {
@@ -216,6 +218,7 @@ void FileReader::Collect(Worker& w) {
     failed_ = true;
   }
   if (w.read_failed) failed_ = true;
+  if (w.read_errno) read_errno_ = w.read_errno;
   if (s.offset == s.end && !failed_) {
     s.done = true;
     w.assigned = false;

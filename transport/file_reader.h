@@ -68,6 +68,9 @@ class FileReader : public std::enable_shared_from_this<FileReader> {
   // The file ended before `size` bytes, a read failed, or the delta failed: the upload must
   // be aborted.
   bool failed() const { return failed_; }
+  // The errno of a read that failed (EIO, ...), as opposed to a file that shrank: 0 if none.
+  // Only once finished().
+  int read_errno() const { return read_errno_; }
   // Stops any read ahead; a worker still running finishes into nothing.
   void Abandon();
   // xxh3-128 of the content; only once finished().
@@ -121,6 +124,7 @@ class FileReader : public std::enable_shared_from_this<FileReader> {
     std::deque<std::string> produced;
     std::optional<Error> error;
     bool read_failed = false;
+    int read_errno = 0;
   };
   static constexpr size_t kDeltaWorkers = 2;
   // Encodes up to kWorkBytes more of the worker's segment. Any thread.
@@ -142,6 +146,7 @@ class FileReader : public std::enable_shared_from_this<FileReader> {
   uint64_t offset_ = 0;  // Next byte to read (or, in delta mode, to hash); the worker's while busy_.
   bool failed_ = false;
   bool read_failed_ = false;  // The worker's while busy_.
+  int read_errno_ = 0;        // Likewise.
   bool busy_ = false;
   bool abandoned_ = false;
   uint64_t ready_bytes_ = 0;

@@ -227,7 +227,10 @@ void ReplicaClient::HandleFrame(MsgType type, std::string_view payload) {
           whole_next_.insert(it->second);
           code = EAGAIN;
         }
-        b.failures.push_back(OpFailure{it->second, Error{message, code}});
+        if (auto read = b.read_errors.find(seq); read != b.read_errors.end())
+          b.failures.push_back(OpFailure{it->second, read->second, /*reached_peer=*/false});
+        else
+          b.failures.push_back(OpFailure{it->second, Error{message, code}});
         return;
       }
       return Fail(Error{"FAILED for an unknown request", EPROTO});
@@ -481,6 +484,8 @@ void ReplicaClient::FinishUpload(bool abort) {
   // change notice that the writer caused sends it again.
   if (!abort && (::fstat(u.reader->fd(), &after) != 0 || !SameFile(u.before, after))) abort = true;
   XXH128_hash_t h = u.reader->Digest();
+  if (int err = u.reader->read_errno(); abort && err != 0)
+    u.batch->read_errors.emplace(u.seq, Error::FromErrno("cannot read the source file", err));
   if (!abort) {
     ContentHash sent{h.high64, h.low64};
     u.batch->sent_hashes.emplace_back(u.path, sent);

@@ -71,6 +71,9 @@ class ReplicaClient : public Replica {
     std::vector<std::pair<std::string, ContentHash>> sent_hashes;
     std::vector<std::string> kept;
     std::unordered_set<uint64_t> patch_seqs;  // Ops sent as deltas.
+    // Uploads aborted because the source could not be read: the agent's FAILED for them
+    // (a dropped upload) is reported with this cause instead.
+    std::unordered_map<uint64_t, Error> read_errors;
   };
   struct Upload {
     uint64_t seq = 0;

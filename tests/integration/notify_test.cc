@@ -128,7 +128,9 @@ TEST(NotifyTest, ReloadAddsASyncAndChangesExcludesWithoutDisturbingTheRest) {
   WriteFile(config, sync("a", "") + sync("b", ", exclude = { '*.tmp' }"));
   NotifyListener listener(tmp / "notify.sock");
   Process syncd({SyncdBinary(), "-nodaemon", "-log", "Transport", config},
-                {"NOTIFY_SOCKET=" + tmp / "notify.sock", "HOME=" + tmp.path()}, tmp / "log");
+                {"NOTIFY_SOCKET=" + tmp / "notify.sock", "HOME=" + tmp.path(),
+                 "SYNCD_CONFIG_TIME_LIMIT=1"},
+                tmp / "log");
   ASSERT_TRUE(listener.WaitFor("READY=1")) << syncd.log();
   ASSERT_EQ(ReadFile(tmp / "dst/b/f"), "b");
   ASSERT_FALSE(std::filesystem::exists(tmp / "dst/b/draft.tmp"));
@@ -164,6 +166,13 @@ TEST(NotifyTest, ReloadAddsASyncAndChangesExcludesWithoutDisturbingTheRest) {
       << syncd.log();
   WriteFile(tmp / "src/a/g", "still running");
   ASSERT_TRUE(WaitUntil([&] { return std::filesystem::exists(tmp / "dst/a/g"); })) << syncd.log();
+  // A file that never finishes loading: the reload gives up, and replication goes on.
+  WriteFile(config, "while true do end\n");
+  syncd.Signal(SIGHUP);
+  ASSERT_TRUE(WaitUntil([&] { return syncd.log().find("did not finish loading within 1 s") != std::string::npos; }))
+      << syncd.log();
+  WriteFile(tmp / "src/a/h", "still running after a looping reload");
+  ASSERT_TRUE(WaitUntil([&] { return std::filesystem::exists(tmp / "dst/a/h"); })) << syncd.log();
   syncd.Signal(SIGTERM);
   EXPECT_EQ(syncd.Wait(), 0);
 }

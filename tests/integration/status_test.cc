@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <thread>
 
 #include "tests/integration/harness.h"
 
@@ -115,6 +116,40 @@ TEST_F(StatusTest, StatusWithoutAStatusFileSaysSo) {
   std::string out;
   EXPECT_EQ(Status(&out), 1);
   EXPECT_THAT(out, HasSubstr("sets no statusFile"));
+}
+
+// A source file that cannot be read (EIO, from a fault injector preloaded into syncd) is an
+// error, said once, and the sync is not "in sync" while it lasts: the status file, its JSON,
+// the metrics and `syncd status` say which path fails. Once it reads again it goes over.
+TEST_F(StatusTest, UnreadableSourceFileIsAnErrorUntilItGoesOver) {
+  std::string flag = tmp_ / "eio_on";
+  WriteFile(flag, "");
+  WriteFile(src_ + "/unreadable_sess", "data behind a bad sector");
+  WriteFile(src_ + "/fine", "fine");
+  Process syncd({SyncdBinary(), "-nodaemon", config_},
+                {"HOME=" + tmp_.path(), "LD_PRELOAD=" SYNCD_EIO_SHIM, "SYNCD_EIO_FLAG=" + flag},
+                tmp_ / "syncd.log");
+  ASSERT_TRUE(WaitUntil([&] { return fs::exists(dst_ + "/fine"); })) << syncd.log();
+  ASSERT_TRUE(WaitUntil([&] { return Read("syncd_failing_paths") == 1; })) << syncd.log();
+  EXPECT_FALSE(fs::exists(dst_ + "/unreadable_sess"));
+  EXPECT_EQ(Read("syncd_in_sync"), 0);
+  std::string out;
+  EXPECT_EQ(Status(&out), 3) << out;
+  EXPECT_THAT(ReadFile(status_), HasSubstr("unreadable_sess"));
+  EXPECT_THAT(ReadFile(status_ + ".json"), HasSubstr("\"failing_paths\": [\"unreadable_sess\"]"));
+  // A few retries later: still one error line for the path, with the cause.
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  std::string log = syncd.log();
+  size_t errors = 0;
+  for (size_t at = 0; (at = log.find("Error: Sync1: unreadable_sess", at)) != std::string::npos; ++at) ++errors;
+  EXPECT_EQ(errors, 1u) << log;
+  EXPECT_THAT(log, HasSubstr("Input/output error"));
+  fs::remove(flag);  // The disk is readable again.
+  ASSERT_TRUE(WaitUntil([&] { return fs::exists(dst_ + "/unreadable_sess"); }, std::chrono::seconds(60)))
+      << syncd.log();
+  EXPECT_TRUE(WaitUntil([&] { return Read("syncd_failing_paths") == 0 && Read("syncd_in_sync") == 1; }));
+  syncd.Signal(SIGTERM);
+  EXPECT_EQ(syncd.Wait(), 0);
 }
 
 }  // namespace

@@ -282,5 +282,16 @@ TEST_F(ConfigLoaderTest, CustomActionsAreRefusedClearly) {
               HasSubstr("sync[1].init: custom Lua functions are not supported"));
 }
 
+TEST_F(ConfigLoaderTest, AnEndlessLoopOrARunawayTableEndsInAnErrorNotAHang) {
+  ::setenv("SYNCD_CONFIG_TIME_LIMIT", "1", 1);
+  EXPECT_THAT(ErrorOf(SyncA("") + "local n = 0\nwhile true do n = n + 1 end\n"),
+              HasSubstr("syncd.conf.lua:3: did not finish loading within 1 s (an endless loop?)"));
+  ::unsetenv("SYNCD_CONFIG_TIME_LIMIT");
+  EXPECT_THAT(ErrorOf("local t = {}\nfor i = 1, 1e9 do t[i] = i end\n"),
+              HasSubstr("syncd.conf.lua: needs more than 256 MiB to load (a runaway table?)"));
+  // The limits reset for the next file.
+  EXPECT_EQ(ErrorOf(SyncA("")), "(loaded)");
+}
+
 }  // namespace
 }  // namespace syncd::lua
