@@ -8,8 +8,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <climits>
 #include <memory>
 #include <utility>
+
+#include "syncd/log.h"
 
 namespace syncd {
 
@@ -167,6 +170,13 @@ Result<Listing> ScanTree(FileSystem& fs, const std::string& root, const Filter& 
     return false;
   };
   out.push_back(std::move(*top));
+  // Paths longer than the system takes (PATH_MAX) cannot be read or sent: said once per scan,
+  // and the rest of the tree goes on.
+  uint64_t skipped = 0;
+  std::string first_skipped;
+  auto too_long = [&](const std::string& dir) {
+    if (skipped++ == 0) first_skipped = dir;
+  };
   std::vector<std::pair<std::string, size_t>> stack{{"", 0}};
   while (!stack.empty()) {
     auto [dir, node] = std::move(stack.back());
@@ -174,6 +184,10 @@ Result<Listing> ScanTree(FileSystem& fs, const std::string& root, const Filter& 
     auto names = fs.ReadDir(JoinPath(root, dir));
     if (!names) {
       if (names.error().code == ENOENT || names.error().code == ENOTDIR) continue;
+      if (names.error().code == ENAMETOOLONG) {
+        too_long(dir);
+        continue;
+      }
       return std::unexpected(names.error());
     }
     for (const std::string& name : *names) {
@@ -181,6 +195,10 @@ Result<Listing> ScanTree(FileSystem& fs, const std::string& root, const Filter& 
       auto entry = fs.Stat(root, rel);
       if (!entry) {
         if (entry.error().code == ENOENT) continue;
+        if (entry.error().code == ENAMETOOLONG) {
+          too_long(dir);
+          continue;
+        }
         return std::unexpected(entry.error());
       }
       if (filter.Excluded(rel, entry->type == FileType::kDir)) continue;
@@ -192,6 +210,9 @@ Result<Listing> ScanTree(FileSystem& fs, const std::string& root, const Filter& 
       out.push_back(std::move(*entry));
     }
   }
+  if (skipped > 0)
+    LogError("{}: {} entries beneath {} have paths longer than the system allows ({} bytes); "
+             "they are not replicated", root, skipped, JoinPath(root, first_skipped), PATH_MAX);
   return out;
 }
 

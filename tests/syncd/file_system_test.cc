@@ -1,9 +1,12 @@
 #include "syncd/file_system.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -76,6 +79,32 @@ TEST_F(FileSystemTest, AFollowedLinkThatLoopsBackIsListedNotEntered) {
   fs::create_symlink(dir_, dir_ + "/a/top");   // Back to the top.
   std::vector<std::string> scan = Scan(FollowLinks::kAll);
   EXPECT_EQ(scan, Sorted({":2", "a:2", "a/b:2", "a/b/f:1", "a/b/up:2", "a/top:2"}));
+}
+
+TEST_F(FileSystemTest, PathsLongerThanTheSystemAllowsAreSkippedNotFatal) {
+  Write("plain", "x");
+  int cur = ::open(dir_.c_str(), O_DIRECTORY | O_RDONLY);
+  ASSERT_GE(cur, 0);
+  std::string name(250, 'n');
+  for (int i = 0; i < 20; ++i) {  // 20 x 251 bytes: past PATH_MAX.
+    ASSERT_EQ(::mkdirat(cur, name.c_str(), 0755), 0);
+    int next = ::openat(cur, name.c_str(), O_DIRECTORY | O_RDONLY);
+    ::close(cur);
+    cur = next;
+  }
+  ::close(cur);
+  PosixFileSystem posix;
+  auto listing = ScanTree(posix, dir_, Filter{});
+  ASSERT_TRUE(listing.has_value()) << listing.error().message;
+  bool plain = false;
+  size_t deepest = 0;
+  for (const Entry& e : *listing) {
+    plain = plain || e.path == "plain";
+    deepest = std::max(deepest, e.path.size());
+  }
+  EXPECT_TRUE(plain);
+  EXPECT_GT(deepest, 3000u);  // What can be named is listed.
+  EXPECT_LT(dir_.size() + 1 + deepest, size_t{PATH_MAX});
 }
 
 }  // namespace
