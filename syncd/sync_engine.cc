@@ -501,7 +501,17 @@ ChangeBatch SyncEngine::PlanChanges(const std::vector<Rename>& renames,
     return non_dir[p] = answer;
   };
   auto under_non_dir = [&](const std::string& path) { return from(ParentOf(path)); };
+  // New directories whose whole subtree this plan has read: a path beneath one was planned
+  // with it, as it is now (a tree made faster than its notices arrive would otherwise be
+  // read again for each of its directories: quadratic in its depth).
+  std::unordered_set<std::string> read_subtrees;
+  auto planned_with_subtree = [&](const std::string& path) {
+    for (std::string at = ParentOf(path); !at.empty(); at = ParentOf(at))
+      if (read_subtrees.contains(at)) return true;
+    return false;
+  };
   for (const std::string& path : paths) {
+    if (!read_subtrees.empty() && planned_with_subtree(path)) continue;
     auto local = fs_.Stat(config_.source, path);
     if (!local) {
       const Entry* peer = PeerEntry(path);
@@ -516,7 +526,10 @@ ChangeBatch SyncEngine::PlanChanges(const std::vector<Rename>& renames,
     if (filter_.Excluded(path, local->type == FileType::kDir)) continue;
     bool new_dir = local->type == FileType::kDir && !path.empty() && !PeerEntry(path);
     PlanEntry(*local, plan);
-    if (new_dir) PlanSubtree(path, plan);  // Moved in, or never sent: everything beneath it.
+    if (new_dir) {  // Moved in, or never sent: everything beneath it.
+      PlanSubtree(path, plan);
+      read_subtrees.insert(path);
+    }
   }
   // A directory whose entries changed has a new mtime on both nodes; carry the source's over.
   if (config_.KeepDirTimes()) {

@@ -35,6 +35,7 @@ class FakeFileSystem : public FileSystem {
   const std::string& root() const { return root_; }
 
   Result<Entry> Stat(const std::string& root, const std::string& rel) override {
+    ++stats;
     if (root != root_) return Fail("wrong root " + root, ENOENT);
     auto it = entries_.find(rel);
     if (it == entries_.end()) return Fail("lstat " + rel + ": No such file or directory", ENOENT);
@@ -48,6 +49,7 @@ class FakeFileSystem : public FileSystem {
     return ContentHash{h, ~h};
   }
   int hashes_computed = 0;
+  int stats = 0;  // Stat() calls.
 
   Result<std::vector<std::string>> ReadDir(const std::string& dir) override {
     std::string rel = dir == root_ ? "" : dir.substr(root_.size() + 1);

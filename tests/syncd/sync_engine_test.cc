@@ -136,6 +136,28 @@ TEST_F(SyncEngineTest, PruneEmptyDirsSkipsDirectoriesWithoutFiles) {
   EXPECT_THAT(Describe(*batch), ElementsAre("mkdir full", "put full/f", "meta ", "meta full"));
 }
 
+// A tree made faster than its notices arrive: every level is released at once, and each is
+// a new directory. The plan reads the tree once, not once per level (which was quadratic in
+// the depth and stalled the loop for minutes on a 2,000-level tree).
+TEST_F(SyncEngineTest, ADeepNewTreeIsReadOnceNotOncePerLevel) {
+  SyncEngine engine(ArchiveConfig(), fs_);
+  engine.Committed(*engine.PlanReconcile({PeerCopy(fs_.at(""))}), {});
+  std::vector<std::string> released;
+  std::string path;
+  for (int i = 0; i < 300; ++i) {
+    path += (path.empty() ? "" : "/") + std::string("d");
+    fs_.Dir(path);
+    fs_.File(path + "/f", "x");
+    released.push_back(path);
+    released.push_back(path + "/f");
+  }
+  std::sort(released.begin(), released.end());
+  fs_.stats = 0;
+  ChangeBatch batch = engine.PlanChanges(released);
+  EXPECT_EQ(batch.ops.size(), 300u + 300u + 301u);  // mkdir, put, and each directory's time.
+  EXPECT_LT(fs_.stats, 3 * 600) << "each entry is looked at a bounded number of times";
+}
+
 TEST_F(SyncEngineTest, ChangesAfterCommitAreComparedWithWhatThePeerNowHas) {
   fs_.File("a", "1");
   SyncEngine engine(ArchiveConfig(), fs_);
