@@ -403,11 +403,19 @@ void SyncEngine::PlanRename(const Rename& r, Plan& plan, std::vector<std::string
   // the source had a file is not.
   // (Gone already: it moved on, and a later rename or notice says where.)
   bool other_kind = false;
+  // A transfer rule (--existing, --ignore-existing, -u, the size limits, --safe-links) that
+  // would not send the destination as a new file must not get it by a rename either: rsync
+  // would leave the new name as the standby has it and delete the old one.
+  bool skipped = false;
   if (origin) {
     auto here = fs_.Stat(config_.source, r.to);
     other_kind = here && here->type != origin->type;
+    skipped = here && SkippedByTransferRules(*here, PeerEntry(r.to));
+    // Nor may the moved copy become one the rules then keep (with -u, a newer copy the
+    // standby holds): rsync sends the new name, which it has never seen.
+    if (here && !other_kind && SkippedByTransferRules(*here, origin)) skipped = true;
   }
-  if (!origin || other_kind || r.from.empty() || r.to.empty() || IsWithin(r.to, r.from) ||
+  if (!origin || other_kind || skipped || r.from.empty() || r.to.empty() || IsWithin(r.to, r.from) ||
       filter_.Excluded(r.to, is_dir) || !parent_ready) {
     // Nothing to move on the peer, or nowhere to move it to: the state-based path sends the
     // destination and deletes the origin.

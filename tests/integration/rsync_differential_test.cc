@@ -9,6 +9,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -645,7 +646,11 @@ TEST_P(RsyncLiveDifferentialTest, RandomTreeAndLiveChanges) {
               "stale");
   }
   // Stale copies of source files: the same size and time with other content (found only
-  // by -c), a newer time (kept by -u), another size.
+  // by -c), a newer time (kept by -u), another size. A copy of the first kind stays stale
+  // with rsync's quick check, and a rename moves it on syncd's standby where rsync sends the
+  // file under its new name; so such files are not renamed below (the two standbys would
+  // differ only in content that both tools' checks call equal).
+  std::set<std::string> quick_check_equal;
   // (Not with -H: rsync 3.5 -aH hangs on such a standby once links appear.)
   std::vector<std::string> source_files = entries(src, 'f');
   for (size_t i = 0; i < source_files.size() && !v.hard_links; i += 3) {
@@ -655,6 +660,7 @@ TEST_P(RsyncLiveDifferentialTest, RandomTreeAndLiveChanges) {
     struct stat st;
     ASSERT_EQ(::lstat((src + "/" + f).c_str(), &st), 0);
     int kind = pick(3);
+    if (kind == 0) quick_check_equal.insert(f);
     std::string content = kind == 2 ? std::string("other size") : std::string(static_cast<size_t>(st.st_size), 'Z');
     WriteFile(there, content);
     struct timespec t[2] = {st.st_mtim, st.st_mtim};
@@ -699,6 +705,7 @@ TEST_P(RsyncLiveDifferentialTest, RandomTreeAndLiveChanges) {
       } else if (op == 1) {
         std::string p = files[static_cast<size_t>(pick(static_cast<int>(files.size())))];
         write(src + "/" + p);
+        quick_check_equal.erase(p);
         done += " rewrite " + p;
       } else if (op == 2 && v.chmod_chown) {
         std::string p = files[static_cast<size_t>(pick(static_cast<int>(files.size())))];
@@ -732,6 +739,7 @@ TEST_P(RsyncLiveDifferentialTest, RandomTreeAndLiveChanges) {
         continue;
       } else if (op == 6) {
         std::string from = files[static_cast<size_t>(pick(static_cast<int>(files.size())))];
+        if (quick_check_equal.contains(from)) continue;
         std::string to = new_name(src, random_dir(src));
         fs::rename(src + "/" + from, src + "/" + to);
         done += " mv " + from + " " + to;
@@ -739,6 +747,9 @@ TEST_P(RsyncLiveDifferentialTest, RandomTreeAndLiveChanges) {
         std::string from = dirs[static_cast<size_t>(pick(static_cast<int>(dirs.size())))];
         std::string to = new_name(src, random_dir(src));
         if (IsWithinPath(to, from) || standby_extra(from)) continue;
+        if (std::any_of(quick_check_equal.begin(), quick_check_equal.end(),
+                        [&](const std::string& q) { return IsWithinPath(q, from); }))
+          continue;
         fs::rename(src + "/" + from, src + "/" + to);
         done += " mv " + from + "/ " + to;
       } else if (op == 8 && !dirs.empty()) {
