@@ -414,8 +414,9 @@ Result<TargetDir::Unlisted> TargetDir::List(const std::function<void(Entry)>& em
         stack.push_back(child);
       }
       // Through the directory's descriptor, not following a symlink at the name.
-      if (auto x = ReadXattrs(ProcPath(dir.get()) + "/" + n, xattrs, XattrLookup::kNoFollow))
-        e.meta.xattrs = std::move(*x);
+      if (xattrs.any())
+        if (auto x = ReadXattrs(ProcPath(dir.get()) + "/" + n, xattrs, XattrLookup::kNoFollow))
+          e.meta.xattrs = std::move(*x);
       emit(std::move(e));
     }
   }
