@@ -107,6 +107,18 @@ bool RunRsync(const RuleSet& set, const std::string& src, const std::string& dst
   return code == 0 || code == 23 || code == 24;
 }
 
+// Waits until syncd's standby equals rsync's; the difference and syncd's log explain a failure.
+::testing::AssertionResult SameStandby(const std::string& rdst, const std::string& sdst,
+                                       const SnapshotOptions& options, Process& syncd) {
+  std::string diff;
+  if (WaitUntil([&] {
+        diff = Diff(Snapshot(rdst, options), Snapshot(sdst, options));
+        return diff.empty();
+      }))
+    return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << diff << syncd.log();
+}
+
 std::string Tail(const std::string& s, size_t n) { return s.size() > n ? s.substr(s.size() - n) : s; }
 
 bool IsWithinPath(const std::string& path, const std::string& dir) {
@@ -270,8 +282,7 @@ TEST_P(RsyncCopyLinksTest, LinksGoOverAsRsyncSendsThem) {
   fs::remove(src + "/to_inner_file");
   link(out + "/of", src + "/to_inner_file");
   ASSERT_TRUE(RunRsync({}, src, rdst, flags));
-  EXPECT_TRUE(WaitUntil([&] { return Diff(Snapshot(rdst, options), Snapshot(sdst, options)).empty(); }))
-      << Diff(Snapshot(rdst, options), Snapshot(sdst, options)) << syncd->log();
+  EXPECT_TRUE(SameStandby(rdst, sdst, options, *syncd));
   syncd->Signal(SIGTERM);
   EXPECT_EQ(syncd->Wait(), 0) << syncd->log();
 }
@@ -359,8 +370,7 @@ TEST_P(RsyncXattrsTest, AttributesAndAclsGoOverAsRsyncSendsThem) {
   WriteFile(src + "/dir/new", "new");
   SetXattr(src + "/dir/new", "user.new", "n");
   ASSERT_TRUE(RunRsync({}, src, rdst, flags));
-  EXPECT_TRUE(WaitUntil([&] { return Diff(Snapshot(rdst, options), Snapshot(sdst, options)).empty(); }))
-      << Diff(Snapshot(rdst, options), Snapshot(sdst, options)) << syncd->log();
+  EXPECT_TRUE(SameStandby(rdst, sdst, options, *syncd));
   syncd->Signal(SIGTERM);
   EXPECT_EQ(syncd->Wait(), 0) << syncd->log();
 }
