@@ -290,10 +290,17 @@ Result<void> InotifyWatcher::WatchTree(const std::string& top, bool report) {
       LogWarn("inotify_add_watch {}: {}", abs, std::strerror(errno));
       continue;
     }
-    paths_[wd] = rel;
+    auto [known, added] = paths_.try_emplace(wd, rel);
+    if (!added) {
+      // A tree made faster than its events are read is found whole by the first walk; each
+      // level's own event would otherwise walk what is beneath it again.
+      if (report && known->second == rel) continue;
+      known->second = rel;
+    }
     if (rel.empty()) root_wd_ = wd;
     std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(abs.c_str()), ::closedir);
     if (!d) continue;
+    ++dirs_listed_;
     while (dirent* ent = ::readdir(d.get())) {
       std::string_view name = ent->d_name;
       if (name == "." || name == "..") continue;

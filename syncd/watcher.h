@@ -58,15 +58,20 @@ class InotifyWatcher : public Watcher {
   void Flush() override { Drain(); }
   uint64_t events_read() const override { return events_read_; }
   size_t watch_count() const override { return paths_.size(); }
+  // Directories listed so far (at startup, for new directories, after an overflow).
+  uint64_t dirs_listed() const { return dirs_listed_; }
 
  private:
   static void OnPoll(uv_poll_t* handle, int status, int events) noexcept;
   void Drain();
   void Handle(const ::inotify_event& ev);
-  // Adds watches for `rel` and every directory beneath it; reports each entry found when
-  // `report` is set (a directory that appeared while running).
   // Why a watch could not be set (ENOSPC): how many the tree needs and how to raise the limit.
   std::string OutOfWatches(const std::string& where) const;
+  // Adds watches for `rel` and every directory beneath it. With `report` (a directory that
+  // appeared while running) each entry found is reported, and a directory already watched
+  // under its name is not listed again: it was listed when its watch was set, and whatever
+  // appeared in it since has its own event. Without (startup, a queue overflow) every
+  // directory is listed.
   Result<void> WatchTree(const std::string& rel, bool report);
   void Unwatch(const std::string& rel);
   // Watches at and beneath `from` now describe `to` (a directory renamed inside the tree);
@@ -91,6 +96,7 @@ class InotifyWatcher : public Watcher {
   std::unordered_map<int, std::string> paths_;  // wd -> directory, relative to the root.
   int root_wd_ = -1;
   uint64_t events_read_ = 0;
+  uint64_t dirs_listed_ = 0;
   struct MoveHalf {
     std::string path;
     bool is_dir;
