@@ -26,6 +26,7 @@ void CloseAndFree(T* handle) {
 Daemon::Daemon(Config config, ReplicaFactory factory, Loader loader)
     : config_(std::move(config)), factory_(std::move(factory)), loader_(std::move(loader)) {
   uv_loop_init(&loop_);
+  LoopMonitor::Enable(&loop_);
 }
 
 Daemon::~Daemon() {
@@ -38,6 +39,7 @@ Daemon::~Daemon() {
   }
   for (uv_signal_t* s : signals_) CloseAndFree(s);
   if (watchdog_timer_) CloseAndFree(watchdog_timer_);
+  loop_monitor_.reset();
   if (status_timer_) CloseAndFree(status_timer_);
   if (stop_timer_) CloseAndFree(stop_timer_);
   if (progress_timer_) CloseAndFree(progress_timer_);
@@ -78,6 +80,7 @@ int Daemon::Run() {
         watchdog_timer_,
         [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->notifier_.Send("WATCHDOG=1"); }, ms, ms);
   }
+  loop_monitor_ = std::make_unique<LoopMonitor>(&loop_, std::chrono::seconds(1));
   StartControl();
   for (const SyncConfig& sync : config_.syncs) slots_.push_back(MakeSlot(sync));
   for (auto& slot : slots_) {

@@ -15,6 +15,7 @@
 
 #include "syncd/active_mark.h"
 #include "syncd/config.h"
+#include "syncd/loop_monitor.h"
 #include "syncd/notify.h"
 #include "syncd/replica.h"
 #include "syncd/sync_runner.h"
@@ -88,6 +89,7 @@ class Daemon {
   std::vector<uv_signal_t*> signals_;
   uv_timer_t* stop_timer_ = nullptr;
   uv_timer_t* watchdog_timer_ = nullptr;
+  std::unique_ptr<LoopMonitor> loop_monitor_;
   uv_timer_t* status_timer_ = nullptr;
   bool status_error_logged_ = false;
   Notifier notifier_;

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "syncd/log.h"
+#include "syncd/unique_fd.h"
 
 namespace syncd {
 
@@ -103,20 +104,75 @@ Result<Entry> PosixFileSystem::WithXattrs(Entry e, const std::string& abs, Xattr
 
 Result<Entry> PosixFileSystem::Stat(const std::string& root, const std::string& rel) {
   std::string abs = JoinPath(root, rel);
+  return StatAt(AT_FDCWD, abs.c_str(), rel, abs);
+}
+
+Result<Entry> PosixFileSystem::StatAt(int dirfd, const char* name, const std::string& rel,
+                                      const std::string& abs) {
   struct stat st;
-  if (::lstat(abs.c_str(), &st) != 0) return FailErrno("lstat " + abs);
+  if (::fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return FailErrno("lstat " + abs);
   if (!S_ISLNK(st.st_mode)) return WithXattrs(EntryFromStat(rel, st, names_), abs, XattrLookup::kNoFollow);
   std::string target(static_cast<size_t>(st.st_size > 0 ? st.st_size : 255) + 1, '\0');
-  ssize_t n = ::readlink(abs.c_str(), target.data(), target.size());
+  ssize_t n = ::readlinkat(dirfd, name, target.data(), target.size());
   if (n < 0) return FailErrno("readlink " + abs);
   target.resize(static_cast<size_t>(n));
   if (follow_ == FollowLinks::kAll || (follow_ == FollowLinks::kUnsafe && UnsafeSymlink(rel, target))) {
-    if (::stat(abs.c_str(), &st) == 0) return WithXattrs(EntryFromStat(rel, st, names_), abs, XattrLookup::kFollow);
+    if (::fstatat(dirfd, name, &st, 0) == 0)
+      return WithXattrs(EntryFromStat(rel, st, names_), abs, XattrLookup::kFollow);
     return Fail("symlink has no referent: " + abs, ENOENT);
   }
   Entry e = EntryFromStat(rel, st, names_);
   e.link_target = std::move(target);
   return WithXattrs(std::move(e), abs, XattrLookup::kNoFollow);
+}
+
+Result<std::vector<Result<Entry>>> FileSystem::ListDir(const std::string& root, const std::string& rel) {
+  auto names = ReadDir(JoinPath(root, rel));
+  if (!names) return std::unexpected(names.error());
+  std::vector<Result<Entry>> out;
+  for (const std::string& name : *names) {
+    auto e = Stat(root, rel.empty() ? name : rel + "/" + name);
+    if (!e && e.error().code == ENOENT) continue;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+Result<std::vector<Result<Entry>>> PosixFileSystem::ListDir(const std::string& root,
+                                                            const std::string& rel) {
+  std::string abs = JoinPath(root, rel);
+  // As opendir: a directory reached through a followed symlink is listed too.
+  UniqueFd fd(::open(abs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return FailErrno("opendir " + abs);
+  int list_fd = ::dup(fd.get());
+  if (list_fd < 0) return FailErrno("dup");
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(list_fd), ::closedir);
+  if (!d) {
+    ::close(list_fd);
+    return FailErrno("fdopendir " + abs);
+  }
+  std::vector<std::string> names;
+  errno = 0;
+  while (dirent* ent = ::readdir(d.get())) {
+    std::string_view name = ent->d_name;
+    if (name != "." && name != "..") names.emplace_back(name);
+  }
+  if (errno != 0) return FailErrno("readdir " + abs);
+  std::vector<Result<Entry>> out;
+  out.reserve(names.size());
+  for (const std::string& name : names) {
+    std::string child_abs = abs + "/" + name;
+    std::string child_rel = rel.empty() ? name : rel + "/" + name;
+    // Nothing longer than the system takes by name is described: it could not be sent.
+    if (child_abs.size() >= PATH_MAX) {
+      out.push_back(Fail("lstat " + child_abs + ": File name too long", ENAMETOOLONG));
+      continue;
+    }
+    auto e = StatAt(fd.get(), name.c_str(), child_rel, child_abs);
+    if (!e && e.error().code == ENOENT) continue;
+    out.push_back(std::move(e));
+  }
+  return out;
 }
 
 Result<std::vector<std::string>> PosixFileSystem::ReadDir(const std::string& dir) {
@@ -181,26 +237,24 @@ Result<Listing> ScanTree(FileSystem& fs, const std::string& root, const Filter& 
   while (!stack.empty()) {
     auto [dir, node] = std::move(stack.back());
     stack.pop_back();
-    auto names = fs.ReadDir(JoinPath(root, dir));
-    if (!names) {
-      if (names.error().code == ENOENT || names.error().code == ENOTDIR) continue;
-      if (names.error().code == ENAMETOOLONG) {
+    auto entries = fs.ListDir(root, dir);
+    if (!entries) {
+      if (entries.error().code == ENOENT || entries.error().code == ENOTDIR) continue;
+      if (entries.error().code == ENAMETOOLONG) {
         too_long(dir);
         continue;
       }
-      return std::unexpected(names.error());
+      return std::unexpected(entries.error());
     }
-    for (const std::string& name : *names) {
-      std::string rel = dir.empty() ? name : dir + "/" + name;
-      auto entry = fs.Stat(root, rel);
+    for (auto& entry : *entries) {
       if (!entry) {
-        if (entry.error().code == ENOENT) continue;
         if (entry.error().code == ENAMETOOLONG) {
           too_long(dir);
           continue;
         }
         return std::unexpected(entry.error());
       }
+      const std::string& rel = entry->path;
       if (filter.Excluded(rel, entry->type == FileType::kDir)) continue;
       if (entry->type == FileType::kDir && !(one_file_system && entry->dev != root_dev) &&
           !loops(*entry, node)) {

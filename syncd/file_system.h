@@ -25,6 +25,10 @@ class FileSystem {
   virtual Result<std::vector<std::string>> ReadDir(const std::string& dir) = 0;
   // xxh3-128 of a regular file's content.
   virtual Result<ContentHash> Hash(const std::string& root, const std::string& rel) = 0;
+  // The entries of directory `rel` beneath `root`, each as Stat describes it, in one pass:
+  // a child that vanished since the listing is left out, any other failure is that child's
+  // result. The directory itself failing (gone, unreadable) is the error.
+  virtual Result<std::vector<Result<Entry>>> ListDir(const std::string& root, const std::string& rel);
 };
 
 // Maps uid/gid to names and back, caching the answers of getpwuid_r/getgrgid_r.
@@ -52,9 +56,15 @@ class PosixFileSystem : public FileSystem {
   Result<Entry> Stat(const std::string& root, const std::string& rel) override;
   Result<std::vector<std::string>> ReadDir(const std::string& dir) override;
   Result<ContentHash> Hash(const std::string& root, const std::string& rel) override;
+  // Opens the directory once and describes its children relative to it: the cost of an
+  // entry does not grow with the depth of its path.
+  Result<std::vector<Result<Entry>>> ListDir(const std::string& root, const std::string& rel) override;
 
  private:
   Result<Entry> WithXattrs(Entry e, const std::string& abs, XattrLookup lookup);
+  // Stat of `name` in the directory `dirfd` (AT_FDCWD with an absolute name), described as
+  // `rel`; `abs` names it in messages and for the extended attributes.
+  Result<Entry> StatAt(int dirfd, const char* name, const std::string& rel, const std::string& abs);
 
   FollowLinks follow_;
   XattrScope xattrs_;

@@ -69,6 +69,15 @@ Result<Entry> SyncEngine::SourceView::Stat(const std::string& root, const std::s
   return e;
 }
 
+Result<std::vector<Result<Entry>>> SyncEngine::SourceView::ListDir(const std::string& root,
+                                                                   const std::string& rel) {
+  auto entries = base_.ListDir(root, rel);
+  if (entries)
+    for (auto& e : *entries)
+      if (e) mapping_.Apply(*e);
+  return entries;
+}
+
 Filter SyncEngine::FilterFor(const SyncConfig& config) {
   // The agent's temporary files (.syncd-<16 hex digits>.tmp) are its own on the standby: a
   // source file of that name is not replicated (README), as the agent removes such names.
@@ -453,14 +462,12 @@ void SyncEngine::PlanSubtree(const std::string& dir, Plan& plan) {
       auto here = fs_.Stat(config_.source, d);
       if (!here || here->dev != *root_dev) continue;
     }
-    auto names = fs_.ReadDir(JoinPath(config_.source, d));
-    if (!names) continue;
-    for (const std::string& name : *names) {
-      std::string rel = d + "/" + name;
-      auto e = fs_.Stat(config_.source, rel);
-      if (!e || filter_.Excluded(rel, e->type == FileType::kDir)) continue;
+    auto entries = fs_.ListDir(config_.source, d);
+    if (!entries) continue;
+    for (auto& e : *entries) {
+      if (!e || filter_.Excluded(e->path, e->type == FileType::kDir)) continue;
       PlanEntry(*e, plan);
-      if (e->type == FileType::kDir) stack.push_back(rel);
+      if (e->type == FileType::kDir) stack.push_back(e->path);
     }
   }
 }

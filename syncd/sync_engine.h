@@ -114,6 +114,7 @@ class SyncEngine {
     Result<ContentHash> Hash(const std::string& root, const std::string& rel) override {
       return base_.Hash(root, rel);
     }
+    Result<std::vector<Result<Entry>>> ListDir(const std::string& root, const std::string& rel) override;
 
    private:
     FileSystem& base_;

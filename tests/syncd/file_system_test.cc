@@ -1,5 +1,6 @@
 #include "syncd/file_system.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -105,6 +106,36 @@ TEST_F(FileSystemTest, PathsLongerThanTheSystemAllowsAreSkippedNotFatal) {
   EXPECT_TRUE(plain);
   EXPECT_GT(deepest, 3000u);  // What can be named is listed.
   EXPECT_LT(dir_.size() + 1 + deepest, size_t{PATH_MAX});
+}
+
+// Listing a directory through its descriptor describes each child exactly as a Stat by name.
+TEST_F(FileSystemTest, ListingADirectoryDescribesEachChildAsStatDoes) {
+  fs::create_directories(dir_ + "/d/sub");
+  Write("d/f", "content");
+  Write("d/sub/g", "x");
+  fs::create_symlink("sub/g", dir_ + "/d/inside");
+  fs::create_symlink("/etc/hostname", dir_ + "/d/outside");
+  fs::create_symlink("nowhere", dir_ + "/d/dangling");
+  ASSERT_EQ(::mkfifo((dir_ + "/d/fifo").c_str(), 0600), 0);
+  for (FollowLinks follow : {FollowLinks::kNone, FollowLinks::kUnsafe, FollowLinks::kAll}) {
+    PosixFileSystem posix(follow);
+    auto fast = posix.ListDir(dir_, "d");
+    auto by_name = posix.FileSystem::ListDir(dir_, "d");
+    ASSERT_TRUE(fast.has_value() && by_name.has_value());
+    auto describe = [](const std::vector<Result<Entry>>& entries) {
+      std::vector<std::string> out;
+      for (const auto& e : entries)
+        out.push_back(e ? fmt::format("{} {} {} {} {:o} {}", e->path, static_cast<int>(e->type),
+                                      e->size, e->ino, e->meta.mode, e->link_target)
+                        : "error " + e.error().message);
+      std::sort(out.begin(), out.end());
+      return out;
+    };
+    EXPECT_EQ(describe(*fast), describe(*by_name)) << "follow " << static_cast<int>(follow);
+    EXPECT_EQ(fast->size(), follow == FollowLinks::kAll ? 5u : 6u);  // "dangling" has no referent.
+  }
+  EXPECT_FALSE(PosixFileSystem().ListDir(dir_, "d/f").has_value());
+  EXPECT_EQ(PosixFileSystem().ListDir(dir_, "gone").error().code, ENOENT);
 }
 
 }  // namespace
