@@ -45,7 +45,8 @@ int RequestFlush(const std::string& config_path, std::chrono::seconds timeout) {
   }
   std::string answer;
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (answer.find('\n') == std::string::npos) {
+  // The answer is all the daemon writes before it closes the connection.
+  for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     pollfd p{fd.get(), POLLIN, 0};
@@ -58,13 +59,15 @@ int RequestFlush(const std::string& config_path, std::chrono::seconds timeout) {
     }
     char buf[512];
     ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n <= 0) {
-      std::fprintf(stderr, "syncd: the running syncd closed the request without an answer\n");
-      return 1;
-    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
     answer.append(buf, static_cast<size_t>(n));
   }
-  answer.resize(answer.find('\n'));
+  if (answer.empty() || answer.back() != '\n') {
+    std::fprintf(stderr, "syncd: the running syncd closed the request without an answer\n");
+    return 1;
+  }
+  answer.pop_back();
   if (answer == "ok") {
     std::printf("flushed: every change made before now is durable on the standby\n");
     return 0;

@@ -378,14 +378,25 @@ void Daemon::OnControlRequest(uv_stream_t* client, const std::string& request) {
 void Daemon::CheckFlushes() {
   std::vector<Flush> waiting;
   for (const Flush& f : flushes_) {
-    std::string stopped;
+    std::string stopped, failed;
     bool durable = true;
     for (const auto& slot : slots_) {
       if (!slot->running) stopped = slot->config.name;
-      durable = durable && slot->runner->DurableBefore(f.since);
+      if (slot->runner->DurableBefore(f.since)) continue;
+      durable = false;
+      // Tried again since the request, and failed again: the answer is which, and why.
+      auto paths = slot->runner->FailedSince(f.since);
+      if (paths.empty()) continue;
+      std::string list;
+      for (size_t i = 0; i < paths.size() && i < 10; ++i) list += "\n  " + EscapeControl(paths[i]);
+      if (paths.size() > 10) list += fmt::format("\n  ... and {} more", paths.size() - 10);
+      failed += fmt::format("{}{}: {} path(s) keep failing, retried in the background:{}",
+                            failed.empty() ? "" : "\n", slot->config.name, paths.size(), list);
     }
     if (!stopped.empty())
       Answer(f.client, "error: " + stopped + " is stopped; its changes cannot reach the peer");
+    else if (!durable && !failed.empty())
+      Answer(f.client, "error: " + failed);
     else if (durable)
       Answer(f.client, "ok");
     else

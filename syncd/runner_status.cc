@@ -15,6 +15,8 @@ std::optional<TimePoint> SyncRunner::OldestUnacked() const {
   consider(delete_hold_.oldest());
   if (held_) consider(held_->oldest);
   if (!retry_paths_.empty()) consider(retry_oldest_);
+  // A path that keeps failing is as old as the change that first failed, however often retried.
+  for (const auto& [path, failing] : failing_) consider(failing.since);
   return at;
 }
 
@@ -42,7 +44,7 @@ SyncStatus SyncRunner::Status(TimePoint now) const {
   s.bytes = bytes_;
   s.failures = failures_;
   s.failing = failing_.size();
-  for (const auto& [path, code] : failing_) {
+  for (const auto& [path, failing] : failing_) {
     if (s.failing_paths.size() >= 10) break;
     s.failing_paths.push_back(path.empty() ? "." : path);
   }

@@ -163,6 +163,11 @@ void SyncRunner::OnListed(Result<Listing> listing) {
     if (hooks_.on_fatal) hooks_.on_fatal(e);
     return;
   }
+  if (!failing_.empty()) {
+    std::vector<std::string> failing;
+    for (const auto& [path, f] : failing_) failing.push_back(path);
+    ForgetSettled(failing, *batch);
+  }
   // A source that is empty while the peer is not is most likely not mounted (a mounted
   // filesystem has at least lost+found): wiping the standby from it would be the worst thing
   // syncd could do. The deletes are held back, loudly; what the source has still goes.
@@ -324,9 +329,12 @@ bool SyncRunner::Absorb(const ChangeBatch& batch, BatchResult& result) {
       continue;
     }
     // Said once per path and cause; the retries that follow are debug lines.
-    auto [was, first] = failing_.try_emplace(f.path, f.error.code);
-    if (first || was->second != f.error.code) {
-      was->second = f.error.code;
+    auto [was, first] =
+        failing_.try_emplace(f.path, Failing{f.error.code, f.error.message, batch.oldest_change, {}});
+    was->second.last = Clock::now();
+    was->second.message = f.error.message;
+    if (first || was->second.code != f.error.code) {
+      was->second.code = f.error.code;
       LogError("{}: {}: {}; retrying", config_.name, f.path.empty() ? "." : f.path, f.error.message);
     } else {
       LogDebug("Delay", "{}: {}: {}; retrying", config_.name, f.path, f.error.message);
@@ -348,6 +356,36 @@ bool SyncRunner::Absorb(const ChangeBatch& batch, BatchResult& result) {
   if (later.empty() && result.failures.empty()) retry_delay_ms_ = kFailedPathRetryMs;
   RetryLater(std::move(later));
   return true;
+}
+
+void SyncRunner::Hurry() {
+  if (watcher_) watcher_->Flush();
+  if (!retry_paths_.empty() && phase_ == Phase::kLive) {
+    uv_timer_stop(retry_timer_);
+    for (const std::string& p : retry_paths_) batcher_.Add(p, Clock::now());
+    retry_paths_.clear();
+  }
+  hurry_ = true;
+  Pump();
+}
+
+void SyncRunner::ForgetSettled(const std::vector<std::string>& paths, const ChangeBatch& batch) {
+  std::unordered_set<std::string_view> planned;
+  for (const Op& op : batch.ops) planned.insert(op.entry.path);
+  for (const std::string& p : paths) {
+    if (planned.contains(p) || !failing_.contains(p)) continue;
+    // Gone from the source, or equal on the peer by now: nothing of it is left to send.
+    failing_.erase(p);
+    LogInfo("{}: {}: nothing left to send", config_.name, p.empty() ? "." : p);
+  }
+}
+
+std::vector<std::string> SyncRunner::FailedSince(TimePoint t) const {
+  std::vector<std::string> out;
+  for (const auto& [path, failing] : failing_)
+    if (failing.last >= t) out.push_back(fmt::format("{}: {}", path.empty() ? "." : path, failing.message));
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 void SyncRunner::RetryLater(std::vector<std::string> later) {
@@ -452,6 +490,7 @@ void SyncRunner::Pump() {
     planning_since_ = released->oldest;
     ChangeBatch batch = engine_.PlanChanges(released->renames, released->paths);
     Planned();
+    if (!failing_.empty()) ForgetSettled(released->paths, batch);
     // Large files and deltas take their own lane; the rest goes now.
     ChangeBatch small;
     small.id = batch.id;

@@ -53,11 +53,11 @@ class SyncRunner {
 
   // For `syncd flush`: reads what the kernel has queued for the watches (the changes made
   // before this call) and sends everything pending now, whatever the delay.
-  void Hurry() {
-    if (watcher_) watcher_->Flush();
-    hurry_ = true;
-    Pump();
-  }
+  // Paths waiting for a retry after a failure are tried again now.
+  void Hurry();
+  // Paths whose latest attempt, made after `t`, failed: "path: reason", a few at most. A flush
+  // that waits for them is answered with these.
+  std::vector<std::string> FailedSince(TimePoint t) const;
   // Every change noticed before `t` is durable on the peer.
   bool DurableBefore(TimePoint t) const {
     if (phase_ != Phase::kLive || need_rescan_) return false;
@@ -86,6 +86,8 @@ class SyncRunner {
   // Takes what the batcher has ready, minus what must wait for the large-file lane.
   std::optional<Batcher::Released> TakeReleasable(TimePoint now, bool all);
   void RetryLater(std::vector<std::string> paths);
+  // Failing paths among `paths` for which the plan has nothing to send stop failing.
+  void ForgetSettled(const std::vector<std::string>& paths, const ChangeBatch& batch);
   void ConnectionLost(const Error& error);
   void Pump();
   void ArmTimer(uint64_t ms);
@@ -133,8 +135,14 @@ class SyncRunner {
   ino_t root_ino_ = 0;
   bool root_gone_ = false;
   std::vector<std::string> retry_paths_;
-  // Paths the peer or the source keeps failing, with the errno last seen: said once each.
-  std::unordered_map<std::string, int> failing_;
+  // Paths the peer or the source keeps failing: said once per cause.
+  struct Failing {
+    int code;
+    std::string message;
+    TimePoint since;  // The change that has not gone over since it first failed.
+    TimePoint last;   // The latest attempt that failed.
+  };
+  std::unordered_map<std::string, Failing> failing_;
   TimePoint retry_oldest_{};
   uint64_t retry_delay_ms_;  // Doubles while refused paths keep being refused.
 

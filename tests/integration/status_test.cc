@@ -41,8 +41,10 @@ class StatusTest : public ::testing::Test {
     return Metric(ReadFile(metrics_), metric);
   }
   // Runs `syncd status CONFIG`; returns its exit status and fills `out`.
-  int Status(std::string* out) {
-    Process p({SyncdBinary(), "status", config_}, {"HOME=" + tmp_.path()}, tmp_ / "status.out");
+  int Status(std::string* out) { return Cli({"status", config_}, out); }
+  int Cli(std::vector<std::string> args, std::string* out) {
+    args.insert(args.begin(), SyncdBinary());
+    Process p(args, {"HOME=" + tmp_.path()}, tmp_ / "status.out");
     int rc = p.Wait().value_or(-1);
     *out = p.log();
     fs::remove(tmp_ / "status.out");
@@ -144,10 +146,15 @@ TEST_F(StatusTest, UnreadableSourceFileIsAnErrorUntilItGoesOver) {
   for (size_t at = 0; (at = log.find("Error: Sync1: unreadable_sess", at)) != std::string::npos; ++at) ++errors;
   EXPECT_EQ(errors, 1u) << log;
   EXPECT_THAT(log, HasSubstr("Input/output error"));
+  // A flush tries it once more and says which path keeps it from being done, and why.
+  EXPECT_EQ(Cli({"flush", "-timeout", "60", config_}, &out), 1) << out;
+  EXPECT_THAT(out, HasSubstr("unreadable_sess: "));
+  EXPECT_THAT(out, HasSubstr("Input/output error"));
   fs::remove(flag);  // The disk is readable again.
   ASSERT_TRUE(WaitUntil([&] { return fs::exists(dst_ + "/unreadable_sess"); }, std::chrono::seconds(60)))
       << syncd.log();
   EXPECT_TRUE(WaitUntil([&] { return Read("syncd_failing_paths") == 0 && Read("syncd_in_sync") == 1; }));
+  EXPECT_EQ(Cli({"flush", config_}, &out), 0) << out;
   syncd.Signal(SIGTERM);
   EXPECT_EQ(syncd.Wait(), 0);
 }
