@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the agent's fuzzer with clang and runs it for a bounded time on the seed corpus.
-# Usage: run.sh SOURCE_DIR BUILD_DIR SECONDS. Fails on a crash, a leak, a sanitizer report or
-# a session ended without FATAL; the input that did it is left in BUILD_DIR.
+# Builds the fuzzers with clang and runs each for half of SECONDS: the agent's (on the seed
+# corpus) and the client's (a real agent's answers, edited).
+# Usage: run.sh SOURCE_DIR BUILD_DIR SECONDS. Fails on a crash, a leak, a sanitizer report, a
+# session ended without FATAL or a client callback run twice; the input that did it is left in
+# BUILD_DIR.
 set -euo pipefail
 src=$(cd "$1" && pwd)
 mkdir -p "$2"
@@ -14,8 +16,11 @@ if [ -z "$cxx" ]; then
 fi
 cmake -S "$src/tests/fuzz" -B "$build" -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
-mkdir -p "$build/corpus"
+mkdir -p "$build/corpus" "$build/client_corpus"
 cd "$build"
+half=$(( seconds / 2 > 1 ? seconds / 2 : 1 ))
 # New inputs go to the first directory; the seeds stay as they are.
-exec ./agent_fuzz -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
+./agent_fuzz -max_total_time="$half" -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
   "$build/corpus" "$src/tests/fuzz/corpus"
+exec ./client_fuzz -max_total_time="$half" -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
+  "$build/client_corpus"
