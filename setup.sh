@@ -6,12 +6,12 @@ set -euo pipefail
 packages=(
   # Build
   g++ cmake make pkg-config
-  libuv1-dev librsync-dev libssh2-1-dev libssl-dev liblua5.4-dev
+  libuv1-dev librsync-dev libssh2-1-dev liblua5.4-dev
   libfmt-dev libxxhash-dev libzstd-dev libsystemd-dev
   # Tests: GoogleTest, a real sshd and ssh-keygen, namespaces (ip, unshare, mount)
   libgtest-dev libgmock-dev
   openssh-server openssh-client iproute2 util-linux mount procps
-  # The agent's fuzzer: clang and its libFuzzer runtime
+  # The fuzzers: clang and its libFuzzer runtime
   clang-16 libclang-rt-16-dev
   # Packaging test: the Debian package's library dependencies, checking the systemd units
   dpkg-dev file systemd

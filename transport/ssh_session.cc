@@ -1,6 +1,5 @@
 #include "transport/ssh_session.h"
 
-#include "transport/ctr_engine.h"
 #include "transport/known_hosts.h"
 
 #include <fcntl.h>
@@ -231,9 +230,6 @@ void SshSession::OnSocketEvent(int status, int) {
       last_error_ = std::strerror(err);
       return TryNextAddress();
     }
-    // Before libssh2 sets up its first cipher: AES-CTR without a provider call per block.
-    static const bool ctr_engine = UseCtrEngine();
-    if (!ctr_engine) LogDebug("Transport", "AES-CTR engine not available; using OpenSSL's");
     session_ = libssh2_session_init_ex(nullptr, nullptr, nullptr, this);
     if (!session_) return Fail(Error{"libssh2_session_init failed", ENOMEM});
     libssh2_session_set_blocking(session_, 0);

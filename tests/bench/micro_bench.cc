@@ -1,7 +1,6 @@
 // Micro-benchmarks of the pure logic on the event path (filters, batcher, planning, codec) and
 // of the delta stages on 64 MiB of content (signature, delta, patch), per MiB as bytes/s.
 #include <benchmark/benchmark.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -12,7 +11,6 @@
 #include "tests/fakes/fake_fs.h"
 #include "tests/random_bytes.h"
 #include "transport/codec.h"
-#include "transport/ctr_engine.h"
 #include "transport/rsync_delta.h"
 
 namespace syncd {
@@ -140,23 +138,6 @@ void BM_PatchMostlyMatching(benchmark::State& state) {
 }
 BENCHMARK(BM_PatchMostlyMatching)->Unit(benchmark::kMillisecond);
 
-// The SSH client's cipher as libssh2 1.10 drives it: one EVP_Cipher() call per 16-byte block of
-// a 32 KiB packet. Argument 0: OpenSSL's provider; 1: syncd's AES-CTR engine.
-void BM_SshCipher16ByteCalls(benchmark::State& state) {
-  syncd::transport::UseCtrEngine(state.range(0) == 1);
-  unsigned char key[16] = {1}, iv[16] = {2};
-  std::string packet(32768, 'x');
-  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
-  EVP_CipherInit(ctx, EVP_aes_128_ctr(), key, iv, 1);
-  auto* p = reinterpret_cast<unsigned char*>(packet.data());
-  for (auto _ : state) {
-    for (size_t at = 0; at < packet.size(); at += 16) EVP_Cipher(ctx, p + at, p + at, 16);
-    benchmark::DoNotOptimize(p);
-  }
-  EVP_CIPHER_CTX_free(ctx);
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * packet.size()));
-}
-BENCHMARK(BM_SshCipher16ByteCalls)->Arg(0)->Arg(1);
 
 }  // namespace
 }  // namespace syncd
