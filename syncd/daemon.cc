@@ -15,11 +15,6 @@
 namespace syncd {
 namespace {
 
-template <typename T>
-void CloseAndFree(T* handle) {
-  uv_close(reinterpret_cast<uv_handle_t*>(handle),
-           [](uv_handle_t* h) { delete reinterpret_cast<T*>(h); });
-}
 
 }  // namespace
 
@@ -31,18 +26,14 @@ Daemon::Daemon(Config config, ReplicaFactory factory, Loader loader)
 
 Daemon::~Daemon() {
   slots_.clear();
-  for (Flush& f : flushes_) CloseAndFree(reinterpret_cast<uv_pipe_t*>(f.client));
-  if (flush_timer_) CloseAndFree(flush_timer_);
-  if (control_) {
-    CloseAndFree(control_);
-    ::unlink(control_path_.c_str());
-  }
-  for (uv_signal_t* s : signals_) CloseAndFree(s);
-  if (watchdog_timer_) CloseAndFree(watchdog_timer_);
+  flushes_.clear();
+  control_.reset();
+  signals_.clear();
+  watchdog_timer_.Reset();
   loop_monitor_.reset();
-  if (status_timer_) CloseAndFree(status_timer_);
-  if (stop_timer_) CloseAndFree(stop_timer_);
-  if (progress_timer_) CloseAndFree(progress_timer_);
+  status_timer_.Reset();
+  stop_timer_.Reset();
+  progress_timer_.Reset();
   Log::SetProgress("");
   // Let close callbacks run before the loop goes away.
   uv_run(&loop_, UV_RUN_DEFAULT);
@@ -54,6 +45,7 @@ int Daemon::Run() {
     auto* s = new uv_signal_t;
     uv_signal_init(&loop_, s);
     s->data = this;
+    signals_.emplace_back(s);
     uv_signal_start(
         s,
         [](uv_signal_t* h, int sig) {
@@ -67,17 +59,14 @@ int Daemon::Run() {
           self->Stop(sig == SIGTERM ? "SIGTERM" : "SIGINT");
         },
         signum);
-    signals_.push_back(s);
   }
   std::signal(SIGPIPE, SIG_IGN);
   notifier_.Send(fmt::format("STATUS=comparing {} sync(s) with the peer", config_.syncs.size()));
   if (auto interval = notifier_.watchdog_interval()) {
-    watchdog_timer_ = new uv_timer_t;
-    uv_timer_init(&loop_, watchdog_timer_);
-    watchdog_timer_->data = this;
+    watchdog_timer_ = MakeTimer(&loop_, this);
     auto ms = static_cast<uint64_t>(std::max<int64_t>(interval->count(), 1));
     uv_timer_start(
-        watchdog_timer_,
+        watchdog_timer_.get(),
         [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->notifier_.Send("WATCHDOG=1"); }, ms, ms);
   }
   loop_monitor_ = std::make_unique<LoopMonitor>(&loop_, std::chrono::seconds(1));
@@ -91,11 +80,9 @@ int Daemon::Run() {
   ScheduleStatus();
   if (settings.ready_when_watching && !finished_ && !stopping_)
     NotifyReady(fmt::format("watching; comparing {} sync(s) with the peer", slots_.size()));
-  progress_timer_ = new uv_timer_t;
-  uv_timer_init(&loop_, progress_timer_);
-  progress_timer_->data = this;
+  progress_timer_ = MakeTimer(&loop_, this);
   uv_timer_start(
-      progress_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->ShowProgress(); }, 1000,
+      progress_timer_.get(), [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->ShowProgress(); }, 1000,
       1000);
   uv_run(&loop_, UV_RUN_DEFAULT);
   Log::SetProgress("");
@@ -106,18 +93,14 @@ int Daemon::Run() {
 void Daemon::ScheduleStatus() {
   const Settings& settings = config_.settings;
   if (!settings.status_file && !settings.metrics_file) {
-    if (status_timer_) uv_timer_stop(status_timer_);
+    if (status_timer_) uv_timer_stop(status_timer_.get());
     return;
   }
   // Rewritten on a timer, idle or not, so a stale file means a stuck daemon.
-  if (!status_timer_) {
-    status_timer_ = new uv_timer_t;
-    uv_timer_init(&loop_, status_timer_);
-    status_timer_->data = this;
-  }
+  if (!status_timer_) status_timer_ = MakeTimer(&loop_, this);
   auto ms = static_cast<uint64_t>(std::max(settings.status_interval, 1)) * 1000;
   uv_timer_start(
-      status_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->WriteStatus(); }, 0, ms);
+      status_timer_.get(), [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->WriteStatus(); }, 0, ms);
 }
 
 void Daemon::WriteStatus() {
@@ -197,7 +180,13 @@ std::unique_ptr<Daemon::Slot> Daemon::MakeSlot(const SyncConfig& sync) {
     LogDebug("Transport", "{}: no split-brain mark in {}: {}", sync.name, ActiveMarkDir(),
              mark.error().message);
   SyncRunner::Hooks hooks;
-  hooks.on_fatal = [this, s](const Error& e) { OnFatal(s, e); };
+  hooks.on_fatal = [this, s](const Error& e) {
+    OnFatal(s, e);
+    if (!flushes_.empty()) CheckFlushes();
+  };
+  hooks.on_progress = [this] {
+    if (!flushes_.empty()) CheckFlushes();
+  };
   hooks.on_in_sync = [this, s] {
     s->in_sync = true;
     if (ready_) return;
@@ -305,77 +294,27 @@ void Daemon::Reload() {
 
 void Daemon::StartControl() {
   if (control_path_.empty()) return;
-  std::string dir = control_path_.substr(0, control_path_.rfind('/'));
-  ::mkdir(dir.c_str(), 0755);
-  ::unlink(control_path_.c_str());  // Left by a syncd that did not stop cleanly.
-  control_ = new uv_pipe_t;
-  uv_pipe_init(&loop_, control_, 0);
-  control_->data = this;
-  int r = uv_pipe_bind(control_, control_path_.c_str());
-  if (r == 0) {
-    ::chmod(control_path_.c_str(), 0600);
-    r = uv_listen(reinterpret_cast<uv_stream_t*>(control_), 8, [](uv_stream_t* server, int status) {
-      if (status == 0) static_cast<Daemon*>(server->data)->OnControlConnection();
-    });
-  }
-  if (r != 0) {
-    LogWarn("no control socket at {} (syncd flush will not reach this syncd): {}", control_path_,
-            uv_strerror(r));
-    CloseAndFree(control_);
-    control_ = nullptr;
+  control_ = std::make_unique<ControlServer>(
+      &loop_, control_path_,
+      [this](uint64_t client, const std::string& request) { OnControlRequest(client, request); });
+  if (auto r = control_->Listen(); !r) {
+    LogWarn("no control socket (syncd flush will not reach this syncd): {}", r.error().message);
+    control_.reset();
   }
 }
 
-void Daemon::OnControlConnection() {
-  auto* client = new uv_pipe_t;
-  uv_pipe_init(&loop_, client, 0);
-  auto* stream = reinterpret_cast<uv_stream_t*>(client);
-  if (uv_accept(reinterpret_cast<uv_stream_t*>(control_), stream) != 0) return CloseAndFree(client);
-  struct Reading {
-    Daemon* daemon;
-    std::string request;
-  };
-  client->data = new Reading{this, {}};
-  uv_read_start(
-      stream,
-      [](uv_handle_t*, size_t, uv_buf_t* buf) {
-        static char scratch[512];
-        *buf = uv_buf_init(scratch, sizeof scratch);
-      },
-      [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
-        auto* reading = static_cast<Reading*>(s->data);
-        if (n > 0) reading->request.append(buf->base, static_cast<size_t>(n));
-        size_t line = reading->request.find('\n');
-        if (n >= 0 && line == std::string::npos && reading->request.size() < 256) return;
-        uv_read_stop(s);
-        Daemon* daemon = reading->daemon;
-        std::string request = n < 0 ? "" : reading->request.substr(0, line);
-        delete reading;
-        s->data = nullptr;
-        if (n < 0) {  // Gone before asking anything.
-          std::erase_if(daemon->flushes_, [s](const Flush& f) { return f.client == s; });
-          return CloseAndFree(reinterpret_cast<uv_pipe_t*>(s));
-        }
-        daemon->OnControlRequest(s, request);
-      });
-}
-
-void Daemon::OnControlRequest(uv_stream_t* client, const std::string& request) {
-  if (request != "flush") return Answer(client, "error: unknown request '" + request + "'");
+void Daemon::OnControlRequest(uint64_t client, const std::string& request) {
+  if (request != "flush") return control_->Answer(client, "error: unknown request '" + request + "'");
   // What the kernel queued came before the request: take it in, then note the time.
   for (auto& slot : slots_) slot->runner->Hurry();
   flushes_.push_back(Flush{client, Clock::now()});
   LogInfo("flush requested: answering once every change made before it is durable on the peer");
-  if (!flush_timer_) {
-    flush_timer_ = new uv_timer_t;
-    uv_timer_init(&loop_, flush_timer_);
-    flush_timer_->data = this;
-  }
-  uv_timer_start(
-      flush_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->CheckFlushes(); }, 0, 10);
+  // Answered now if nothing was pending; otherwise as the syncs report progress.
+  CheckFlushes();
 }
 
 void Daemon::CheckFlushes() {
+  if (!control_) return;
   std::vector<Flush> waiting;
   for (const Flush& f : flushes_) {
     std::string stopped, failed;
@@ -394,35 +333,15 @@ void Daemon::CheckFlushes() {
                             failed.empty() ? "" : "\n", slot->config.name, paths.size(), list);
     }
     if (!stopped.empty())
-      Answer(f.client, "error: " + stopped + " is stopped; its changes cannot reach the peer");
+      control_->Answer(f.client, "error: " + stopped + " is stopped; its changes cannot reach the peer");
     else if (!durable && !failed.empty())
-      Answer(f.client, "error: " + failed);
+      control_->Answer(f.client, "error: " + failed);
     else if (durable)
-      Answer(f.client, "ok");
+      control_->Answer(f.client, "ok");
     else
       waiting.push_back(f);
   }
   flushes_ = std::move(waiting);
-  if (flushes_.empty() && flush_timer_) uv_timer_stop(flush_timer_);
-}
-
-void Daemon::Answer(uv_stream_t* client, const std::string& text) {
-  struct Writing {
-    uv_write_t req;
-    std::string text;
-  };
-  auto* w = new Writing{{}, text + "\n"};
-  uv_buf_t buf = uv_buf_init(w->text.data(), static_cast<unsigned>(w->text.size()));
-  w->req.data = w;
-  int r = uv_write(&w->req, client, &buf, 1, [](uv_write_t* req, int) {
-    auto* done = static_cast<Writing*>(req->data);
-    CloseAndFree(reinterpret_cast<uv_pipe_t*>(req->handle));
-    delete done;
-  });
-  if (r != 0) {
-    delete w;
-    CloseAndFree(reinterpret_cast<uv_pipe_t*>(client));
-  }
 }
 
 void Daemon::Stop(const char* why) {
@@ -434,11 +353,9 @@ void Daemon::Stop(const char* why) {
   LogInfo("{}: sending pending changes, then exiting", why);
   notifier_.Send("STOPPING=1\nSTATUS=sending pending changes, then exiting");
   auto remaining = std::make_shared<size_t>(slots_.size());
-  stop_timer_ = new uv_timer_t;
-  uv_timer_init(&loop_, stop_timer_);
-  stop_timer_->data = this;
+  stop_timer_ = MakeTimer(&loop_, this);
   uv_timer_start(
-      stop_timer_,
+      stop_timer_.get(),
       [](uv_timer_t* t) {
         auto* self = static_cast<Daemon*>(t->data);
         LogError("stop: peer did not acknowledge pending changes within {} s; exiting",

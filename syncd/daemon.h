@@ -15,6 +15,7 @@
 
 #include "syncd/active_mark.h"
 #include "syncd/config.h"
+#include "syncd/control_server.h"
 #include "syncd/loop_monitor.h"
 #include "syncd/notify.h"
 #include "syncd/replica.h"
@@ -53,11 +54,10 @@ class Daemon {
   void Reload();
   // The control socket.
   void StartControl();
-  void OnControlConnection();
-  void OnControlRequest(uv_stream_t* client, const std::string& request);
-  // Answers the flush requests whose changes are all durable.
+  void OnControlRequest(uint64_t client, const std::string& request);
+  // Answers the flush requests whose changes are all durable (or cannot become so); called
+  // when a request comes and whenever a sync reports progress.
   void CheckFlushes();
-  void Answer(uv_stream_t* client, const std::string& text);
   // Rewrites statusFile (and its JSON) and metricsFile, if configured.
   void WriteStatus();
   // Starts, restarts or stops the timer of WriteStatus() as the settings say.
@@ -75,22 +75,21 @@ class Daemon {
   std::vector<std::unique_ptr<Slot>> slots_;
   bool ready_ = false;  // Every sync was in sync once.
   bool notified_ready_ = false;  // READY=1 was sent (earlier with readyWhen = "watching").
-  uv_timer_t* progress_timer_ = nullptr;
+  UvHandle<uv_timer_t> progress_timer_;
   TimePoint progress_logged_{};
   bool progress_shown_ = false;
   std::string control_path_;
-  uv_pipe_t* control_ = nullptr;
+  std::unique_ptr<ControlServer> control_;
   struct Flush {
-    uv_stream_t* client;
+    uint64_t client;  // The control connection waiting for the answer.
     TimePoint since;
   };
   std::vector<Flush> flushes_;
-  uv_timer_t* flush_timer_ = nullptr;
-  std::vector<uv_signal_t*> signals_;
-  uv_timer_t* stop_timer_ = nullptr;
-  uv_timer_t* watchdog_timer_ = nullptr;
+  std::vector<UvHandle<uv_signal_t>> signals_;
+  UvHandle<uv_timer_t> stop_timer_;
+  UvHandle<uv_timer_t> watchdog_timer_;
   std::unique_ptr<LoopMonitor> loop_monitor_;
-  uv_timer_t* status_timer_ = nullptr;
+  UvHandle<uv_timer_t> status_timer_;
   bool status_error_logged_ = false;
   Notifier notifier_;
   bool stopping_ = false;

@@ -7,21 +7,18 @@ namespace syncd {
 void LoopMonitor::Enable(uv_loop_t* loop) { uv_loop_configure(loop, UV_METRICS_IDLE_TIME); }
 
 LoopMonitor::LoopMonitor(uv_loop_t* loop, std::chrono::milliseconds warn_after)
-    : loop_(loop), prepare_(new uv_prepare_t),
-      warn_after_ns_(static_cast<uint64_t>(warn_after.count()) * 1000000) {
-  uv_prepare_init(loop_, prepare_);
-  prepare_->data = this;
+    : loop_(loop), warn_after_ns_(static_cast<uint64_t>(warn_after.count()) * 1000000) {
+  auto* prepare = new uv_prepare_t;
+  uv_prepare_init(loop_, prepare);
+  prepare->data = this;
+  prepare_ = UvHandle<uv_prepare_t>(prepare);
   // Not a reason for the loop to go on running.
-  uv_unref(reinterpret_cast<uv_handle_t*>(prepare_));
-  uv_prepare_start(prepare_, &LoopMonitor::OnPrepare);
+  uv_unref(prepare_.handle());
+  uv_prepare_start(prepare, &LoopMonitor::OnPrepare);
   last_now_ns_ = uv_hrtime();
   last_idle_ns_ = uv_metrics_idle_time(loop_);
 }
 
-LoopMonitor::~LoopMonitor() {
-  uv_close(reinterpret_cast<uv_handle_t*>(prepare_),
-           [](uv_handle_t* h) { delete reinterpret_cast<uv_prepare_t*>(h); });
-}
 
 void LoopMonitor::OnPrepare(uv_prepare_t* handle) noexcept {
   // Runs just before the loop waits for events: what passed since the previous wait, less the

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cstdint>
 
+#include "syncd/uv_handle.h"
+
 namespace syncd {
 
 class LoopMonitor {
@@ -15,7 +17,6 @@ class LoopMonitor {
   // The loop must have been configured with UV_METRICS_IDLE_TIME before it first ran (see
   // Enable) and must outlive the monitor.
   LoopMonitor(uv_loop_t* loop, std::chrono::milliseconds warn_after);
-  ~LoopMonitor();
   LoopMonitor(const LoopMonitor&) = delete;
   LoopMonitor& operator=(const LoopMonitor&) = delete;
 
@@ -31,7 +32,7 @@ class LoopMonitor {
   static void OnPrepare(uv_prepare_t* handle) noexcept;
 
   uv_loop_t* loop_;
-  uv_prepare_t* prepare_;
+  UvHandle<uv_prepare_t> prepare_;
   uint64_t warn_after_ns_;
   uint64_t last_now_ns_ = 0, last_idle_ns_ = 0;
   uint64_t longest_ns_ = 0;

@@ -40,7 +40,7 @@ void SyncRunner::ArmHoldTimer() {
   if (!d) return;
   auto ms = std::chrono::ceil<std::chrono::milliseconds>(*d - Clock::now()).count();
   uv_timer_start(
-      hold_timer_, [](uv_timer_t* t) { static_cast<SyncRunner*>(t->data)->Pump(); },
+      hold_timer_.get(), [](uv_timer_t* t) { static_cast<SyncRunner*>(t->data)->Pump(); },
       static_cast<uint64_t>(std::max<int64_t>(ms, 1)), 0);
 }
 
@@ -55,7 +55,7 @@ void SyncRunner::RootGone() {
   root_gone_ = true;
   size_t held = delete_hold_.Take().size();
   batcher_.Take(Clock::now() + std::chrono::hours(24 * 365));
-  uv_timer_stop(hold_timer_);
+  uv_timer_stop(hold_timer_.get());
   LogError("{}: source {} was deleted, moved, replaced or unmounted; no longer propagating "
            "changes, and {} keeps its copy ({} deletions not sent)",
            config_.name, config_.source, replica_->Describe(), held);

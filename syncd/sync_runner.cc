@@ -49,11 +49,7 @@ SyncRunner::SyncRunner(uv_loop_t* loop, const SyncConfig& config, bool insist,
       hooks_(std::move(hooks)),
       delete_hold_(MakeDeleteHold(config_)),
       retry_delay_ms_(kFailedPathRetryMs) {
-  for (uv_timer_t** t : {&timer_, &retry_timer_, &hold_timer_}) {
-    *t = new uv_timer_t;
-    uv_timer_init(loop_, *t);
-    (*t)->data = this;
-  }
+  for (UvHandle<uv_timer_t>* t : {&timer_, &retry_timer_, &hold_timer_}) *t = MakeTimer(loop_, this);
   engine_.SetRemovalGate([this](const std::string& path) { return MayRemove(path); });
 }
 
@@ -61,11 +57,6 @@ SyncRunner::~SyncRunner() {
   *alive_ = false;
   if (watcher_) watcher_->Stop();
   if (replica_) replica_->Close();
-  for (uv_timer_t* t : {timer_, retry_timer_, hold_timer_}) {
-    uv_timer_stop(t);
-    uv_close(reinterpret_cast<uv_handle_t*>(t),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-  }
 }
 
 void SyncRunner::Start() {
@@ -361,7 +352,7 @@ bool SyncRunner::Absorb(const ChangeBatch& batch, BatchResult& result) {
 void SyncRunner::Hurry() {
   if (watcher_) watcher_->Flush();
   if (!retry_paths_.empty() && phase_ == Phase::kLive) {
-    uv_timer_stop(retry_timer_);
+    uv_timer_stop(retry_timer_.get());
     for (const std::string& p : retry_paths_) batcher_.Add(p, Clock::now());
     retry_paths_.clear();
   }
@@ -395,7 +386,7 @@ void SyncRunner::RetryLater(std::vector<std::string> later) {
   for (std::string& p : later) retry_paths_.push_back(std::move(p));
   if (armed) return;  // The pending retry takes these too.
   uv_timer_start(
-      retry_timer_,
+      retry_timer_.get(),
       [](uv_timer_t* t) {
         auto* self = static_cast<SyncRunner*>(t->data);
         for (const std::string& p : self->retry_paths_) self->batcher_.Add(p, Clock::now());
@@ -427,7 +418,7 @@ void SyncRunner::ConnectionLost(const Error& error) {
   waiting_paths_.clear();
   held_.reset();
   retry_paths_.clear();
-  uv_timer_stop(retry_timer_);
+  uv_timer_stop(retry_timer_.get());
   if (drain_done_) {
     LogError("{}: {}; stopping with changes not sent", config_.name, error.message);
     drain_delivered_ = false;
@@ -445,7 +436,7 @@ void SyncRunner::ConnectionLost(const Error& error) {
   ArmTimer(wait);
 }
 
-void SyncRunner::ArmTimer(uint64_t ms) { uv_timer_start(timer_, &SyncRunner::OnTimer, ms, 0); }
+void SyncRunner::ArmTimer(uint64_t ms) { uv_timer_start(timer_.get(), &SyncRunner::OnTimer, ms, 0); }
 
 void SyncRunner::OnTimer(uv_timer_t* timer) noexcept {
   auto* self = static_cast<SyncRunner*>(timer->data);
@@ -457,6 +448,11 @@ void SyncRunner::OnTimer(uv_timer_t* timer) noexcept {
 }
 
 void SyncRunner::Pump() {
+  PumpOnce();
+  if (hooks_.on_progress) hooks_.on_progress();
+}
+
+void SyncRunner::PumpOnce() {
   if (phase_ != Phase::kLive || in_flight_) return MaybeFinishDrain();
   auto now = Clock::now();
   // Draining for a stop, or flushing: what is pending goes now, whatever the delay.
@@ -546,7 +542,7 @@ void SyncRunner::Drain(std::function<void(bool)> done) {
     // What is pending (and the comparison a reconnect makes) still has a chance: now.
     LogInfo("{}: stopping: connecting to {} once more to send what is pending", config_.name,
             replica_->Describe());
-    uv_timer_stop(timer_);
+    uv_timer_stop(timer_.get());
     Connect();
     return;
   }

@@ -17,6 +17,7 @@
 #include "syncd/replica.h"
 #include "syncd/status.h"
 #include "syncd/sync_engine.h"
+#include "syncd/uv_handle.h"
 #include "syncd/watcher.h"
 
 namespace syncd {
@@ -31,6 +32,9 @@ class SyncRunner {
     std::function<void()> on_in_sync;
     // A one-line account of what the sync is doing, for the service manager.
     std::function<void(const std::string&)> on_status;
+    // Something was acknowledged, failed or found to have nothing to send: whatever waits on
+    // the sync (a flush request) may look again.
+    std::function<void()> on_progress;
   };
 
   using ReplicaFactory = std::function<std::unique_ptr<Replica>()>;
@@ -89,7 +93,9 @@ class SyncRunner {
   // Failing paths among `paths` for which the plan has nothing to send stop failing.
   void ForgetSettled(const std::vector<std::string>& paths, const ChangeBatch& batch);
   void ConnectionLost(const Error& error);
+  // Sends what is due, then tells on_progress.
   void Pump();
+  void PumpOnce();
   void ArmTimer(uint64_t ms);
   static void OnTimer(uv_timer_t* timer) noexcept;
   void MaybeFinishDrain();
@@ -123,9 +129,9 @@ class SyncRunner {
   std::vector<std::string> waiting_paths_;
   std::optional<Batcher::Released> held_;
   Hooks hooks_;
-  uv_timer_t* timer_ = nullptr;
-  uv_timer_t* retry_timer_ = nullptr;     // Paths the peer refused, tried again after a pause.
-  uv_timer_t* hold_timer_ = nullptr;      // Held deletions are due.
+  UvHandle<uv_timer_t> timer_;
+  UvHandle<uv_timer_t> retry_timer_;  // Paths the peer refused, tried again after a pause.
+  UvHandle<uv_timer_t> hold_timer_;   // Held deletions are due.
   DeleteHold delete_hold_;
   std::unordered_set<std::string> cleared_;  // Released by the hold, for the next plan.
   // When the oldest change of the batch being planned was noticed: a deletion the hold keeps

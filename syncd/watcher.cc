@@ -49,26 +49,21 @@ Result<void> InotifyWatcher::Start(Handler handler) {
   fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (fd_ < 0) return FailErrno("inotify_init1");
   SYNCD_TRY(WatchTree("", false));
-  poll_ = new uv_poll_t;
-  poll_->data = this;
-  int rc = uv_poll_init(loop_, poll_, fd_);
+  auto* poll = new uv_poll_t;
+  poll->data = this;
+  int rc = uv_poll_init(loop_, poll, fd_);
   if (rc != 0) {
-    delete poll_;
-    poll_ = nullptr;
+    delete poll;
     return Fail(std::string("uv_poll_init: ") + uv_strerror(rc));
   }
-  uv_poll_start(poll_, UV_READABLE, &InotifyWatcher::OnPoll);
+  poll_ = UvHandle<uv_poll_t>(poll);
+  uv_poll_start(poll_.get(), UV_READABLE, &InotifyWatcher::OnPoll);
   LogDebug("Inotify", "watching {} directories under {}", paths_.size(), root_);
   return {};
 }
 
 void InotifyWatcher::Stop() {
-  if (poll_) {
-    uv_poll_stop(poll_);
-    uv_close(reinterpret_cast<uv_handle_t*>(poll_),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
-    poll_ = nullptr;
-  }
+  poll_.Reset();  // Before the descriptor it polls is closed.
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;

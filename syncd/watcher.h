@@ -13,6 +13,7 @@
 #include "syncd/config.h"
 #include "syncd/error.h"
 #include "syncd/filter.h"
+#include "syncd/uv_handle.h"
 
 namespace syncd {
 
@@ -92,7 +93,7 @@ class InotifyWatcher : public Watcher {
   dev_t root_dev_ = 0;
   Handler handler_;
   int fd_ = -1;
-  uv_poll_t* poll_ = nullptr;
+  UvHandle<uv_poll_t> poll_;
   std::unordered_map<int, std::string> paths_;  // wd -> directory, relative to the root.
   int root_wd_ = -1;
   uint64_t events_read_ = 0;
