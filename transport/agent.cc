@@ -35,7 +35,6 @@ Agent::~Agent() {
   // file being received and the finished ones that a COMMIT never published.
   AbortPut();
   for (const Rename& r : renames_) ::unlinkat(r.dir->get(), r.temp.c_str(), 0);
-  if (zstd_) ZSTD_freeDCtx(zstd_);
 }
 
 bool Agent::Fatal(const std::string& message) {

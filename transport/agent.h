@@ -18,6 +18,7 @@
 #include "syncd/unique_fd.h"
 #include "transport/backup.h"
 #include "transport/codec.h"
+#include "transport/owned.h"
 #include "transport/rsync_delta.h"
 #include "transport/signature_cache.h"
 #include "transport/target_dir.h"
@@ -57,7 +58,7 @@ class Agent {
     uint64_t flushed = 0;  // Bytes whose writeback has been started.
     Meta meta;
     std::optional<Error> error;
-    XXH3_state_t* hash = nullptr;
+    XxhState hash;
     // PATCH_BEGIN: the data is a delta against the file now at the path (`basis`).
     bool delta = false;
     UniqueFd basis;
@@ -121,7 +122,7 @@ class Agent {
   std::vector<std::string> roots_;
   bool hello_ = false;
   uint64_t caps_ = 0;  // Capabilities agreed in the hello.
-  ZSTD_DCtx* zstd_ = nullptr;
+  ZstdDecompressor zstd_;
   FrameReader inner_;      // Frames carried inside ZSTD frames.
   std::string zstd_out_;   // Decompression buffer, kept between ZSTD frames.
   std::optional<TargetDir> target_;

@@ -30,8 +30,7 @@ bool Agent::OnPutBegin(Decoder& d, bool patch) {
   p.meta = d.MetaField(xattrs_);
   if (!d.done()) return Fatal(patch ? "malformed PATCH_BEGIN" : "malformed PUT_BEGIN");
   dirty_ = true;
-  p.hash = XXH3_createState();
-  XXH3_128bits_reset(p.hash);
+  p.hash = NewXxhState();
   auto dir = ParentFor(p.path, &p.name);
   if (!dir) {
     p.error = dir.error();
@@ -98,7 +97,7 @@ void Agent::WriteOut(Put& p, std::string_view data) {
     return;
   }
   p.written += data.size();
-  XXH3_128bits_update(p.hash, data.data(), data.size());
+  XXH3_128bits_update(p.hash.get(), data.data(), data.size());
   while (!data.empty()) {
     ssize_t n = ::write(p.fd.get(), data.data(), data.size());
     if (n < 0) {
@@ -160,9 +159,9 @@ bool Agent::OnSignature(Decoder& d) {
 
 bool Agent::OnZstd(std::string_view payload) {
   if (!zstd_) {
-    zstd_ = ZSTD_createDCtx();
+    zstd_.reset(ZSTD_createDCtx());
     // The decoder's window is the sender's choice: bound what it may ask for.
-    ZSTD_DCtx_setParameter(zstd_, ZSTD_d_windowLogMax, kZstdWindowLogMax);
+    ZSTD_DCtx_setParameter(zstd_.get(), ZSTD_d_windowLogMax, kZstdWindowLogMax);
   }
   ZSTD_inBuffer in{payload.data(), payload.size(), 0};
   if (zstd_out_.empty()) zstd_out_.resize(kDataChunk);
@@ -173,7 +172,7 @@ bool Agent::OnZstd(std::string_view payload) {
   for (;;) {
     ZSTD_outBuffer o{out.data(), out.size(), 0};
     size_t before = in.pos;
-    size_t r = ZSTD_decompressStream(zstd_, &o, &in);
+    size_t r = ZSTD_decompressStream(zstd_.get(), &o, &in);
     if (ZSTD_isError(r)) return Fatal(std::string("ZSTD: ") + ZSTD_getErrorName(r));
     if (o.pos == 0) {
       if (in.pos == in.size) break;  // Input used up and nothing more held back.
@@ -203,7 +202,6 @@ void Agent::AbortPut() {
     put_->fd.Reset();
     ::unlinkat(put_->dir->get(), put_->temp.c_str(), 0);
   }
-  if (put_->hash) XXH3_freeState(put_->hash);
   put_.reset();
 }
 
@@ -226,7 +224,7 @@ bool Agent::OnPutEnd(Decoder& d) {
   if (!error && p.written != p.size)
     error = Error{fmt::format("short transfer: {} of {} bytes", p.written, p.size), EIO};
   if (!error) {
-    XXH128_hash_t got = XXH3_128bits_digest(p.hash);
+    XXH128_hash_t got = XXH3_128bits_digest(p.hash.get());
     if (got.high64 != hi || got.low64 != lo)
       error = Error{"content hash mismatch; the file was not replaced", EIO};
   }
@@ -240,7 +238,6 @@ bool Agent::OnPutEnd(Decoder& d) {
   }
   p.fd.Reset();  // Data is made durable by the syncfs() at COMMIT.
   renames_.push_back(Rename{seq, p.path, p.dir, p.temp, p.name, p.size});
-  XXH3_freeState(p.hash);
   put_.reset();
   if (renames_.size() >= kMaxWaitingFiles) PublishFiles();
   return true;

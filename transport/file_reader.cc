@@ -20,12 +20,11 @@ FileReader::FileReader(uv_loop_t* loop, UniqueFd fd, uint64_t size, size_t chunk
       size_(size),
       chunk_(chunk),
       ready_cb_(std::move(ready)),
-      hash_(XXH3_createState()) {
-  XXH3_128bits_reset(hash_);
+      hash_(NewXxhState()) {
   work_.data = this;
 }
 
-FileReader::~FileReader() { XXH3_freeState(hash_); }
+FileReader::~FileReader() = default;
 
 void FileReader::EncodeDelta(std::string signature, bool segments) {
   delta_mode_ = true;
@@ -87,7 +86,7 @@ void FileReader::ReadSome(uint64_t max_bytes, std::deque<std::string>& out) {
       if (n < 0) read_errno_ = errno;
       return;
     }
-    XXH3_128bits_update(hash_, data.data(), data.size());
+    XXH3_128bits_update(hash_.get(), data.data(), data.size());
     offset_ += static_cast<uint64_t>(n);
     read += static_cast<uint64_t>(n);
     if (!delta_mode_) out.push_back(std::move(data));  // A delta's content is only hashed here.

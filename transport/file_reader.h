@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "syncd/unique_fd.h"
+#include "transport/owned.h"
 #include "transport/rsync_delta.h"
 
 namespace syncd::transport {
@@ -74,7 +75,7 @@ class FileReader : public std::enable_shared_from_this<FileReader> {
   // Stops any read ahead; a worker still running finishes into nothing.
   void Abandon();
   // xxh3-128 of the content; only once finished().
-  XXH128_hash_t Digest() const { return XXH3_128bits_digest(hash_); }
+  XXH128_hash_t Digest() const { return XXH3_128bits_digest(hash_.get()); }
   // Delta mode: content encoded and delta bytes made from it so far (updated as workers
   // finish), and how much content the peer's copy was found to hold (librsync reports a run
   // of matches only when it ends: this lags).
@@ -142,7 +143,7 @@ class FileReader : public std::enable_shared_from_this<FileReader> {
   uint64_t size_;
   size_t chunk_;
   std::function<void()> ready_cb_;
-  XXH3_state_t* hash_;
+  XxhState hash_;
   uint64_t offset_ = 0;  // Next byte to read (or, in delta mode, to hash); the worker's while busy_.
   bool failed_ = false;
   bool read_failed_ = false;  // The worker's while busy_.

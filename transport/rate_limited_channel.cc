@@ -7,16 +7,10 @@ namespace syncd::transport {
 RateLimitedChannel::RateLimitedChannel(uv_loop_t* loop, std::unique_ptr<Channel> inner,
                                        uint64_t bytes_per_second)
     : loop_(loop), inner_(std::move(inner)), rate_(std::max<uint64_t>(bytes_per_second, 512)) {
-  timer_ = new uv_timer_t;
-  uv_timer_init(loop_, timer_);
-  timer_->data = this;
+  timer_ = MakeTimer(loop_, this);
 }
 
-RateLimitedChannel::~RateLimitedChannel() {
-  uv_timer_stop(timer_);
-  uv_close(reinterpret_cast<uv_handle_t*>(timer_),
-           [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-}
+RateLimitedChannel::~RateLimitedChannel() = default;
 
 void RateLimitedChannel::Open(Callbacks callbacks, std::function<void(Result<void>)> opened) {
   callbacks_ = std::move(callbacks);
@@ -56,12 +50,12 @@ void RateLimitedChannel::Release() {
   if (pending == 0) {
     held_.clear();
     held_from_ = 0;
-    uv_timer_stop(timer_);
+    uv_timer_stop(timer_.get());
     return;
   }
-  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(timer_))) {
+  if (!uv_is_active(timer_.handle())) {
     uv_timer_start(
-        timer_,
+        timer_.get(),
         [](uv_timer_t* t) {
           auto* self = static_cast<RateLimitedChannel*>(t->data);
           size_t before = self->held_.size() - self->held_from_;
@@ -75,7 +69,7 @@ void RateLimitedChannel::Release() {
 }
 
 void RateLimitedChannel::Close() {
-  uv_timer_stop(timer_);
+  uv_timer_stop(timer_.get());
   held_.clear();
   held_from_ = 0;
   inner_->Close();

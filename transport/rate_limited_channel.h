@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "syncd/uv_handle.h"
 #include "transport/channel.h"
 
 namespace syncd::transport {
@@ -37,7 +38,7 @@ class RateLimitedChannel : public Channel {
   std::string held_;
   size_t held_from_ = 0;     // held_[0, held_from_) is gone already.
   Callbacks callbacks_;
-  uv_timer_t* timer_ = nullptr;  // Freed in its close callback.
+  UvHandle<uv_timer_t> timer_;
 };
 
 }  // namespace syncd::transport

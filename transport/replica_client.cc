@@ -46,8 +46,7 @@ ReplicaClient::~ReplicaClient() {
 
 void ReplicaClient::Close() {
   if (upload_ && upload_->reader) upload_->reader->Abandon();
-  if (zstd_) ZSTD_freeCCtx(zstd_);
-  zstd_ = nullptr;
+  zstd_.reset();
   caps_ = 0;
   upload_.reset();
   queued_.clear();
@@ -170,8 +169,8 @@ void ReplicaClient::HandleFrame(MsgType type, std::string_view payload) {
                                                               : "rsync.omit_dir_times, omit_link_times"),
                           ENOTSUP, true});
       if (caps_ & kCapZstd) {
-        zstd_ = ZSTD_createCCtx();
-        ZSTD_CCtx_setParameter(zstd_, ZSTD_c_compressionLevel, kZstdLevel);
+        zstd_.reset(ZSTD_createCCtx());
+        ZSTD_CCtx_setParameter(zstd_.get(), ZSTD_c_compressionLevel, kZstdLevel);
         LogDebug("Transport", "{}: the stream to the peer is compressed (zstd)", description_);
       }
       if (options_.compress && !(caps_ & kCapZstd))
@@ -523,7 +522,7 @@ void ReplicaClient::Send(std::string bytes) {
   ZSTD_inBuffer in{bytes.data(), bytes.size(), 0};
   ZSTD_outBuffer o{out.data(), out.size(), 0};
   size_t left;
-  do left = ZSTD_compressStream2(zstd_, &o, &in, ZSTD_e_flush);
+  do left = ZSTD_compressStream2(zstd_.get(), &o, &in, ZSTD_e_flush);
   while (!ZSTD_isError(left) && left != 0 && o.pos < o.size);
   if (ZSTD_isError(left) || left != 0) return Fail(Error{"zstd: cannot compress", EIO});
   out.resize(o.pos);

@@ -20,6 +20,7 @@
 #include "transport/channel.h"
 #include "transport/codec.h"
 #include "transport/file_reader.h"
+#include "transport/owned.h"
 
 namespace syncd::transport {
 
@@ -123,7 +124,7 @@ class ReplicaClient : public Replica {
   std::string peer_version_;
   ClientOptions options_;
   uint64_t caps_ = 0;
-  ZSTD_CCtx* zstd_ = nullptr;  // Set while the stream is compressed.
+  ZstdCompressor zstd_;  // Set while the stream is compressed.
   // Paths whose delta failed on the peer: the next transfer sends them whole.
   std::unordered_set<std::string> whole_next_;
 

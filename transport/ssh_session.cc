@@ -87,19 +87,14 @@ std::shared_ptr<SshSession> SshSession::Get(uv_loop_t* loop, const SshTarget& ta
 SshSession::SshSession(uv_loop_t* loop, SshTarget target)
     : loop_(loop), target_(std::move(target)) {
   user_ = target_.user.empty() ? CurrentUser() : target_.user;
-  timer_ = new uv_timer_t;
-  uv_timer_init(loop_, timer_);
-  timer_->data = this;
+  timer_ = MakeTimer(loop_, this);
 }
 
 SshSession::~SshSession() {
   auto& pool = Pool();
   if (auto it = pool.find(target_.Key()); it != pool.end() && it->second.expired())
     pool.erase(it);
-  uv_timer_stop(timer_);
-  timer_->data = nullptr;
-  uv_close(reinterpret_cast<uv_handle_t*>(timer_),
-           [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  timer_.Reset();
   CloseSocket();
   if (addrs_) uv_freeaddrinfo(addrs_);
 }
@@ -119,12 +114,7 @@ void SshSession::CloseSocket() {
     libssh2_session_free(session_);
     session_ = nullptr;
   }
-  if (poll_) {
-    uv_poll_stop(poll_);
-    uv_close(reinterpret_cast<uv_handle_t*>(poll_),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
-    poll_ = nullptr;
-  }
+  poll_.Reset();  // Before the socket it polls is closed.
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;
@@ -140,7 +130,7 @@ void SshSession::Detach(SshChannel* channel) { channels_.erase(channel); }
 
 void SshSession::Start() {
   uv_timer_start(
-      timer_,
+      timer_.get(),
       [](uv_timer_t* t) {
         auto* self = static_cast<SshSession*>(t->data);
         if (self && self->state_ != State::kReady && self->state_ != State::kFailed)
@@ -205,10 +195,11 @@ void SshSession::TryNextAddress() {
       fd_ = -1;
       continue;
     }
-    poll_ = new uv_poll_t;
-    uv_poll_init_socket(loop_, poll_, fd_);
-    poll_->data = this;
-    uv_poll_start(poll_, UV_WRITABLE, [](uv_poll_t* p, int status, int events) {
+    auto* poll = new uv_poll_t;
+    uv_poll_init_socket(loop_, poll, fd_);
+    poll->data = this;
+    poll_ = UvHandle<uv_poll_t>(poll);
+    uv_poll_start(poll, UV_WRITABLE, [](uv_poll_t* p, int status, int events) {
       static_cast<SshSession*>(p->data)->OnSocketEvent(status, events);
     });
     return;
@@ -365,7 +356,7 @@ bool SshSession::Authenticate() {
     if (rc == 0) {
       LogDebug("Transport", "{}: authenticated as {} with {}", target_.Describe(), user_, key);
       state_ = State::kReady;
-      uv_timer_stop(timer_);
+      uv_timer_stop(timer_.get());
       ScheduleKeepalive();
       return true;
     }
@@ -393,7 +384,7 @@ bool SshSession::Authenticate() {
       }
       if (rc == 0) {
         state_ = State::kReady;
-        uv_timer_stop(timer_);
+        uv_timer_stop(timer_.get());
         ScheduleKeepalive();
         return true;
       }
@@ -451,7 +442,7 @@ void SshSession::ScheduleKeepalive() {
                                reinterpret_cast<void*>(&SshSession::Receive));
   libssh2_keepalive_config(session_, 1, static_cast<unsigned>(target_.keepalive_s));
   uv_timer_start(
-      timer_,
+      timer_.get(),
       [](uv_timer_t* t) {
         auto* self = static_cast<SshSession*>(t->data);
         if (!self || self->state_ != State::kReady) return;
@@ -496,7 +487,7 @@ void SshSession::WaitSocket() {
   if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND) events |= UV_WRITABLE;
   for (SshChannel* c : channels_)
     if (c->buffered() > 0 && c->state_ == SshChannel::State::kOpen) events |= UV_WRITABLE;
-  uv_poll_start(poll_, events, [](uv_poll_t* p, int status, int ev) {
+  uv_poll_start(poll_.get(), events, [](uv_poll_t* p, int status, int ev) {
     static_cast<SshSession*>(p->data)->OnSocketEvent(status, ev);
   });
 }
@@ -505,7 +496,7 @@ void SshSession::Fail(Error error) {
   if (state_ == State::kFailed) return;
   auto self = shared_from_this();
   state_ = State::kFailed;
-  uv_timer_stop(timer_);
+  uv_timer_stop(timer_.get());
   last_error_ = error.message;
   LogDebug("Transport", "{}: session failed: {}", target_.Describe(), error.message);
   auto& pool = Pool();

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "syncd/uv_handle.h"
 #include "transport/ssh_channel.h"
 
 namespace syncd::transport {
@@ -54,8 +55,8 @@ class SshSession : public std::enable_shared_from_this<SshSession> {
   addrinfo* addrs_ = nullptr;
   addrinfo* next_addr_ = nullptr;
   int fd_ = -1;
-  uv_poll_t* poll_ = nullptr;
-  uv_timer_t* timer_ = nullptr;  // Connect deadline, then keepalives.
+  UvHandle<uv_poll_t> poll_;
+  UvHandle<uv_timer_t> timer_;  // Connect deadline, then keepalives.
   LIBSSH2_SESSION* session_ = nullptr;
   std::string user_;
   // Authentication progress: the identities to try and where we are.
