@@ -65,12 +65,25 @@ struct ChangeBatch {
   TimePoint oldest_change{};  // When the oldest change in this batch happened.
 };
 
+// What to do about a path whose operation failed, decided once by the replica that saw it
+// fail; the runner acts on it.
+enum class Retry : uint8_t {
+  kNow,             // Send the path's current state at once: it changed while it was read, a
+                    // delta did not apply, a rename's origin was not there.
+  kWhenWriterDone,  // The source is locked by its writer: send it once the writer is quiet.
+  kBackOff,         // The source cannot be read, or the peer refused it (a full or read-only
+                    // disk): reported, and tried again after a pause that grows.
+  kWhenChanged,     // The peer cannot take it as it is (it lacks a capability): reported, and
+                    // tried again only when the path changes.
+};
+
 struct OpFailure {
   std::string path;
   Error error;
   // False when the operation never went out (its source vanished before it could be read):
   // what the peer holds at the path is what it held before.
   bool reached_peer = true;
+  Retry retry = Retry::kBackOff;
 };
 
 // The peer's answer to one batch. `status` fails when the batch as a whole did not complete

@@ -14,9 +14,8 @@ std::optional<TimePoint> SyncRunner::OldestUnacked() const {
   consider(lane_.oldest());
   consider(delete_hold_.oldest());
   if (held_) consider(held_->oldest);
-  if (!retry_paths_.empty()) consider(retry_oldest_);
   // A path that keeps failing is as old as the change that first failed, however often retried.
-  for (const auto& [path, failing] : failing_) consider(failing.since);
+  consider(failed_.Oldest());
   return at;
 }
 
@@ -27,7 +26,7 @@ SyncStatus SyncRunner::Status(TimePoint now) const {
   s.target = config_.host.empty() ? config_.target_dir : config_.host + ":" + config_.target_dir;
   s.filter_rules = config_.filter_rules;
   s.pending = batcher_.size() + (in_flight_ ? in_flight_ops_ : 0) + lane_.size() +
-              waiting_paths_.size() + retry_paths_.size() + delete_hold_.size() +
+              waiting_paths_.size() + failed_.retries() + delete_hold_.size() +
               (held_ ? held_->paths.size() + held_->renames.size() : 0);
   if (auto oldest = OldestUnacked())
     s.lag_seconds = std::max(0.0, std::chrono::duration<double>(now - *oldest).count());
@@ -43,12 +42,11 @@ SyncStatus SyncRunner::Status(TimePoint now) const {
   s.operations = operations_;
   s.bytes = bytes_;
   s.failures = failures_;
-  s.failing = failing_.size();
-  for (const auto& [path, failing] : failing_) {
+  s.failing = failed_.size();
+  for (const std::string& path : failed_.Paths()) {
     if (s.failing_paths.size() >= 10) break;
     s.failing_paths.push_back(path.empty() ? "." : path);
   }
-  std::sort(s.failing_paths.begin(), s.failing_paths.end());
   s.reconnects = reconnects_;
   s.watches = watcher_ ? watcher_->watch_count() : 0;
   if (phase_ == Phase::kReconciling && reconcile_work_) {

@@ -48,7 +48,8 @@ SyncRunner::SyncRunner(uv_loop_t* loop, const SyncConfig& config, bool insist,
             [this](const ChangeBatch& b, BatchResult r) { OnLaneDone(b, std::move(r)); }),
       hooks_(std::move(hooks)),
       delete_hold_(MakeDeleteHold(config_)),
-      retry_delay_ms_(kFailedPathRetryMs) {
+      failed_(std::chrono::milliseconds(kFailedPathRetryMs),
+              std::chrono::milliseconds(kMaxFailedPathRetryMs)) {
   for (UvHandle<uv_timer_t>* t : {&timer_, &retry_timer_, &hold_timer_}) *t = MakeTimer(loop_, this);
   engine_.SetRemovalGate([this](const std::string& path) { return MayRemove(path); });
 }
@@ -154,11 +155,7 @@ void SyncRunner::OnListed(Result<Listing> listing) {
     if (hooks_.on_fatal) hooks_.on_fatal(e);
     return;
   }
-  if (!failing_.empty()) {
-    std::vector<std::string> failing;
-    for (const auto& [path, f] : failing_) failing.push_back(path);
-    ForgetSettled(failing, *batch);
-  }
+  if (!failed_.empty()) ForgetSettled(failed_.Paths(), *batch);
   // A source that is empty while the peer is not is most likely not mounted (a mounted
   // filesystem has at least lost+found): wiping the standby from it would be the worst thing
   // syncd could do. The deletes are held back, loudly; what the source has still goes.
@@ -287,7 +284,7 @@ bool SyncRunner::Absorb(const ChangeBatch& batch, BatchResult& result) {
   for (const OpFailure& f : result.failures) refused.insert(f.path);
   for (const Op& op : batch.ops) {
     if (refused.contains(op.entry.path)) continue;
-    if (failing_.erase(op.entry.path) > 0)
+    if (failed_.Succeeded(op.entry.path))
       LogInfo("{}: {}: replicated now", config_.name, op.entry.path.empty() ? "." : op.entry.path);
     ++operations_;
     if (op.kind != OpKind::kPut) continue;
@@ -300,38 +297,30 @@ bool SyncRunner::Absorb(const ChangeBatch& batch, BatchResult& result) {
       batcher_.Add(op.entry.path, Clock::now());
   }
   std::vector<std::string> later;
+  auto now = Clock::now();
   for (const OpFailure& f : result.failures) {
-    // A file that changed while read, or a rename whose origin the peer lacks: send the
-    // path's current state at once. Anything else is retried after a pause and keeps being
-    // reported; nothing is dropped.
-    bool rename = std::any_of(batch.ops.begin(), batch.ops.end(), [&](const Op& op) {
-      return op.kind == OpKind::kRename && op.entry.path == f.path;
-    });
-    if (f.error.code == EBUSY) {
-      // Locked by its writer: sent once it has been quiet for a moment.
-      LogDebug("Delay", "{}: {}: {}; waiting for the writer", config_.name, f.path, f.error.message);
-      batcher_.AddModified(f.path, Clock::now());
-      continue;
+    std::string_view shown = f.path.empty() ? "." : f.path;
+    switch (f.retry) {
+      case Retry::kWhenWriterDone:
+        LogDebug("Delay", "{}: {}: {}; waiting for the writer", config_.name, shown, f.error.message);
+        batcher_.AddModified(f.path, now);
+        continue;
+      case Retry::kNow:
+        LogDebug("Delay", "{}: {}: {}; sending again", config_.name, shown, f.error.message);
+        batcher_.Add(f.path, now);
+        continue;
+      case Retry::kBackOff:
+      case Retry::kWhenChanged:
+        break;
     }
-    if (f.error.code == EAGAIN || (rename && f.error.code == ENOENT) ||
-        (!f.reached_peer && f.error.code == ENOENT)) {
-      LogDebug("Delay", "{}: {}: {}; sending again", config_.name, f.path, f.error.message);
-      batcher_.Add(f.path, Clock::now());
-      continue;
-    }
-    // Said once per path and cause; the retries that follow are debug lines.
-    auto [was, first] =
-        failing_.try_emplace(f.path, Failing{f.error.code, f.error.message, batch.oldest_change, {}});
-    was->second.last = Clock::now();
-    was->second.message = f.error.message;
-    if (first || was->second.code != f.error.code) {
-      was->second.code = f.error.code;
-      LogError("{}: {}: {}; retrying", config_.name, f.path.empty() ? "." : f.path, f.error.message);
-    } else {
-      LogDebug("Delay", "{}: {}: {}; retrying", config_.name, f.path, f.error.message);
-    }
+    // Reported once per path and cause, and kept until it goes over: nothing is dropped.
+    const char* next = f.retry == Retry::kBackOff ? "retrying" : "sent again when it changes";
+    if (failed_.Failed(f.path, f.error, batch.oldest_change, now))
+      LogError("{}: {}: {}; {}", config_.name, shown, f.error.message, next);
+    else
+      LogDebug("Delay", "{}: {}: {}; {}", config_.name, shown, f.error.message, next);
     ++failures_;
-    later.push_back(f.path);
+    if (f.retry == Retry::kBackOff) later.push_back(f.path);
   }
   if (engine_.TakeNeedsRelist()) {
     LogWarn("{}: a rename failed on {}; comparing with a fresh listing", config_.name,
@@ -344,17 +333,18 @@ bool SyncRunner::Absorb(const ChangeBatch& batch, BatchResult& result) {
     return false;
   }
   // Backoff for paths the peer keeps refusing (a full or read-only disk); a clean batch ends it.
-  if (later.empty() && result.failures.empty()) retry_delay_ms_ = kFailedPathRetryMs;
+  if (later.empty() && result.failures.empty()) failed_.CleanBatch();
   RetryLater(std::move(later));
   return true;
 }
 
 void SyncRunner::Hurry() {
   if (watcher_) watcher_->Flush();
-  if (!retry_paths_.empty() && phase_ == Phase::kLive) {
+  if (!failed_.empty() && phase_ == Phase::kLive) {
+    // Every failing path is tried once more now, whatever its pause.
     uv_timer_stop(retry_timer_.get());
-    for (const std::string& p : retry_paths_) batcher_.Add(p, Clock::now());
-    retry_paths_.clear();
+    failed_.TakeRetries();
+    for (const std::string& p : failed_.Paths()) batcher_.Add(p, Clock::now());
   }
   hurry_ = true;
   Pump();
@@ -364,37 +354,26 @@ void SyncRunner::ForgetSettled(const std::vector<std::string>& paths, const Chan
   std::unordered_set<std::string_view> planned;
   for (const Op& op : batch.ops) planned.insert(op.entry.path);
   for (const std::string& p : paths) {
-    if (planned.contains(p) || !failing_.contains(p)) continue;
     // Gone from the source, or equal on the peer by now: nothing of it is left to send.
-    failing_.erase(p);
+    if (planned.contains(p) || !failed_.Settled(p)) continue;
     LogInfo("{}: {}: nothing left to send", config_.name, p.empty() ? "." : p);
   }
 }
 
-std::vector<std::string> SyncRunner::FailedSince(TimePoint t) const {
-  std::vector<std::string> out;
-  for (const auto& [path, failing] : failing_)
-    if (failing.last >= t) out.push_back(fmt::format("{}: {}", path.empty() ? "." : path, failing.message));
-  std::sort(out.begin(), out.end());
-  return out;
-}
+std::vector<std::string> SyncRunner::FailedSince(TimePoint t) const { return failed_.FailedSince(t); }
 
 void SyncRunner::RetryLater(std::vector<std::string> later) {
-  if (later.empty()) return;
-  bool armed = !retry_paths_.empty();
-  if (!armed) retry_oldest_ = Clock::now();
-  for (std::string& p : later) retry_paths_.push_back(std::move(p));
-  if (armed) return;  // The pending retry takes these too.
+  failed_.RetryLater(std::move(later), Clock::now());
+  auto pause = failed_.ArmRetry();
+  if (!pause) return;  // Nothing to retry, or the pending retry takes these too.
   uv_timer_start(
       retry_timer_.get(),
       [](uv_timer_t* t) {
         auto* self = static_cast<SyncRunner*>(t->data);
-        for (const std::string& p : self->retry_paths_) self->batcher_.Add(p, Clock::now());
-        self->retry_paths_.clear();
+        for (const std::string& p : self->failed_.TakeRetries()) self->batcher_.Add(p, Clock::now());
         self->Pump();
       },
-      retry_delay_ms_, 0);
-  retry_delay_ms_ = std::min(retry_delay_ms_ * 2, kMaxFailedPathRetryMs);
+      static_cast<uint64_t>(pause->count()), 0);
 }
 
 void SyncRunner::Reconciled() {
@@ -417,7 +396,7 @@ void SyncRunner::ConnectionLost(const Error& error) {
   lane_.Reset();
   waiting_paths_.clear();
   held_.reset();
-  retry_paths_.clear();
+  failed_.DropRetries();
   uv_timer_stop(retry_timer_.get());
   if (drain_done_) {
     LogError("{}: {}; stopping with changes not sent", config_.name, error.message);
@@ -486,7 +465,7 @@ void SyncRunner::PumpOnce() {
     planning_since_ = released->oldest;
     ChangeBatch batch = engine_.PlanChanges(released->renames, released->paths);
     Planned();
-    if (!failing_.empty()) ForgetSettled(released->paths, batch);
+    if (!failed_.empty()) ForgetSettled(released->paths, batch);
     // Large files and deltas take their own lane; the rest goes now.
     ChangeBatch small;
     small.id = batch.id;

@@ -12,6 +12,7 @@
 
 #include "syncd/batcher.h"
 #include "syncd/delete_hold.h"
+#include "syncd/failed_paths.h"
 #include "syncd/file_system.h"
 #include "syncd/large_lane.h"
 #include "syncd/replica.h"
@@ -140,17 +141,7 @@ class SyncRunner {
   dev_t root_dev_ = 0;
   ino_t root_ino_ = 0;
   bool root_gone_ = false;
-  std::vector<std::string> retry_paths_;
-  // Paths the peer or the source keeps failing: said once per cause.
-  struct Failing {
-    int code;
-    std::string message;
-    TimePoint since;  // The change that has not gone over since it first failed.
-    TimePoint last;   // The latest attempt that failed.
-  };
-  std::unordered_map<std::string, Failing> failing_;
-  TimePoint retry_oldest_{};
-  uint64_t retry_delay_ms_;  // Doubles while refused paths keep being refused.
+  FailedPaths failed_;  // Paths that keep failing, and their retries.
 
   // For the status files.
   size_t in_flight_ops_ = 0;

@@ -10,6 +10,16 @@
 namespace syncd::transport {
 namespace {
 
+// How the runner goes on with a path the agent refused.
+Retry RetryForRefusal(int code, bool rename) {
+  // The file changed while it was read, or a delta did not apply: its current state, now.
+  if (code == EAGAIN) return Retry::kNow;
+  // A rename whose origin the peer does not hold: the new name is sent as it is.
+  if (rename && code == ENOENT) return Retry::kNow;
+  // A full or read-only disk, permissions, a name the peer cannot hold: after a pause.
+  return Retry::kBackOff;
+}
+
 constexpr size_t kHighWater = 1 << 20;  // Stop feeding the channel above this many bytes.
 // Frames are handed to the channel in runs of about this size: one SSH packet and one system
 // call carry many small files' frames, not one frame each.
@@ -226,10 +236,17 @@ void ReplicaClient::HandleFrame(MsgType type, std::string_view payload) {
           whole_next_.insert(it->second);
           code = EAGAIN;
         }
-        if (auto read = b.read_errors.find(seq); read != b.read_errors.end())
-          b.failures.push_back(OpFailure{it->second, read->second, /*reached_peer=*/false});
-        else
-          b.failures.push_back(OpFailure{it->second, Error{message, code}});
+        if (auto read = b.read_errors.find(seq); read != b.read_errors.end()) {
+          // The upload was dropped because the source could not be read.
+          bool vanished = read->second.code == ENOENT || read->second.code == EAGAIN;
+          b.failures.push_back(OpFailure{it->second, read->second, /*reached_peer=*/false,
+                                         vanished ? Retry::kNow : Retry::kBackOff});
+          return;
+        }
+        bool rename = std::any_of(b.batch.ops.begin(), b.batch.ops.end(), [&](const Op& op) {
+          return op.kind == OpKind::kRename && op.entry.path == it->second;
+        });
+        b.failures.push_back(OpFailure{it->second, Error{message, code}, true, RetryForRefusal(code, rename)});
         return;
       }
       return Fail(Error{"FAILED for an unknown request", EPROTO});
@@ -326,7 +343,7 @@ bool ReplicaClient::StartOp(InFlight& batch, const Op& op) {
         int err = fd.valid() ? EAGAIN : errno;
         batch.failures.push_back(OpFailure{
             e.path, Error{"source changed before it could be read", err == ENOENT ? ENOENT : EAGAIN},
-            /*reached_peer=*/false});
+            /*reached_peer=*/false, Retry::kNow});
         batch.op_paths.erase(seq);
         return true;
       }
@@ -334,7 +351,8 @@ bool ReplicaClient::StartOp(InFlight& batch, const Op& op) {
       // in place) is not read mid-write: syncd takes a shared lock, never waiting for it, and
       // holds it while it reads. A busy file is tried again once its writer is done.
       if (::flock(fd.get(), LOCK_SH | LOCK_NB) != 0) {
-        batch.failures.push_back(OpFailure{e.path, Error{"source is locked by a writer", EBUSY}});
+        batch.failures.push_back(OpFailure{e.path, Error{"source is locked by a writer", EBUSY},
+                                           /*reached_peer=*/false, Retry::kWhenWriterDone});
         batch.op_paths.erase(seq);
         return true;
       }
@@ -386,7 +404,7 @@ bool ReplicaClient::StartOp(InFlight& batch, const Op& op) {
         batch.failures.push_back(OpFailure{
             e.path, Error{"the peer runs an older syncd that cannot make FIFOs, sockets or "
                           "devices; upgrade syncd on the peer", ENOTSUP},
-            /*reached_peer=*/false});
+            /*reached_peer=*/false, Retry::kWhenChanged});
         batch.op_paths.erase(seq);
         return true;
       }

@@ -4,6 +4,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -115,7 +119,8 @@ TEST_F(ReplicaClientTest, DamagedDeltaKeepsTheOldFileThenTheWholeFileArrives) {
   EXPECT_THAT(sent_, ::testing::Contains(MsgType::kPatchBegin));
   EXPECT_EQ(damage_, 0) << "the delta was not damaged";
   ASSERT_EQ(r2.failures.size(), 1u);
-  EXPECT_EQ(r2.failures[0].error.code, EAGAIN);  // Sent again at once by the runner.
+  EXPECT_EQ(r2.failures[0].error.code, EAGAIN);
+  EXPECT_EQ(r2.failures[0].retry, Retry::kNow);  // Sent again at once by the runner.
   EXPECT_TRUE(Read(dst_ + "/f") == v1) << "a damaged delta replaced the file";
   EXPECT_THAT(Leftovers(), ::testing::IsEmpty());
 
@@ -172,6 +177,27 @@ TEST_F(ReplicaClientTest, OlderAgentGetsWholeFiles) {
   EXPECT_THAT(sent_, ::testing::Not(::testing::Contains(MsgType::kSignature)));
   EXPECT_THAT(sent_, ::testing::Contains(MsgType::kPutBegin));
   EXPECT_TRUE(Read(dst_ + "/f") == v1);
+}
+
+// The client decides what the runner does with each failure: wait for a writer that holds
+// the file locked, resend at once what changed or did not apply, back off when the peer
+// refuses.
+TEST_F(ReplicaClientTest, EachFailureCarriesWhatToDoNext) {
+  Write(src_ + "/locked", "session data");
+  int fd = ::open((src_ + "/locked").c_str(), O_RDONLY);
+  ASSERT_EQ(::flock(fd, LOCK_EX), 0);  // PHP's session handler, rewriting the file.
+  auto locked = Put("locked");
+  ::close(fd);
+  ASSERT_EQ(locked.failures.size(), 1u);
+  EXPECT_EQ(locked.failures[0].retry, Retry::kWhenWriterDone);
+
+  Write(src_ + "/refused", "x");
+  fs::create_directories(dst_);
+  ASSERT_EQ(::mkdir((dst_ + "/refused").c_str(), 0755), 0);
+  Write(dst_ + "/refused/inside", "a directory that is not empty stands in the way");
+  auto refused = Put("refused");  // A file cannot replace a directory that is not empty.
+  ASSERT_EQ(refused.failures.size(), 1u);
+  EXPECT_EQ(refused.failures[0].retry, Retry::kBackOff) << refused.failures[0].error.message;
 }
 
 }  // namespace
