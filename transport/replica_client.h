@@ -90,6 +90,8 @@ class ReplicaClient : public Replica {
     std::string signature;      // As it arrives.
     uint64_t sent = 0;          // Bytes of content or delta sent.
   };
+  static constexpr size_t kHighWater = 1 << 20;  // Stop feeding the channel above this many bytes.
+
   void OnData(std::string_view bytes);
   void HandleFrame(MsgType type, std::string_view payload);
   void PumpWrites();
