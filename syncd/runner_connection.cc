@@ -1,0 +1,157 @@
+// SyncRunner, continued: the connection to the peer. Connecting, the startup comparison (the
+// peer's listing against the source), and what happens when the connection breaks.
+#include <algorithm>
+#include <random>
+#include <unordered_set>
+
+#include "syncd/log.h"
+#include "syncd/sync_runner.h"
+
+namespace syncd {
+namespace {
+
+// Reconnecting: 1 s doubling to 10 s, each with 50-100% jitter. A standby that comes back is
+// caught up within 10 s; an attempt at one that is down costs a refused or unanswered SYN.
+constexpr uint64_t kFirstBackoffMs = 1000;
+constexpr uint64_t kMaxBackoffMs = 10000;
+
+}  // namespace
+
+void SyncRunner::Connect() {
+  phase_ = Phase::kConnecting;
+  LogDebug("Transport", "{}: connecting to {}", config_.name, replica_->Describe());
+  std::weak_ptr<bool> alive = alive_;
+  replica_->Connect([this, alive](Result<void> r) {
+    if (alive.lock() && *alive.lock()) OnConnected(std::move(r));
+  });
+}
+
+void SyncRunner::OnConnected(Result<void> result) {
+  if (!result) {
+    const Error& e = result.error();
+    if (drain_done_) return ConnectionLost(e);  // Stopping: no retry.
+    if (e.fatal || (!ever_connected_ && !insist_)) {
+      Error out = e;
+      out.fatal = true;
+      out.message = fmt::format("{}: {}", config_.name, e.message);
+      if (!e.fatal && !insist_) out.message += " (set insist = true to keep retrying)";
+      phase_ = Phase::kStopped;
+      if (hooks_.on_fatal) hooks_.on_fatal(out);
+      return;
+    }
+    ConnectionLost(e);
+    return;
+  }
+  if (ever_connected_) ++reconnects_;
+  ever_connected_ = true;
+  backoff_ms_ = 0;
+  phase_ = Phase::kReconciling;
+  std::weak_ptr<bool> alive = alive_;
+  replica_->List([this, alive](Result<Listing> l) {
+    if (alive.lock() && *alive.lock()) OnListed(std::move(l));
+  });
+}
+
+void SyncRunner::OnListed(Result<Listing> listing) {
+  if (!listing) return ConnectionLost(listing.error());
+  // Everything pending is covered by the full comparison, which is as old as it.
+  auto now = Clock::now();
+  TimePoint oldest = OldestUnacked().value_or(now);
+  batcher_.Take(now + std::chrono::hours(24 * 365));
+  need_rescan_ = false;
+  Listing peer = std::move(*listing);
+  if (!config_.init && !live_) {
+    // init = false: the peer is taken as it is; only later changes are sent.
+    auto ignored = engine_.PlanReconcile(peer);
+    (void)ignored;
+    return Reconciled();
+  }
+  auto batch = engine_.PlanReconcile(peer);
+  Planned();
+  if (!batch) {
+    Error e = batch.error();
+    e.message = config_.name + ": scanning source: " + e.message;
+    e.fatal = true;
+    if (hooks_.on_fatal) hooks_.on_fatal(e);
+    return;
+  }
+  if (!failed_.empty()) ForgetSettled(failed_.Paths(), *batch);
+  // A source that is empty while the peer is not is most likely not mounted (a mounted
+  // filesystem has at least lost+found): wiping the standby from it would be the worst thing
+  // syncd could do. The deletes are held back, loudly; what the source has still goes.
+  if (SourceIsEmpty() && std::any_of(peer.begin(), peer.end(),
+                                     [](const Entry& e) { return !e.path.empty(); })) {
+    size_t held = static_cast<size_t>(std::count_if(
+        batch->ops.begin(), batch->ops.end(), [](const Op& op) { return op.kind == OpKind::kDelete; }));
+    if (held > 0) {
+      std::erase_if(batch->ops, [](const Op& op) { return op.kind == OpKind::kDelete; });
+      LogError("{}: source {} is empty but {} holds {} entries: not deleting them (is the "
+               "source's filesystem mounted?). If the source is meant to be empty, delete them "
+               "on the standby by hand",
+               config_.name, config_.source, replica_->Describe(), peer.size() - 1);
+    }
+  }
+  ReconcileWork work{batch->ops.size(), 0, operations_, bytes_, now};
+  for (const Op& op : batch->ops)
+    if (op.kind == OpKind::kPut) work.bytes += op.entry.size;
+  reconcile_work_ = work;
+  LogInfo("{}: compared with {}: {} operations to send ({} bytes of files)", config_.name,
+          replica_->Describe(), work.ops, work.bytes);
+  // Large files whose directory the peer already has go by the large-file lane at once, so
+  // the peer writes small files and large ones side by side; the rest wait for the batch that
+  // makes their directories.
+  std::unordered_set<std::string> peer_dirs{""};
+  for (const Entry& e : peer)
+    if (e.type == FileType::kDir) peer_dirs.insert(e.path);
+  ChangeBatch small;
+  small.id = batch->id;
+  small.oldest_change = oldest;
+  for (Op& op : batch->ops) {
+    if (LargeLane::Takes(op) && peer_dirs.contains(ParentOf(op.entry.path)))
+      lane_.Enqueue(std::move(op), oldest);
+    else
+      small.ops.push_back(std::move(op));
+  }
+  Send(std::move(small));
+}
+
+void SyncRunner::Reconciled() {
+  phase_ = Phase::kLive;
+  LogInfo("{}: in sync with {}", config_.name, replica_->Describe());
+  if (hooks_.on_status) hooks_.on_status(config_.name + ": in sync");
+  if (!live_) {
+    live_ = true;
+    if (hooks_.on_in_sync) hooks_.on_in_sync();
+  }
+  Pump();
+}
+
+void SyncRunner::ConnectionLost(const Error& error) {
+  if (phase_ == Phase::kStopped || phase_ == Phase::kWaitingRetry) return;
+  in_flight_ = false;
+  phase_ = Phase::kWaitingRetry;
+  replica_->Close();
+  // The reconcile after reconnecting compares everything, the lane's files included.
+  lane_.Reset();
+  waiting_paths_.clear();
+  held_.reset();
+  failed_.DropRetries();
+  uv_timer_stop(retry_timer_.get());
+  if (drain_done_) {
+    LogError("{}: {}; stopping with changes not sent", config_.name, error.message);
+    drain_delivered_ = false;
+    phase_ = Phase::kStopped;
+    return MaybeFinishDrain();
+  }
+  backoff_ms_ = backoff_ms_ == 0 ? kFirstBackoffMs : std::min(backoff_ms_ * 2, kMaxBackoffMs);
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t wait = backoff_ms_ / 2 + rng() % (backoff_ms_ / 2 + 1);  // Jitter: 50-100%.
+  LogError("{}: {}; retrying in {:.1f} s", config_.name, error.message,
+           static_cast<double>(wait) / 1000);
+  if (hooks_.on_status)
+    hooks_.on_status(fmt::format("{}: peer unreachable, retrying in {:.0f} s", config_.name,
+                                 static_cast<double>(wait) / 1000));
+  ArmTimer(wait);
+}
+
+}  // namespace syncd
