@@ -8,7 +8,6 @@
 #include <climits>
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
 #include <functional>
 #include <memory>
 #include <set>
@@ -47,20 +46,16 @@ std::string StripTrailingSlash(std::string p) {
 // --exclude-from reads them ("- " and "+ " prefixes), a filter file's as filter rules.
 Result<std::vector<std::string>> ReadRuleFile(const Reader& r, const std::string& key,
                                               const std::string& path, bool filter_rules) {
-  std::ifstream in(path);
-  if (!in) return r.Bad(key, "cannot read " + Error::FromErrno(path).message);
+  auto lines = ReadRuleLines(path);
+  if (!lines) return r.Bad(key, "cannot read " + lines.error().message);
   std::vector<std::string> out;
-  int number = 0;
-  for (std::string line; std::getline(in, line);) {
-    ++number;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
+  for (const RuleLine& line : *lines) {
     if (!filter_rules) {
-      out.push_back(CanonicalPatternRule(line));
+      out.push_back(CanonicalPatternRule(line.text));
       continue;
     }
-    auto rule = CanonicalFilterRule(line);
-    if (!rule) return r.Bad(key, fmt::format("{}:{}: {}", path, number, rule.error().message));
+    auto rule = CanonicalFilterRule(line.text);
+    if (!rule) return r.Bad(key, fmt::format("{}:{}: {}", path, line.number, rule.error().message));
     out.push_back(std::move(*rule));
   }
   return out;

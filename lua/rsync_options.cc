@@ -5,7 +5,6 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
 #include <optional>
 
 #include "lua/rsync_option_table.h"
@@ -208,13 +207,9 @@ class ArgReader {
 
   // --exclude-from / --include-from FILE: one pattern per line, `#` and `;` comments.
   Result<void> AddPatternFile(const std::string& path, bool include) {
-    std::ifstream in(path);
-    if (!in) return Bad(fmt::format("cannot read {}", Error::FromErrno(path).message));
-    for (std::string line; std::getline(in, line);) {
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (line.empty() || line[0] == '#' || line[0] == ';') continue;
-      s_.filter_rules.push_back(CanonicalPatternRule(line, include));
-    }
+    auto lines = ReadRuleLines(path);
+    if (!lines) return Bad(fmt::format("cannot read {}", lines.error().message));
+    for (const RuleLine& line : *lines) s_.filter_rules.push_back(CanonicalPatternRule(line.text, include));
     return {};
   }
 

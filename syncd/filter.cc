@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <fstream>
 #include <optional>
 
 namespace syncd {
@@ -374,6 +375,21 @@ bool Filter::protects() const {
 std::vector<std::string> Filter::Rules() const {
   std::vector<std::string> out;
   for (const Rule& rule : rules_) out.push_back(rule.canonical);
+  return out;
+}
+
+Result<std::vector<RuleLine>> ReadRuleLines(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::unexpected(Error::FromErrno(path));
+  std::vector<RuleLine> out;
+  int number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
+    out.push_back(RuleLine{number, std::move(line)});
+  }
+  if (in.bad()) return std::unexpected(Error::FromErrno(path));
   return out;
 }
 

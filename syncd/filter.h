@@ -28,6 +28,15 @@ Result<std::string> CanonicalFilterRule(std::string_view rule);
 // of the given kind, taken whole.
 std::string CanonicalPatternRule(std::string_view pattern, bool include = false);
 
+// The lines of an rsync pattern or rule file (--exclude-from, --include-from, excludeFrom,
+// filterFrom): blank lines and lines starting with `#` or `;` skipped, a trailing CR dropped;
+// each with its line number.
+struct RuleLine {
+  int number;
+  std::string text;
+};
+Result<std::vector<RuleLine>> ReadRuleLines(const std::string& path);
+
 class Filter {
  public:
   Filter() = default;
