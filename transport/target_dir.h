@@ -87,6 +87,8 @@ class TargetDir {
   static std::string NewTempName();
 
  private:
+  // The names in an open directory, with whether each is a directory (not following links).
+  static Result<std::vector<std::pair<std::string, bool>>> ReadChildren(int fd, const std::string& rel);
   uid_t ResolveUser(const Meta& meta);
   gid_t ResolveGroup(const Meta& meta);
 
