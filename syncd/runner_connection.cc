@@ -10,10 +10,6 @@
 namespace syncd {
 namespace {
 
-// Reconnecting: 1 s doubling to 10 s, each with 50-100% jitter. A standby that comes back is
-// caught up within 10 s; an attempt at one that is down costs a refused or unanswered SYN.
-constexpr uint64_t kFirstBackoffMs = 1000;
-constexpr uint64_t kMaxBackoffMs = 10000;
 
 }  // namespace
 
@@ -143,7 +139,11 @@ void SyncRunner::ConnectionLost(const Error& error) {
     phase_ = Phase::kStopped;
     return MaybeFinishDrain();
   }
-  backoff_ms_ = backoff_ms_ == 0 ? kFirstBackoffMs : std::min(backoff_ms_ * 2, kMaxBackoffMs);
+  // By default 1 s doubling to 10 s: a standby that comes back is caught up within 10 s; an
+  // attempt at one that is down costs a refused or unanswered SYN.
+  const auto first = static_cast<uint64_t>(seams_.first_backoff.count());
+  const auto last = static_cast<uint64_t>(seams_.max_backoff.count());
+  backoff_ms_ = backoff_ms_ == 0 ? first : std::min(backoff_ms_ * 2, last);
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   uint64_t wait = backoff_ms_ / 2 + rng() % (backoff_ms_ / 2 + 1);  // Jitter: 50-100%.
   LogError("{}: {}; retrying in {:.1f} s", config_.name, error.message,

@@ -70,9 +70,8 @@ bool SyncRunner::Absorb(const ChangeBatch& batch, BatchResult& result) {
     // A file renamed or removed while it was being sent (an editor's or a writer's temporary
     // file) arrived under a name it no longer has: look at that name again, so the peer loses
     // it too, even if its events were handled before this batch committed.
-    struct stat st;
-    if (::lstat(op.source_path.c_str(), &st) != 0 || st.st_ino != op.entry.ino)
-      batcher_.Add(op.entry.path, Clock::now());
+    auto now_there = fs_.Stat(config_.source, op.entry.path);
+    if (!now_there || now_there->ino != op.entry.ino) batcher_.Add(op.entry.path, Clock::now());
   }
   std::vector<std::string> later;
   auto now = Clock::now();

@@ -45,9 +45,8 @@ void SyncRunner::ArmHoldTimer() {
 }
 
 bool SyncRunner::RootIntact() const {
-  struct stat st;
-  return ::lstat(config_.source.c_str(), &st) == 0 && S_ISDIR(st.st_mode) &&
-         st.st_dev == root_dev_ && st.st_ino == root_ino_;
+  auto root = fs_.Stat(config_.source, "");
+  return root && root->type == FileType::kDir && root->dev == root_dev_ && root->ino == root_ino_;
 }
 
 void SyncRunner::RootGone() {
@@ -64,13 +63,8 @@ void SyncRunner::RootGone() {
 }
 
 bool SyncRunner::SourceIsEmpty() const {
-  std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(config_.source.c_str()), ::closedir);
-  if (!d) return false;  // Gone: the scan reports that.
-  while (dirent* e = ::readdir(d.get())) {
-    std::string_view name = e->d_name;
-    if (name != "." && name != "..") return false;
-  }
-  return true;
+  auto names = fs_.ReadDir(config_.source);
+  return names && names->empty();  // Gone: the scan reports that.
 }
 
 }  // namespace syncd

@@ -34,7 +34,10 @@ SyncStatus SyncRunner::Status(TimePoint now) const {
     case Phase::kIdle:
     case Phase::kConnecting: s.state = "connecting"; break;
     case Phase::kReconciling: s.state = "reconciling"; break;
-    case Phase::kLive: s.state = s.pending == 0 ? "in sync" : "sending"; break;
+    case Phase::kLive:
+      // A path that keeps failing leaves the standby different: not in sync.
+      s.state = s.pending > 0 ? "sending" : failed_.empty() ? "in sync" : "failing";
+      break;
     case Phase::kWaitingRetry: s.state = "retrying"; break;
     case Phase::kStopped: s.state = "stopped"; break;
   }

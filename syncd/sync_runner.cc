@@ -10,8 +10,6 @@
 namespace syncd {
 namespace {
 
-constexpr uint64_t kFailedPathRetryMs = 2000;
-constexpr uint64_t kMaxFailedPathRetryMs = 60000;
 // A steady stream of deletions is released after this long (or ten holds, if longer).
 constexpr std::chrono::milliseconds kLongestDeleteHold{10000};
 
@@ -31,11 +29,13 @@ Batcher::Options BatcherOptions(const SyncConfig& config) {
 }  // namespace
 
 SyncRunner::SyncRunner(uv_loop_t* loop, const SyncConfig& config, bool insist,
-                       ReplicaFactory factory, Hooks hooks)
+                       ReplicaFactory factory, Hooks hooks, Seams seams)
     : loop_(loop),
       config_(config),
       insist_(insist),
-      fs_(config_.Follow(), config_.Xattrs()),
+      seams_(std::move(seams)),
+      own_fs_(seams_.fs ? nullptr : std::make_unique<PosixFileSystem>(config_.Follow(), config_.Xattrs())),
+      fs_(seams_.fs ? *seams_.fs : *own_fs_),
       engine_(config_, fs_),
       batcher_(BatcherOptions(config_)),
       replica_(factory()),
@@ -43,8 +43,7 @@ SyncRunner::SyncRunner(uv_loop_t* loop, const SyncConfig& config, bool insist,
             [this](const ChangeBatch& b, BatchResult r) { OnLaneDone(b, std::move(r)); }),
       hooks_(std::move(hooks)),
       delete_hold_(MakeDeleteHold(config_)),
-      failed_(std::chrono::milliseconds(kFailedPathRetryMs),
-              std::chrono::milliseconds(kMaxFailedPathRetryMs)) {
+      failed_(seams_.first_retry, seams_.max_retry) {
   for (UvHandle<uv_timer_t>* t : {&timer_, &retry_timer_, &hold_timer_}) *t = MakeTimer(loop_, this);
   engine_.SetRemovalGate([this](const std::string& path) { return MayRemove(path); });
 }
@@ -55,10 +54,15 @@ SyncRunner::~SyncRunner() {
   if (replica_) replica_->Close();
 }
 
+std::unique_ptr<Watcher> SyncRunner::MakeWatcher() {
+  if (seams_.watcher) return seams_.watcher(engine_.filter());
+  return std::make_unique<InotifyWatcher>(loop_, config_.source, engine_.filter(),
+                                          config_.inotify_mode, config_.rsync.one_file_system);
+}
+
 void SyncRunner::Start() {
   // Watches first, then the reconcile: nothing changed during the scan can be missed.
-  watcher_ = std::make_unique<InotifyWatcher>(loop_, config_.source, engine_.filter(),
-                                              config_.inotify_mode, config_.rsync.one_file_system);
+  watcher_ = MakeWatcher();
   if (auto r = watcher_->Start([this](const FsEvent& e) { OnEvent(e); }); !r) {
     Error e = r.error();
     e.fatal = true;
@@ -66,10 +70,9 @@ void SyncRunner::Start() {
     if (hooks_.on_fatal) hooks_.on_fatal(e);
     return;
   }
-  struct stat st;
-  if (::lstat(config_.source.c_str(), &st) == 0) {
-    root_dev_ = st.st_dev;
-    root_ino_ = st.st_ino;
+  if (auto root = fs_.Stat(config_.source, "")) {
+    root_dev_ = root->dev;
+    root_ino_ = root->ino;
   }
   replica_->OnLost([this](const Error& e) { ConnectionLost(e); });
   Connect();
@@ -82,9 +85,7 @@ void SyncRunner::SetFilterRules(const std::vector<std::string>& rules) {
   replica_->SetProtectRules(filter.protects() ? filter.Rules() : std::vector<std::string>{});
   if (watcher_) {
     watcher_->Stop();
-    watcher_ = std::make_unique<InotifyWatcher>(loop_, config_.source, engine_.filter(),
-                                                config_.inotify_mode,
-                                                config_.rsync.one_file_system);
+    watcher_ = MakeWatcher();
     if (auto r = watcher_->Start([this](const FsEvent& e) { OnEvent(e); }); !r)
       LogError("{}: watching again after a reload: {}", config_.name, r.error().message);
   }

@@ -23,6 +23,19 @@
 
 namespace syncd {
 
+// What the runner works with besides the peer, replaceable (tests run the runner against a
+// fake file system and watcher, with short pauses).
+struct RunnerSeams {
+  // The source's file system, which must outlive the runner; null: the disk.
+  FileSystem* fs = nullptr;
+  // Makes a watcher of the source with the sync's current filter; null: inotify.
+  std::function<std::unique_ptr<Watcher>(const Filter&)> watcher;
+  // Reconnecting: the first pause, doubled up to the last, each with 50-100% jitter.
+  std::chrono::milliseconds first_backoff{1000}, max_backoff{10000};
+  // Paths that keep failing: the first pause before a retry, doubled up to the last.
+  std::chrono::milliseconds first_retry{2000}, max_retry{60000};
+};
+
 class SyncRunner {
  public:
   struct Hooks {
@@ -38,11 +51,13 @@ class SyncRunner {
     std::function<void()> on_progress;
   };
 
+  using Seams = RunnerSeams;
+
   using ReplicaFactory = std::function<std::unique_ptr<Replica>()>;
   // `loop` must outlive the runner. `factory` makes the connection to the peer, and a second
   // one for the large-file lane when a large file needs it.
   SyncRunner(uv_loop_t* loop, const SyncConfig& config, bool insist, ReplicaFactory factory,
-             Hooks hooks);
+             Hooks hooks, Seams seams = {});
   ~SyncRunner();
 
   void Start();
@@ -77,6 +92,7 @@ class SyncRunner {
  private:
   enum class Phase { kIdle, kConnecting, kReconciling, kLive, kWaitingRetry, kStopped };
 
+  std::unique_ptr<Watcher> MakeWatcher();
   void Connect();
   void OnConnected(Result<void> result);
   void OnListed(Result<Listing> listing);
@@ -119,10 +135,12 @@ class SyncRunner {
   uv_loop_t* loop_;
   SyncConfig config_;
   bool insist_;
-  PosixFileSystem fs_;
+  Seams seams_;
+  std::unique_ptr<FileSystem> own_fs_;  // The disk, unless the seams give another.
+  FileSystem& fs_;
   SyncEngine engine_;
   Batcher batcher_;
-  std::unique_ptr<InotifyWatcher> watcher_;
+  std::unique_ptr<Watcher> watcher_;
   std::unique_ptr<Replica> replica_;
   LargeLane lane_;
   // Changes that wait for the large-file lane: paths of files in it, and a release whose

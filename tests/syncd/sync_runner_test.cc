@@ -1,0 +1,265 @@
+// SyncRunner's policy against a fake file system, watcher and peer, on a real loop with short
+// pauses: reconnecting, the clean-stop drain, the delete hold, the large-file lane, and what
+// each kind of failure leads to. Each test runs in milliseconds.
+#include "syncd/sync_runner.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "tests/fakes/fake_fs.h"
+#include "tests/fakes/fake_replica.h"
+
+namespace syncd {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::FakeFileSystem;
+using testing::FakeReplica;
+using testing::FakeWatcher;
+using testing::PeerScript;
+
+class SyncRunnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    uv_loop_init(&loop_);
+    config_.name = "Sync1";
+    config_.source = fs_.root();
+    config_.target_dir = "/dst";
+    config_.delete_hold = 0;
+  }
+  void TearDown() override {
+    runner_.reset();
+    uv_run(&loop_, UV_RUN_DEFAULT);  // Close callbacks.
+    uv_loop_close(&loop_);
+  }
+  void Start(bool insist = false) {
+    RunnerSeams seams;
+    seams.fs = &fs_;
+    seams.watcher = [this](const Filter&) {
+      auto w = std::make_unique<FakeWatcher>();
+      watcher_ = w.get();
+      return w;
+    };
+    seams.first_backoff = milliseconds(5);
+    seams.max_backoff = milliseconds(20);
+    seams.first_retry = milliseconds(5);
+    seams.max_retry = milliseconds(20);
+    SyncRunner::Hooks hooks;
+    hooks.on_fatal = [this](const Error& e) { fatal_ = e.message; };
+    hooks.on_in_sync = [this] { ++in_sync_; };
+    runner_ = std::make_unique<SyncRunner>(
+        &loop_, config_, insist,
+        [this] {
+          ++replicas_;
+          return std::make_unique<FakeReplica>(&loop_, peer_);
+        },
+        std::move(hooks), std::move(seams));
+    runner_->Start();
+  }
+  // Runs the loop until `done` holds; false if it never does (a hang, reported by the test).
+  bool RunUntil(const std::function<bool()>& done) {
+    for (int i = 0; i < 20000; ++i) {
+      if (done()) return true;
+      uv_run(&loop_, UV_RUN_NOWAIT);
+      if (done()) return true;
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    return done();
+  }
+  void Changed(const std::string& path) { watcher_->Emit(FsEvent{FsEvent::Kind::kChanged, path, {}, false}); }
+  SyncStatus Status() { return runner_->Status(Clock::now()); }
+
+  uv_loop_t loop_;
+  FakeFileSystem fs_;
+  SyncConfig config_;
+  PeerScript peer_;
+  FakeWatcher* watcher_ = nullptr;
+  std::unique_ptr<SyncRunner> runner_;
+  std::string fatal_;
+  int in_sync_ = 0;
+  int replicas_ = 0;
+};
+
+TEST_F(SyncRunnerTest, ComparesWithThePeerThenSendsChangesAsTheyCome) {
+  fs_.File("a", "x");
+  Start();
+  ASSERT_TRUE(RunUntil([&] { return in_sync_ == 1; })) << fatal_;
+  EXPECT_EQ(peer_.lists, 1);
+  EXPECT_EQ(peer_.Count(OpKind::kPut, "a"), 1);
+  fs_.File("b", "y");
+  Changed("b");
+  ASSERT_TRUE(RunUntil([&] { return peer_.Count(OpKind::kPut, "b") == 1; }));
+  EXPECT_TRUE(RunUntil([&] { return Status().state == "in sync"; })) << Status().state;
+}
+
+TEST_F(SyncRunnerTest, APeerDownAtStartIsFatalUnlessInsisting) {
+  peer_.refuse_connects = 1;
+  Start(/*insist=*/false);
+  ASSERT_TRUE(RunUntil([&] { return !fatal_.empty(); }));
+  EXPECT_EQ(peer_.connects, 1);
+}
+
+// Reconnecting backs off (5, 10, 20, 20 ms here) until the peer answers, then compares.
+TEST_F(SyncRunnerTest, ReconnectsWithBackoffUntilThePeerAnswers) {
+  fs_.File("a", "x");
+  peer_.refuse_connects = 4;
+  Start(/*insist=*/true);
+  ASSERT_TRUE(RunUntil([&] { return in_sync_ == 1; })) << fatal_;
+  EXPECT_EQ(peer_.connects, 5);
+  EXPECT_EQ(peer_.Count(OpKind::kPut, "a"), 1);
+  EXPECT_EQ(Status().reconnects, 0u);
+}
+
+// A connection lost while live is made again, and the tree compared with a fresh listing:
+// changes made meanwhile go over.
+TEST_F(SyncRunnerTest, ALostConnectionIsComparedAgainAfterReconnecting) {
+  Start();
+  ASSERT_TRUE(RunUntil([&] { return in_sync_ == 1; }));
+  peer_.refuse_connects = peer_.connects + 2;  // Down for two attempts.
+  peer_.lost(Error{"Connection reset by peer", ECONNRESET});
+  fs_.File("c", "made while the peer was away");
+  ASSERT_TRUE(RunUntil([&] { return peer_.lists == 2 && peer_.Count(OpKind::kPut, "c") == 1; }));
+  EXPECT_TRUE(RunUntil([&] { return Status().state == "in sync"; }));
+  EXPECT_GE(Status().reconnects, 1u);
+}
+
+// A stop sends what is pending, whatever the delay, then reports whether it all arrived.
+TEST_F(SyncRunnerTest, ADrainSendsWhatIsPendingThenReports) {
+  config_.delay = 3600;  // Nothing would go for an hour.
+  Start();
+  ASSERT_TRUE(RunUntil([&] { return in_sync_ == 1; }));
+  fs_.File("pending", "x");
+  Changed("pending");
+  EXPECT_EQ(peer_.Count(OpKind::kPut, "pending"), 0);
+  std::optional<bool> delivered;
+  runner_->Drain([&](bool ok) { delivered = ok; });
+  ASSERT_TRUE(RunUntil([&] { return delivered.has_value(); }));
+  EXPECT_TRUE(*delivered);
+  EXPECT_EQ(peer_.Count(OpKind::kPut, "pending"), 1);
+}
+
+TEST_F(SyncRunnerTest, ADrainThatCannotReachThePeerSaysSo) {
+  config_.delay = 3600;
+  Start();
+  ASSERT_TRUE(RunUntil([&] { return in_sync_ == 1; }));
+  fs_.File("pending", "x");
+  Changed("pending");
+  peer_.answer = [](const ChangeBatch&) {
+    return BatchResult{std::unexpected(Error{"Broken pipe", EPIPE}), {}, {}, {}};
+  };
+  peer_.refuse_connects = 1000;
+  std::optional<bool> delivered;
+  runner_->Drain([&](bool ok) { delivered = ok; });
+  ASSERT_TRUE(RunUntil([&] { return delivered.has_value(); }));
+  EXPECT_FALSE(*delivered);
+}
+
+// Once live, a deletion waits until deleting pauses; one whose source root went away never
+// goes (an unmounted source must not empty the standby).
+TEST_F(SyncRunnerTest, DeletionsWaitForAPauseAndNeverFollowALostRoot) {
+  config_.delete_hold = 0.05;
+  fs_.File("x", "1");
+  fs_.File("y", "2");
+  Start();
+  ASSERT_TRUE(RunUntil([&] { return in_sync_ == 1; }));
+  fs_.Remove("x");
+  Changed("x");
+  EXPECT_EQ(peer_.Count(OpKind::kDelete, "x"), 0);  // Held, not sent with the event.
+  ASSERT_TRUE(RunUntil([&] { return peer_.Count(OpKind::kDelete, "x") == 1; }));
+
+  fs_.Remove("y");
+  Changed("y");
+  fs_.Remove("");  // The whole source is gone (unmounted, deleted).
+  ASSERT_TRUE(RunUntil([&] { return watcher_->stopped; }));  // The hold ended: root gone.
+  EXPECT_EQ(peer_.Count(OpKind::kDelete, "y"), 0);
+}
+
+// A large file goes by a lane of its own (a second connection), so small files are not held
+// up behind it.
+TEST_F(SyncRunnerTest, LargeFilesTakeTheirOwnLane) {
+  Start();
+  ASSERT_TRUE(RunUntil([&] { return in_sync_ == 1; }));
+  EXPECT_EQ(replicas_, 1);
+  fs_.File("big", "").size = 64 << 20;
+  fs_.File("small", "s");
+  Changed("big");
+  Changed("small");
+  ASSERT_TRUE(RunUntil([&] {
+    return peer_.Count(OpKind::kPut, "big") == 1 && peer_.Count(OpKind::kPut, "small") == 1;
+  }));
+  EXPECT_EQ(replicas_, 2);
+  for (const ChangeBatch& b : peer_.applied) {
+    bool big = false, small = false;
+    for (const Op& op : b.ops) {
+      big = big || op.entry.path == "big";
+      small = small || op.entry.path == "small";
+    }
+    EXPECT_FALSE(big && small) << "the large file shared a batch with a small one";
+  }
+}
+
+// What the replica says about each failure decides what happens next.
+TEST_F(SyncRunnerTest, EachFailureIsHandledAsTheReplicaClassifiedIt) {
+  Start();
+  ASSERT_TRUE(RunUntil([&] { return in_sync_ == 1; }));
+  std::map<std::string, std::pair<Retry, int>> fail;  // path -> (how, failures left)
+  peer_.answer = [&](const ChangeBatch& b) {
+    BatchResult r{{}, {}, {}, {}};
+    for (const Op& op : b.ops) {
+      auto it = fail.find(op.entry.path);
+      if (it == fail.end() || it->second.second == 0) continue;
+      --it->second.second;
+      r.failures.push_back(OpFailure{op.entry.path, Error{"refused", EIO}, true, it->second.first});
+    }
+    return r;
+  };
+  fail["now"] = {Retry::kNow, 1};
+  fail["locked"] = {Retry::kWhenWriterDone, 1};
+  fail["disk"] = {Retry::kBackOff, 3};
+  fail["old_peer"] = {Retry::kWhenChanged, 1};
+  for (const char* p : {"now", "locked", "disk", "old_peer"}) {
+    fs_.File(p, "x");
+    Changed(p);
+  }
+  // Resent at once; after the writer's pause; after growing pauses, reported meanwhile.
+  ASSERT_TRUE(RunUntil([&] {
+    return peer_.Count(OpKind::kPut, "now") == 2 && peer_.Count(OpKind::kPut, "locked") == 2 &&
+           peer_.Count(OpKind::kPut, "disk") == 4;
+  }));
+  // A path the peer cannot take as it is waits for a change, and is reported until then.
+  EXPECT_EQ(peer_.Count(OpKind::kPut, "old_peer"), 1);
+  ASSERT_TRUE(RunUntil([&] { return Status().failing == 1; }));
+  EXPECT_EQ(Status().failing_paths, std::vector<std::string>{"old_peer"});
+  EXPECT_EQ(Status().failures, 4u);  // Three of "disk", one of "old_peer".
+  EXPECT_NE(Status().state, "in sync");
+  Changed("old_peer");
+  ASSERT_TRUE(RunUntil([&] { return Status().failing == 0 && Status().state == "in sync"; }));
+  EXPECT_EQ(peer_.Count(OpKind::kPut, "old_peer"), 2);
+}
+
+// A flush tries failing paths at once and learns which failed again since it asked.
+TEST_F(SyncRunnerTest, HurryRetriesFailingPathsAtOnce) {
+  Start();
+  ASSERT_TRUE(RunUntil([&] { return in_sync_ == 1; }));
+  peer_.answer = [](const ChangeBatch& b) {
+    BatchResult r{{}, {}, {}, {}};
+    for (const Op& op : b.ops)
+      if (op.entry.path == "bad")
+        r.failures.push_back(OpFailure{"bad", Error{"Input/output error", EIO}, false, Retry::kWhenChanged});
+    return r;
+  };
+  fs_.File("bad", "x");
+  Changed("bad");
+  ASSERT_TRUE(RunUntil([&] { return Status().failing == 1; }));
+  auto asked = Clock::now();
+  EXPECT_FALSE(runner_->DurableBefore(asked));
+  EXPECT_TRUE(runner_->FailedSince(asked).empty());
+  runner_->Hurry();
+  ASSERT_TRUE(RunUntil([&] { return !runner_->FailedSince(asked).empty(); }));
+  EXPECT_EQ(runner_->FailedSince(asked), std::vector<std::string>{"bad: Input/output error"});
+}
+
+}  // namespace
+}  // namespace syncd
