@@ -1,4 +1,4 @@
-// What the engine asks the peer to do: one operation per path, grouped into batches that the
+// What the planner asks the peer to do: one operation per path, grouped into batches that the
 // peer makes durable together before it acknowledges them.
 #pragma once
 

@@ -1,5 +1,5 @@
 // ChmodRules applies rsync's --chmod rules (lsyncd's `rsync.chmod`) to a source entry's
-// permission bits before the engine compares them with the standby's or sends them.
+// permission bits before the planner compares them with the standby's or sends them.
 //
 // A spec is a comma-separated list of clauses, applied in order:
 //   [D|F] who* op perm*     who: u g o a; op: + - =; perm: r w x X s t, or one of u g o

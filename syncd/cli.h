@@ -42,7 +42,7 @@ std::string CommandLineConfig(const CliOptions& options);
 std::string ConfigIdentity(const CliOptions& options);
 // Command-line values override the file's, as in lsyncd.
 void ApplyCommandLine(const CliOptions& options, Config& config);
-// Where a sync's result differs from lsyncd's by design (engine behaviour, not options), one
+// Where a sync's result differs from lsyncd's by design (how syncd works, not options), one
 // line each, for `syncd --check`.
 std::vector<std::string> EngineDifferences(const SyncConfig& sync);
 // The effective configuration, for `syncd --check`.

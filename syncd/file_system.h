@@ -1,4 +1,4 @@
-// FileSystem is the engine's seam to the local disk (lstat, readdir), so planning logic can be
+// FileSystem is the planner's seam to the local disk (lstat, readdir), so planning logic can be
 // tested against a fake. PosixFileSystem is the real one.
 #pragma once
 

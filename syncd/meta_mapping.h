@@ -1,7 +1,7 @@
 // MetaMapping turns a source entry's metadata into what the standby is to get, as rsync's
 // options that rewrite metadata do: --chmod (ChmodRules), --usermap/--groupmap/--chown (owner
 // and group mapped by name, id or id range), --numeric-ids (owners by number, not by name).
-// The engine compares and the client sends entries after the mapping.
+// The planner compares and the client sends entries after the mapping.
 #pragma once
 
 #include <cstdint>

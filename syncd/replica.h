@@ -1,4 +1,4 @@
-// Replica is the engine's seam to the peer: connect, list what the peer holds, apply batches.
+// Replica is the planner's seam to the peer: connect, list what the peer holds, apply batches.
 // transport/ implements it over a Channel; tests use a fake. All calls and callbacks happen on
 // the loop thread. Callbacks may run after Close() only with an error status.
 #pragma once

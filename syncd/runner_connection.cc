@@ -58,11 +58,11 @@ void SyncRunner::OnListed(Result<Listing> listing) {
   Listing peer = std::move(*listing);
   if (!config_.init && !live_) {
     // init = false: the peer is taken as it is; only later changes are sent.
-    auto ignored = engine_.PlanReconcile(peer);
+    auto ignored = planner_.PlanReconcile(peer);
     (void)ignored;
     return Reconciled();
   }
-  auto batch = engine_.PlanReconcile(peer);
+  auto batch = planner_.PlanReconcile(peer);
   Planned();
   if (!batch) {
     Error e = batch.error();

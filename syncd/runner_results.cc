@@ -26,7 +26,7 @@ void SyncRunner::OnLaneDone(const ChangeBatch& batch, BatchResult result) {
   // Renaming the file into place changed its directory's mtime on the peer after the small
   // lane had set it: set it again.
   std::string parent = ParentOf(batch.ops.front().entry.path);
-  engine_.PeerDirChanged(parent);
+  planner_.PeerDirChanged(parent);
   batcher_.Add(parent, Clock::now());
   // What waited for this file can go now.
   for (const std::string& p : waiting_paths_) batcher_.Add(p, batch.oldest_change);
@@ -55,8 +55,8 @@ bool SyncRunner::Absorb(const ChangeBatch& batch, BatchResult& result) {
     ConnectionLost(result.status.error());
     return false;
   }
-  engine_.Committed(batch, result.failures, result.sent_hashes);
-  engine_.KeptOnPeer(result.kept);
+  planner_.Committed(batch, result.failures, result.sent_hashes);
+  planner_.KeptOnPeer(result.kept);
   last_success_ = std::chrono::system_clock::now();
   std::unordered_set<std::string> refused;
   for (const OpFailure& f : result.failures) refused.insert(f.path);
@@ -99,7 +99,7 @@ bool SyncRunner::Absorb(const ChangeBatch& batch, BatchResult& result) {
     ++failures_;
     if (f.retry == Retry::kBackOff) later.push_back(f.path);
   }
-  if (engine_.TakeNeedsRelist()) {
+  if (planner_.TakeNeedsRelist()) {
     LogWarn("{}: a rename failed on {}; comparing with a fresh listing", config_.name,
             replica_->Describe());
     phase_ = Phase::kReconciling;

@@ -36,7 +36,7 @@ SyncRunner::SyncRunner(uv_loop_t* loop, const SyncConfig& config, bool insist,
       seams_(std::move(seams)),
       own_fs_(seams_.fs ? nullptr : std::make_unique<PosixFileSystem>(config_.Follow(), config_.Xattrs())),
       fs_(seams_.fs ? *seams_.fs : *own_fs_),
-      engine_(config_, fs_),
+      planner_(config_, fs_),
       batcher_(BatcherOptions(config_)),
       replica_(factory()),
       lane_(config_.name, factory,
@@ -45,7 +45,7 @@ SyncRunner::SyncRunner(uv_loop_t* loop, const SyncConfig& config, bool insist,
       delete_hold_(MakeDeleteHold(config_)),
       failed_(seams_.first_retry, seams_.max_retry) {
   for (UvHandle<uv_timer_t>* t : {&timer_, &retry_timer_, &hold_timer_}) *t = MakeTimer(loop_, this);
-  engine_.SetRemovalGate([this](const std::string& path) { return MayRemove(path); });
+  planner_.SetRemovalGate([this](const std::string& path) { return MayRemove(path); });
 }
 
 SyncRunner::~SyncRunner() {
@@ -55,8 +55,8 @@ SyncRunner::~SyncRunner() {
 }
 
 std::unique_ptr<Watcher> SyncRunner::MakeWatcher() {
-  if (seams_.watcher) return seams_.watcher(engine_.filter());
-  return std::make_unique<InotifyWatcher>(loop_, config_.source, engine_.filter(),
+  if (seams_.watcher) return seams_.watcher(planner_.filter());
+  return std::make_unique<InotifyWatcher>(loop_, config_.source, planner_.filter(),
                                           config_.inotify_mode, config_.rsync.one_file_system);
 }
 
@@ -80,8 +80,8 @@ void SyncRunner::Start() {
 
 void SyncRunner::SetFilterRules(const std::vector<std::string>& rules) {
   config_.filter_rules = rules;
-  engine_.SetFilterRules(rules);
-  const Filter& filter = engine_.filter();
+  planner_.SetFilterRules(rules);
+  const Filter& filter = planner_.filter();
   replica_->SetProtectRules(filter.protects() ? filter.Rules() : std::vector<std::string>{});
   if (watcher_) {
     watcher_->Stop();
@@ -170,7 +170,7 @@ void SyncRunner::PumpOnce() {
     need_rescan_ = false;
     batcher_.Take(now + std::chrono::hours(24 * 365));
     planning_since_ = now;
-    auto batch = engine_.PlanRescan();
+    auto batch = planner_.PlanRescan();
     Planned();
     if (!batch) {
       LogError("{}: rescan: {}", config_.name, batch.error().message);
@@ -191,7 +191,7 @@ void SyncRunner::PumpOnce() {
     auto released = TakeReleasable(now, all);
     if (!released) break;
     planning_since_ = released->oldest;
-    ChangeBatch batch = engine_.PlanChanges(released->renames, released->paths);
+    ChangeBatch batch = planner_.PlanChanges(released->renames, released->paths);
     Planned();
     if (!failed_.empty()) ForgetSettled(released->paths, batch);
     // Large files and deltas take their own lane; the rest goes now.

@@ -17,7 +17,7 @@
 #include "syncd/large_lane.h"
 #include "syncd/replica.h"
 #include "syncd/status.h"
-#include "syncd/sync_engine.h"
+#include "syncd/sync_planner.h"
 #include "syncd/uv_handle.h"
 #include "syncd/watcher.h"
 
@@ -118,7 +118,7 @@ class SyncRunner {
   void MaybeFinishDrain();
   // The source directory holds nothing at all (not even excluded files).
   bool SourceIsEmpty() const;
-  // The removal gate (see SyncEngine::SetRemovalGate): once live, a deletion waits in
+  // The removal gate (see SyncPlanner::SetRemovalGate): once live, a deletion waits in
   // `delete_hold_` until deleting pauses; none goes once the root is gone.
   bool MayRemove(const std::string& path);
   // Deleting has paused: what was held goes, if the source root is still the one watched.
@@ -138,7 +138,7 @@ class SyncRunner {
   Seams seams_;
   std::unique_ptr<FileSystem> own_fs_;  // The disk, unless the seams give another.
   FileSystem& fs_;
-  SyncEngine engine_;
+  SyncPlanner planner_;
   Batcher batcher_;
   std::unique_ptr<Watcher> watcher_;
   std::unique_ptr<Replica> replica_;

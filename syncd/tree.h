@@ -1,5 +1,5 @@
 // The model of what a path is: its type, content size and metadata, as seen on either node.
-// The engine compares local Entries with the peer's to decide what to send.
+// The planner compares local Entries with the peer's to decide what to send.
 #pragma once
 
 #include <sys/types.h>

@@ -7,7 +7,7 @@
 
 #include "syncd/batcher.h"
 #include "syncd/filter.h"
-#include "syncd/sync_engine.h"
+#include "syncd/sync_planner.h"
 #include "tests/fakes/fake_fs.h"
 #include "tests/random_bytes.h"
 #include "transport/codec.h"
@@ -43,21 +43,21 @@ void BM_BatcherAdd(benchmark::State& state) {
 }
 BENCHMARK(BM_BatcherAdd);
 
-// Planning one changed file against the engine's knowledge of the peer.
+// Planning one changed file against the planner's knowledge of the peer.
 void BM_PlanOneChangedFile(benchmark::State& state) {
   testing::FakeFileSystem fs;
   for (int i = 0; i < 2000; ++i) fs.File("sess_" + std::to_string(i), "data");
   SyncConfig config;
   config.source = "/src";
   config.rsync.archive = true;
-  SyncEngine engine(config, fs);
-  auto batch = engine.PlanReconcile({fs.at("")});
-  engine.Committed(*batch, {});
+  SyncPlanner planner(config, fs);
+  auto batch = planner.PlanReconcile({fs.at("")});
+  planner.Committed(*batch, {});
   int i = 0;
   for (auto _ : state) {
     fs.at("sess_" + std::to_string(i % 2000)).meta.mtime_sec += 1;
-    ChangeBatch b = engine.PlanChanges({"sess_" + std::to_string(i++ % 2000)});
-    engine.Committed(b, {});
+    ChangeBatch b = planner.PlanChanges({"sess_" + std::to_string(i++ % 2000)});
+    planner.Committed(b, {});
   }
 }
 BENCHMARK(BM_PlanOneChangedFile);

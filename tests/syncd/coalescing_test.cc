@@ -9,7 +9,7 @@
 #include <functional>
 
 #include "syncd/batcher.h"
-#include "syncd/sync_engine.h"
+#include "syncd/sync_planner.h"
 #include "tests/fakes/describe_ops.h"
 #include "tests/fakes/fake_fs.h"
 
@@ -59,12 +59,12 @@ TEST_P(CoalescingTest, BecomesOnThePeer) {
   SyncConfig config;
   config.source = "/src";
   config.rsync.archive = true;
-  SyncEngine engine(config, fs);
-  engine.Committed(*engine.PlanReconcile({fs.at("")}), {});
+  SyncPlanner planner(config, fs);
+  planner.Committed(*planner.PlanReconcile({fs.at("")}), {});
   Batcher batcher({});
   GetParam().events(fs, batcher);
   auto released = batcher.Take(kNow);
-  EXPECT_EQ(Describe(engine.PlanChanges(released.renames, released.paths)), GetParam().ops);
+  EXPECT_EQ(Describe(planner.PlanChanges(released.renames, released.paths)), GetParam().ops);
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -1,4 +1,4 @@
-#include "syncd/sync_engine.h"
+#include "syncd/sync_planner.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -29,34 +29,34 @@ Entry PeerCopy(const Entry& e) {
   return p;
 }
 
-class SyncEngineTest : public ::testing::Test {
+class SyncPlannerTest : public ::testing::Test {
  protected:
   FakeFileSystem fs_;
 };
 
-TEST_F(SyncEngineTest, ReconcileToEmptyPeerCreatesParentsFirst) {
+TEST_F(SyncPlannerTest, ReconcileToEmptyPeerCreatesParentsFirst) {
   fs_.Dir("d");
   fs_.File("d/b.txt", "b");
   fs_.File("a.txt", "a");
   fs_.Link("l", "a.txt");
-  SyncEngine engine(ArchiveConfig(), fs_);
-  auto batch = engine.PlanReconcile({PeerCopy(fs_.at(""))});
+  SyncPlanner planner(ArchiveConfig(), fs_);
+  auto batch = planner.PlanReconcile({PeerCopy(fs_.at(""))});
   ASSERT_TRUE(batch);
   EXPECT_THAT(Describe(*batch),
               ElementsAre("put a.txt", "mkdir d", "put d/b.txt", "link l", "meta ", "meta d"));
 }
 
-TEST_F(SyncEngineTest, ReconcileWithIdenticalPeerSendsNothing) {
+TEST_F(SyncPlannerTest, ReconcileWithIdenticalPeerSendsNothing) {
   fs_.Dir("d");
   fs_.File("d/b.txt", "b");
   Listing peer{PeerCopy(fs_.at("")), PeerCopy(fs_.at("d")), PeerCopy(fs_.at("d/b.txt"))};
-  SyncEngine engine(ArchiveConfig(), fs_);
-  auto batch = engine.PlanReconcile(peer);
+  SyncPlanner planner(ArchiveConfig(), fs_);
+  auto batch = planner.PlanReconcile(peer);
   ASSERT_TRUE(batch);
   EXPECT_THAT(Describe(*batch), IsEmpty());
 }
 
-TEST_F(SyncEngineTest, ReconcileDeletesExtrasButProtectsExcluded) {
+TEST_F(SyncPlannerTest, ReconcileDeletesExtrasButProtectsExcluded) {
   fs_.File("keep", "k");
   SyncConfig config = ArchiveConfig();
   config.filter_rules = {"- .*"};
@@ -68,8 +68,8 @@ TEST_F(SyncEngineTest, ReconcileDeletesExtrasButProtectsExcluded) {
   stale_dir.path = "old";
   Entry inside = stale;
   inside.path = "old/x";
-  SyncEngine engine(config, fs_);
-  auto batch = engine.PlanReconcile(
+  SyncPlanner planner(config, fs_);
+  auto batch = planner.PlanReconcile(
       {PeerCopy(fs_.at("")), PeerCopy(fs_.at("keep")), stale, dot, stale_dir, inside});
   ASSERT_TRUE(batch);
   // One recursive delete covers old/x; .lock matches the exclude and stays. Deleting changed
@@ -77,71 +77,71 @@ TEST_F(SyncEngineTest, ReconcileDeletesExtrasButProtectsExcluded) {
   EXPECT_THAT(Describe(*batch), ElementsAre("delete old", "delete stale", "meta "));
 }
 
-TEST_F(SyncEngineTest, DeleteFalseNeverDeletes) {
+TEST_F(SyncPlannerTest, DeleteFalseNeverDeletes) {
   SyncConfig config = ArchiveConfig();
   config.delete_mode = DeleteMode::kNever;
   Entry stale = PeerCopy(fs_.at(""));
   stale.path = "stale";
   stale.type = FileType::kFile;
-  SyncEngine engine(config, fs_);
-  EXPECT_THAT(Describe(*engine.PlanReconcile({PeerCopy(fs_.at("")), stale})), IsEmpty());
+  SyncPlanner planner(config, fs_);
+  EXPECT_THAT(Describe(*planner.PlanReconcile({PeerCopy(fs_.at("")), stale})), IsEmpty());
 }
 
-TEST_F(SyncEngineTest, MetadataOnlyChangeIsSentAsMetadata) {
+TEST_F(SyncPlannerTest, MetadataOnlyChangeIsSentAsMetadata) {
   fs_.File("f", "data", 0600);
   Entry peer = PeerCopy(fs_.at("f"));
   peer.meta.mode = 0644;
-  SyncEngine engine(ArchiveConfig(), fs_);
-  EXPECT_THAT(Describe(*engine.PlanReconcile({PeerCopy(fs_.at("")), peer})),
+  SyncPlanner planner(ArchiveConfig(), fs_);
+  EXPECT_THAT(Describe(*planner.PlanReconcile({PeerCopy(fs_.at("")), peer})),
               ElementsAre("meta f"));
 }
 
-TEST_F(SyncEngineTest, OwnerIsComparedByNameWhenBothKnowOne) {
+TEST_F(SyncPlannerTest, OwnerIsComparedByNameWhenBothKnowOne) {
   fs_.File("f", "data").meta.user = "www-data";
   Entry peer = PeerCopy(fs_.at("f"));
   peer.meta.uid = 1234;  // Different number, same name: nothing to do.
-  SyncEngine engine(ArchiveConfig(), fs_);
-  EXPECT_THAT(Describe(*engine.PlanReconcile({PeerCopy(fs_.at("")), peer})), IsEmpty());
+  SyncPlanner planner(ArchiveConfig(), fs_);
+  EXPECT_THAT(Describe(*planner.PlanReconcile({PeerCopy(fs_.at("")), peer})), IsEmpty());
 }
 
-TEST_F(SyncEngineTest, WithoutArchiveOnlyContentAndTimesCount) {
+TEST_F(SyncPlannerTest, WithoutArchiveOnlyContentAndTimesCount) {
   fs_.File("f", "data", 0600);
   Entry peer = PeerCopy(fs_.at("f"));
   peer.meta.mode = 0644;
   peer.meta.user = "other";
   SyncConfig config;  // lsyncd's default rsync flags: -lts, no perms, no owner.
   config.source = "/src";
-  SyncEngine engine(config, fs_);
-  EXPECT_THAT(Describe(*engine.PlanReconcile({PeerCopy(fs_.at("")), peer})), IsEmpty());
+  SyncPlanner planner(config, fs_);
+  EXPECT_THAT(Describe(*planner.PlanReconcile({PeerCopy(fs_.at("")), peer})), IsEmpty());
 }
 
-TEST_F(SyncEngineTest, TypeChangeRemovesTheOldThingFirst) {
+TEST_F(SyncPlannerTest, TypeChangeRemovesTheOldThingFirst) {
   fs_.File("x", "now a file");
   Entry peer_dir = PeerCopy(fs_.at(""));
   peer_dir.path = "x";
-  SyncEngine engine(ArchiveConfig(), fs_);
-  EXPECT_THAT(Describe(*engine.PlanReconcile({PeerCopy(fs_.at("")), peer_dir})),
+  SyncPlanner planner(ArchiveConfig(), fs_);
+  EXPECT_THAT(Describe(*planner.PlanReconcile({PeerCopy(fs_.at("")), peer_dir})),
               ElementsAre("delete x", "put x", "meta "));
 }
 
-TEST_F(SyncEngineTest, PruneEmptyDirsSkipsDirectoriesWithoutFiles) {
+TEST_F(SyncPlannerTest, PruneEmptyDirsSkipsDirectoriesWithoutFiles) {
   SyncConfig config = ArchiveConfig();
   config.rsync.prune_empty_dirs = true;
   fs_.Dir("empty");
   fs_.Dir("empty/deeper");
   fs_.Dir("full");
   fs_.File("full/f", "x");
-  SyncEngine engine(config, fs_);
-  auto batch = engine.PlanReconcile({PeerCopy(fs_.at(""))});
+  SyncPlanner planner(config, fs_);
+  auto batch = planner.PlanReconcile({PeerCopy(fs_.at(""))});
   EXPECT_THAT(Describe(*batch), ElementsAre("mkdir full", "put full/f", "meta ", "meta full"));
 }
 
 // A tree made faster than its notices arrive: every level is released at once, and each is
 // a new directory. The plan reads the tree once, not once per level (which was quadratic in
 // the depth and stalled the loop for minutes on a 2,000-level tree).
-TEST_F(SyncEngineTest, ADeepNewTreeIsReadOnceNotOncePerLevel) {
-  SyncEngine engine(ArchiveConfig(), fs_);
-  engine.Committed(*engine.PlanReconcile({PeerCopy(fs_.at(""))}), {});
+TEST_F(SyncPlannerTest, ADeepNewTreeIsReadOnceNotOncePerLevel) {
+  SyncPlanner planner(ArchiveConfig(), fs_);
+  planner.Committed(*planner.PlanReconcile({PeerCopy(fs_.at(""))}), {});
   std::vector<std::string> released;
   std::string path;
   for (int i = 0; i < 300; ++i) {
@@ -153,39 +153,39 @@ TEST_F(SyncEngineTest, ADeepNewTreeIsReadOnceNotOncePerLevel) {
   }
   std::sort(released.begin(), released.end());
   fs_.stats = 0;
-  ChangeBatch batch = engine.PlanChanges(released);
+  ChangeBatch batch = planner.PlanChanges(released);
   EXPECT_EQ(batch.ops.size(), 300u + 300u + 301u);  // mkdir, put, and each directory's time.
   EXPECT_LT(fs_.stats, 3 * 600) << "each entry is looked at a bounded number of times";
 }
 
-TEST_F(SyncEngineTest, ChangesAfterCommitAreComparedWithWhatThePeerNowHas) {
+TEST_F(SyncPlannerTest, ChangesAfterCommitAreComparedWithWhatThePeerNowHas) {
   fs_.File("a", "1");
-  SyncEngine engine(ArchiveConfig(), fs_);
-  auto first = engine.PlanReconcile({PeerCopy(fs_.at(""))});
-  engine.Committed(*first, {});
-  EXPECT_THAT(Describe(engine.PlanChanges({"a"})), IsEmpty());  // Nothing new.
+  SyncPlanner planner(ArchiveConfig(), fs_);
+  auto first = planner.PlanReconcile({PeerCopy(fs_.at(""))});
+  planner.Committed(*first, {});
+  EXPECT_THAT(Describe(planner.PlanChanges({"a"})), IsEmpty());  // Nothing new.
   fs_.File("a", "22").meta.mtime_sec += 5;
-  EXPECT_THAT(Describe(engine.PlanChanges({"a"})), ElementsAre("put a", "meta "));
+  EXPECT_THAT(Describe(planner.PlanChanges({"a"})), ElementsAre("put a", "meta "));
 }
 
-TEST_F(SyncEngineTest, RemovedPathBecomesDeleteOnlyIfThePeerHasIt) {
+TEST_F(SyncPlannerTest, RemovedPathBecomesDeleteOnlyIfThePeerHasIt) {
   fs_.File("sent", "1");
-  SyncEngine engine(ArchiveConfig(), fs_);
-  engine.Committed(*engine.PlanReconcile({PeerCopy(fs_.at(""))}), {});
+  SyncPlanner planner(ArchiveConfig(), fs_);
+  planner.Committed(*planner.PlanReconcile({PeerCopy(fs_.at(""))}), {});
   fs_.Remove("sent");
-  EXPECT_THAT(Describe(engine.PlanChanges({"sent", "never-sent"})), ElementsAre("delete sent", "meta "));
+  EXPECT_THAT(Describe(planner.PlanChanges({"sent", "never-sent"})), ElementsAre("delete sent", "meta "));
 }
 
-TEST_F(SyncEngineTest, TheRemovalGateHoldsDeletionsOfVanishedPathsOnly) {
+TEST_F(SyncPlannerTest, TheRemovalGateHoldsDeletionsOfVanishedPathsOnly) {
   fs_.File("gone", "1");
   fs_.File("kept", "1");
   fs_.File("was-file", "1");
   fs_.Dir("d");
   fs_.File("d/x", "1");
-  SyncEngine engine(ArchiveConfig(), fs_);
-  engine.Committed(*engine.PlanReconcile({PeerCopy(fs_.at(""))}), {});
+  SyncPlanner planner(ArchiveConfig(), fs_);
+  planner.Committed(*planner.PlanReconcile({PeerCopy(fs_.at(""))}), {});
   std::vector<std::string> asked;
-  engine.SetRemovalGate([&](const std::string& path) {
+  planner.SetRemovalGate([&](const std::string& path) {
     asked.push_back(path);
     return path == "kept";
   });
@@ -195,58 +195,58 @@ TEST_F(SyncEngineTest, TheRemovalGateHoldsDeletionsOfVanishedPathsOnly) {
   fs_.Dir("was-file");  // Replaced by a directory: its old self must go first, gate or not.
   fs_.Remove("d/x");
   fs_.Remove("d");
-  EXPECT_THAT(Describe(engine.PlanChanges({"d", "d/x", "gone", "kept", "was-file"})),
+  EXPECT_THAT(Describe(planner.PlanChanges({"d", "d/x", "gone", "kept", "was-file"})),
               ElementsAre("delete kept", "delete was-file", "mkdir was-file", "meta "));
   EXPECT_THAT(asked, ElementsAre("d", "d/x", "gone", "kept"));
   // What the gate held is still known to be on the peer: marked again, it is planned again.
-  engine.SetRemovalGate(nullptr);
-  EXPECT_THAT(Describe(engine.PlanChanges({"gone"})), ElementsAre("delete gone", "meta "));
+  planner.SetRemovalGate(nullptr);
+  EXPECT_THAT(Describe(planner.PlanChanges({"gone"})), ElementsAre("delete gone", "meta "));
 }
 
-TEST_F(SyncEngineTest, DeleteWhileRunningFollowsDeleteMode) {
+TEST_F(SyncPlannerTest, DeleteWhileRunningFollowsDeleteMode) {
   fs_.File("sent", "1");
   SyncConfig config = ArchiveConfig();
   config.delete_mode = DeleteMode::kStartup;
-  SyncEngine engine(config, fs_);
-  engine.Committed(*engine.PlanReconcile({PeerCopy(fs_.at(""))}), {});
+  SyncPlanner planner(config, fs_);
+  planner.Committed(*planner.PlanReconcile({PeerCopy(fs_.at(""))}), {});
   fs_.Remove("sent");
-  EXPECT_THAT(Describe(engine.PlanChanges({"sent"})), IsEmpty());
+  EXPECT_THAT(Describe(planner.PlanChanges({"sent"})), IsEmpty());
 }
 
-TEST_F(SyncEngineTest, NewFileInNewDirectoryCreatesTheDirectoryFirst) {
-  SyncEngine engine(ArchiveConfig(), fs_);
-  engine.Committed(*engine.PlanReconcile({PeerCopy(fs_.at(""))}), {});
+TEST_F(SyncPlannerTest, NewFileInNewDirectoryCreatesTheDirectoryFirst) {
+  SyncPlanner planner(ArchiveConfig(), fs_);
+  planner.Committed(*planner.PlanReconcile({PeerCopy(fs_.at(""))}), {});
   fs_.Dir("n");
   fs_.Dir("n/m");
   fs_.File("n/m/f", "x");
-  EXPECT_THAT(Describe(engine.PlanChanges({"n/m/f"})),
+  EXPECT_THAT(Describe(planner.PlanChanges({"n/m/f"})),
               ElementsAre("mkdir n", "mkdir n/m", "put n/m/f", "meta ", "meta n", "meta n/m"));
 }
 
-TEST_F(SyncEngineTest, ExcludedPathsAreNeverSent) {
+TEST_F(SyncPlannerTest, ExcludedPathsAreNeverSent) {
   SyncConfig config = ArchiveConfig();
   config.filter_rules = {"- .*"};
   fs_.File(".swap", "x");
-  SyncEngine engine(config, fs_);
-  engine.Committed(*engine.PlanReconcile({PeerCopy(fs_.at(""))}), {});
-  EXPECT_THAT(Describe(engine.PlanChanges({".swap"})), IsEmpty());
+  SyncPlanner planner(config, fs_);
+  planner.Committed(*planner.PlanReconcile({PeerCopy(fs_.at(""))}), {});
+  EXPECT_THAT(Describe(planner.PlanChanges({".swap"})), IsEmpty());
 }
 
-TEST_F(SyncEngineTest, FailedOperationIsPlannedAgain) {
+TEST_F(SyncPlannerTest, FailedOperationIsPlannedAgain) {
   fs_.File("f", "1");
-  SyncEngine engine(ArchiveConfig(), fs_);
-  auto batch = engine.PlanReconcile({PeerCopy(fs_.at(""))});
-  engine.Committed(*batch, {OpFailure{"f", Error{"disk full", ENOSPC}}});
-  EXPECT_THAT(Describe(engine.PlanChanges({"f"})), ElementsAre("put f", "meta "));
+  SyncPlanner planner(ArchiveConfig(), fs_);
+  auto batch = planner.PlanReconcile({PeerCopy(fs_.at(""))});
+  planner.Committed(*batch, {OpFailure{"f", Error{"disk full", ENOSPC}}});
+  EXPECT_THAT(Describe(planner.PlanChanges({"f"})), ElementsAre("put f", "meta "));
 }
 
-class SyncEngineRenameTest : public SyncEngineTest {
+class SyncPlannerRenameTest : public SyncPlannerTest {
  protected:
-  // An engine whose peer holds what fs_ holds now.
-  std::unique_ptr<SyncEngine> Synced(SyncConfig config = ArchiveConfig()) {
-    auto engine = std::make_unique<SyncEngine>(config, fs_);
-    engine->Committed(*engine->PlanReconcile({PeerCopy(fs_.at(""))}), {});
-    return engine;
+  // An planner whose peer holds what fs_ holds now.
+  std::unique_ptr<SyncPlanner> Synced(SyncConfig config = ArchiveConfig()) {
+    auto planner = std::make_unique<SyncPlanner>(config, fs_);
+    planner->Committed(*planner->PlanReconcile({PeerCopy(fs_.at(""))}), {});
+    return planner;
   }
   // Renames in the fake tree, like rename(2).
   void Move(const std::string& from, const std::string& to) {
@@ -277,112 +277,112 @@ class SyncEngineRenameTest : public SyncEngineTest {
   }
 };
 
-TEST_F(SyncEngineRenameTest, DirectoryRenameIsOneOperation) {
+TEST_F(SyncPlannerRenameTest, DirectoryRenameIsOneOperation) {
   fs_.Dir("before");
   for (int i = 0; i < 100; ++i) fs_.File("before/f" + std::to_string(i), "x");
-  auto engine = Synced();
+  auto planner = Synced();
   Move("before", "after");
-  auto batch = engine->PlanChanges({Rename{"before", "after"}}, {"", "after"});
+  auto batch = planner->PlanChanges({Rename{"before", "after"}}, {"", "after"});
   EXPECT_THAT(Describe(batch), ElementsAre("rename before->after", "meta "));
-  engine->Committed(batch, {});
-  EXPECT_THAT(Describe(engine->PlanChanges({"after/f7"})), IsEmpty()) << "knowledge moved too";
+  planner->Committed(batch, {});
+  EXPECT_THAT(Describe(planner->PlanChanges({"after/f7"})), IsEmpty()) << "knowledge moved too";
 }
 
 // A notice about a file can be handled after its directory was renamed and before the
 // rename's own event: the file is found missing and deleted on the peer under its old name.
 // The rename that follows must still bring it to the peer under the new one.
-TEST_F(SyncEngineRenameTest, FileDeletedUnderTheOldNameBeforeTheRenameIsSentAgain) {
+TEST_F(SyncPlannerRenameTest, FileDeletedUnderTheOldNameBeforeTheRenameIsSentAgain) {
   fs_.Dir("before");
   fs_.Dir("before/sub");
   fs_.File("before/sub/f1", "one");
   fs_.File("before/sub/f2", "two");
-  auto engine = Synced();
+  auto planner = Synced();
   Move("before", "after");
-  auto stale = engine->PlanChanges({"before/sub/f1"});
+  auto stale = planner->PlanChanges({"before/sub/f1"});
   EXPECT_THAT(Describe(stale), ElementsAre("delete before/sub/f1"));
-  engine->Committed(stale, {});
-  auto batch = engine->PlanChanges({Rename{"before", "after"}}, {"", "after"});
+  planner->Committed(stale, {});
+  auto batch = planner->PlanChanges({Rename{"before", "after"}}, {"", "after"});
   EXPECT_THAT(Describe(batch), ElementsAre("rename before->after", "put after/sub/f1", "meta ",
                                            "meta after/sub"));
 }
 
 // The other way round: a file removed from the directory before it moved, whose notice came
 // after the rename's, is gone from the peer once the rename is applied.
-TEST_F(SyncEngineRenameTest, FileRemovedBeforeTheRenameIsDeletedUnderTheNewName) {
+TEST_F(SyncPlannerRenameTest, FileRemovedBeforeTheRenameIsDeletedUnderTheNewName) {
   fs_.Dir("before");
   fs_.File("before/f1", "one");
   fs_.File("before/f2", "two");
-  auto engine = Synced();
+  auto planner = Synced();
   fs_.Remove("before/f2");
   Move("before", "after");
-  EXPECT_THAT(Describe(engine->PlanChanges({Rename{"before", "after"}}, {"", "after"})),
+  EXPECT_THAT(Describe(planner->PlanChanges({Rename{"before", "after"}}, {"", "after"})),
               ElementsAre("rename before->after", "delete after/f2", "meta ", "meta after"));
 }
 
-TEST_F(SyncEngineRenameTest, OriginThePeerNeverHadIsSentAsANewFile) {
-  auto engine = Synced();
+TEST_F(SyncPlannerRenameTest, OriginThePeerNeverHadIsSentAsANewFile) {
+  auto planner = Synced();
   fs_.File("b", "new");  // Created and renamed before it was ever sent.
-  EXPECT_THAT(Describe(engine->PlanChanges({Rename{"a", "b"}}, {"b"})),
+  EXPECT_THAT(Describe(planner->PlanChanges({Rename{"a", "b"}}, {"b"})),
               ElementsAre("put b", "meta "));
 }
 
-TEST_F(SyncEngineRenameTest, RenameOverADirectoryClearsItFirst) {
+TEST_F(SyncPlannerRenameTest, RenameOverADirectoryClearsItFirst) {
   fs_.File("a", "1");
   fs_.Dir("b");
-  auto engine = Synced();
+  auto planner = Synced();
   fs_.Remove("b");
   Move("a", "b");
-  EXPECT_THAT(Describe(engine->PlanChanges({Rename{"a", "b"}}, {"", "b"})),
+  EXPECT_THAT(Describe(planner->PlanChanges({Rename{"a", "b"}}, {"", "b"})),
               ElementsAre("delete b", "rename a->b", "meta "));
 }
 
 // lsyncd drops the destination when the peer lacks the origin (its issue #371); syncd sends it.
-TEST_F(SyncEngineRenameTest, MissingOriginOnThePeerSendsTheDestination) {
+TEST_F(SyncPlannerRenameTest, MissingOriginOnThePeerSendsTheDestination) {
   fs_.Dir("d");
   fs_.File("d/f", "x");
-  auto engine = Synced();
+  auto planner = Synced();
   Move("d", "e");
-  auto batch = engine->PlanChanges({Rename{"d", "e"}}, {"", "e"});
-  engine->Committed(batch, {OpFailure{"e", Error{"rename: No such file or directory", ENOENT}}});
-  EXPECT_FALSE(engine->TakeNeedsRelist());
-  EXPECT_THAT(Describe(engine->PlanChanges({"e"})),
+  auto batch = planner->PlanChanges({Rename{"d", "e"}}, {"", "e"});
+  planner->Committed(batch, {OpFailure{"e", Error{"rename: No such file or directory", ENOENT}}});
+  EXPECT_FALSE(planner->TakeNeedsRelist());
+  EXPECT_THAT(Describe(planner->PlanChanges({"e"})),
               ElementsAre("mkdir e", "put e/f", "meta ", "meta e"));
 }
 
 // A rewritten file renamed before the client could read it: the PUT never went out, so the
 // peer still holds the old copy, which the rename then moves (it used to be forgotten and
 // stay behind under the old name).
-TEST_F(SyncEngineRenameTest, AFileGoneBeforeItWasReadIsStillKnownOnThePeer) {
+TEST_F(SyncPlannerRenameTest, AFileGoneBeforeItWasReadIsStillKnownOnThePeer) {
   fs_.File("a", "old");
-  auto engine = Synced();
+  auto planner = Synced();
   fs_.File("a", "rewritten");
-  auto put = engine->PlanChanges({"a"});
+  auto put = planner->PlanChanges({"a"});
   ASSERT_THAT(Describe(put), ElementsAre("put a", "meta "));
   Move("a", "b");
-  engine->Committed(put, {OpFailure{"a", Error{"source changed before it could be read", ENOENT},
+  planner->Committed(put, {OpFailure{"a", Error{"source changed before it could be read", ENOENT},
                                     /*reached_peer=*/false}});
-  EXPECT_THAT(Describe(engine->PlanChanges({Rename{"a", "b"}}, {"b"})),
+  EXPECT_THAT(Describe(planner->PlanChanges({Rename{"a", "b"}}, {"b"})),
               ::testing::Contains("rename a->b"));
 }
 
-TEST_F(SyncEngineRenameTest, OtherRenameFailuresAskForAFreshListing) {
+TEST_F(SyncPlannerRenameTest, OtherRenameFailuresAskForAFreshListing) {
   fs_.File("a", "1");
-  auto engine = Synced();
+  auto planner = Synced();
   Move("a", "b");
-  auto batch = engine->PlanChanges({Rename{"a", "b"}}, {"b"});
-  engine->Committed(batch, {OpFailure{"b", Error{"Permission denied", EACCES}}});
-  EXPECT_TRUE(engine->TakeNeedsRelist());
-  EXPECT_FALSE(engine->TakeNeedsRelist());
+  auto batch = planner->PlanChanges({Rename{"a", "b"}}, {"b"});
+  planner->Committed(batch, {OpFailure{"b", Error{"Permission denied", EACCES}}});
+  EXPECT_TRUE(planner->TakeNeedsRelist());
+  EXPECT_FALSE(planner->TakeNeedsRelist());
 }
 
-TEST_F(SyncEngineRenameTest, DestinationWithoutParentOnThePeerFallsBackToSending) {
+TEST_F(SyncPlannerRenameTest, DestinationWithoutParentOnThePeerFallsBackToSending) {
   SyncConfig config = ArchiveConfig();
   config.rsync.prune_empty_dirs = true;
   fs_.File("a", "1");
   fs_.Dir("empty");  // Pruned: never created on the peer.
-  auto engine = Synced(config);
+  auto planner = Synced(config);
   Move("a", "empty/a");
-  EXPECT_THAT(Describe(engine->PlanChanges({Rename{"a", "empty/a"}}, {"empty/a"})),
+  EXPECT_THAT(Describe(planner->PlanChanges({Rename{"a", "empty/a"}}, {"empty/a"})),
               ElementsAre("delete a", "mkdir empty", "put empty/a", "meta ", "meta empty"));
 }
 
@@ -393,36 +393,36 @@ namespace syncd {
 namespace {
 
 // PHP's lazy write touches a session file without changing it: only the time goes over.
-TEST(SyncEngineTouchTest, TouchedFileIsSentAsMetadataOnly) {
+TEST(SyncPlannerTouchTest, TouchedFileIsSentAsMetadataOnly) {
   testing::FakeFileSystem fs;
   fs.File("sess_1", "user|s:5:\"alice\";", 0600);
   SyncConfig config;
   config.source = "/src";
   config.rsync.archive = true;
-  SyncEngine engine(config, fs);
-  auto first = engine.PlanReconcile({fs.at("")});
+  SyncPlanner planner(config, fs);
+  auto first = planner.PlanReconcile({fs.at("")});
   std::vector<std::pair<std::string, ContentHash>> sent = {
       {"sess_1", *fs.Hash("/src", "sess_1")}};
-  engine.Committed(*first, {}, sent);
+  planner.Committed(*first, {}, sent);
   fs.at("sess_1").meta.mtime_sec += 60;  // touch
-  EXPECT_THAT(Describe(engine.PlanChanges({"sess_1"})), ElementsAre("meta sess_1"));
+  EXPECT_THAT(Describe(planner.PlanChanges({"sess_1"})), ElementsAre("meta sess_1"));
   // Same size, different bytes: the content goes.
   fs.File("sess_1", "user|s:5:\"bobby\";", 0600).meta.mtime_sec += 120;
-  EXPECT_THAT(Describe(engine.PlanChanges({"sess_1"})), ElementsAre("put sess_1", "meta "));
+  EXPECT_THAT(Describe(planner.PlanChanges({"sess_1"})), ElementsAre("put sess_1", "meta "));
 }
 
-TEST(SyncEngineTouchTest, WithoutAKnownHashNothingIsReadToCheck) {
+TEST(SyncPlannerTouchTest, WithoutAKnownHashNothingIsReadToCheck) {
   testing::FakeFileSystem fs;
   fs.File("f", "abc");
   SyncConfig config;
   config.source = "/src";
   config.rsync.archive = true;
-  SyncEngine engine(config, fs);
+  SyncPlanner planner(config, fs);
   Entry listed = fs.at("f");
   listed.ino = 0;
-  engine.Committed(*engine.PlanReconcile({fs.at(""), listed}), {});
+  planner.Committed(*planner.PlanReconcile({fs.at(""), listed}), {});
   fs.at("f").meta.mtime_sec += 1;
-  EXPECT_THAT(Describe(engine.PlanChanges({"f"})), ElementsAre("put f", "meta "));
+  EXPECT_THAT(Describe(planner.PlanChanges({"f"})), ElementsAre("put f", "meta "));
   EXPECT_EQ(fs.hashes_computed, 0);
 }
 
@@ -432,41 +432,41 @@ TEST(SyncEngineTouchTest, WithoutAKnownHashNothingIsReadToCheck) {
 namespace syncd {
 namespace {
 
-// A directory removed on the peer: its refusal (ENOENT) makes the engine forget that
+// A directory removed on the peer: its refusal (ENOENT) makes the planner forget that
 // directory, never the sync root, whose mtime must still be carried over.
-TEST(SyncEngineRefusalTest, MissingDirectoryOnThePeerIsCreatedAgainAndTheRootKept) {
+TEST(SyncPlannerRefusalTest, MissingDirectoryOnThePeerIsCreatedAgainAndTheRootKept) {
   testing::FakeFileSystem fs;
   fs.Dir("d");
   fs.File("d/f", "v1");
   SyncConfig config;
   config.source = "/src";
   config.rsync.archive = true;
-  SyncEngine engine(config, fs);
-  engine.Committed(*engine.PlanReconcile({fs.at("")}), {});
+  SyncPlanner planner(config, fs);
+  planner.Committed(*planner.PlanReconcile({fs.at("")}), {});
   fs.File("d/f", "v2").meta.mtime_sec += 1;
-  auto batch = engine.PlanChanges({"d/f"});
+  auto batch = planner.PlanChanges({"d/f"});
   Error missing{"No such file or directory", ENOENT};
-  engine.Committed(batch, {OpFailure{"d/f", missing}, OpFailure{"d", missing}});
-  EXPECT_THAT(Describe(engine.PlanChanges({"d", "d/f"})),
+  planner.Committed(batch, {OpFailure{"d/f", missing}, OpFailure{"d", missing}});
+  EXPECT_THAT(Describe(planner.PlanChanges({"d", "d/f"})),
               ElementsAre("mkdir d", "put d/f", "meta ", "meta d"));
 }
 
 // The standby refused the root's metadata (read-only for a while): the next look at the root
 // sends it again, though nothing about the root changed here.
-TEST(SyncEngineRefusalTest, RefusedRootMetadataIsSentAgain) {
+TEST(SyncPlannerRefusalTest, RefusedRootMetadataIsSentAgain) {
   testing::FakeFileSystem fs;
   fs.File("f", "v1");
   SyncConfig config;
   config.source = "/src";
   config.rsync.archive = true;
-  SyncEngine engine(config, fs);
-  engine.Committed(*engine.PlanReconcile({fs.at("")}), {});
+  SyncPlanner planner(config, fs);
+  planner.Committed(*planner.PlanReconcile({fs.at("")}), {});
   fs.File("g", "new");
-  auto batch = engine.PlanChanges({"", "g"});
+  auto batch = planner.PlanChanges({"", "g"});
   ASSERT_THAT(Describe(batch), ElementsAre("put g", "meta "));
   Error read_only{"Read-only file system", EROFS};
-  engine.Committed(batch, {OpFailure{"g", read_only}, OpFailure{"", read_only}});
-  EXPECT_THAT(Describe(engine.PlanChanges({"", "g"})), ElementsAre("put g", "meta "));
+  planner.Committed(batch, {OpFailure{"g", read_only}, OpFailure{"", read_only}});
+  EXPECT_THAT(Describe(planner.PlanChanges({"", "g"})), ElementsAre("put g", "meta "));
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "syncd/sync_engine.h"
+#include "syncd/sync_planner.h"
 
 #include <algorithm>
 #include <functional>
@@ -8,26 +8,26 @@
 #include <unordered_set>
 
 #include "syncd/log.h"
-#include "syncd/sync_engine_plan.h"
+#include "syncd/sync_planner_plan.h"
 
 namespace syncd {
 
-SyncEngine::SyncEngine(const SyncConfig& config, FileSystem& fs)
+SyncPlanner::SyncPlanner(const SyncConfig& config, FileSystem& fs)
     : config_(config), fs_(fs, MappingFor(config)), filter_(FilterFor(config)) {}
 
-MetaMapping SyncEngine::MappingFor(const SyncConfig& config) {
+MetaMapping SyncPlanner::MappingFor(const SyncConfig& config) {
   auto mapping = MetaMapping::For(config.rsync, CurrentUmask());
   SYNCD_CHECK(mapping.has_value());
   return std::move(*mapping);
 }
 
-Result<Entry> SyncEngine::SourceView::Stat(const std::string& root, const std::string& rel) {
+Result<Entry> SyncPlanner::SourceView::Stat(const std::string& root, const std::string& rel) {
   auto e = base_.Stat(root, rel);
   if (e) mapping_.Apply(*e);
   return e;
 }
 
-Result<std::vector<Result<Entry>>> SyncEngine::SourceView::ListDir(const std::string& root,
+Result<std::vector<Result<Entry>>> SyncPlanner::SourceView::ListDir(const std::string& root,
                                                                    const std::string& rel) {
   auto entries = base_.ListDir(root, rel);
   if (entries)
@@ -36,7 +36,7 @@ Result<std::vector<Result<Entry>>> SyncEngine::SourceView::ListDir(const std::st
   return entries;
 }
 
-Filter SyncEngine::FilterFor(const SyncConfig& config) {
+Filter SyncPlanner::FilterFor(const SyncConfig& config) {
   // The agent's temporary files (.syncd-<16 hex digits>.tmp) are its own on the standby: a
   // source file of that name is not replicated (README), as the agent removes such names.
   std::string temporaries = "- .syncd-";
@@ -49,18 +49,18 @@ Filter SyncEngine::FilterFor(const SyncConfig& config) {
   return std::move(*filter);
 }
 
-void SyncEngine::AddDirMeta(const Entry& dir, Plan& plan) {
+void SyncPlanner::AddDirMeta(const Entry& dir, Plan& plan) {
   for (const Op& op : plan.metas)
     if (op.entry.path == dir.path) return;
   plan.metas.push_back(MakeOp(OpKind::kSetMeta, dir));
 }
 
-const Entry* SyncEngine::PeerEntry(const std::string& path) const {
+const Entry* SyncPlanner::PeerEntry(const std::string& path) const {
   auto it = peer_.find(path);
   return it == peer_.end() ? nullptr : &it->second;
 }
 
-bool SyncEngine::SkippedByTransferRules(const Entry& local, const Entry* peer) const {
+bool SyncPlanner::SkippedByTransferRules(const Entry& local, const Entry* peer) const {
   const RsyncOptions& o = config_.rsync;
   if (o.existing && !peer) return true;                                   // --existing
   if (o.ignore_existing && peer && local.type != FileType::kDir) return true;
@@ -80,7 +80,7 @@ bool SyncEngine::SkippedByTransferRules(const Entry& local, const Entry* peer) c
   return false;
 }
 
-bool SyncEngine::ContentDiffers(const Entry& local, const Entry& peer) const {
+bool SyncPlanner::ContentDiffers(const Entry& local, const Entry& peer) const {
   if (local.type != peer.type) return true;
   switch (local.type) {
     case FileType::kFile:
@@ -102,7 +102,7 @@ bool SyncEngine::ContentDiffers(const Entry& local, const Entry& peer) const {
   }
 }
 
-bool SyncEngine::SameContentNewTime(const Entry& local, const Entry& peer) {
+bool SyncPlanner::SameContentNewTime(const Entry& local, const Entry& peer) {
   if (local.type != FileType::kFile || peer.type != FileType::kFile || !peer.hash ||
       local.size != peer.size || local.size > kMaxHashCheckBytes)
     return false;
@@ -110,7 +110,7 @@ bool SyncEngine::SameContentNewTime(const Entry& local, const Entry& peer) {
   return hash && *hash == *peer.hash;
 }
 
-bool SyncEngine::MetaDiffers(const Entry& local, const Entry& peer) const {
+bool SyncPlanner::MetaDiffers(const Entry& local, const Entry& peer) const {
   const Meta& a = local.meta;
   const Meta& b = peer.meta;
   if (config_.KeepPerms() && local.type != FileType::kSymlink && a.mode != b.mode) return true;
@@ -128,7 +128,7 @@ bool SyncEngine::MetaDiffers(const Entry& local, const Entry& peer) const {
   return config_.Xattrs().any() && a.xattrs != b.xattrs;
 }
 
-void SyncEngine::EnsureAncestors(const std::string& path, Plan& plan) {
+void SyncPlanner::EnsureAncestors(const std::string& path, Plan& plan) {
   std::string parent = ParentOf(path);
   if (parent.empty() || plan.created_dirs.contains(parent)) return;
   const Entry* peer = PeerEntry(parent);
@@ -143,7 +143,7 @@ void SyncEngine::EnsureAncestors(const std::string& path, Plan& plan) {
   plan.touched_dirs.insert(ParentOf(parent));
 }
 
-void SyncEngine::PlanEntry(const Entry& local, Plan& plan) {
+void SyncPlanner::PlanEntry(const Entry& local, Plan& plan) {
   if (local.type == FileType::kOther ||
       (IsSpecial(local.type) && !config_.KeepSpecials()) ||
       (IsDevice(local.type) && !config_.KeepDevices())) {
@@ -160,7 +160,7 @@ void SyncEngine::PlanEntry(const Entry& local, Plan& plan) {
   PlanPath(local, plan);
 }
 
-void SyncEngine::PlanPath(const Entry& local, Plan& plan) {
+void SyncPlanner::PlanPath(const Entry& local, Plan& plan) {
   const Entry* peer = PeerEntry(local.path);
   if (local.path.empty()) {  // The root exists on the peer once the target is open.
     // Unknown (a refused change forgot it): sent again.
@@ -204,12 +204,12 @@ void SyncEngine::PlanPath(const Entry& local, Plan& plan) {
   if (MetaDiffers(local, *peer)) plan.metas.push_back(MakeOp(OpKind::kSetMeta, local));
 }
 
-std::vector<Entry> SyncEngine::LinkNames(const Entry& local, bool may_scan) {
+std::vector<Entry> SyncPlanner::LinkNames(const Entry& local, bool may_scan) {
   const std::pair<uint64_t, uint64_t> key{local.dev, local.ino};
   LinkGroup& group = links_[key];
   group.names.insert(local.path);
   if (may_scan && !group.complete && group.names.size() < local.nlink) {
-    // A new link to a file the engine knew by one name (or none): its other names are found
+    // A new link to a file the planner knew by one name (or none): its other names are found
     // once, by a scan. (Links from outside the tree keep the count above what is found.)
     group.complete = true;
     if (auto all = ScanTree(fs_, config_.source, filter_, config_.rsync.one_file_system)) {
@@ -231,14 +231,14 @@ std::vector<Entry> SyncEngine::LinkNames(const Entry& local, bool may_scan) {
   return names;  // In path order: the set is sorted.
 }
 
-void SyncEngine::PlanOtherNames(const Entry& local, Plan& plan) {
+void SyncPlanner::PlanOtherNames(const Entry& local, Plan& plan) {
   // A name new to the peer brings no new content to the others (Maildir's link() and
   // unlink() on every delivery must not scan the tree); a rewrite through a known name does.
   for (const Entry& other : LinkNames(local, PeerEntry(local.path) != nullptr))
     if (other.path != local.path) PlanEntry(other, plan);
 }
 
-void SyncEngine::PlanLinked(const Entry& local, Plan& plan) {
+void SyncPlanner::PlanLinked(const Entry& local, Plan& plan) {
   std::vector<Entry> names = LinkNames(local, /*may_scan=*/true);  // To choose the first name.
   if (names.empty() || names.front().path != local.path) {
     // The first name in path order carries the content; the others are links to it.
@@ -259,7 +259,7 @@ void SyncEngine::PlanLinked(const Entry& local, Plan& plan) {
     if (plan.planned.insert(names[i].path).second) PlanLinkTo(names[i], local.path, plan);
 }
 
-void SyncEngine::PlanLinkTo(const Entry& local, const std::string& first, Plan& plan) {
+void SyncPlanner::PlanLinkTo(const Entry& local, const std::string& first, Plan& plan) {
   const Entry* peer = PeerEntry(local.path);
   const Entry* leader = PeerEntry(first);
   // Linked already: both names of one file on the peer, and that file keeps its inode.
@@ -273,15 +273,15 @@ void SyncEngine::PlanLinkTo(const Entry& local, const std::string& first, Plan& 
   plan.touched_dirs.insert(ParentOf(local.path));
 }
 
-Result<ChangeBatch> SyncEngine::PlanReconcile(const Listing& peer) {
+Result<ChangeBatch> SyncPlanner::PlanReconcile(const Listing& peer) {
   std::map<std::string, Entry> known;
   for (const Entry& e : peer) known.emplace(e.path, e);
   return Reconcile(std::move(known));
 }
 
-Result<ChangeBatch> SyncEngine::PlanRescan() { return Reconcile(peer_); }
+Result<ChangeBatch> SyncPlanner::PlanRescan() { return Reconcile(peer_); }
 
-Result<ChangeBatch> SyncEngine::Reconcile(std::map<std::string, Entry> peer) {
+Result<ChangeBatch> SyncPlanner::Reconcile(std::map<std::string, Entry> peer) {
   peer_ = std::move(peer);
   auto local = ScanTree(fs_, config_.source, filter_, config_.rsync.one_file_system);
   if (!local) return std::unexpected(local.error());

@@ -1,4 +1,4 @@
-// SyncEngine, continued: the changes the watcher reports (renames, removals, new subtrees), and
+// SyncPlanner, continued: the changes the watcher reports (renames, removals, new subtrees), and
 // what the peer acknowledged of them.
 #include <algorithm>
 #include <optional>
@@ -6,19 +6,19 @@
 #include <unordered_set>
 
 #include "syncd/log.h"
-#include "syncd/sync_engine.h"
-#include "syncd/sync_engine_plan.h"
+#include "syncd/sync_planner.h"
+#include "syncd/sync_planner_plan.h"
 
 namespace syncd {
 
-void SyncEngine::ForgetSubtree(const std::string& path) {
+void SyncPlanner::ForgetSubtree(const std::string& path) {
   peer_.erase(path);
   std::string prefix = path + "/";
   for (auto it = peer_.lower_bound(prefix); it != peer_.end() && it->first.starts_with(prefix);)
     it = peer_.erase(it);
 }
 
-void SyncEngine::MoveKnowledge(const std::string& from, const std::string& to) {
+void SyncPlanner::MoveKnowledge(const std::string& from, const std::string& to) {
   ForgetSubtree(to);
   std::vector<Entry> moved;
   if (auto it = peer_.find(from); it != peer_.end()) moved.push_back(std::move(it->second));
@@ -33,7 +33,7 @@ void SyncEngine::MoveKnowledge(const std::string& from, const std::string& to) {
   }
 }
 
-void SyncEngine::PlanRename(const Rename& r, Plan& plan, std::vector<std::string>& extra_paths) {
+void SyncPlanner::PlanRename(const Rename& r, Plan& plan, std::vector<std::string>& extra_paths) {
   const Entry* origin = PeerEntry(r.from);
   bool is_dir = origin && origin->type == FileType::kDir;
   std::string to_parent = ParentOf(r.to);
@@ -75,13 +75,13 @@ void SyncEngine::PlanRename(const Rename& r, Plan& plan, std::vector<std::string
   plan.touched_dirs.insert(to_parent);
 }
 
-void SyncEngine::PlanRemoval(const std::string& path, FileType type, Plan& plan) {
+void SyncPlanner::PlanRemoval(const std::string& path, FileType type, Plan& plan) {
   if (removal_gate_ && !removal_gate_(path)) return;
   plan.deletes.push_back(MakeOp(OpKind::kDelete, PathEntry(path, type)));
   plan.touched_dirs.insert(ParentOf(path));
 }
 
-void SyncEngine::PlanSubtree(const std::string& dir, Plan& plan) {
+void SyncPlanner::PlanSubtree(const std::string& dir, Plan& plan) {
   std::optional<uint64_t> root_dev;
   if (config_.rsync.one_file_system)
     if (auto root = fs_.Stat(config_.source, "")) root_dev = root->dev;
@@ -103,7 +103,7 @@ void SyncEngine::PlanSubtree(const std::string& dir, Plan& plan) {
   }
 }
 
-void SyncEngine::PlanMovedSubtree(const std::string& dir, Plan& plan) {
+void SyncPlanner::PlanMovedSubtree(const std::string& dir, Plan& plan) {
   // Notices about what lies beneath a renamed directory may have been handled under either
   // name, before or after the rename's own: a file found missing under the old name was
   // deleted there, one removed before the move is still on the peer. The state decides.
@@ -123,7 +123,7 @@ void SyncEngine::PlanMovedSubtree(const std::string& dir, Plan& plan) {
   }
 }
 
-ChangeBatch SyncEngine::PlanChanges(const std::vector<Rename>& renames,
+ChangeBatch SyncPlanner::PlanChanges(const std::vector<Rename>& renames,
                                     const std::vector<std::string>& released) {
   Plan plan;
   std::vector<std::string> extra;
@@ -188,7 +188,7 @@ ChangeBatch SyncEngine::PlanChanges(const std::vector<Rename>& renames,
   return plan.Finish(next_batch_id_++);
 }
 
-void SyncEngine::KeptOnPeer(const std::vector<std::string>& dirs) {
+void SyncPlanner::KeptOnPeer(const std::vector<std::string>& dirs) {
   for (const std::string& dir : dirs) {
     Entry e = PathEntry(dir, FileType::kDir);
     e.meta.mtime_sec = INT64_MIN;  // Unknown: compared afresh.
@@ -196,7 +196,7 @@ void SyncEngine::KeptOnPeer(const std::vector<std::string>& dirs) {
   }
 }
 
-void SyncEngine::Committed(const ChangeBatch& batch, const std::vector<OpFailure>& failures,
+void SyncPlanner::Committed(const ChangeBatch& batch, const std::vector<OpFailure>& failures,
                            const std::vector<std::pair<std::string, ContentHash>>& sent_hashes) {
   std::unordered_set<std::string> failed;
   for (const OpFailure& f : failures) failed.insert(f.path);

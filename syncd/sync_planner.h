@@ -1,5 +1,5 @@
-// SyncEngine decides what must change on the peer. State-based: a change notice only marks a
-// path; when a batch is planned the engine looks at what the path is now (lstat) and compares
+// SyncPlanner decides what must change on the peer. State-based: a change notice only marks a
+// path; when a batch is planned the planner looks at what the path is now (lstat) and compares
 // it with what it knows the peer holds. It does no network I/O; the runner carries the batches.
 #pragma once
 
@@ -20,16 +20,16 @@
 
 namespace syncd {
 
-class SyncEngine {
+class SyncPlanner {
  public:
-  // `fs` must outlive the engine.
-  SyncEngine(const SyncConfig& config, FileSystem& fs);
+  // `fs` must outlive the planner.
+  SyncPlanner(const SyncConfig& config, FileSystem& fs);
 
   // Startup, reconnect and rescan: scans the source and compares it with `peer` (what the peer
-  // holds, as listed by it), which replaces the engine's knowledge of the peer. Deletes what the
+  // holds, as listed by it), which replaces the planner's knowledge of the peer. Deletes what the
   // source no longer has when `delete` allows it at startup, never what the filter excludes.
   Result<ChangeBatch> PlanReconcile(const Listing& peer);
-  // Same comparison against the engine's current knowledge of the peer (after an overflow).
+  // Same comparison against the planner's current knowledge of the peer (after an overflow).
   Result<ChangeBatch> PlanRescan();
 
   // Plans the operations for what the batcher released: renames first, in order, then the
@@ -38,7 +38,7 @@ class SyncEngine {
                           const std::vector<std::string>& paths);
   ChangeBatch PlanChanges(const std::vector<std::string>& paths) { return PlanChanges({}, paths); }
 
-  // The directory's metadata on the peer changed in a way the engine did not plan (a file
+  // The directory's metadata on the peer changed in a way the planner did not plan (a file
   // renamed into it by another channel): it is compared as unknown next time.
   void PeerDirChanged(const std::string& dir) {
     if (auto it = peer_.find(dir); it != peer_.end()) it->second.meta.mtime_sec = INT64_MIN;
@@ -103,7 +103,7 @@ class SyncEngine {
   // Plans the deletion of `path`, gone from the source, unless the removal gate holds it.
   void PlanRemoval(const std::string& path, FileType type, Plan& plan);
 
-  // The source as the engine compares and sends it: metadata after the sync's mapping.
+  // The source as the planner compares and sends it: metadata after the sync's mapping.
   class SourceView : public FileSystem {
    public:
     SourceView(FileSystem& base, MetaMapping mapping) : base_(base), mapping_(std::move(mapping)) {}

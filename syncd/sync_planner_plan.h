@@ -1,6 +1,6 @@
-// SyncEngine's working state while it plans one batch; shared by the files that implement it
-// (sync_engine.cc: comparing entries and the startup comparison; sync_engine_changes.cc: live
-// changes and what the peer acknowledged). Not part of the engine's interface.
+// SyncPlanner's working state while it plans one batch; shared by the files that implement it
+// (sync_planner.cc: comparing entries and the startup comparison; sync_planner_changes.cc: live
+// changes and what the peer acknowledged). Not part of the planner's interface.
 #pragma once
 
 #include <algorithm>
@@ -10,7 +10,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "syncd/sync_engine.h"
+#include "syncd/sync_planner.h"
 
 namespace syncd {
 
@@ -23,7 +23,7 @@ inline Entry PathEntry(const std::string& path, FileType type = FileType::kFile)
 }
 
 // Operations collected while planning, emitted in a safe order by Finish().
-struct SyncEngine::Plan {
+struct SyncPlanner::Plan {
   std::vector<Op> moves;    // Renames, and deletes clearing their way, in the order they happened.
   std::vector<Op> deletes;
   std::vector<Op> creates;  // Mkdir, Symlink, Put; sorted by path so parents come first.
