@@ -18,8 +18,8 @@ namespace {
 
 }  // namespace
 
-Daemon::Daemon(Config config, ReplicaFactory factory, Loader loader)
-    : config_(std::move(config)), factory_(std::move(factory)), loader_(std::move(loader)) {
+Daemon::Daemon(Config config, ReplicaMaker make_replica, Loader loader)
+    : config_(std::move(config)), make_replica_(std::move(make_replica)), loader_(std::move(loader)) {
   uv_loop_init(&loop_);
   LoopMonitor::Enable(&loop_);
 }
@@ -203,7 +203,7 @@ std::unique_ptr<Daemon::Slot> Daemon::MakeSlot(const SyncConfig& sync) {
   hooks.on_status = [this](const std::string& status) {
     if (!stopping_) notifier_.Send("STATUS=" + status);
   };
-  SyncRunner::ReplicaFactory make = [this, s] { return factory_(&loop_, s->config); };
+  PeerConnector make = [this, s] { return make_replica_(&loop_, s->config); };
   slot->runner = std::make_unique<SyncRunner>(&loop_, sync, config_.settings.insist,
                                               std::move(make), std::move(hooks));
   return slot;
@@ -306,8 +306,8 @@ void Daemon::StartControl() {
 void Daemon::OnControlRequest(uint64_t client, const std::string& request) {
   if (request != "flush") return control_->Answer(client, "error: unknown request '" + request + "'");
   // What the kernel queued came before the request: take it in, then note the time.
-  for (auto& slot : slots_) slot->runner->Hurry();
-  flushes_.push_back(Flush{client, Clock::now()});
+  for (auto& slot : slots_) slot->runner->SendPendingNow();
+  flushes_.push_back(FlushRequest{client, Clock::now()});
   LogInfo("flush requested: answering once every change made before it is durable on the peer");
   // Answered now if nothing was pending; otherwise as the syncs report progress.
   CheckFlushes();
@@ -315,8 +315,8 @@ void Daemon::OnControlRequest(uint64_t client, const std::string& request) {
 
 void Daemon::CheckFlushes() {
   if (!control_) return;
-  std::vector<Flush> waiting;
-  for (const Flush& f : flushes_) {
+  std::vector<FlushRequest> waiting;
+  for (const FlushRequest& f : flushes_) {
     std::string stopped, failed;
     bool durable = true;
     for (const auto& slot : slots_) {

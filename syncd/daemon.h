@@ -1,5 +1,7 @@
 // Daemon runs every sync of a configuration on one libuv loop until it is told to stop:
-// SIGTERM and SIGINT stop watching, send what is pending (bounded by a timeout) and exit 0.
+// SIGTERM and SIGINT stop watching and send what is pending, bounded by stopTimeout; the exit
+// status is 0 when everything reached the peer and 1 when changes were left behind (the peer
+// unreachable, or the timeout). A second signal exits at once.
 // SIGHUP reloads the configuration and applies the difference: syncs that did not change
 // keep running untouched, new ones start, removed ones stop, a sync whose excludes changed
 // keeps its connection and what it knows of the peer, and any other change restarts that
@@ -17,7 +19,7 @@
 #include "syncd/config.h"
 #include "syncd/control_server.h"
 #include "syncd/loop_monitor.h"
-#include "syncd/notify.h"
+#include "syncd/service_notifier.h"
 #include "syncd/replica.h"
 #include "syncd/sync_runner.h"
 
@@ -25,11 +27,12 @@ namespace syncd {
 
 class Daemon {
  public:
-  using ReplicaFactory =
+  // Makes the PeerConnector of each sync.
+  using ReplicaMaker =
       std::function<std::unique_ptr<Replica>(uv_loop_t*, const SyncConfig&)>;
   // Loads the configuration again, for SIGHUP.
   using Loader = std::function<Result<Config>()>;
-  Daemon(Config config, ReplicaFactory factory, Loader loader = {});
+  Daemon(Config config, ReplicaMaker make_replica, Loader loader = {});
   ~Daemon();
 
   // Serves `syncd flush` on this Unix socket (set before Run()).
@@ -69,7 +72,7 @@ class Daemon {
   void NotifyReady(const std::string& status);
 
   Config config_;
-  ReplicaFactory factory_;
+  ReplicaMaker make_replica_;
   Loader loader_;
   uv_loop_t loop_;
   std::vector<std::unique_ptr<Slot>> slots_;
@@ -80,18 +83,18 @@ class Daemon {
   bool progress_shown_ = false;
   std::string control_path_;
   std::unique_ptr<ControlServer> control_;
-  struct Flush {
+  struct FlushRequest {
     uint64_t client;  // The control connection waiting for the answer.
     TimePoint since;
   };
-  std::vector<Flush> flushes_;
+  std::vector<FlushRequest> flushes_;
   std::vector<UvHandle<uv_signal_t>> signals_;
   UvHandle<uv_timer_t> stop_timer_;
   UvHandle<uv_timer_t> watchdog_timer_;
   std::unique_ptr<LoopMonitor> loop_monitor_;
   UvHandle<uv_timer_t> status_timer_;
   bool status_error_logged_ = false;
-  Notifier notifier_;
+  ServiceNotifier notifier_;
   bool stopping_ = false;
   bool finished_ = false;
   int status_ = 0;

@@ -4,8 +4,8 @@
 
 namespace syncd {
 
-LargeLane::LargeLane(std::string name, ReplicaFactory factory, Done done)
-    : name_(std::move(name)), factory_(std::move(factory)), done_(std::move(done)) {}
+LargeLane::LargeLane(std::string name, PeerConnector connect, Done done)
+    : name_(std::move(name)), connect_(std::move(connect)), done_(std::move(done)) {}
 
 LargeLane::~LargeLane() {
   *alive_ = false;
@@ -48,7 +48,7 @@ void LargeLane::Next() {
   if (in_flight_ || queue_.empty() || connecting_) return;
   std::weak_ptr<bool> alive = alive_;
   if (!connected_) {
-    if (!replica_) replica_ = factory_();
+    if (!replica_) replica_ = connect_();
     connecting_ = true;
     replica_->Connect([this, alive](Result<void> r) {
       if (!(alive.lock() && *alive.lock())) return;

@@ -29,11 +29,10 @@ class LargeLane {
            (op.entry.size >= kLargeFileBytes || (op.basis_size > 0 && op.entry.size >= kDeltaMinBytes));
   }
 
-  using ReplicaFactory = std::function<std::unique_ptr<Replica>()>;
   // `done` gets each transfer's batch and result, in order; a failed status means the lane's
   // connection broke (the caller treats it as the sync's connection breaking).
   using Done = std::function<void(const ChangeBatch&, BatchResult)>;
-  LargeLane(std::string name, ReplicaFactory factory, Done done);
+  LargeLane(std::string name, PeerConnector connect, Done done);
   ~LargeLane();
 
   void Enqueue(Op op, TimePoint oldest);
@@ -52,7 +51,7 @@ class LargeLane {
   void Next();
 
   std::string name_;
-  ReplicaFactory factory_;
+  PeerConnector connect_;
   Done done_;
   std::unique_ptr<Replica> replica_;
   bool connected_ = false;

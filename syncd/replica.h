@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,11 @@
 #include "syncd/tree.h"
 
 namespace syncd {
+
+class Replica;
+// Makes a new connection to one sync's peer, each call a fresh one (the large-file lane takes a
+// second).
+using PeerConnector = std::function<std::unique_ptr<Replica>()>;
 
 class Replica {
  public:

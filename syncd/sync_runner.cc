@@ -29,7 +29,7 @@ Batcher::Options BatcherOptions(const SyncConfig& config) {
 }  // namespace
 
 SyncRunner::SyncRunner(uv_loop_t* loop, const SyncConfig& config, bool insist,
-                       ReplicaFactory factory, Hooks hooks, Seams seams)
+                       PeerConnector connect, Hooks hooks, Seams seams)
     : loop_(loop),
       config_(config),
       insist_(insist),
@@ -38,8 +38,8 @@ SyncRunner::SyncRunner(uv_loop_t* loop, const SyncConfig& config, bool insist,
       fs_(seams_.fs ? *seams_.fs : *own_fs_),
       planner_(config_, fs_),
       batcher_(BatcherOptions(config_)),
-      replica_(factory()),
-      lane_(config_.name, factory,
+      replica_(connect()),
+      lane_(config_.name, connect,
             [this](const ChangeBatch& b, BatchResult r) { OnLaneDone(b, std::move(r)); }),
       hooks_(std::move(hooks)),
       delete_hold_(MakeDeleteHold(config_)),
@@ -131,15 +131,15 @@ void SyncRunner::Send(ChangeBatch batch) {
   });
 }
 
-void SyncRunner::Hurry() {
-  if (watcher_) watcher_->Flush();
+void SyncRunner::SendPendingNow() {
+  if (watcher_) watcher_->ReadQueued();
   if (!failed_.empty() && phase_ == Phase::kLive) {
     // Every failing path is tried once more now, whatever its pause.
     uv_timer_stop(retry_timer_.get());
     failed_.TakeRetries();
     for (const std::string& p : failed_.Paths()) batcher_.Add(p, Clock::now());
   }
-  hurry_ = true;
+  send_now_ = true;
   Pump();
 }
 
@@ -163,7 +163,7 @@ void SyncRunner::PumpOnce() {
   if (phase_ != Phase::kLive || in_flight_) return MaybeFinishDrain();
   auto now = Clock::now();
   // Draining for a stop, or flushing: what is pending goes now, whatever the delay.
-  bool all = drain_done_ || hurry_;
+  bool all = drain_done_ || send_now_;
   if (!delete_hold_.empty() && (all || delete_hold_.Due(now))) ReleaseDeletes();
   ArmHoldTimer();  // Also when it woke a little early (libuv's clock lags behind).
   if (need_rescan_) {
@@ -179,7 +179,7 @@ void SyncRunner::PumpOnce() {
       return Send(std::move(*batch));
     }
   }
-  if (batcher_.empty() && delete_hold_.empty()) hurry_ = false;
+  if (batcher_.empty() && delete_hold_.empty()) send_now_ = false;
   batcher_.Promote(all ? now + std::chrono::hours(24 * 365) : now);
   while (!batcher_.empty() && !held_) {
     if (!batcher_.Due(now) && !all) {
@@ -242,7 +242,7 @@ std::optional<Batcher::Released> SyncRunner::TakeReleasable(TimePoint now, bool 
 void SyncRunner::Drain(std::function<void(bool)> done) {
   drain_done_ = std::move(done);
   if (watcher_) {
-    watcher_->Flush();  // Take in what the kernel already queued, then stop watching.
+    watcher_->ReadQueued();  // Take in what the kernel already queued, then stop watching.
     watcher_->Stop();
   }
   if (phase_ == Phase::kWaitingRetry) {

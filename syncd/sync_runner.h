@@ -53,10 +53,9 @@ class SyncRunner {
 
   using Seams = RunnerSeams;
 
-  using ReplicaFactory = std::function<std::unique_ptr<Replica>()>;
-  // `loop` must outlive the runner. `factory` makes the connection to the peer, and a second
+  // `loop` must outlive the runner. `connect` makes the connection to the peer, and a second
   // one for the large-file lane when a large file needs it.
-  SyncRunner(uv_loop_t* loop, const SyncConfig& config, bool insist, ReplicaFactory factory,
+  SyncRunner(uv_loop_t* loop, const SyncConfig& config, bool insist, PeerConnector connect,
              Hooks hooks, Seams seams = {});
   ~SyncRunner();
 
@@ -74,7 +73,7 @@ class SyncRunner {
   // For `syncd flush`: reads what the kernel has queued for the watches (the changes made
   // before this call) and sends everything pending now, whatever the delay.
   // Paths waiting for a retry after a failure are tried again now.
-  void Hurry();
+  void SendPendingNow();
   // Paths whose latest attempt, made after `t`, failed: "path: reason", a few at most. A flush
   // that waits for them is answered with these.
   std::vector<std::string> FailedSince(TimePoint t) const;
@@ -181,7 +180,7 @@ class SyncRunner {
   uint64_t backoff_ms_ = 0;
   std::function<void(bool)> drain_done_;
   bool drain_delivered_ = true;
-  bool hurry_ = false;  // Send what is pending now (a flush); cleared once nothing is.
+  bool send_now_ = false;  // Send what is pending now (a flush); cleared once nothing is.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

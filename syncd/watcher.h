@@ -39,7 +39,7 @@ class Watcher {
   [[nodiscard]] virtual Result<void> Start(Handler handler) = 0;
   virtual void Stop() = 0;
   // Reads and reports whatever the kernel has queued so far.
-  virtual void Flush() = 0;
+  virtual void ReadQueued() = 0;
   // Kernel events read so far, for statistics.
   virtual uint64_t events_read() const = 0;
   // Directories watched now.
@@ -56,7 +56,7 @@ class InotifyWatcher : public Watcher {
 
   Result<void> Start(Handler handler) override;
   void Stop() override;
-  void Flush() override { Drain(); }
+  void ReadQueued() override { Drain(); }
   uint64_t events_read() const override { return events_read_; }
   size_t watch_count() const override { return paths_.size(); }
   // Directories listed so far (at startup, for new directories, after an overflow).

@@ -96,7 +96,7 @@ class FakeWatcher : public Watcher {
     return {};
   }
   void Stop() override { stopped = true; }
-  void Flush() override {}
+  void ReadQueued() override {}
   uint64_t events_read() const override { return 0; }
   size_t watch_count() const override { return 1; }
   // A change the test made to the fake file system.

@@ -240,7 +240,7 @@ TEST_F(SyncRunnerTest, EachFailureIsHandledAsTheReplicaClassifiedIt) {
 }
 
 // A flush tries failing paths at once and learns which failed again since it asked.
-TEST_F(SyncRunnerTest, HurryRetriesFailingPathsAtOnce) {
+TEST_F(SyncRunnerTest, SendingPendingNowRetriesFailingPathsAtOnce) {
   Start();
   ASSERT_TRUE(RunUntil([&] { return in_sync_ == 1; }));
   peer_.answer = [](const ChangeBatch& b) {
@@ -256,7 +256,7 @@ TEST_F(SyncRunnerTest, HurryRetriesFailingPathsAtOnce) {
   auto asked = Clock::now();
   EXPECT_FALSE(runner_->DurableBefore(asked));
   EXPECT_TRUE(runner_->FailedSince(asked).empty());
-  runner_->Hurry();
+  runner_->SendPendingNow();
   ASSERT_TRUE(RunUntil([&] { return !runner_->FailedSince(asked).empty(); }));
   EXPECT_EQ(runner_->FailedSince(asked), std::vector<std::string>{"bad: Input/output error"});
 }

@@ -58,9 +58,9 @@ TEST_F(WatcherTest, ADeepTreeMadeWhileWatchedIsListedOnceNotOncePerLevel) {
     ::close(dir);
     done = true;
   });
-  while (!done) watcher_->Flush();
+  while (!done) watcher_->ReadQueued();
   writer.join();
-  watcher_->Flush();
+  watcher_->ReadQueued();
   EXPECT_EQ(watcher_->watch_count(), static_cast<size_t>(kDepth + 1));
   EXPECT_EQ(watcher_->dirs_listed(), static_cast<uint64_t>(kDepth + 1));
   // Every level was reported, down to the deepest.
@@ -76,7 +76,7 @@ TEST_F(WatcherTest, EachDirectoryIsListedOnce) {
   Start();
   EXPECT_EQ(watcher_->dirs_listed(), 3u);
   std::filesystem::create_directories(root_ + "/a/b/c/e");
-  watcher_->Flush();
+  watcher_->ReadQueued();
   EXPECT_EQ(watcher_->dirs_listed(), 5u);
   EXPECT_TRUE(reported_.count("a/b/c/e"));
 }

@@ -9,9 +9,9 @@
 
 namespace syncd {
 
-class Notifier {
+class ServiceNotifier {
  public:
-  Notifier();  // Reads NOTIFY_SOCKET and WATCHDOG_USEC from the environment.
+  ServiceNotifier();  // Reads NOTIFY_SOCKET and WATCHDOG_USEC from the environment.
   // Sends e.g. "READY=1\nSTATUS=in sync"; returns false if there is no socket or it failed.
   bool Send(const std::string& state) const;
   bool enabled() const { return !socket_.empty(); }

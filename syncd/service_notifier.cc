@@ -1,4 +1,4 @@
-#include "syncd/notify.h"
+#include "syncd/service_notifier.h"
 
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -9,7 +9,7 @@
 
 namespace syncd {
 
-Notifier::Notifier() {
+ServiceNotifier::ServiceNotifier() {
   if (const char* s = std::getenv("NOTIFY_SOCKET"); s && (s[0] == '/' || s[0] == '@'))
     socket_ = s;
   if (const char* w = std::getenv("WATCHDOG_USEC")) {
@@ -20,7 +20,7 @@ Notifier::Notifier() {
   }
 }
 
-bool Notifier::Send(const std::string& state) const {
+bool ServiceNotifier::Send(const std::string& state) const {
   if (socket_.empty()) return false;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
