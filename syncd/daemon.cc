@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "syncd/log.h"
+#include "syncd/reload_plan.h"
 #include "syncd/status.h"
 
 namespace syncd {
@@ -226,50 +227,52 @@ void Daemon::Reload() {
     return;
   }
   for (const std::string& w : fresh->warnings) LogWarn("{}", w);
-  // A sync is the same sync if it replicates the same source to the same target.
-  auto same_target = [](const SyncConfig& a, const SyncConfig& b) {
-    return a.source == b.source && a.host == b.host && a.target_dir == b.target_dir;
-  };
-  std::vector<bool> taken(fresh->syncs.size(), false);
+  std::vector<SyncConfig> running;
+  std::vector<bool> running_ok;
+  for (const auto& slot : slots_) {
+    running.push_back(slot->config);
+    running_ok.push_back(slot->running);
+  }
+  ReloadPlan plan = PlanReload(running, running_ok, fresh->syncs);
   std::vector<std::unique_ptr<Slot>> next;
   std::vector<std::unique_ptr<Slot>> gone;
   size_t kept = 0, excludes = 0, restarted = 0, added = 0;
-  for (auto& slot : slots_) {
-    size_t j = 0;
-    while (j < fresh->syncs.size() && (taken[j] || !same_target(slot->config, fresh->syncs[j]))) ++j;
-    if (j == fresh->syncs.size()) {
-      LogInfo("reload: {} ({} -> {}) is gone from the configuration; stopping it",
-              slot->config.name, slot->config.source, slot->config.target_dir);
-      gone.push_back(std::move(slot));
-      continue;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    std::unique_ptr<Slot>& slot = slots_[i];
+    const ReloadPlan::Step step = plan.running[i];
+    switch (step.action) {
+      case ReloadPlan::Action::kStop:
+        LogInfo("reload: {} ({} -> {}) is gone from the configuration; stopping it",
+                slot->config.name, slot->config.source, slot->config.target_dir);
+        gone.push_back(std::move(slot));
+        break;
+      case ReloadPlan::Action::kRestart: {
+        const SyncConfig& want = fresh->syncs[step.wanted];
+        LogInfo("reload: {} changed; restarting it", want.name);
+        gone.push_back(std::move(slot));
+        next.push_back(MakeSlot(want));
+        next.back()->in_sync = true;  // READY was sent already; a restart does not withdraw it.
+        next.back()->runner->Start();
+        ++restarted;
+        break;
+      }
+      case ReloadPlan::Action::kNewFilter:
+      case ReloadPlan::Action::kKeep: {
+        const SyncConfig& want = fresh->syncs[step.wanted];
+        if (step.action == ReloadPlan::Action::kNewFilter) {
+          LogInfo("reload: {}: new excludes; comparing the tree again", want.name);
+          slot->runner->SetFilterRules(want.filter_rules);
+          ++excludes;
+        } else {
+          ++kept;
+        }
+        slot->config.filter_rules = want.filter_rules;
+        next.push_back(std::move(slot));
+        break;
+      }
     }
-    taken[j] = true;
-    const SyncConfig& want = fresh->syncs[j];
-    SyncConfig compare = slot->config;
-    compare.filter_rules = want.filter_rules;
-    compare.name = want.name;
-    compare.defined_at = want.defined_at;
-    if (!(compare == want) || !slot->running) {
-      LogInfo("reload: {} changed; restarting it", want.name);
-      gone.push_back(std::move(slot));
-      next.push_back(MakeSlot(want));
-      next.back()->in_sync = true;  // READY was sent already; a restart does not withdraw it.
-      next.back()->runner->Start();
-      ++restarted;
-      continue;
-    }
-    if (slot->config.filter_rules != want.filter_rules) {
-      LogInfo("reload: {}: new excludes; comparing the tree again", want.name);
-      slot->runner->SetFilterRules(want.filter_rules);
-      ++excludes;
-    } else {
-      ++kept;
-    }
-    slot->config.filter_rules = want.filter_rules;
-    next.push_back(std::move(slot));
   }
-  for (size_t j = 0; j < fresh->syncs.size(); ++j) {
-    if (taken[j]) continue;
+  for (size_t j : plan.added) {
     LogInfo("reload: {} ({} -> {}) is new; starting it", fresh->syncs[j].name,
             fresh->syncs[j].source, fresh->syncs[j].target_dir);
     next.push_back(MakeSlot(fresh->syncs[j]));
