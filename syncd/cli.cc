@@ -195,7 +195,7 @@ void ApplyCommandLine(const CliOptions& o, Config& config) {
     for (SyncConfig& s : config.syncs) s.delay = *o.delay;
 }
 
-std::vector<std::string> EngineDifferences(const SyncConfig& y) {
+std::vector<std::string> DesignDifferences(const SyncConfig& y) {
   std::vector<std::string> out;
   if (!y.delay)
     out.push_back("no delay: a change goes out once the file is closed (lsyncd waits `delay`, "
@@ -253,7 +253,7 @@ std::string DescribeConfig(const Config& c) {
     if (!y.filter_rules.empty())
       out += fmt::format("  filter: {}\n", fmt::join(y.filter_rules, ", "));
     if (!y.rsync.chmod.empty()) out += fmt::format("  chmod: {}\n", fmt::join(y.rsync.chmod, ","));
-    for (const std::string& n : EngineDifferences(y)) out += fmt::format("  differs from lsyncd: {}\n", n);
+    for (const std::string& n : DesignDifferences(y)) out += fmt::format("  differs from lsyncd: {}\n", n);
     for (const std::string& n : y.notes) out += fmt::format("  differs from lsyncd: {}\n", n);
     if (!y.host.empty())
       out += fmt::format("  ssh: identityFile={} port={} carrier={}\n",
@@ -294,40 +294,6 @@ int PrintStatus(const Config& config) {
     if (text.compare(at + 8, 8, "in sync\n") == 0) ++in_sync;
   }
   return !stale && syncs > 0 && in_sync == syncs ? 0 : 3;
-}
-
-Result<void> PrepareProcess(Config& config) {
-  Settings& s = config.settings;
-  // daemon() changes to "/"; relative paths must be made absolute first.
-  char cwd[PATH_MAX];
-  if (::getcwd(cwd, sizeof cwd)) {
-    for (std::optional<std::string>* p : {&s.pidfile, &s.logfile})
-      if (*p && !(*p)->empty() && (**p)[0] != '/') **p = std::string(cwd) + "/" + **p;
-  }
-  if (s.logfile) {
-    Log::SetFile(*s.logfile, /*also_stderr=*/s.nodaemon);
-  }
-  if (!s.nodaemon) {
-    if (!s.logfile) Log::UseSyslog(s.log_ident, s.log_facility);
-    if (::daemon(0, 0) != 0) return FailErrno("daemon");
-  }
-  if (s.pidfile) {
-    std::ofstream pid(*s.pidfile, std::ios::trunc);
-    if (!pid) return FailErrno("pidfile " + *s.pidfile);
-    pid << ::getpid() << "\n";
-  }
-  return {};
-}
-
-void FinishProcess(const Config& config) {
-  if (config.settings.pidfile) ::unlink(config.settings.pidfile->c_str());
-}
-
-std::string SelfExecutable(const char* argv0) {
-  char buf[PATH_MAX];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n > 0) return std::string(buf, static_cast<size_t>(n));
-  return argv0;
 }
 
 }  // namespace syncd

@@ -44,18 +44,12 @@ std::string ConfigIdentity(const CliOptions& options);
 void ApplyCommandLine(const CliOptions& options, Config& config);
 // Where a sync's result differs from lsyncd's by design (how syncd works, not options), one
 // line each, for `syncd --check`.
-std::vector<std::string> EngineDifferences(const SyncConfig& sync);
+std::vector<std::string> DesignDifferences(const SyncConfig& sync);
 // The effective configuration, for `syncd --check`.
 std::string DescribeConfig(const Config& config);
 // `syncd status CONFIG`: prints the status file of the syncd running CONFIG and how old it is.
 // Exit status 0 if every sync is in sync and the report is fresh, 3 otherwise, 1 if there is
 // no report to read.
 int PrintStatus(const Config& config);
-// Detaches unless nodaemon, points the log at its destination and writes the pidfile.
-Result<void> PrepareProcess(Config& config);
-// Removes the pidfile.
-void FinishProcess(const Config& config);
-// Absolute path of the running program, for spawning the local agent.
-std::string SelfExecutable(const char* argv0);
 
 }  // namespace syncd

@@ -12,6 +12,7 @@
 
 #include "lua/config_loader.h"
 #include "syncd/cli.h"
+#include "syncd/process.h"
 #include "syncd/control.h"
 #include "syncd/daemon.h"
 #include "syncd/log.h"
