@@ -111,17 +111,6 @@ void TcpRelay::Pump(int from, int to, size_t rate) {
 }
 std::string SourceDir() { return SYNCD_SOURCE_DIR; }
 
-TempDir::TempDir(const std::string& tag) {
-  std::string tmpl = "/tmp/syncd-" + tag + ".XXXXXX";
-  path_ = mkdtemp(tmpl.data());
-}
-
-TempDir::~TempDir() {
-  if (std::getenv("SYNCD_KEEP_TMP")) return;
-  std::error_code ec;
-  fs::remove_all(path_, ec);
-}
-
 void WriteFile(const std::string& path, const std::string& content, mode_t mode) {
   // Written to a new name and renamed, so the watcher sees one complete file.
   // (A name of up to 255 bytes keeps a temporary name that fits.)

@@ -15,19 +15,11 @@
 #include <thread>
 #include <vector>
 
+#include "tests/temp_dir.h"
+
 namespace syncd::itest {
 
-// A directory under /tmp, removed with everything in it on destruction.
-class TempDir {
- public:
-  explicit TempDir(const std::string& tag);
-  ~TempDir();
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 void WriteFile(const std::string& path, const std::string& content, mode_t mode = 0644);
 void AppendFile(const std::string& path, const std::string& content);

@@ -1,4 +1,5 @@
 #include "lua/config_loader.h"
+#include "tests/temp_dir.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -17,12 +18,10 @@ using ::testing::HasSubstr;
 class ConfigLoaderTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/syncd-config-test.XXXXXX";
-    dir_ = mkdtemp(tmpl);
+    dir_ = tmp_.path();
     fs::create_directories(dir_ + "/a");
     fs::create_directories(dir_ + "/b");
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   Result<Config> Load(const std::string& text) {
     std::string path = dir_ + "/syncd.conf.lua";
@@ -38,6 +37,7 @@ class ConfigLoaderTest : public ::testing::Test {
     return "sync { default.rsyncssh, source = '" + dir_ + "/a', host = 'peer', targetdir = '/t'" +
            extra + " }\n";
   }
+  testing::TempDir tmp_{"config-test"};
   std::string dir_;
 };
 

@@ -1,4 +1,5 @@
 #include "syncd/active_mark.h"
+#include "tests/temp_dir.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -12,14 +13,13 @@ namespace {
 class ActiveMarkTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/syncd-mark-test.XXXXXX";
-    dir_ = mkdtemp(tmpl);
+    dir_ = tmp_.path();
     ::setenv("SYNCD_RUN_DIR", (dir_ + "/run").c_str(), 1);
   }
   void TearDown() override {
     ::unsetenv("SYNCD_RUN_DIR");
-    std::filesystem::remove_all(dir_);
   }
+  testing::TempDir tmp_{"mark-test"};
   std::string dir_;
 };
 

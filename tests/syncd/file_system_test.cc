@@ -1,4 +1,5 @@
 #include "syncd/file_system.h"
+#include "tests/temp_dir.h"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -20,10 +21,8 @@ namespace fs = std::filesystem;
 class FileSystemTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/syncd-fs-test.XXXXXX";
-    dir_ = mkdtemp(tmpl);
+    dir_ = tmp_.path();
   }
-  void TearDown() override { fs::remove_all(dir_); }
   void Write(const std::string& rel, const std::string& content) {
     std::ofstream(dir_ + "/" + rel) << content;
   }
@@ -42,6 +41,7 @@ class FileSystemTest : public ::testing::Test {
     std::sort(v.begin(), v.end());
     return v;
   }
+  testing::TempDir tmp_{"fs-test"};
   std::string dir_;
 };
 

@@ -1,5 +1,6 @@
 // InotifyWatcher against real inotify on a temporary directory.
 #include "syncd/watcher.h"
+#include "tests/temp_dir.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -19,21 +20,20 @@ namespace {
 class WatcherTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/syncd-watcher-test.XXXXXX";
-    root_ = mkdtemp(tmpl);
+    root_ = tmp_.path();
     uv_loop_init(&loop_);
   }
   void TearDown() override {
     watcher_.reset();
     uv_run(&loop_, UV_RUN_NOWAIT);  // Close callbacks.
     uv_loop_close(&loop_);
-    std::filesystem::remove_all(root_);
   }
   void Start() {
     watcher_ = std::make_unique<InotifyWatcher>(&loop_, root_, Filter{}, InotifyMode::kCloseWrite);
     ASSERT_TRUE(watcher_->Start([this](const FsEvent& e) { reported_.insert(e.path); }).has_value());
   }
 
+  testing::TempDir tmp_{"watcher-test"};
   std::string root_;
   uv_loop_t loop_;
   std::unique_ptr<InotifyWatcher> watcher_;

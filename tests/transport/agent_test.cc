@@ -14,6 +14,7 @@
 #include <map>
 
 #include "tests/random_bytes.h"
+#include "tests/temp_dir.h"
 
 namespace syncd::transport {
 namespace {
@@ -47,8 +48,7 @@ struct Reply {
 class AgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/syncd-agent-test.XXXXXX";
-    base_ = mkdtemp(tmpl);
+    base_ = tmp_.path();
     root_ = base_ + "/target";
     outside_ = base_ + "/outside";
     fs::create_directories(outside_);
@@ -58,7 +58,6 @@ class AgentTest : public ::testing::Test {
     ASSERT_EQ(replies.size(), 2u);
     ASSERT_EQ(replies[1].type, MsgType::kOk) << replies[1].message;
   }
-  void TearDown() override { fs::remove_all(base_); }
 
   // Feeds whole frames to the agent; returns false if it asked to end the session.
   bool Send(const std::string& frames) {
@@ -171,6 +170,7 @@ class AgentTest : public ::testing::Test {
 
   Agent agent_;
   FrameReader reader_in_;
+  testing::TempDir tmp_{"agent-test"};
   std::string base_, root_, outside_;
 };
 
