@@ -8,7 +8,7 @@ LargeLane::LargeLane(std::string name, PeerConnector connect, Done done)
     : name_(std::move(name)), connect_(std::move(connect)), done_(std::move(done)) {}
 
 LargeLane::~LargeLane() {
-  *alive_ = false;
+  life_.Revoke();
   if (replica_) replica_->Close();
 }
 
@@ -46,12 +46,12 @@ void LargeLane::Reset() {
 
 void LargeLane::Next() {
   if (in_flight_ || queue_.empty() || connecting_) return;
-  std::weak_ptr<bool> alive = alive_;
+  LifeToken::Watch alive = life_.watch();
   if (!connected_) {
     if (!replica_) replica_ = connect_();
     connecting_ = true;
     replica_->Connect([this, alive](Result<void> r) {
-      if (!(alive.lock() && *alive.lock())) return;
+      if (!alive.alive()) return;
       connecting_ = false;
       if (!r) {
         ChangeBatch failed = std::move(queue_.front());
@@ -66,11 +66,11 @@ void LargeLane::Next() {
   in_flight_ = std::move(queue_.front());
   queue_.pop_front();
   replica_->Apply(*in_flight_, [this, alive](BatchResult r) {
-    if (!(alive.lock() && *alive.lock()) || !in_flight_) return;
+    if (!alive.alive() || !in_flight_) return;
     ChangeBatch batch = std::move(*in_flight_);
     in_flight_.reset();
     done_(batch, std::move(r));
-    if (alive.lock() && *alive.lock()) Next();
+    if (alive.alive()) Next();  // done_ may have ended the lane.
   });
 }
 

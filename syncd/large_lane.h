@@ -11,6 +11,7 @@
 #include <string>
 
 #include "syncd/change.h"
+#include "syncd/life_token.h"
 #include "syncd/replica.h"
 
 namespace syncd {
@@ -59,7 +60,7 @@ class LargeLane {
   std::deque<ChangeBatch> queue_;
   std::optional<ChangeBatch> in_flight_;
   uint64_t next_id_ = 1;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  LifeToken life_;
 };
 
 }  // namespace syncd

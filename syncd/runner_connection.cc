@@ -16,10 +16,7 @@ namespace {
 void SyncRunner::Connect() {
   phase_ = Phase::kConnecting;
   LogDebug("Transport", "{}: connecting to {}", config_.name, replica_->Describe());
-  std::weak_ptr<bool> alive = alive_;
-  replica_->Connect([this, alive](Result<void> r) {
-    if (alive.lock() && *alive.lock()) OnConnected(std::move(r));
-  });
+  replica_->Connect(life_.Guard([this](Result<void> r) { OnConnected(std::move(r)); }));
 }
 
 void SyncRunner::OnConnected(Result<void> result) {
@@ -42,10 +39,7 @@ void SyncRunner::OnConnected(Result<void> result) {
   ever_connected_ = true;
   backoff_ms_ = 0;
   phase_ = Phase::kReconciling;
-  std::weak_ptr<bool> alive = alive_;
-  replica_->List([this, alive](Result<Listing> l) {
-    if (alive.lock() && *alive.lock()) OnListed(std::move(l));
-  });
+  replica_->List(life_.Guard([this](Result<Listing> l) { OnListed(std::move(l)); }));
 }
 
 void SyncRunner::OnListed(Result<Listing> listing) {

@@ -103,10 +103,7 @@ bool SyncRunner::Absorb(const ChangeBatch& batch, BatchResult& result) {
     LogWarn("{}: a rename failed on {}; comparing with a fresh listing", config_.name,
             replica_->Describe());
     phase_ = Phase::kReconciling;
-    std::weak_ptr<bool> alive = alive_;
-    replica_->List([this, alive](Result<Listing> l) {
-      if (alive.lock() && *alive.lock()) OnListed(std::move(l));
-    });
+    replica_->List(life_.Guard([this](Result<Listing> l) { OnListed(std::move(l)); }));
     return false;
   }
   // Backoff for paths the peer keeps refusing (a full or read-only disk); a clean batch ends it.

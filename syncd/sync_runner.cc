@@ -49,7 +49,7 @@ SyncRunner::SyncRunner(uv_loop_t* loop, const SyncConfig& config, bool insist,
 }
 
 SyncRunner::~SyncRunner() {
-  *alive_ = false;
+  life_.Revoke();
   if (watcher_) watcher_->Stop();
   if (replica_) replica_->Close();
 }
@@ -118,17 +118,15 @@ void SyncRunner::Send(ChangeBatch batch) {
   in_flight_ops_ = batch.ops.size();
   in_flight_oldest_ = batch.oldest_change;
   auto shared = std::make_shared<ChangeBatch>(std::move(batch));
-  std::weak_ptr<bool> alive = alive_;
   LogDebug("Delay", "{}: sending batch {} with {} operations", config_.name, shared->id,
            shared->ops.size());
   ChangeBatch copy = *shared;
   auto sent = Clock::now();
-  replica_->Apply(std::move(copy), [this, alive, shared, sent](BatchResult r) {
-    if (!alive.lock() || !*alive.lock()) return;
+  replica_->Apply(std::move(copy), life_.Guard([this, shared, sent](BatchResult r) {
     LogDebug("Delay", "{}: batch {} durable after {:.1f} ms", config_.name, shared->id,
              std::chrono::duration<double, std::milli>(Clock::now() - sent).count());
     OnApplied(*shared, std::move(r));
-  });
+  }));
 }
 
 void SyncRunner::SendPendingNow() {

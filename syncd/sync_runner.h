@@ -15,6 +15,7 @@
 #include "syncd/failed_paths.h"
 #include "syncd/file_system.h"
 #include "syncd/large_lane.h"
+#include "syncd/life_token.h"
 #include "syncd/replica.h"
 #include "syncd/status.h"
 #include "syncd/sync_planner.h"
@@ -181,7 +182,7 @@ class SyncRunner {
   std::function<void(bool)> drain_done_;
   bool drain_delivered_ = true;
   bool send_now_ = false;  // Send what is pending now (a flush); cleared once nothing is.
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  LifeToken life_;
 };
 
 }  // namespace syncd

@@ -24,7 +24,7 @@ SshChannel::SshChannel(uv_loop_t* loop, SshTarget target)
     : loop_(loop), target_(std::move(target)) {}
 
 SshChannel::~SshChannel() {
-  *alive_ = false;
+  life_.Revoke();
   Close();
 }
 
@@ -62,7 +62,7 @@ bool SshChannel::Pump() {
   if (state_ == State::kWaitingSession && session_ && session_->ready()) SessionReady();
   LIBSSH2_SESSION* s = session_ ? session_->session() : nullptr;
   if (!s) return false;
-  std::weak_ptr<bool> alive = alive_;
+  LifeToken::Watch alive = life_.watch();
   bool progress = false;
   if (state_ == State::kOpening) {
     // A small window for what the agent sends back; our own sending is bounded by the peer's.
@@ -90,7 +90,7 @@ bool SshChannel::Pump() {
     state_ = State::kOpen;
     if (auto opened = std::move(opened_)) {
       opened({});
-      if (!(alive.lock() && *alive.lock()) || state_ != State::kOpen) return true;
+      if (!alive.alive() || state_ != State::kOpen) return true;
     }
     progress = true;
   }
@@ -115,7 +115,7 @@ bool SshChannel::Pump() {
   }
   if (was_full && buffered() < kLowWater && callbacks_.on_drain) {
     callbacks_.on_drain();
-    if (!(alive.lock() && *alive.lock()) || state_ != State::kOpen) return true;
+    if (!alive.alive() || state_ != State::kOpen) return true;
   }
   char buf[64 * 1024];
   for (;;) {
@@ -142,7 +142,7 @@ bool SshChannel::Pump() {
     }
     progress = true;
     if (callbacks_.on_data) callbacks_.on_data(std::string_view(buf, static_cast<size_t>(n)));
-    if (!(alive.lock() && *alive.lock()) || state_ != State::kOpen) return true;
+    if (!alive.alive() || state_ != State::kOpen) return true;
   }
   CheckStderr();
   return progress;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "syncd/life_token.h"
 #include "transport/channel.h"
 
 namespace syncd::transport {
@@ -71,7 +72,7 @@ class SshChannel : public Channel {
   std::string out_;
   size_t out_pos_ = 0;
   std::string stderr_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  LifeToken life_;
 };
 
 // Reads the key types that known_hosts files hold for a host, in file order, as libssh2
