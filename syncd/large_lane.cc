@@ -63,13 +63,13 @@ void LargeLane::Next() {
     });
     return;
   }
-  in_flight_ = std::move(queue_.front());
+  in_flight_ = std::make_shared<const ChangeBatch>(std::move(queue_.front()));
   queue_.pop_front();
-  replica_->Apply(*in_flight_, [this, alive](BatchResult r) {
+  replica_->Apply(in_flight_, [this, alive](BatchResult r) {
     if (!alive.alive() || !in_flight_) return;
-    ChangeBatch batch = std::move(*in_flight_);
+    SharedBatch batch = std::move(in_flight_);
     in_flight_.reset();
-    done_(batch, std::move(r));
+    done_(*batch, std::move(r));
     if (alive.alive()) Next();  // done_ may have ended the lane.
   });
 }

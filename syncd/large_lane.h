@@ -58,7 +58,7 @@ class LargeLane {
   bool connected_ = false;
   bool connecting_ = false;
   std::deque<ChangeBatch> queue_;
-  std::optional<ChangeBatch> in_flight_;
+  SharedBatch in_flight_;
   uint64_t next_id_ = 1;
   LifeToken life_;
 };

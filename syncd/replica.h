@@ -18,6 +18,7 @@ class Replica;
 // Makes a new connection to one sync's peer, each call a fresh one (the large-file lane takes a
 // second).
 using PeerConnector = std::function<std::unique_ptr<Replica>()>;
+using SharedBatch = std::shared_ptr<const ChangeBatch>;
 
 class Replica {
  public:
@@ -29,8 +30,10 @@ class Replica {
   // Lists everything beneath the peer's target directory.
   virtual void List(std::function<void(Result<Listing>)> done) = 0;
   // Sends a batch; `done` runs once the peer has made it durable, or the connection failed.
-  // Several batches may be in flight; they complete in order.
-  virtual void Apply(ChangeBatch batch, std::function<void(BatchResult)> done) = 0;
+  // Several batches may be in flight; they complete in order. The batch is shared with the
+  // caller, which keeps it for the answer: a startup comparison of a large tree is one batch
+  // of as many operations as files, held once.
+  virtual void Apply(SharedBatch batch, std::function<void(BatchResult)> done) = 0;
   // Filter rules (canonical, see syncd/filter.h) the peer applies when it deletes: what they
   // protect stays. Given to the peer at every connection, and at once to a connected one.
   virtual void SetProtectRules(std::vector<std::string> rules) = 0;

@@ -93,16 +93,21 @@ void SyncRunner::OnListed(Result<Listing> listing) {
   std::unordered_set<std::string> peer_dirs{""};
   for (const Entry& e : peer)
     if (e.type == FileType::kDir) peer_dirs.insert(e.path);
-  ChangeBatch small;
-  small.id = batch->id;
-  small.oldest_change = oldest;
-  for (Op& op : batch->ops) {
-    if (LargeLane::Takes(op) && peer_dirs.contains(ParentOf(op.entry.path)))
-      lane_.Enqueue(std::move(op), oldest);
-    else
-      small.ops.push_back(std::move(op));
+  // The rest stays in the batch, compacted in place (it holds an operation per file of the
+  // tree: no second list of them).
+  std::vector<Op>& ops = batch->ops;
+  size_t kept = 0;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (LargeLane::Takes(ops[i]) && peer_dirs.contains(ParentOf(ops[i].entry.path))) {
+      lane_.Enqueue(std::move(ops[i]), oldest);
+    } else {
+      if (kept != i) ops[kept] = std::move(ops[i]);
+      ++kept;
+    }
   }
-  Send(std::move(small));
+  ops.erase(ops.begin() + static_cast<std::ptrdiff_t>(kept), ops.end());
+  batch->oldest_change = oldest;
+  Send(std::move(*batch));
 }
 
 void SyncRunner::Reconciled() {

@@ -304,6 +304,7 @@ Result<ChangeBatch> SyncPlanner::Reconcile(std::map<std::string, Entry> peer) {
     }
   }
   Plan plan;
+  plan.creates.reserve(local->size());  // Most entries need sending on a first copy.
   reconciling_ = true;
   std::unordered_set<std::string> present;
   std::unordered_set<std::string> present_dirs;  // Directories that go over.

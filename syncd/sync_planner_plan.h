@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 #include <optional>
 #include <set>
 #include <string>
@@ -34,10 +35,18 @@ struct SyncPlanner::Plan {
   std::vector<std::string> moved_dirs;           // Destinations of directory renames.
   std::unordered_set<std::string> puts;          // Files whose content this plan sends.
 
+  // Empties the plan into one batch. A startup comparison plans an operation per file, so
+  // the operations are moved, not copied, and each list is freed once moved: the batch and the
+  // plan are not both held whole.
   ChangeBatch Finish(uint64_t id) {
     ChangeBatch batch;
     batch.id = id;
-    for (Op& op : moves) batch.ops.push_back(std::move(op));
+    batch.ops.reserve(moves.size() + deletes.size() + creates.size() + metas.size());
+    auto take = [&batch](std::vector<Op>& ops) {
+      for (Op& op : ops) batch.ops.push_back(std::move(op));
+      std::vector<Op>().swap(ops);
+    };
+    take(moves);
     // A delete beneath another delete is covered by the recursive one.
     std::sort(deletes.begin(), deletes.end(),
               [](const Op& a, const Op& b) { return a.entry.path < b.entry.path; });
@@ -47,10 +56,18 @@ struct SyncPlanner::Plan {
       last = op.entry.path;
       batch.ops.push_back(std::move(op));
     }
-    std::stable_sort(creates.begin(), creates.end(),
-                     [](const Op& a, const Op& b) { return a.entry.path < b.entry.path; });
-    for (Op& op : creates) batch.ops.push_back(std::move(op));
-    for (Op& op : metas) batch.ops.push_back(std::move(op));
+    std::vector<Op>().swap(deletes);
+    // By path, parents first; operations on one path keep their order. Sorted through their
+    // indices: a stable sort of the operations themselves would copy them all once more.
+    std::vector<uint32_t> order(creates.size());
+    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [this](uint32_t a, uint32_t b) {
+      int c = creates[a].entry.path.compare(creates[b].entry.path);
+      return c != 0 ? c < 0 : a < b;
+    });
+    for (uint32_t i : order) batch.ops.push_back(std::move(creates[i]));
+    std::vector<Op>().swap(creates);
+    take(metas);
     return batch;
   }
 };

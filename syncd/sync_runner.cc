@@ -117,12 +117,11 @@ void SyncRunner::Send(ChangeBatch batch) {
   in_flight_ = true;
   in_flight_ops_ = batch.ops.size();
   in_flight_oldest_ = batch.oldest_change;
-  auto shared = std::make_shared<ChangeBatch>(std::move(batch));
+  auto shared = std::make_shared<const ChangeBatch>(std::move(batch));
   LogDebug("Delay", "{}: sending batch {} with {} operations", config_.name, shared->id,
            shared->ops.size());
-  ChangeBatch copy = *shared;
   auto sent = Clock::now();
-  replica_->Apply(std::move(copy), life_.Guard([this, shared, sent](BatchResult r) {
+  replica_->Apply(shared, life_.Guard([this, shared, sent](BatchResult r) {
     LogDebug("Delay", "{}: batch {} durable after {:.1f} ms", config_.name, shared->id,
              std::chrono::duration<double, std::milli>(Clock::now() - sent).count());
     OnApplied(*shared, std::move(r));

@@ -97,7 +97,7 @@ void ReplicaClient::List(std::function<void(Result<Listing>)> done) {
   Send(Encoder(MsgType::kList).U64(list_seq_).Finish());
 }
 
-void ReplicaClient::Apply(ChangeBatch batch, std::function<void(BatchResult)> done) {
+void ReplicaClient::Apply(SharedBatch batch, std::function<void(BatchResult)> done) {
   if (!connected_) return done(BatchResult{syncd::Fail("not connected", ENOTCONN), {}, {}, {}});
   InFlight flight;
   flight.batch = std::move(batch);
@@ -233,7 +233,7 @@ void ReplicaClient::HandleFrame(MsgType type, std::string_view payload) {
                                          vanished ? Retry::kNow : Retry::kBackOff});
           return;
         }
-        bool rename = std::any_of(b.batch.ops.begin(), b.batch.ops.end(), [&](const Op& op) {
+        bool rename = std::any_of(b.batch->ops.begin(), b.batch->ops.end(), [&](const Op& op) {
           return op.kind == OpKind::kRename && op.entry.path == it->second;
         });
         b.failures.push_back(OpFailure{it->second, Error{message, code}, true, RetryForRefusal(code, rename)});
@@ -367,8 +367,8 @@ void ReplicaClient::PumpWrites() {
       }
     }
     if (!next) break;
-    if (next->next_op < next->batch.ops.size()) {
-      const Op& op = next->batch.ops[next->next_op++];
+    if (next->next_op < next->batch->ops.size()) {
+      const Op& op = next->batch->ops[next->next_op++];
       StartOp(*next, op);
       continue;
     }

@@ -51,7 +51,7 @@ class ReplicaClient : public Replica {
 
   void Connect(std::function<void(Result<void>)> done) override;
   void List(std::function<void(Result<Listing>)> done) override;
-  void Apply(ChangeBatch batch, std::function<void(BatchResult)> done) override;
+  void Apply(SharedBatch batch, std::function<void(BatchResult)> done) override;
   void OnLost(std::function<void(const Error&)> handler) override { on_lost_ = std::move(handler); }
   void SetProtectRules(std::vector<std::string> rules) override;
   void Close() override;
@@ -63,7 +63,7 @@ class ReplicaClient : public Replica {
 
  private:
   struct InFlight {
-    ChangeBatch batch;
+    SharedBatch batch;
     std::function<void(BatchResult)> done;
     size_t next_op = 0;
     uint64_t commit_seq = 0;  // 0 until COMMIT is sent.

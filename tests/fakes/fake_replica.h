@@ -62,9 +62,9 @@ class FakeReplica : public Replica {
     }
     Later([done, listing] { done(listing); });
   }
-  void Apply(ChangeBatch batch, std::function<void(BatchResult)> done) override {
-    script_.applied.push_back(batch);
-    BatchResult result = script_.answer ? script_.answer(batch) : BatchResult{{}, {}, {}, {}};
+  void Apply(SharedBatch batch, std::function<void(BatchResult)> done) override {
+    script_.applied.push_back(*batch);
+    BatchResult result = script_.answer ? script_.answer(*batch) : BatchResult{{}, {}, {}, {}};
     Later([done, result] { done(result); });
   }
   void SetProtectRules(std::vector<std::string>) override {}

@@ -168,14 +168,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       batch.ops.push_back(PutOf("d/f"));
       batch.ops.push_back(PutOf("l", OpKind::kSymlink));
       batch.ops.push_back(PutOf("big"));
-      client.Apply(batch, Once<BatchResult>(applied));
+      client.Apply(std::make_shared<const ChangeBatch>(batch), Once<BatchResult>(applied));
       uv_run(&loop, UV_RUN_DEFAULT);
       // The same file again against the copy now on the peer: a signature and a delta.
       ChangeBatch delta;
       delta.id = 2;
       delta.ops.push_back(PutOf("big"));
       delta.ops.back().basis_size = delta.ops.back().entry.size;
-      client.Apply(delta, Once<BatchResult>(again));
+      client.Apply(std::make_shared<const ChangeBatch>(delta), Once<BatchResult>(again));
       uv_run(&loop, UV_RUN_DEFAULT);
       ChangeBatch gone;
       gone.id = 3;
@@ -183,7 +183,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       d.path = "d";
       d.type = FileType::kDir;
       gone.ops.push_back(MakeOp(OpKind::kDelete, d));
-      client.Apply(gone, Once<BatchResult>(removed));
+      client.Apply(std::make_shared<const ChangeBatch>(gone), Once<BatchResult>(removed));
       uv_run(&loop, UV_RUN_DEFAULT);
     }
     client.Close();

@@ -78,7 +78,7 @@ class ReplicaClientTest : public ::testing::Test {
     op.basis_size = basis_size;
     b.ops.push_back(op);
     BatchResult result{Fail("never answered"), {}, {}, {}};
-    client_->Apply(b, [&](BatchResult r) { result = std::move(r); });
+    client_->Apply(std::make_shared<const ChangeBatch>(b), [&](BatchResult r) { result = std::move(r); });
     uv_run(&loop_, UV_RUN_DEFAULT);
     return result;
   }
