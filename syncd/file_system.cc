@@ -94,6 +94,23 @@ bool UnsafeSymlink(std::string_view path, std::string_view target) {
   return false;
 }
 
+namespace {
+
+// The names in an open directory, without "." and ".."; closes it. `what` names it in errors.
+Result<std::vector<std::string>> NamesIn(DIR* dir, const std::string& what) {
+  std::unique_ptr<DIR, int (*)(DIR*)> d(dir, ::closedir);
+  std::vector<std::string> names;
+  errno = 0;
+  while (dirent* ent = ::readdir(d.get())) {
+    std::string_view name = ent->d_name;
+    if (name != "." && name != "..") names.emplace_back(name);
+  }
+  if (errno != 0) return FailErrno("readdir " + what);
+  return names;
+}
+
+}  // namespace
+
 Result<Entry> PosixFileSystem::WithXattrs(Entry e, const std::string& abs, XattrLookup lookup) {
   if (!xattrs_.any()) return e;
   auto x = ReadXattrs(abs, xattrs_, lookup);
@@ -146,21 +163,16 @@ Result<std::vector<Result<Entry>>> PosixFileSystem::ListDir(const std::string& r
   if (!fd.valid()) return FailErrno("opendir " + abs);
   int list_fd = ::dup(fd.get());
   if (list_fd < 0) return FailErrno("dup");
-  std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(list_fd), ::closedir);
+  DIR* d = ::fdopendir(list_fd);
   if (!d) {
     ::close(list_fd);
     return FailErrno("fdopendir " + abs);
   }
-  std::vector<std::string> names;
-  errno = 0;
-  while (dirent* ent = ::readdir(d.get())) {
-    std::string_view name = ent->d_name;
-    if (name != "." && name != "..") names.emplace_back(name);
-  }
-  if (errno != 0) return FailErrno("readdir " + abs);
+  auto names = NamesIn(d, abs);
+  if (!names) return std::unexpected(names.error());
   std::vector<Result<Entry>> out;
-  out.reserve(names.size());
-  for (const std::string& name : names) {
+  out.reserve(names->size());
+  for (const std::string& name : *names) {
     std::string child_abs = abs + "/" + name;
     std::string child_rel = rel.empty() ? name : rel + "/" + name;
     // Nothing longer than the system takes by name is described: it could not be sent.
@@ -176,16 +188,9 @@ Result<std::vector<Result<Entry>>> PosixFileSystem::ListDir(const std::string& r
 }
 
 Result<std::vector<std::string>> PosixFileSystem::ReadDir(const std::string& dir) {
-  std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir.c_str()), ::closedir);
+  DIR* d = ::opendir(dir.c_str());
   if (!d) return FailErrno("opendir " + dir);
-  std::vector<std::string> names;
-  errno = 0;
-  while (dirent* ent = ::readdir(d.get())) {
-    std::string_view name = ent->d_name;
-    if (name != "." && name != "..") names.emplace_back(name);
-  }
-  if (errno != 0) return FailErrno("readdir " + dir);
-  return names;
+  return NamesIn(d, dir);
 }
 
 Result<ContentHash> PosixFileSystem::Hash(const std::string& root, const std::string& rel) {

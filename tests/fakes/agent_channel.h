@@ -1,6 +1,8 @@
 // AgentChannel: a Channel whose far end is an Agent in this process. Replies arrive on the
 // loop in a later turn, as from a real carrier. `tamper` sees every frame the client sends,
-// before the agent does, and may change it: a link that damages data in flight.
+// before the agent does, and may change it: a link that damages data in flight. `edit` sees
+// the agent's answers to each write, as bytes, and may change them (the client's fuzzer). An
+// agent that ended the session takes no more frames, as a real one that exited.
 #pragma once
 
 #include <uv.h>
@@ -18,7 +20,9 @@ namespace syncd::testing {
 class AgentChannel : public transport::Channel {
  public:
   using Tamper = std::function<void(transport::MsgType, std::string& payload)>;
-  AgentChannel(uv_loop_t* loop, Tamper tamper) : loop_(loop), tamper_(std::move(tamper)) {
+  using Edit = std::function<void(std::string& answers)>;
+  AgentChannel(uv_loop_t* loop, Tamper tamper, Edit edit = {})
+      : loop_(loop), tamper_(std::move(tamper)), edit_(std::move(edit)) {
     uv_timer_init(loop_, timer_);
     timer_->data = this;
   }
@@ -33,14 +37,17 @@ class AgentChannel : public transport::Channel {
   }
   void Write(std::string bytes) override {
     in_.Feed(bytes);
-    while (auto f = in_.Next()) {
-      if (!*f) break;
+    while (alive_) {
+      auto f = in_.Next();
+      if (!f || !*f) break;
       transport::MsgType type = (*f)->type;
       std::string payload((*f)->payload);
       if (tamper_) tamper_(type, payload);
-      if (!agent_.Handle(type, payload)) break;
+      alive_ = agent_.Handle(type, payload);
     }
-    out_ += agent_.TakeOutput();
+    std::string answers = agent_.TakeOutput();
+    if (edit_) edit_(answers);
+    out_ += answers;
     uv_timer_start(timer_, &AgentChannel::Deliver, 0, 0);
   }
   size_t buffered() const override { return 0; }
@@ -56,6 +63,8 @@ class AgentChannel : public transport::Channel {
 
   uv_loop_t* loop_;
   Tamper tamper_;
+  Edit edit_;
+  bool alive_ = true;
   Callbacks callbacks_;
   transport::Agent agent_;
   transport::FrameReader in_;

@@ -14,10 +14,9 @@
 
 #include "syncd/file_system.h"
 #include "syncd/log.h"
-#include "transport/agent.h"
-#include "transport/channel.h"
 #include "transport/codec.h"
 #include "transport/replica_client.h"
+#include "tests/fakes/agent_channel.h"
 
 namespace {
 
@@ -77,55 +76,6 @@ class Edits {
   size_t at_ = 0;
 };
 
-// A Channel to an Agent in this process, whose answers pass through the edits. Answers arrive
-// on the loop in a later turn, as from a real carrier.
-class EditingChannel : public Channel {
- public:
-  EditingChannel(uv_loop_t* loop, Edits& edits) : loop_(loop), edits_(edits) {
-    uv_timer_init(loop_, timer_);
-    timer_->data = this;
-  }
-  ~EditingChannel() override {
-    uv_close(reinterpret_cast<uv_handle_t*>(timer_),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-  }
-  void Open(Callbacks callbacks, std::function<void(Result<void>)> opened) override {
-    callbacks_ = std::move(callbacks);
-    opened({});
-  }
-  void Write(std::string bytes) override {
-    in_.Feed(bytes);
-    while (alive_) {
-      auto f = in_.Next();
-      if (!f || !*f) break;
-      alive_ = agent_.Handle((*f)->type, (*f)->payload);
-    }
-    std::string answer = agent_.TakeOutput();
-    edits_.Apply(answer);
-    out_ += answer;
-    uv_timer_start(timer_, &EditingChannel::Deliver, 0, 0);
-  }
-  size_t buffered() const override { return 0; }
-  void Close() override { callbacks_ = {}; }
-
- private:
-  static void Deliver(uv_timer_t* t) {
-    auto* self = static_cast<EditingChannel*>(t->data);
-    std::string out = std::move(self->out_);
-    self->out_.clear();
-    if (!out.empty() && self->callbacks_.on_data) self->callbacks_.on_data(out);
-  }
-
-  uv_loop_t* loop_;
-  Edits& edits_;
-  Callbacks callbacks_;
-  Agent agent_;
-  FrameReader in_;
-  bool alive_ = true;
-  std::string out_;
-  uv_timer_t* timer_ = new uv_timer_t;
-};
-
 // A callback that must run at most once.
 template <typename T>
 std::function<void(T)> Once(int& calls) {
@@ -148,8 +98,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   {
-    ReplicaClient client(&loop, "fuzz", Places().target, kKeepPerms | kKeepTimes,
-                         [&] { return std::make_unique<EditingChannel>(&loop, edits); });
+    ReplicaClient client(&loop, "fuzz", Places().target, kKeepPerms | kKeepTimes, [&] {
+      return std::make_unique<syncd::testing::AgentChannel>(
+          &loop, nullptr, [&edits](std::string& answers) { edits.Apply(answers); });
+    });
     bool lost = false;
     client.OnLost([&](const Error&) { lost = true; });
     int connected = 0, listed = 0, applied = 0, again = 0, removed = 0;
