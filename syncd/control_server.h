@@ -33,8 +33,6 @@ class ControlServer {
   // Writes `text` and a newline to connection `id`, then closes it. Nothing happens if the
   // connection is gone.
   void Answer(uint64_t id, const std::string& text);
-  // Connections whose request was read and not answered yet.
-  size_t waiting() const { return clients_.size(); }
 
  private:
   struct Client;

@@ -31,7 +31,6 @@ void LoopMonitor::OnPrepare(uv_prepare_t* handle) noexcept {
   uint64_t busy = elapsed > waited ? elapsed - waited : 0;
   self->last_now_ns_ = now;
   self->last_idle_ns_ = idle;
-  if (busy > self->longest_ns_) self->longest_ns_ = busy;
   if (busy >= self->warn_after_ns_)
     LogWarn("the event loop ran {:.1f} s without a pause: signals, status requests and the "
             "watchdog waited meanwhile", static_cast<double>(busy) / 1e9);

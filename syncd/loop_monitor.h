@@ -23,11 +23,6 @@ class LoopMonitor {
   // Makes `loop` account its idle time; call once, right after uv_loop_init.
   static void Enable(uv_loop_t* loop);
 
-  // The longest turn seen so far.
-  std::chrono::milliseconds longest_turn() const {
-    return std::chrono::milliseconds(longest_ns_ / 1000000);
-  }
-
  private:
   static void OnPrepare(uv_prepare_t* handle) noexcept;
 
@@ -35,7 +30,6 @@ class LoopMonitor {
   UvHandle<uv_prepare_t> prepare_;
   uint64_t warn_after_ns_;
   uint64_t last_now_ns_ = 0, last_idle_ns_ = 0;
-  uint64_t longest_ns_ = 0;
 };
 
 }  // namespace syncd
