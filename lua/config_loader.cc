@@ -1,4 +1,5 @@
 #include "lua/config_loader.h"
+#include "syncd/history.h"
 
 #include <fmt/format.h>
 #include <lua.hpp>
@@ -342,6 +343,8 @@ Result<Config> Load(const std::string& name, const std::function<int(lua_State*)
     if (!s) return std::unexpected(s.error());
     if (config.settings.max_delays) s->max_delays = *config.settings.max_delays;
     s->inotify_mode = config.settings.inotify_mode;
+    s->state_dir = config.settings.state_dir.empty() ? DefaultStateDir() : config.settings.state_dir;
+    s->divergence_limit_s = config.settings.divergence_limit_s;
     config.syncs.push_back(std::move(*s));
   }
   lua_pop(L, 2);

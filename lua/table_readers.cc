@@ -130,6 +130,20 @@ Result<void> ReadSettings(lua_State* L, Config& config) {
       else return r.Bad(key, fmt::format("expected \"in sync\" or \"watching\", got \"{}\"", *v));
       return {};
     }
+    if (name == "stateDir") {
+      auto v = r.String(key);
+      if (!v) return std::unexpected(v.error());
+      if (v->empty() || v->front() != '/') return r.Bad(key, "expected an absolute directory");
+      o.state_dir = *v;
+      return {};
+    }
+    if (name == "divergenceLimit") {
+      auto v = r.Number(key);
+      if (!v) return std::unexpected(v.error());
+      if (*v < 0) return r.Bad(key, "must be >= 0 (seconds)");
+      o.divergence_limit_s = *v;
+      return {};
+    }
     if (name == "logident") return r.Set(key, &o.log_ident);
     if (name == "logfacility") {
       if (lua_type(L, -1) == LUA_TNUMBER) {

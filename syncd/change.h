@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,6 +13,8 @@
 #include "syncd/tree.h"
 
 namespace syncd {
+
+struct HistoryStamp;  // syncd/history.h
 
 using Clock = std::chrono::steady_clock;
 using TimePoint = Clock::time_point;
@@ -63,6 +66,8 @@ struct ChangeBatch {
   uint64_t id = 0;
   std::vector<Op> ops;
   TimePoint oldest_change{};  // When the oldest change in this batch happened.
+  // What the peer's tree holds once the batch is durable (generations); null: not recorded.
+  std::shared_ptr<const HistoryStamp> stamp;
 };
 
 // What to do about a path whose operation failed, decided once by the replica that saw it

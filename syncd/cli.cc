@@ -1,4 +1,5 @@
 #include "syncd/cli.h"
+#include "syncd/history.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -30,9 +31,15 @@ const char kUsage[] =
     "       syncd flush [-timeout S] CONFIG\n"
     "                                  wait until every change made so far is durable on the\n"
     "                                  standby (at most S seconds, 60 by default)\n"
-    "       syncd --server [--root DIR]...\n"
+    "       syncd adopt CONFIG         for the syncs that found the standby diverged: bring\n"
+    "                                  the standby's newer files here, then go on\n"
+    "       syncd overwrite CONFIG     for the syncs that found the standby diverged: make\n"
+    "                                  the standby a copy of this node's tree all the same\n"
+    "       syncd --server [--root DIR]... [--state-dir DIR]\n"
     "                                  run the receiving agent on stdin/stdout (used over SSH);\n"
-    "                                  with --root, it writes only in or beneath those DIRs\n"
+    "                                  with --root, it writes only in or beneath those DIRs;\n"
+    "                                  its trees' history is kept in the state directory\n"
+    "                                  (/var/lib/syncd for root)\n"
     "\n"
     "Options (one or two dashes, as lsyncd):\n"
     "  -nodaemon          stay in the foreground and log to stderr\n"
@@ -74,12 +81,21 @@ Result<CliOptions> ParseCommandLine(int argc, char** argv) {
       if (!real) return Fail("-root " + *v + ": " + std::strerror(errno));
       o.server_roots.push_back(real);
       ::free(real);
+    } else if (a == "-state-dir") {
+      auto v = value();
+      if (!v) return std::unexpected(v.error());
+      if (v->empty() || (*v)[0] != '/') return Fail("-state-dir: expected an absolute directory, got " + *v);
+      o.state_dir = *v;
     } else if (a == "-check") {
       o.mode = CliMode::kCheck;
     } else if ((a == "status" && i == 1) || a == "-status") {
       o.mode = CliMode::kStatus;
     } else if ((a == "flush" && i == 1) || a == "-flush") {
       o.mode = CliMode::kFlush;
+    } else if (a == "adopt" && i == 1) {
+      o.mode = CliMode::kAdopt;
+    } else if (a == "overwrite" && i == 1) {
+      o.mode = CliMode::kOverwrite;
     } else if (a == "-timeout") {
       auto v = value();
       if (!v) return std::unexpected(v.error());
@@ -140,12 +156,15 @@ Result<CliOptions> ParseCommandLine(int argc, char** argv) {
     }
   }
   if (!o.server_roots.empty() && o.mode != CliMode::kServer) return Fail("-root applies to --server only");
+  if (o.state_dir && o.mode != CliMode::kServer)
+    return Fail("-state-dir applies to --server only (a sync's is settings.stateDir)");
   if (!o.syncs.empty() && !o.config_path.empty())
     return Fail("there cannot be command-line syncs and a config file together");
-  if (!o.syncs.empty() && (o.mode == CliMode::kStatus || o.mode == CliMode::kFlush))
-    return Fail("status and flush need the config file of the syncd to ask");
-  if ((o.mode == CliMode::kRun || o.mode == CliMode::kCheck || o.mode == CliMode::kStatus ||
-       o.mode == CliMode::kFlush) &&
+  bool asks = o.mode == CliMode::kStatus || o.mode == CliMode::kFlush ||
+              o.mode == CliMode::kAdopt || o.mode == CliMode::kOverwrite;
+  if (!o.syncs.empty() && asks)
+    return Fail("status, flush, adopt and overwrite need the config file of the syncd to ask");
+  if ((o.mode == CliMode::kRun || o.mode == CliMode::kCheck || asks) &&
       o.config_path.empty() && o.syncs.empty())
     return Fail("no config file given");
   return o;
@@ -229,10 +248,12 @@ std::string DescribeConfig(const Config& c) {
   std::string out = fmt::format("config {}: {} sync(s)\n", c.path, c.syncs.size());
   const Settings& s = c.settings;
   out += fmt::format("settings: nodaemon={} insist={} logfile={} pidfile={} statusFile={} "
-                     "metricsFile={} statusInterval={} stopTimeout={} readyWhen={}\n",
+                     "metricsFile={} statusInterval={} stopTimeout={} readyWhen={} stateDir={} "
+                     "divergenceLimit={}s\n",
                      s.nodaemon, s.insist, s.logfile.value_or("-"), s.pidfile.value_or("-"),
                      s.status_file.value_or("-"), s.metrics_file.value_or("-"), s.status_interval,
-                     s.stop_timeout_s, s.ready_when_watching ? "watching" : "in sync");
+                     s.stop_timeout_s, s.ready_when_watching ? "watching" : "in sync",
+                     s.state_dir.empty() ? DefaultStateDir() : s.state_dir, s.divergence_limit_s);
   for (const SyncConfig& y : c.syncs) {
     const char* kind = y.kind == SyncKind::kRsyncSsh ? "rsyncssh"
                        : y.kind == SyncKind::kRsync  ? "rsync"

@@ -12,7 +12,7 @@
 
 namespace syncd {
 
-enum class CliMode { kRun, kCheck, kStatus, kFlush, kServer, kHelp, kVersion };
+enum class CliMode { kRun, kCheck, kStatus, kFlush, kAdopt, kOverwrite, kServer, kHelp, kVersion };
 
 struct CliOptions {
   CliMode mode = CliMode::kRun;
@@ -25,6 +25,7 @@ struct CliOptions {
   std::optional<double> delay;
   int timeout_s = 60;  // syncd flush -timeout SECONDS.
   std::vector<std::string> server_roots;  // --server --root DIR: canonical paths.
+  std::optional<std::string> state_dir;   // --server --state-dir DIR.
   // Syncs given on the command line instead of a config file, as lsyncd's `-rsync SOURCE
   // TARGET`, `-rsyncssh SOURCE HOST TARGETDIR` and `-direct SOURCE TARGETDIR`: the layer's
   // name, then its arguments.

@@ -118,6 +118,9 @@ struct SyncConfig {
   // The OpenSSH-style command the standby runs for the agent ("syncd --server", or with
   // rsync_path's prefix: "sudo syncd --server").
   std::string agent_command = "syncd --server";
+  // From settings{}: where history is kept, and how much unseen history may be overwritten.
+  std::string state_dir;
+  double divergence_limit_s = 60;
   // Where the result differs from what lsyncd would give, or an option changes nothing:
   // one line each, for `syncd --check`.
   std::vector<std::string> notes;
@@ -169,6 +172,11 @@ struct Settings {
   // READY=1 once the watches are set, instead of once every startup comparison is durable on
   // the peer (for trees whose first copy takes longer than the unit's start timeout).
   bool ready_when_watching = false;
+  // Where this node keeps the history of its trees (empty: DefaultStateDir()).
+  std::string state_dir;
+  // Unseen changes on the standby spanning more than this many seconds stop a sync from
+  // overwriting them (see syncd/history.h).
+  double divergence_limit_s = 60;
 };
 
 struct Config {

@@ -26,7 +26,12 @@ std::string ControlSocketPath(const std::string& config_path) {
   return fmt::format("{}/ctl-{:016x}.sock", ActiveMarkDir(), h);
 }
 
-int RequestFlush(const std::string& config_path, std::chrono::seconds timeout) {
+namespace {
+
+// Sends `request` to the syncd running `config_path` and waits up to `timeout` for its
+// answer line. 0 with the answer; 1 after saying on stderr why there is none; 2 on timeout.
+int Ask(const std::string& config_path, const std::string& request, std::chrono::seconds timeout,
+        std::string* answer) {
   std::string path = ControlSocketPath(config_path);
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_un addr{};
@@ -38,12 +43,11 @@ int RequestFlush(const std::string& config_path, std::chrono::seconds timeout) {
                  path.c_str(), std::strerror(errno));
     return 1;
   }
-  const char request[] = "flush\n";
-  if (::write(fd.get(), request, sizeof request - 1) != static_cast<ssize_t>(sizeof request - 1)) {
+  std::string line = request + "\n";
+  if (::write(fd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
     std::fprintf(stderr, "syncd: %s: %s\n", path.c_str(), std::strerror(errno));
     return 1;
   }
-  std::string answer;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   // The answer is all the daemon writes before it closes the connection.
   for (;;) {
@@ -52,24 +56,50 @@ int RequestFlush(const std::string& config_path, std::chrono::seconds timeout) {
     pollfd p{fd.get(), POLLIN, 0};
     int r = left.count() > 0 ? ::poll(&p, 1, static_cast<int>(left.count())) : 0;
     if (r < 0 && errno == EINTR) continue;
-    if (r == 0) {
-      std::fprintf(stderr, "syncd: not flushed within %lld s: the standby is unreachable or slow\n",
-                   static_cast<long long>(timeout.count()));
-      return 1;
-    }
+    if (r == 0) return 2;
     char buf[512];
     ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    answer.append(buf, static_cast<size_t>(n));
+    answer->append(buf, static_cast<size_t>(n));
   }
-  if (answer.empty() || answer.back() != '\n') {
+  if (answer->empty() || answer->back() != '\n') {
     std::fprintf(stderr, "syncd: the running syncd closed the request without an answer\n");
     return 1;
   }
-  answer.pop_back();
+  answer->pop_back();
+  return 0;
+}
+
+}  // namespace
+
+int RequestFlush(const std::string& config_path, std::chrono::seconds timeout) {
+  std::string answer;
+  int r = Ask(config_path, "flush", timeout, &answer);
+  if (r == 2)
+    std::fprintf(stderr, "syncd: not flushed within %lld s: the standby is unreachable or slow\n",
+                 static_cast<long long>(timeout.count()));
+  if (r != 0) return 1;
   if (answer == "ok") {
     std::printf("flushed: every change made before now is durable on the standby\n");
+    return 0;
+  }
+  std::fprintf(stderr, "syncd: %s\n", answer.c_str());
+  return 1;
+}
+
+int RequestResolution(const std::string& config_path, const std::string& choice,
+                      std::chrono::seconds timeout) {
+  std::string answer;
+  int r = Ask(config_path, choice, timeout, &answer);
+  if (r == 2)
+    std::fprintf(stderr,
+                 "syncd: %s is under way but not done within %lld s; `syncd status %s` shows "
+                 "how it goes\n",
+                 choice.c_str(), static_cast<long long>(timeout.count()), config_path.c_str());
+  if (r != 0) return 1;
+  if (answer.starts_with("ok")) {
+    std::printf("%s\n", answer.size() > 4 ? answer.substr(4).c_str() : "done");
     return 0;
   }
   std::fprintf(stderr, "syncd: %s\n", answer.c_str());

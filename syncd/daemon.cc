@@ -184,9 +184,11 @@ std::unique_ptr<Daemon::Slot> Daemon::MakeSlot(const SyncConfig& sync) {
   hooks.on_fatal = [this, s](const Error& e) {
     OnFatal(s, e);
     if (!flushes_.empty()) CheckFlushes();
+    if (!resolutions_.empty()) CheckResolutions();
   };
   hooks.on_progress = [this] {
     if (!flushes_.empty()) CheckFlushes();
+    if (!resolutions_.empty()) CheckResolutions();
   };
   hooks.on_in_sync = [this, s] {
     s->in_sync = true;
@@ -307,6 +309,16 @@ void Daemon::StartControl() {
 }
 
 void Daemon::OnControlRequest(uint64_t client, const std::string& request) {
+  if (request == "adopt" || request == "overwrite") {
+    ResolveRequest r{client, request, {}};
+    for (auto& slot : slots_)
+      if (slot->runner->Resolve(request == "adopt" ? SyncRunner::Resolution::kAdopt
+                                                   : SyncRunner::Resolution::kOverwrite))
+        r.syncs.push_back(slot->config.name);
+    if (r.syncs.empty()) return control_->Answer(client, "error: no sync has found its standby diverged");
+    resolutions_.push_back(std::move(r));
+    return CheckResolutions();
+  }
   if (request != "flush") return control_->Answer(client, "error: unknown request '" + request + "'");
   // What the kernel queued came before the request: take it in, then note the time.
   for (auto& slot : slots_) slot->runner->SendPendingNow();
@@ -320,10 +332,11 @@ void Daemon::CheckFlushes() {
   if (!control_) return;
   std::vector<FlushRequest> waiting;
   for (const FlushRequest& f : flushes_) {
-    std::string stopped, failed;
+    std::string stopped, diverged, failed;
     bool durable = true;
     for (const auto& slot : slots_) {
       if (!slot->running) stopped = slot->config.name;
+      if (slot->runner->diverged()) diverged = slot->config.name;
       if (slot->runner->DurableBefore(f.since)) continue;
       durable = false;
       // Tried again since the request, and failed again: the answer is which, and why.
@@ -335,7 +348,10 @@ void Daemon::CheckFlushes() {
       failed += fmt::format("{}{}: {} path(s) keep failing, retried in the background:{}",
                             failed.empty() ? "" : "\n", slot->config.name, paths.size(), list);
     }
-    if (!stopped.empty())
+    if (!diverged.empty())
+      control_->Answer(f.client, "error: " + diverged + " found its standby diverged and sends "
+                       "nothing until `syncd adopt` or `syncd overwrite`");
+    else if (!stopped.empty())
       control_->Answer(f.client, "error: " + stopped + " is stopped; its changes cannot reach the peer");
     else if (!durable && !failed.empty())
       control_->Answer(f.client, "error: " + failed);
@@ -345,6 +361,39 @@ void Daemon::CheckFlushes() {
       waiting.push_back(f);
   }
   flushes_ = std::move(waiting);
+}
+
+void Daemon::CheckResolutions() {
+  if (!control_) return;
+  std::vector<ResolveRequest> waiting;
+  for (ResolveRequest& r : resolutions_) {
+    std::string answer;
+    bool settled = true;
+    for (const std::string& name : r.syncs) {
+      for (const auto& slot : slots_) {
+        if (slot->config.name != name) continue;
+        if (!slot->runner->Settled()) {
+          settled = false;
+        } else if (slot->runner->diverged()) {
+          answer += fmt::format("{}{} diverged again", answer.empty() ? "" : "; ", name);
+        } else if (!slot->running) {
+          answer += fmt::format("{}{} stopped", answer.empty() ? "" : "; ", name);
+        }
+      }
+    }
+    if (!settled) {
+      waiting.push_back(std::move(r));
+      continue;
+    }
+    std::string names;
+    for (const std::string& n : r.syncs) names += (names.empty() ? "" : ", ") + n;
+    control_->Answer(r.client, answer.empty()
+                                   ? fmt::format("ok: {} in sync ({})", names,
+                                                 r.choice == "adopt" ? "the standby's newer files adopted"
+                                                                     : "the standby overwritten")
+                                   : "error: " + answer);
+  }
+  resolutions_ = std::move(waiting);
 }
 
 void Daemon::Stop(const char* why) {

@@ -88,6 +88,14 @@ class Daemon {
     TimePoint since;
   };
   std::vector<FlushRequest> flushes_;
+  // `syncd adopt` or `syncd overwrite`, answered once the syncs it resumed are in sync.
+  struct ResolveRequest {
+    uint64_t client;
+    std::string choice;
+    std::vector<std::string> syncs;
+  };
+  std::vector<ResolveRequest> resolutions_;
+  void CheckResolutions();
   std::vector<UvHandle<uv_signal_t>> signals_;
   UvHandle<uv_timer_t> stop_timer_;
   UvHandle<uv_timer_t> watchdog_timer_;

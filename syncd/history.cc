@@ -104,6 +104,7 @@ std::string FormatWall(int64_t ns) {
 }
 
 std::string DefaultStateDir() {
+  if (const char* e = std::getenv("SYNCD_STATE_DIR"); e && *e == '/') return e;
   if (::geteuid() == 0) return "/var/lib/syncd";
   if (const char* x = std::getenv("XDG_STATE_HOME"); x && *x == '/') return std::string(x) + "/syncd";
   const char* home = std::getenv("HOME");

@@ -88,8 +88,8 @@ int64_t WallNow();
 // "2026-12-02 10:00:00.123" (UTC).
 std::string FormatWall(int64_t ns);
 
-// The state directory to use when none is configured: /var/lib/syncd for root, else
-// $XDG_STATE_HOME/syncd or ~/.local/state/syncd.
+// The state directory to use when none is configured: $SYNCD_STATE_DIR if set, else
+// /var/lib/syncd for root, else $XDG_STATE_HOME/syncd or ~/.local/state/syncd.
 std::string DefaultStateDir();
 
 // One node's state directory.
@@ -124,6 +124,9 @@ class TreeHistory {
   EpochRecord& BeginEpoch(const std::string& node, const std::string& host, int64_t now);
   // The record of the epoch, if the tree holds any of it.
   EpochRecord* Find(const EpochRecord& epoch);
+  const EpochRecord* Find(const EpochRecord& epoch) const {
+    return const_cast<TreeHistory*>(this)->Find(epoch);
+  }
   void Apply(const HistoryStamp& stamp);
   // Writes the file (a new one renamed over the old). With `durable`, it is on disk when this
   // returns; otherwise the caller syncs the file system that holds it.

@@ -15,6 +15,7 @@
 #include "syncd/process.h"
 #include "syncd/control.h"
 #include "syncd/daemon.h"
+#include "syncd/history.h"
 #include "syncd/log.h"
 #include "transport/agent.h"
 #include "transport/replica_factory.h"
@@ -34,9 +35,15 @@ int main(int argc, char** argv) {
       std::printf("syncd %s\n", SYNCD_VERSION);
       return 0;
     case CliMode::kServer:
-      return transport::RunAgent(STDIN_FILENO, STDOUT_FILENO, options->server_roots);
+      return transport::RunAgent(STDIN_FILENO, STDOUT_FILENO, options->server_roots,
+                                 options->state_dir.value_or(DefaultStateDir()));
     case CliMode::kFlush:
       return RequestFlush(options->config_path, std::chrono::seconds(options->timeout_s));
+    case CliMode::kAdopt:
+    case CliMode::kOverwrite:
+      return RequestResolution(options->config_path,
+                               options->mode == CliMode::kAdopt ? "adopt" : "overwrite",
+                               std::chrono::seconds(options->timeout_s));
     case CliMode::kRun:
     case CliMode::kCheck:
     case CliMode::kStatus:

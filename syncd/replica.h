@@ -10,6 +10,7 @@
 
 #include "syncd/change.h"
 #include "syncd/error.h"
+#include "syncd/history.h"
 #include "syncd/tree.h"
 
 namespace syncd {
@@ -37,6 +38,21 @@ class Replica {
   // Filter rules (canonical, see syncd/filter.h) the peer applies when it deletes: what they
   // protect stays. Given to the peer at every connection, and at once to a connected one.
   virtual void SetProtectRules(std::vector<std::string> rules) = 0;
+  // What the peer's tree holds, by its history (generations, syncd/history.h). An error when
+  // the peer cannot say (an older agent).
+  virtual void History(std::function<void(Result<PeerHistory>)> done) {
+    done(Fail("the peer keeps no history (an older syncd)", ENOTSUP));
+  }
+  // Copies `entry` (a file with its content, a directory or a symlink, as the peer listed
+  // it) from the peer to the same path beneath the local directory `local_root`, atomically
+  // and with its metadata; what is at that path locally is replaced, a directory is kept.
+  // Used by `syncd adopt`. ECONNABORTED: the connection broke (the rest failed locally or on
+  // the peer, and the connection goes on).
+  virtual void Fetch(const Entry& entry, const std::string& local_root,
+                     std::function<void(Result<void>)> done) {
+    (void)entry, (void)local_root;
+    done(Fail("the peer cannot send files (an older syncd)", ENOTSUP));
+  }
   // Called once if an established connection breaks outside of a request.
   virtual void OnLost(std::function<void(const Error&)> handler) = 0;
   virtual void Close() = 0;

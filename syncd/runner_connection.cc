@@ -38,8 +38,9 @@ void SyncRunner::OnConnected(Result<void> result) {
   if (ever_connected_) ++reconnects_;
   ever_connected_ = true;
   backoff_ms_ = 0;
-  phase_ = Phase::kReconciling;
-  replica_->List(life_.Guard([this](Result<Listing> l) { OnListed(std::move(l)); }));
+  // The standby's history first: nothing is listed or sent before the verdict.
+  phase_ = Phase::kHistory;
+  replica_->History(life_.Guard([this](Result<PeerHistory> h) { OnHistory(std::move(h)); }));
 }
 
 void SyncRunner::OnListed(Result<Listing> listing) {
@@ -58,6 +59,7 @@ void SyncRunner::OnListed(Result<Listing> listing) {
   }
   auto batch = planner_.PlanReconcile(peer);
   Planned();
+  stamp_replace_ = true;  // Once durable, the standby holds a copy of this tree.
   if (!batch) {
     Error e = batch.error();
     e.message = config_.name + ": scanning source: " + e.message;
@@ -122,7 +124,7 @@ void SyncRunner::Reconciled() {
 }
 
 void SyncRunner::ConnectionLost(const Error& error) {
-  if (phase_ == Phase::kStopped || phase_ == Phase::kWaitingRetry) return;
+  if (phase_ == Phase::kStopped || phase_ == Phase::kWaitingRetry || phase_ == Phase::kDiverged) return;
   in_flight_ = false;
   phase_ = Phase::kWaitingRetry;
   replica_->Close();

@@ -32,7 +32,9 @@ SyncStatus SyncRunner::Status(TimePoint now) const {
     s.lag_seconds = std::max(0.0, std::chrono::duration<double>(now - *oldest).count());
   switch (phase_) {
     case Phase::kIdle:
-    case Phase::kConnecting: s.state = "connecting"; break;
+    case Phase::kConnecting:
+    case Phase::kHistory: s.state = "connecting"; break;
+    case Phase::kAdopting: s.state = "adopting"; break;
     case Phase::kReconciling: s.state = "reconciling"; break;
     case Phase::kLive:
       // A path that keeps failing leaves the standby different: not in sync.
@@ -40,6 +42,7 @@ SyncStatus SyncRunner::Status(TimePoint now) const {
       break;
     case Phase::kWaitingRetry: s.state = "retrying"; break;
     case Phase::kStopped: s.state = "stopped"; break;
+    case Phase::kDiverged: s.state = "diverged"; break;
   }
   s.last_success = last_success_;
   s.operations = operations_;

@@ -156,6 +156,9 @@ std::string StatusPrometheus(const std::vector<SyncStatus>& syncs) {
   static const Metric kMetrics[] = {
       {"syncd_in_sync", "gauge", "1 when everything changed is durable on the peer",
        [](const SyncStatus& s) { return s.state == "in sync" ? 1.0 : 0.0; }},
+      {"syncd_diverged", "gauge",
+       "1 when the standby holds changes this node never received and is left untouched",
+       [](const SyncStatus& s) { return s.state == "diverged" ? 1.0 : 0.0; }},
       {"syncd_pending_changes", "gauge", "Changed paths not yet durable on the peer",
        [](const SyncStatus& s) { return static_cast<double>(s.pending); }},
       {"syncd_lag_seconds", "gauge", "Age of the oldest change not yet durable on the peer",

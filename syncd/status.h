@@ -17,7 +17,8 @@ struct SyncStatus {
   std::string source;
   std::string target;  // "host:dir" or the local directory.
   std::vector<std::string> filter_rules;  // Canonical rsync filter rules.
-  std::string state;  // connecting, reconciling, in sync, sending, retrying, stopped
+  // connecting, adopting, reconciling, in sync, sending, failing, retrying, stopped, diverged
+  std::string state;
   uint64_t pending = 0;       // Changed paths not yet durable on the peer.
   double lag_seconds = 0;     // Age of the oldest change not yet durable on the peer.
   std::optional<std::chrono::system_clock::time_point> last_success;  // Last durable batch.

@@ -44,12 +44,14 @@ SyncRunner::SyncRunner(uv_loop_t* loop, const SyncConfig& config, bool insist,
       hooks_(std::move(hooks)),
       delete_hold_(MakeDeleteHold(config_)),
       failed_(seams_.first_retry, seams_.max_retry) {
-  for (UvHandle<uv_timer_t>* t : {&timer_, &retry_timer_, &hold_timer_}) *t = MakeTimer(loop_, this);
+  for (UvHandle<uv_timer_t>* t : {&timer_, &retry_timer_, &hold_timer_, &history_timer_})
+    *t = MakeTimer(loop_, this);
   planner_.SetRemovalGate([this](const std::string& path) { return MayRemove(path); });
 }
 
 SyncRunner::~SyncRunner() {
   life_.Revoke();
+  SaveHistory();
   if (watcher_) watcher_->Stop();
   if (replica_) replica_->Close();
 }
@@ -75,6 +77,7 @@ void SyncRunner::Start() {
     root_ino_ = root->ino;
   }
   replica_->OnLost([this](const Error& e) { ConnectionLost(e); });
+  BeginHistory();
   Connect();
 }
 
@@ -94,6 +97,11 @@ void SyncRunner::SetFilterRules(const std::vector<std::string>& rules) {
 }
 
 void SyncRunner::OnEvent(const FsEvent& event) {
+  if (history_ && event.kind != FsEvent::Kind::kRootGone) {
+    history_->NoteChange(WallNow());
+    if (!uv_is_active(reinterpret_cast<uv_handle_t*>(history_timer_.get())))
+      uv_timer_start(history_timer_.get(), &SyncRunner::OnHistoryTimer, 1000, 0);
+  }
   switch (event.kind) {
     case FsEvent::Kind::kOverflow:
       need_rescan_ = true;
@@ -114,6 +122,7 @@ void SyncRunner::OnEvent(const FsEvent& event) {
 }
 
 void SyncRunner::Send(ChangeBatch batch) {
+  if (history_) StampBatch(batch, std::exchange(stamp_replace_, false), OldestUnacked());
   in_flight_ = true;
   in_flight_ops_ = batch.ops.size();
   in_flight_oldest_ = batch.oldest_change;
@@ -257,7 +266,11 @@ void SyncRunner::Drain(std::function<void(bool)> done) {
 void SyncRunner::MaybeFinishDrain() {
   if (!drain_done_) return;
   // Connecting and comparing count as pending: a stop waits for them (up to stopTimeout).
-  bool finished = phase_ == Phase::kStopped ||
+  if (phase_ == Phase::kDiverged && !batcher_.empty()) {
+    LogError("{}: stopping with changes not sent: the standby diverged", config_.name);
+    drain_delivered_ = false;
+  }
+  bool finished = phase_ == Phase::kStopped || phase_ == Phase::kDiverged ||
                   (phase_ == Phase::kLive && !in_flight_ && batcher_.empty() && lane_.idle() &&
                    !held_ && delete_hold_.empty());
   if (!finished) return;

@@ -10,6 +10,7 @@
 #include <optional>
 #include <unordered_set>
 
+#include "syncd/active_history.h"
 #include "syncd/batcher.h"
 #include "syncd/delete_hold.h"
 #include "syncd/failed_paths.h"
@@ -85,17 +86,40 @@ class SyncRunner {
     return !oldest || *oldest > t;
   }
 
+  // The operator's answer to a standby that diverged (`syncd adopt`, `syncd overwrite`).
+  enum class Resolution { kAdopt, kOverwrite };
+  // False if the sync is not waiting for one.
+  bool Resolve(Resolution how);
+  bool diverged() const { return phase_ == Phase::kDiverged; }
+  // In sync after a resolution (or stopped): what a resolution request waits for.
+  bool Settled() const { return phase_ == Phase::kStopped || phase_ == Phase::kDiverged || (phase_ == Phase::kLive && live_); }
+
   const std::string& name() const { return config_.name; }
   // What the status files show of this sync now.
   SyncStatus Status(TimePoint now) const;
 
  private:
-  enum class Phase { kIdle, kConnecting, kReconciling, kLive, kWaitingRetry, kStopped };
+  enum class Phase {
+    kIdle, kConnecting, kHistory, kAdopting, kReconciling, kLive, kWaitingRetry, kStopped,
+    kDiverged,  // The standby holds changes this node never received: it is not touched.
+  };
 
   std::unique_ptr<Watcher> MakeWatcher();
   void Connect();
   void OnConnected(Result<void> result);
   void OnListed(Result<Listing> listing);
+  // Generations (runner_history.cc): the standby's history at each connection, the verdict,
+  // the operator's resolution, and the stamps on batches.
+  void BeginHistory();
+  void OnHistory(Result<PeerHistory> history);
+  void Diverged(const Judgement& j, const PeerHistory& peer);
+  void AdoptFrom(Listing peer);
+  void AdoptNext(std::shared_ptr<Listing> peer, std::shared_ptr<std::vector<size_t>> todo, size_t at);
+  // Stamps `batch` with what the standby holds once it is durable (with `replace`: the batch
+  // completes a comparison); `rest` is the oldest change not in it or before it.
+  void StampBatch(ChangeBatch& batch, bool replace, std::optional<TimePoint> rest);
+  void SaveHistory();
+  static void OnHistoryTimer(uv_timer_t* timer) noexcept;
   void OnEvent(const FsEvent& event);
   void Reconciled();
   void Send(ChangeBatch batch);
@@ -160,6 +184,11 @@ class SyncRunner {
   ino_t root_ino_ = 0;
   bool root_gone_ = false;
   FailedPaths failed_;  // Paths that keep failing, and their retries.
+  std::optional<ActiveHistory> history_;  // None when it cannot be kept (said at start).
+  UvHandle<uv_timer_t> history_timer_;    // Writes the history at most once a second.
+  std::optional<Resolution> resolution_;  // Asked for; applies at the next verdict.
+  std::optional<PeerHistory> peer_history_;  // The standby's, while adopting.
+  bool stamp_replace_ = false;  // The next stamp completes a comparison.
 
   // For the status files.
   size_t in_flight_ops_ = 0;

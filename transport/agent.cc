@@ -28,7 +28,8 @@ std::string HostName() {
 
 }  // namespace
 
-Agent::Agent(std::vector<std::string> roots) : roots_(std::move(roots)) {}
+Agent::Agent(std::vector<std::string> roots, std::string state_dir)
+    : roots_(std::move(roots)), state_dir_(std::move(state_dir)) {}
 
 Agent::~Agent() {
   // However the session ends (EOF, FATAL, a broken pipe), nothing half-done stays behind: the
@@ -68,6 +69,12 @@ bool Agent::Handle(MsgType type, std::string_view payload) {
     case MsgType::kOpen: return OnOpen(d);
     case MsgType::kList: return OnList(d);
     case MsgType::kBackup: return OnBackup(d);
+    case MsgType::kHistory:
+    case MsgType::kStamp:
+    case MsgType::kGet:
+      if (!(caps_ & kCapHistory))
+        return Fatal(std::string(MsgTypeName(type)) + " without the history capability");
+      return type == MsgType::kHistory ? OnHistory(d) : type == MsgType::kStamp ? OnStamp(d) : OnGet(d);
     case MsgType::kFilter:
       if (!(caps_ & kCapFilter)) return Fatal("FILTER without the filter capability");
       return OnFilter(d);
@@ -150,6 +157,7 @@ bool Agent::OnOpen(Decoder& d) {
     return true;
   }
   target_ = std::move(*t);
+  tree_ = ::realpath(dir.c_str(), real) ? real : dir;
   policy_ = MetaPolicy{(flags & kKeepPerms) != 0, (flags & kKeepOwner) != 0,
                        (flags & kKeepGroup) != 0, (flags & kKeepTimes) != 0,
                        XattrScope{(flags & kKeepXattrs) != 0, (flags & kKeepAcls) != 0,
@@ -304,15 +312,17 @@ bool Agent::OnCommit(Decoder& d) {
         LogWarn("{}: {}", t.path, r.error().message);
     }
     dir_times_.clear();
+    if (stamp_) RecordStamp(true);
     if (::syncfs(target_->root_fd()) != 0)
       return Fatal(std::string("syncfs: ") + std::strerror(errno));
     dirty_ = false;
   }
+  if (stamp_) RecordStamp(false);
   out_ += Encoder(MsgType::kCommitted).U64(seq).Finish();
   return true;
 }
 
-int RunAgent(int in_fd, int out_fd, std::vector<std::string> roots) {
+int RunAgent(int in_fd, int out_fd, std::vector<std::string> roots, std::string state_dir) {
   // A batch may touch many directories: use the descriptors the system allows.
   rlimit files;
   if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
@@ -322,7 +332,7 @@ int RunAgent(int in_fd, int out_fd, std::vector<std::string> roots) {
   // A client that goes away mid-answer gives EPIPE, handled as an end of the session (the
   // agent's destructor removes its temporary files), not a signal that kills it on the spot.
   ::signal(SIGPIPE, SIG_IGN);
-  Agent agent(std::move(roots));
+  Agent agent(std::move(roots), std::move(state_dir));
   FrameReader reader;
   std::string buf(256 * 1024, '\0');
   auto flush = [&]() -> bool {

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "syncd/history.h"
 #include "syncd/unique_fd.h"
 #include "transport/backup.h"
 #include "transport/codec.h"
@@ -28,7 +29,8 @@ namespace syncd::transport {
 class Agent {
  public:
   // `roots`: absolute canonical directories the target must be in or beneath (none: any).
-  explicit Agent(std::vector<std::string> roots = {});
+  // `state_dir`: where this node keeps the history of its trees (none: no history kept).
+  explicit Agent(std::vector<std::string> roots = {}, std::string state_dir = {});
   ~Agent();
   // Where answers go when they pile up while one ZSTD frame is handled (RunAgent writes them
   // out); returns false when they cannot be written.
@@ -105,6 +107,15 @@ class Agent {
   bool OnSetMeta(Decoder& d);
   bool OnRename(Decoder& d);
   bool OnCommit(Decoder& d);
+  // History (agent_history.cc): what this node's tree holds, the active node's stamps, and
+  // reading a file for the client.
+  bool OnHistory(Decoder& d);
+  bool OnStamp(Decoder& d);
+  bool OnGet(Decoder& d);
+  // Reads the target's history once; false (and `history_error_`) if it cannot be kept.
+  bool LoadHistory();
+  // Records the pending stamp; `synced_after`: a syncfs() of the target's file system follows.
+  void RecordStamp(bool synced_after);
   bool OnSignature(Decoder& d);
   bool OnZstd(std::string_view payload);
   // Appends rebuilt or received content to the PUT's temporary file.
@@ -145,11 +156,20 @@ class Agent {
   };
   std::vector<Link> links_;  // LINKs of the batch, made at COMMIT.
   bool dirty_ = false;  // Something changed since the last COMMIT.
+
+  std::string state_dir_;
+  std::string tree_;  // The target, resolved: the name of its history.
+  std::optional<StateDir> state_;
+  std::optional<TreeHistory> history_;
+  std::optional<Error> history_error_;
+  std::optional<HistoryStamp> stamp_;  // Recorded at the next COMMIT.
+  bool history_same_fs_ = false;       // The history file is on the target's file system.
 };
 
 // Serves one client on `in_fd`/`out_fd` until end of input or a fatal error, writing only in
 // or beneath `roots` when there are any (`syncd --server --root DIR`). Returns the process exit
 // status.
-int RunAgent(int in_fd, int out_fd, std::vector<std::string> roots = {});
+// `state_dir` is where the node's history is kept (empty: none).
+int RunAgent(int in_fd, int out_fd, std::vector<std::string> roots = {}, std::string state_dir = {});
 
 }  // namespace syncd::transport

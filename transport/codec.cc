@@ -44,6 +44,14 @@ Encoder& Encoder::EntryField(const Entry& e, bool xattrs) {
   return Str(e.link_target);
 }
 
+Encoder& Encoder::EpochsField(const Lineage& epochs) {
+  U32(static_cast<uint32_t>(epochs.size()));
+  for (const EpochRecord& e : epochs)
+    Str(e.node).Str(e.host).U64(e.counter).I64(e.started).I64(e.first).I64(e.through)
+        .U64(e.changes).I64(e.unconfirmed_since);
+  return *this;
+}
+
 std::string Encoder::Finish() {
   uint32_t len = static_cast<uint32_t>(buf_.size() - 4);
   for (int i = 0; i < 4; ++i) buf_[static_cast<size_t>(i)] = static_cast<char>(len >> (24 - 8 * i));
@@ -127,6 +135,25 @@ Entry Decoder::EntryField(bool xattrs) {
   return e;
 }
 
+Lineage Decoder::EpochsField() {
+  uint32_t count = U32();
+  if (count > kMaxWireEpochs) ok_ = false;
+  Lineage out;
+  for (uint32_t i = 0; ok_ && i < count; ++i) {
+    EpochRecord e;
+    e.node = Str(64);
+    e.host = Str(256);
+    e.counter = U64();
+    e.started = I64();
+    e.first = I64();
+    e.through = I64();
+    e.changes = U64();
+    e.unconfirmed_since = I64();
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
 void FrameReader::Feed(std::string_view bytes) {
   if (pos_ > 0 && pos_ == buf_.size()) {
     buf_.clear();
@@ -182,6 +209,9 @@ const char* MsgTypeName(MsgType type) {
     case MsgType::kList: return "LIST";
     case MsgType::kFilter: return "FILTER";
     case MsgType::kBackup: return "BACKUP";
+    case MsgType::kHistory: return "HISTORY";
+    case MsgType::kStamp: return "STAMP";
+    case MsgType::kGet: return "GET";
     case MsgType::kPutBegin: return "PUT_BEGIN";
     case MsgType::kPutData: return "PUT_DATA";
     case MsgType::kPutEnd: return "PUT_END";
@@ -206,6 +236,9 @@ const char* MsgTypeName(MsgType type) {
     case MsgType::kSigEnd: return "SIG_END";
     case MsgType::kKept: return "KEPT";
     case MsgType::kNotice: return "NOTICE";
+    case MsgType::kHistoryData: return "HISTORY_DATA";
+    case MsgType::kGetData: return "GET_DATA";
+    case MsgType::kGetEnd: return "GET_END";
     case MsgType::kFatal: return "FATAL";
   }
   return "UNKNOWN";

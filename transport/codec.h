@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "syncd/error.h"
+#include "syncd/history.h"
 #include "syncd/tree.h"
 
 namespace syncd::transport {
@@ -40,9 +41,14 @@ inline constexpr uint64_t kCapOmitTimes = 1u << 7;
 inline constexpr uint64_t kCapBackup = 1u << 8;
 // NOTICE from the agent: something the client logs.
 inline constexpr uint64_t kCapNotice = 1u << 9;
+// HISTORY and STAMP (generations, see syncd/history.h), and GET: the client may read the
+// standby's files (`syncd adopt`).
+inline constexpr uint64_t kCapHistory = 1u << 10;
 inline constexpr uint64_t kKnownCaps = kCapDelta | kCapZstd | kCapDeltaChain | kCapFilter |
                                        kCapSpecials | kCapHardLinks | kCapXattrs |
-                                       kCapOmitTimes | kCapBackup | kCapNotice;
+                                       kCapOmitTimes | kCapBackup | kCapNotice | kCapHistory;
+// Epochs one HISTORY_DATA or STAMP may carry.
+inline constexpr uint32_t kMaxWireEpochs = 256;
 
 enum class MsgType : uint8_t {
   // Client to agent.
@@ -51,6 +57,9 @@ enum class MsgType : uint8_t {
   kList = 0x03,
   kFilter = 0x04,
   kBackup = 0x05,
+  kHistory = 0x06,
+  kStamp = 0x07,
+  kGet = 0x08,
   kPutBegin = 0x10,
   kPutData = 0x11,
   kPutEnd = 0x12,
@@ -76,6 +85,9 @@ enum class MsgType : uint8_t {
   kSigEnd = 0x88,
   kKept = 0x89,
   kNotice = 0x8A,
+  kHistoryData = 0x8B,
+  kGetData = 0x8C,
+  kGetEnd = 0x8D,
   kFatal = 0x8F,
 };
 
@@ -116,6 +128,7 @@ class Encoder {
   // `xattrs`: the session carries extended attributes (kKeepXattrs or kKeepAcls).
   Encoder& MetaField(const Meta& m, bool xattrs = false);
   Encoder& EntryField(const Entry& e, bool xattrs = false);
+  Encoder& EpochsField(const Lineage& epochs);
   std::string Finish();
 
  private:
@@ -136,6 +149,7 @@ class Decoder {
   std::string_view Rest();
   Meta MetaField(bool xattrs = false);
   Entry EntryField(bool xattrs = false);
+  Lineage EpochsField();
   bool ok() const { return ok_; }
   bool done() const { return ok_ && in_.empty(); }
 

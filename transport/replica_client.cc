@@ -56,6 +56,9 @@ void ReplicaClient::Close() {
   connected_ = hello_ok_ = filter_pending_ = false;
   connect_done_ = nullptr;
   list_done_ = nullptr;
+  history_done_ = nullptr;
+  if (fetch_ && fetch_->fd.valid()) ::unlinkat(fetch_->parent.get(), fetch_->temp.c_str(), 0);
+  fetch_.reset();
   batches_.clear();
 }
 
@@ -82,7 +85,7 @@ void ReplicaClient::Connect(std::function<void(Result<void>)> done) {
     open_seq_ = next_seq_++;
     uint64_t caps = (options_.delta ? kCapDelta | kCapDeltaChain : 0) |
                     (options_.compress ? kCapZstd : 0) | kCapFilter | kCapSpecials |
-                    kCapHardLinks | kCapNotice | NeededCaps();
+                    kCapHardLinks | kCapNotice | kCapHistory | NeededCaps();
     channel_->Write(Encoder(MsgType::kHello).U32(kMagic).U16(kProtocolVersion).U64(caps).Finish());
     channel_->Write(
         Encoder(MsgType::kOpen).U64(open_seq_).Str(target_dir_).U32(open_flags_).Finish());
@@ -123,12 +126,20 @@ std::string ReplicaClient::FilterFrame() const {
 void ReplicaClient::Fail(const Error& error) {
   auto connect_done = std::move(connect_done_);
   auto list_done = std::move(list_done_);
+  auto history_done = std::move(history_done_);
+  std::optional<Fetching> fetch = std::move(fetch_);
+  fetch_.reset();
   std::deque<InFlight> batches = std::move(batches_);
-  bool had_work = connect_done || list_done || !batches.empty();
+  bool had_work = connect_done || list_done || history_done || fetch || !batches.empty();
   Close();
   std::weak_ptr<bool> alive = alive_;
   if (connect_done) connect_done(std::unexpected(error));
   if (list_done && alive.lock() && *alive.lock()) list_done(std::unexpected(error));
+  if (history_done && alive.lock() && *alive.lock()) history_done(std::unexpected(error));
+  if (fetch) {
+    if (fetch->fd.valid()) ::unlinkat(fetch->parent.get(), fetch->temp.c_str(), 0);
+    if (alive.lock() && *alive.lock()) fetch->done(std::unexpected(Error{error.message, ECONNABORTED}));
+  }
   for (InFlight& b : batches) {
     if (!(alive.lock() && *alive.lock())) return;
     b.done(BatchResult{std::unexpected(error), {}, {}, {}});
@@ -211,6 +222,7 @@ void ReplicaClient::HandleFrame(MsgType type, std::string_view payload) {
         if (done) done(std::unexpected(Error{"peer cannot open " + target_dir_ + ": " + message, code, true}));
         return;
       }
+      if (HistoryFailed(seq, code, message)) return;
       if (seq == list_seq_ && list_done_) {
         auto done = std::move(list_done_);
         return done(std::unexpected(Error{"peer cannot list " + target_dir_ + ": " + message, code}));
@@ -307,6 +319,10 @@ void ReplicaClient::HandleFrame(MsgType type, std::string_view payload) {
       StartReader(*upload_, std::exchange(upload_->signature, {}));
       return PumpWrites();
     }
+    case MsgType::kHistoryData:
+    case MsgType::kGetData:
+    case MsgType::kGetEnd:
+      return HandleHistoryFrame(type, d);
     case MsgType::kFatal: {
       d.U32();
       std::string message = d.Str(64 * 1024);
@@ -373,6 +389,8 @@ void ReplicaClient::PumpWrites() {
       continue;
     }
     next->commit_seq = next_seq_++;
+    if (const HistoryStamp* stamp = next->batch->stamp.get(); stamp && (caps_ & kCapHistory))
+      Queue(Encoder(MsgType::kStamp).U8(stamp->replace ? 1 : 0).EpochsField(stamp->epochs).Finish());
     Queue(Encoder(MsgType::kCommit).U64(next->commit_seq).Finish());
   }
   if (!(alive.lock() && *alive.lock())) return;

@@ -21,6 +21,7 @@
 #include "transport/codec.h"
 #include "transport/file_reader.h"
 #include "transport/owned.h"
+#include "transport/target_dir.h"
 
 namespace syncd::transport {
 
@@ -54,6 +55,9 @@ class ReplicaClient : public Replica {
   void Apply(SharedBatch batch, std::function<void(BatchResult)> done) override;
   void OnLost(std::function<void(const Error&)> handler) override { on_lost_ = std::move(handler); }
   void SetProtectRules(std::vector<std::string> rules) override;
+  void History(std::function<void(Result<PeerHistory>)> done) override;
+  void Fetch(const Entry& entry, const std::string& local_root,
+             std::function<void(Result<void>)> done) override;
   void Close() override;
   std::string Describe() const override { return description_; }
   // What the agent said about itself in its hello, e.g. "syncd 0.1.0 on osm2".
@@ -92,8 +96,28 @@ class ReplicaClient : public Replica {
   };
   static constexpr size_t kHighWater = 1 << 20;  // Stop feeding the channel above this many bytes.
 
+  // A file being copied from the peer (Fetch).
+  struct Fetching {
+    uint64_t seq = 0;
+    Entry entry;
+    std::string local;  // Its local path, for messages.
+    std::optional<TargetDir> dir;  // The local root.
+    UniqueFd parent;
+    std::string name, temp;
+    UniqueFd fd;
+    XxhState hash;
+    uint64_t size = 0;
+    std::optional<Error> error;
+    std::function<void(Result<void>)> done;
+  };
+
   void OnData(std::string_view bytes);
   void HandleFrame(MsgType type, std::string_view payload);
+  // replica_client_history.cc: HISTORY_DATA, GET_DATA and GET_END; FAILED for HISTORY or
+  // GET (true when it was one of those).
+  void HandleHistoryFrame(MsgType type, Decoder& d);
+  bool HistoryFailed(uint64_t seq, int code, const std::string& message);
+  void FinishFetch(Result<void> result);
   void PumpWrites();
   // Frames for the channel, gathered into runs (see kQueueBytes); PumpWrites() flushes.
   void Queue(std::string frame);
@@ -145,6 +169,9 @@ class ReplicaClient : public Replica {
   bool pumping_ = false;
   bool filter_pending_ = false;  // New protect rules wait for the end of the current PUT.
   std::function<void(const Error&)> on_lost_;
+  std::function<void(Result<PeerHistory>)> history_done_;
+  uint64_t history_seq_ = 0;
+  std::optional<Fetching> fetch_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -204,7 +204,9 @@ ReplicaClient::ChannelFactory Paced(uv_loop_t* loop, const SyncConfig& sync,
 std::unique_ptr<Replica> MakeReplica(uv_loop_t* loop, const SyncConfig& sync,
                                      const std::string& self_exe) {
   if (sync.host.empty()) {
-    std::vector<std::string> argv{self_exe, "--server"};
+    // The local agent keeps its history where this node's syncd does.
+    std::vector<std::string> argv{self_exe, "--server", "--state-dir", sync.state_dir};
+    if (sync.state_dir.empty()) argv.resize(2);
     return std::make_unique<ReplicaClient>(
         loop, "local agent:" + sync.target_dir, sync.target_dir, OpenFlags(sync),
         Paced(loop, sync, [loop, argv] { return std::make_unique<PipeChannel>(loop, argv); }),

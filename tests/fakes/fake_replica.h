@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <optional>
+
 #include "syncd/replica.h"
 #include "syncd/uv_handle.h"
 #include "syncd/watcher.h"
@@ -27,6 +29,11 @@ struct PeerScript {
   // The answer to a batch; by default everything in it is durable.
   std::function<BatchResult(const ChangeBatch&)> answer;
   std::function<void(const Error&)> lost;  // How to break the live connection.
+  // The peer's history; none: an older peer that keeps none.
+  std::optional<PeerHistory> history;
+  int histories = 0;  // History requests so far.
+  std::vector<std::string> fetched;  // Paths copied from the peer (syncd adopt), in order.
+  std::function<void(const Entry&)> on_fetch;  // Makes the copy here.
 
   // Whether any batch so far carried an operation of `kind` on `path`.
   int Count(OpKind kind, const std::string& path) const {
@@ -68,6 +75,17 @@ class FakeReplica : public Replica {
     Later([done, result] { done(result); });
   }
   void SetProtectRules(std::vector<std::string>) override {}
+  void History(std::function<void(Result<PeerHistory>)> done) override {
+    ++script_.histories;
+    if (!script_.history) return Replica::History(std::move(done));
+    PeerHistory h = *script_.history;
+    Later([done, h] { done(h); });
+  }
+  void Fetch(const Entry& entry, const std::string&, std::function<void(Result<void>)> done) override {
+    script_.fetched.push_back(entry.path);
+    if (script_.on_fetch) script_.on_fetch(entry);
+    Later([done] { done({}); });
+  }
   void OnLost(std::function<void(const Error&)> handler) override { script_.lost = std::move(handler); }
   void Close() override {}
   std::string Describe() const override { return "fake peer"; }

@@ -429,8 +429,8 @@ void SshServer::AuthorizeShell(const std::string& public_key) {
 
 void SshServer::Authorize(const std::string& public_key) {
   AppendFile(dir_ + "/authorized_keys",
-             "command=\"" + SyncdBinary() +
-                 " --server\",no-pty,no-user-rc,no-agent-forwarding,no-port-forwarding,"
+             "command=\"" + SyncdBinary() + " --server --state-dir " + dir_ +
+                 "/state\",no-pty,no-user-rc,no-agent-forwarding,no-port-forwarding,"
                  "no-X11-forwarding " + public_key + "\n");
 }
 

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <string>
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
@@ -24,5 +26,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cannot bring up the loopback interface (is iproute2 installed?)\n");
     return 1;
   }
-  return RUN_ALL_TESTS();
+  // Every syncd a test starts keeps its history here (SYNCD_STATE_DIR, inherited), not in
+  // this machine's /var/lib/syncd; agents started by a test's sshd are given theirs.
+  char state[] = "/tmp/syncd-state.XXXXXX";
+  if (!::mkdtemp(state)) {
+    std::fprintf(stderr, "mkdtemp: %s\n", std::strerror(errno));
+    return 1;
+  }
+  ::setenv("SYNCD_STATE_DIR", state, 1);
+  int status = RUN_ALL_TESTS();
+  std::error_code ec;
+  std::filesystem::remove_all(state, ec);
+  return status;
 }

@@ -10,6 +10,7 @@
 
 #include "tests/fakes/fake_fs.h"
 #include "tests/fakes/fake_replica.h"
+#include "tests/temp_dir.h"
 
 namespace syncd {
 namespace {
@@ -259,6 +260,137 @@ TEST_F(SyncRunnerTest, SendingPendingNowRetriesFailingPathsAtOnce) {
   runner_->SendPendingNow();
   ASSERT_TRUE(RunUntil([&] { return !runner_->FailedSince(asked).empty(); }));
   EXPECT_EQ(runner_->FailedSince(asked), std::vector<std::string>{"bad: Input/output error"});
+}
+
+}  // namespace
+}  // namespace syncd
+
+namespace syncd {
+namespace {
+
+// Generations: the standby's history is read at each connection, before anything is listed.
+class SyncRunnerHistoryTest : public SyncRunnerTest {
+ protected:
+  void SetUp() override {
+    SyncRunnerTest::SetUp();
+    config_.state_dir = state_ / "state";
+    config_.divergence_limit_s = 60;
+  }
+  // The standby's history: an epoch of another node with changes over `seconds`, none of
+  // which this node received.
+  static PeerHistory Other(double seconds) {
+    PeerHistory h;
+    h.state = PeerHistory::State::kPresent;
+    h.node = "bbbbbbbbbbbbbbbb";
+    EpochRecord e;
+    e.node = h.node;
+    e.host = "osm1";
+    e.counter = 3;
+    e.started = 1000000000;
+    e.first = 2000000000;
+    e.through = e.first + static_cast<int64_t>(seconds * 1e9);
+    e.changes = 40;
+    h.lineage.push_back(e);
+    return h;
+  }
+  ::syncd::testing::TempDir state_{"runner-history"};
+};
+
+TEST_F(SyncRunnerHistoryTest, AStandbyWithHoursOfUnseenChangesIsNotTouched) {
+  fs_.File("a", "x");
+  peer_.history = Other(3 * 3600);
+  Start();
+  ASSERT_TRUE(RunUntil([&] { return Status().state == "diverged"; })) << Status().state;
+  EXPECT_EQ(peer_.lists, 0);
+  EXPECT_TRUE(peer_.applied.empty());
+  // Changes keep being recorded, not sent.
+  fs_.File("b", "y");
+  Changed("b");
+  uv_run(&loop_, UV_RUN_NOWAIT);
+  EXPECT_TRUE(peer_.applied.empty());
+  EXPECT_EQ(Status().state, "diverged");
+
+  // The operator overwrites it: compared and sent as usual, the standby's lineage replaced.
+  ASSERT_TRUE(runner_->Resolve(SyncRunner::Resolution::kOverwrite));
+  ASSERT_TRUE(RunUntil([&] { return Status().state == "in sync"; })) << Status().state;
+  EXPECT_EQ(peer_.Count(OpKind::kPut, "a"), 1);
+  EXPECT_EQ(peer_.Count(OpKind::kPut, "b"), 1);
+  ASSERT_FALSE(peer_.applied.empty());
+  ASSERT_TRUE(peer_.applied.front().stamp);
+  EXPECT_TRUE(peer_.applied.front().stamp->replace);
+  EXPECT_FALSE(runner_->Resolve(SyncRunner::Resolution::kOverwrite));  // Nothing to resolve.
+}
+
+TEST_F(SyncRunnerHistoryTest, UnseenChangesWithinTheLimitAreOverwrittenAsUsual) {
+  fs_.File("a", "x");
+  peer_.history = Other(0.02);  // The changes in flight of an ordinary failover.
+  Start();
+  ASSERT_TRUE(RunUntil([&] { return in_sync_ == 1; })) << Status().state;
+  EXPECT_EQ(peer_.histories, 1);
+  EXPECT_EQ(peer_.Count(OpKind::kPut, "a"), 1);
+}
+
+TEST_F(SyncRunnerHistoryTest, AStandbyWithoutHistoryIsComparedAsUsual) {
+  fs_.File("a", "x");
+  Start();  // An older peer: History() is not supported.
+  ASSERT_TRUE(RunUntil([&] { return in_sync_ == 1; })) << Status().state;
+  EXPECT_EQ(peer_.Count(OpKind::kPut, "a"), 1);
+}
+
+TEST_F(SyncRunnerHistoryTest, BatchesCarryWhatTheStandbyHoldsOnceDurable) {
+  fs_.File("a", "x");
+  peer_.history = PeerHistory{PeerHistory::State::kNewNode, "cccccccccccccccc", "", {}};
+  Start();
+  ASSERT_TRUE(RunUntil([&] { return in_sync_ == 1; }));
+  ASSERT_TRUE(peer_.applied.back().stamp);
+  const HistoryStamp& first = *peer_.applied.back().stamp;
+  EXPECT_TRUE(first.replace);
+  ASSERT_EQ(first.epochs.size(), 1u);
+  EXPECT_EQ(first.epochs[0].counter, 1u);
+  int64_t before = WallNow();
+  fs_.File("b", "y");
+  Changed("b");
+  ASSERT_TRUE(RunUntil([&] { return peer_.Count(OpKind::kPut, "b") == 1; }));
+  const HistoryStamp& live = *peer_.applied.back().stamp;
+  EXPECT_FALSE(live.replace);
+  ASSERT_EQ(live.epochs.size(), 1u);
+  EXPECT_EQ(live.epochs[0].changes, 1u);
+  EXPECT_GE(live.epochs[0].through, before);
+  EXPECT_EQ(live.epochs[0].unconfirmed_since, 0);
+}
+
+TEST_F(SyncRunnerHistoryTest, AdoptingBringsTheStandbysNewerFilesHereFirst) {
+  fs_.File("old", "here").meta.mtime_sec = 100;
+  fs_.File("same", "here").meta.mtime_sec = 500;
+  Entry newer;
+  newer.path = "old";
+  newer.type = FileType::kFile;
+  newer.meta.mtime_sec = 200;  // Newer on the standby.
+  Entry older = newer;
+  older.path = "same";
+  older.meta.mtime_sec = 400;  // Older there: this node's stays.
+  Entry only;
+  only.path = "only-there";
+  only.type = FileType::kFile;
+  only.meta.mtime_sec = 50;
+  peer_.peer = {newer, older, only};
+  peer_.history = Other(3 * 3600);
+  peer_.on_fetch = [&](const Entry& e) { fs_.File(e.path, "adopted").meta.mtime_sec = e.meta.mtime_sec; };
+  Start();
+  ASSERT_TRUE(RunUntil([&] { return Status().state == "diverged"; }));
+  ASSERT_TRUE(runner_->Resolve(SyncRunner::Resolution::kAdopt));
+  ASSERT_TRUE(RunUntil([&] { return Status().state == "in sync"; })) << Status().state;
+  EXPECT_EQ(peer_.fetched, (std::vector<std::string>{"old", "only-there"}));
+  // Nothing adopted is deleted from the standby by the comparison that follows.
+  EXPECT_EQ(peer_.Count(OpKind::kDelete, "only-there"), 0);
+  EXPECT_EQ(peer_.Count(OpKind::kPut, "same"), 1);
+  // This node's tree now holds the standby's epoch: a restart finds nothing unseen there.
+  auto state = StateDir::Open(config_.state_dir);
+  ASSERT_TRUE(state);
+  runner_.reset();
+  auto h = TreeHistory::Load(*state, fs_.root());
+  ASSERT_TRUE(h) << h.error().message;
+  EXPECT_TRUE(FindUnseen(h->lineage(), Other(3 * 3600).lineage, state->node_id()).empty());
 }
 
 }  // namespace
