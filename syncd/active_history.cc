@@ -85,7 +85,8 @@ void ActiveHistory::Adopt(const Lineage& theirs) {
 Judgement JudgeHistory(const Lineage& mine, const std::string& my_node, const PeerHistory& peer,
                        double limit_s) {
   Judgement j;
-  bool have_own_past = std::any_of(mine.begin(), mine.end(), [](const EpochRecord& e) {
+  // More than the epoch just begun: this tree has a past the standby should know of.
+  bool have_own_past = mine.size() > 1 || std::any_of(mine.begin(), mine.end(), [](const EpochRecord& e) {
     return e.changes > 0;
   });
   switch (peer.state) {

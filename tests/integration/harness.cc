@@ -427,10 +427,10 @@ void SshServer::AuthorizeShell(const std::string& public_key) {
   AppendFile(dir_ + "/authorized_keys", "no-pty " + public_key + "\n");
 }
 
-void SshServer::Authorize(const std::string& public_key) {
+void SshServer::Authorize(const std::string& public_key, const std::string& state_dir) {
   AppendFile(dir_ + "/authorized_keys",
-             "command=\"" + SyncdBinary() + " --server --state-dir " + dir_ +
-                 "/state\",no-pty,no-user-rc,no-agent-forwarding,no-port-forwarding,"
+             "command=\"" + SyncdBinary() + " --server --state-dir " +
+                 (state_dir.empty() ? dir_ + "/state" : state_dir) + "\",no-pty,no-user-rc,no-agent-forwarding,no-port-forwarding,"
                  "no-X11-forwarding " + public_key + "\n");
 }
 

@@ -116,8 +116,9 @@ class SshServer {
 
   // Generates a user key of `type` (ed25519, rsa) at `path`; returns the public key line.
   static std::string MakeUserKey(const std::string& path, const std::string& type = "ed25519");
-  // Adds a public key to authorized_keys, with the seed's restrictions, pinned to the agent.
-  void Authorize(const std::string& public_key);
+  // Adds a public key to authorized_keys, with the seed's restrictions, pinned to the agent
+  // (which keeps its history in `state_dir`; by default a directory of this server's).
+  void Authorize(const std::string& public_key, const std::string& state_dir = "");
   // Adds a public key that may run any command (what lsyncd's rsync and mv need).
   void AuthorizeShell(const std::string& public_key);
   // Serves only a host key of `type` ("rsa": what libssh2 1.10 cannot verify from OpenSSH 9,
