@@ -20,6 +20,7 @@ class ActiveHistory {
                                      int64_t now);
 
   const std::string& node_id() const { return state_.node_id(); }
+  const StateDir& state() const { return state_; }
   const Lineage& lineage() const { return history_.lineage(); }
   const EpochRecord& current() const { return *history_.Find(epoch_); }
 

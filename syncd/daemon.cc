@@ -192,16 +192,13 @@ std::unique_ptr<Daemon::Slot> Daemon::MakeSlot(const SyncConfig& sync) {
   };
   hooks.on_in_sync = [this, s] {
     s->in_sync = true;
-    if (ready_) return;
-    if (!std::all_of(slots_.begin(), slots_.end(), [](const auto& x) { return x->in_sync; }))
-      return;
-    ready_ = true;
-    LogInfo("all {} syncs are in sync", slots_.size());
-    // Ready once every startup comparison is durable on the peer.
-    if (!notified_ready_)
-      NotifyReady(fmt::format("in sync ({} syncs)", slots_.size()));
-    else
-      notifier_.Send(fmt::format("STATUS=in sync ({} syncs)", slots_.size()));
+    Settled();
+  };
+  hooks.on_diverged = [this, s] {
+    // Settled too: the sync waits for the operator, and the cluster must not take the start
+    // for a failure (the status, `syncd status` and the metrics say diverged).
+    s->diverged = true;
+    Settled();
   };
   hooks.on_status = [this](const std::string& status) {
     if (!stopping_) notifier_.Send("STATUS=" + status);
@@ -210,6 +207,25 @@ std::unique_ptr<Daemon::Slot> Daemon::MakeSlot(const SyncConfig& sync) {
   slot->runner = std::make_unique<SyncRunner>(&loop_, sync, config_.settings.insist,
                                               std::move(make), std::move(hooks));
   return slot;
+}
+
+void Daemon::Settled() {
+  if (ready_) return;
+  if (!std::all_of(slots_.begin(), slots_.end(), [](const auto& x) { return x->in_sync || x->diverged; }))
+    return;
+  ready_ = true;
+  size_t diverged = static_cast<size_t>(
+      std::count_if(slots_.begin(), slots_.end(), [](const auto& x) { return x->diverged && !x->in_sync; }));
+  std::string status = diverged == 0
+                           ? fmt::format("in sync ({} syncs)", slots_.size())
+                           : fmt::format("{} of {} syncs diverged: run syncd adopt or syncd overwrite",
+                                         diverged, slots_.size());
+  if (diverged == 0) LogInfo("all {} syncs are in sync", slots_.size());
+  // Ready once every startup comparison is durable on the peer (or waits for the operator).
+  if (!notified_ready_)
+    NotifyReady(status);
+  else
+    notifier_.Send("STATUS=" + status);
 }
 
 void Daemon::Reload() {

@@ -50,6 +50,7 @@ class Daemon {
     std::optional<ActiveMark> mark;  // This node is the active one for the source.
     bool running = true;
     bool in_sync = false;
+    bool diverged = false;  // Found its standby diverged (before it was ever in sync).
   };
   // Makes the runner of a sync (started unless stopping).
   std::unique_ptr<Slot> MakeSlot(const SyncConfig& sync);
@@ -96,6 +97,8 @@ class Daemon {
   };
   std::vector<ResolveRequest> resolutions_;
   void CheckResolutions();
+  // A sync is in sync or diverged: READY=1 once all of them are.
+  void Settled();
   std::vector<UvHandle<uv_signal_t>> signals_;
   UvHandle<uv_timer_t> stop_timer_;
   UvHandle<uv_timer_t> watchdog_timer_;

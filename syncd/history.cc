@@ -179,8 +179,8 @@ Result<StateDir> StateDir::Open(const std::string& dir) {
   return s;
 }
 
-std::string StateDir::HistoryFile(const std::string& tree) const {
-  return fmt::format("{}/trees/{:016x}.history", path_, NameHash(tree));
+std::string StateDir::TreeFile(const std::string& tree, const char* ext) const {
+  return fmt::format("{}/trees/{:016x}.{}", path_, NameHash(tree), ext);
 }
 
 std::string TreeHistory::Serialize(const std::string& tree, const Lineage& lineage) {
@@ -262,26 +262,37 @@ EpochRecord* TreeHistory::Find(const EpochRecord& epoch) {
   return nullptr;
 }
 
-void TreeHistory::Apply(const HistoryStamp& stamp) {
-  // What a standby holds was confirmed: only the active node's own record keeps
-  // unconfirmed_since.
-  if (stamp.replace) lineage_.clear();
+void TreeHistory::Apply(const HistoryStamp& stamp) { ApplyStamp(lineage_, stamp); }
+
+void ApplyStamp(Lineage& lineage, const HistoryStamp& stamp) {
+  if (stamp.replace) lineage.clear();
   for (EpochRecord s : stamp.epochs) {
     s.unconfirmed_since = 0;
-    if (EpochRecord* e = Find(s)) {
-      if (s.through >= e->through) *e = std::move(s);
-    } else {
-      lineage_.push_back(std::move(s));
+    auto e = std::find_if(lineage.begin(), lineage.end(), [&](const EpochRecord& r) { return r.SameEpoch(s); });
+    if (e == lineage.end()) {
+      lineage.push_back(std::move(s));
+    } else if (s.through >= e->through) {
+      *e = std::move(s);
     }
   }
-  Prune();
+  std::stable_sort(lineage.begin(), lineage.end(),
+                   [](const EpochRecord& a, const EpochRecord& b) { return a.started < b.started; });
+  if (lineage.size() > kMaxEpochs)
+    lineage.erase(lineage.begin(), lineage.end() - static_cast<std::ptrdiff_t>(kMaxEpochs));
+}
+
+bool SameLineage(const Lineage& a, const Lineage& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (!a[i].SameEpoch(b[i]) || a[i].first != b[i].first || a[i].through != b[i].through ||
+        a[i].changes != b[i].changes)
+      return false;
+  return true;
 }
 
 void TreeHistory::Prune() {
-  std::stable_sort(lineage_.begin(), lineage_.end(),
-                   [](const EpochRecord& a, const EpochRecord& b) { return a.started < b.started; });
-  if (lineage_.size() > kMaxEpochs)
-    lineage_.erase(lineage_.begin(), lineage_.end() - static_cast<std::ptrdiff_t>(kMaxEpochs));
+  HistoryStamp none;
+  ApplyStamp(lineage_, none);
 }
 
 Result<void> TreeHistory::Save(bool durable) const {

@@ -56,6 +56,13 @@ struct HistoryStamp {
   Lineage epochs;
 };
 
+// Applies a stamp to a lineage, as a standby records it (its own unconfirmed_since is never
+// kept), oldest first, at most kMaxEpochs.
+void ApplyStamp(Lineage& lineage, const HistoryStamp& stamp);
+// The same epochs with the same records (as a standby holds them: unconfirmed_since and host
+// names aside).
+bool SameLineage(const Lineage& a, const Lineage& b);
+
 // What a peer says of its history of one tree.
 struct PeerHistory {
   enum class State : uint8_t {
@@ -102,7 +109,9 @@ class StateDir {
   // The node id was made just now: the directory is new (or was lost).
   bool new_node() const { return new_node_; }
   // Where the history of the tree at `tree` (an absolute, resolved path) is kept.
-  std::string HistoryFile(const std::string& tree) const;
+  std::string HistoryFile(const std::string& tree) const { return TreeFile(tree, "history"); }
+  // A file of this node's about `tree`: trees/<hash of the path>.<ext>.
+  std::string TreeFile(const std::string& tree, const char* ext) const;
 
  private:
   std::string path_, node_;

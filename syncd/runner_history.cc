@@ -7,6 +7,7 @@
 
 #include <climits>
 #include <cstdlib>
+#include <unordered_set>
 
 #include "syncd/log.h"
 #include "syncd/sync_runner.h"
@@ -41,8 +42,8 @@ std::vector<std::string> DescribeLineage(const Lineage& lineage) {
 void SyncRunner::BeginHistory() {
   if (config_.state_dir.empty()) return;  // Tests without a state directory.
   char real[PATH_MAX];
-  std::string tree = ::realpath(config_.source.c_str(), real) ? real : config_.source;
-  auto h = ActiveHistory::Begin(config_.state_dir, tree, WallNow());
+  tree_ = ::realpath(config_.source.c_str(), real) ? real : config_.source;
+  auto h = ActiveHistory::Begin(config_.state_dir, tree_, WallNow());
   if (!h) {
     LogError("{}: no history is kept ({}): the standby's changes cannot be told from this "
              "node's, and a stale node may overwrite a newer standby",
@@ -51,6 +52,55 @@ void SyncRunner::BeginHistory() {
   }
   history_ = std::move(*h);
   LogDebug("Transport", "{}: {} begins", config_.name, history_->current().Describe());
+  if (!config_.init) return;
+  auto m = Manifest::Load(history_->state(), tree_);
+  if (!m)
+    LogWarn("{}: {}; the standby will be listed", config_.name, m.error().message);
+  else if (*m)
+    resume_ = std::move(**m);
+}
+
+void SyncRunner::RecordManifest(const ChangeBatch& batch, const std::vector<OpFailure>& failures) {
+  if (!history_) return;
+  if (batch.stamp) ApplyStamp(peer_lineage_, *batch.stamp);
+  else if (!manifest_) return;  // The snapshot to come will hold it.
+  const auto& peer = planner_.peer();
+  Result<void> r;
+  bool snapshot = !manifest_ || (batch.stamp && batch.stamp->replace) ||
+                  manifest_->journal_bytes() > std::max<uint64_t>(manifest_->snapshot_bytes(), 16 << 20);
+  if (snapshot) {
+    manifest_.reset();
+    auto m = Manifest::Create(history_->state(), tree_, peer, peer_lineage_);
+    if (m) manifest_ = std::move(*m);
+    else r = std::unexpected(m.error());
+  } else {
+    std::unordered_set<std::string> refused;
+    for (const OpFailure& f : failures) refused.insert(f.path);
+    std::vector<const Entry*> present;
+    std::vector<std::string> removed;
+    for (const Op& op : batch.ops) {
+      const std::string& path = op.entry.path;
+      if (refused.contains(path)) continue;
+      if (op.kind == OpKind::kRename) {
+        removed.push_back(op.from);
+        std::string prefix = path + "/";
+        if (auto it = peer.find(path); it != peer.end()) present.push_back(&it->second);
+        for (auto it = peer.lower_bound(prefix); it != peer.end() && it->first.starts_with(prefix); ++it)
+          present.push_back(&it->second);
+        continue;
+      }
+      auto it = peer.find(path);
+      if (it == peer.end() || op.kind == OpKind::kDelete) removed.push_back(path);
+      if (it != peer.end()) present.push_back(&it->second);
+    }
+    r = manifest_->Append(present, removed, peer_lineage_);
+  }
+  if (!r) {
+    LogWarn("{}: the manifest of what the standby holds: {}; a restart will list the standby",
+            config_.name, r.error().message);
+    manifest_.reset();
+    Manifest::Remove(history_->state(), tree_);
+  }
 }
 
 void SyncRunner::OnHistoryTimer(uv_timer_t* timer) noexcept {
@@ -80,6 +130,26 @@ void SyncRunner::OnHistory(Result<PeerHistory> peer) {
     return list();
   }
   if (!history_) return list();
+  peer_lineage_ = peer->lineage;
+  if (resume_) {
+    // A restart of this node's syncd: the standby holds what the manifest says if its lineage
+    // is the one the manifest records. The local tree is scanned and compared with that.
+    auto resume = std::move(*resume_);
+    resume_.reset();
+    if (peer->state == PeerHistory::State::kPresent && SameLineage(peer->lineage, resume.lineage)) {
+      LogInfo("{}: the standby holds what this node last recorded ({} entries): comparing with "
+              "that, without listing it",
+              config_.name, resume.entries.size());
+      Listing listing;
+      listing.reserve(resume.entries.size());
+      for (auto& [path, entry] : resume.entries) listing.push_back(std::move(entry));
+      resume.entries.clear();
+      phase_ = Phase::kReconciling;
+      return OnListed(std::move(listing));
+    }
+    LogInfo("{}: the standby's history is not the one this node last recorded: listing it",
+            config_.name);
+  }
   Judgement j = JudgeHistory(history_->lineage(), history_->node_id(), *peer, config_.divergence_limit_s);
   if (!j.no_history.empty())
     LogWarn("{}: the standby {} has no history of {}: {}; comparing as usual", config_.name,
@@ -123,6 +193,7 @@ void SyncRunner::Diverged(const Judgement& j, const PeerHistory& peer) {
   if (hooks_.on_status)
     hooks_.on_status(fmt::format("{}: diverged: the standby holds changes this node never "
                                  "received; run syncd adopt or syncd overwrite", config_.name));
+  if (hooks_.on_diverged) hooks_.on_diverged();
   if (hooks_.on_progress) hooks_.on_progress();
 }
 

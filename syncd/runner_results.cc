@@ -57,6 +57,7 @@ bool SyncRunner::Absorb(const ChangeBatch& batch, BatchResult& result) {
   }
   planner_.Committed(batch, result.failures, result.sent_hashes);
   planner_.KeptOnPeer(result.kept);
+  RecordManifest(batch, result.failures);
   last_success_ = std::chrono::system_clock::now();
   std::unordered_set<std::string> refused;
   for (const OpFailure& f : result.failures) refused.insert(f.path);

@@ -65,6 +65,8 @@ class SyncPlanner {
   void KeptOnPeer(const std::vector<std::string>& dirs);
 
   const Filter& filter() const { return filter_; }
+  // What the peer holds, as far as acknowledged operations tell.
+  const std::map<std::string, Entry>& peer() const { return peer_; }
   const SyncConfig& config() const { return config_; }
   // New filter rules from a reloaded config; what the peer holds stays known.
   void SetFilterRules(const std::vector<std::string>& rules) {

@@ -16,6 +16,7 @@
 #include "syncd/failed_paths.h"
 #include "syncd/file_system.h"
 #include "syncd/large_lane.h"
+#include "syncd/manifest.h"
 #include "syncd/life_token.h"
 #include "syncd/replica.h"
 #include "syncd/status.h"
@@ -46,6 +47,8 @@ class SyncRunner {
     std::function<void(const Error&)> on_fatal;
     // The startup reconcile has been acknowledged by the peer.
     std::function<void()> on_in_sync;
+    // The standby diverged: nothing is sent until the operator resolves it (Resolve()).
+    std::function<void()> on_diverged;
     // A one-line account of what the sync is doing, for the service manager.
     std::function<void(const std::string&)> on_status;
     // Something was acknowledged, failed or found to have nothing to send: whatever waits on
@@ -120,6 +123,9 @@ class SyncRunner {
   void StampBatch(ChangeBatch& batch, bool replace, std::optional<TimePoint> rest);
   void SaveHistory();
   static void OnHistoryTimer(uv_timer_t* timer) noexcept;
+  // Records in the manifest what a durable batch changed on the standby (a snapshot after a
+  // comparison, and when the journal has grown).
+  void RecordManifest(const ChangeBatch& batch, const std::vector<OpFailure>& failures);
   void OnEvent(const FsEvent& event);
   void Reconciled();
   void Send(ChangeBatch batch);
@@ -189,6 +195,12 @@ class SyncRunner {
   std::optional<Resolution> resolution_;  // Asked for; applies at the next verdict.
   std::optional<PeerHistory> peer_history_;  // The standby's, while adopting.
   bool stamp_replace_ = false;  // The next stamp completes a comparison.
+  std::string tree_;            // The source, resolved: the name of its history.
+  Lineage peer_lineage_;        // What the standby's tree holds, by the stamps it made durable.
+  std::optional<Manifest> manifest_;
+  // The manifest found at start: the standby's listing for the first comparison, if the
+  // standby's lineage is the one it records.
+  std::optional<Manifest::Contents> resume_;
 
   // For the status files.
   size_t in_flight_ops_ = 0;

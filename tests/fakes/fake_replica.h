@@ -71,6 +71,11 @@ class FakeReplica : public Replica {
   }
   void Apply(SharedBatch batch, std::function<void(BatchResult)> done) override {
     script_.applied.push_back(*batch);
+    // A standby with history records what the batch brings its tree to.
+    if (script_.history && batch->stamp) {
+      ApplyStamp(script_.history->lineage, *batch->stamp);
+      script_.history->state = PeerHistory::State::kPresent;
+    }
     BatchResult result = script_.answer ? script_.answer(*batch) : BatchResult{{}, {}, {}, {}};
     Later([done, result] { done(result); });
   }

@@ -242,8 +242,8 @@ TEST_F(GenerationsTest, AnOrdinaryFailoverGoesOnWithoutAQuestion) {
   EXPECT_THAT(osm2().syncd->log(), Not(HasSubstr("diverged")));
 }
 
-// A restart of the active node's syncd, and a standby whose state directory was lost: both go
-// on as before, the second said at Warn.
+// A restart of the active node's syncd resumes from its manifest of what the standby holds;
+// a standby whose state directory was lost is listed and compared, said at Warn.
 TEST_F(GenerationsTest, ARestartAndALostStandbyStateGoOn) {
   WriteFile(Session(osm1(), "sess_a"), "a", 0600);
   Activate(osm1());
@@ -257,6 +257,8 @@ TEST_F(GenerationsTest, ARestartAndALostStandbyStateGoOn) {
   ExpectConverged(Pair(osm1()), "after the restart");
   ASSERT_TRUE(StatusSays(osm1(), "in sync"));
   EXPECT_THAT(osm1().syncd->log(), Not(HasSubstr("never received")));
+  // It compared with its manifest of what the standby holds, without listing the standby.
+  EXPECT_THAT(osm1().syncd->log(), HasSubstr("without listing it"));
 
   Crash(osm1());
   std::filesystem::remove_all(osm2().root + "/state");
@@ -265,6 +267,7 @@ TEST_F(GenerationsTest, ARestartAndALostStandbyStateGoOn) {
   ASSERT_TRUE(StatusSays(osm1(), "in sync"));
   EXPECT_THAT(osm1().syncd->log(), HasSubstr("has no history"));
   EXPECT_THAT(osm1().syncd->log(), Not(HasSubstr("diverged")));
+  EXPECT_THAT(osm1().syncd->log(), Not(HasSubstr("without listing it")));
 }
 
 }  // namespace

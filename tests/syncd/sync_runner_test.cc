@@ -395,3 +395,78 @@ TEST_F(SyncRunnerHistoryTest, AdoptingBringsTheStandbysNewerFilesHereFirst) {
 
 }  // namespace
 }  // namespace syncd
+
+namespace syncd {
+namespace {
+
+// Warm restart: a restart on the same node compares the tree with the manifest of what the
+// standby holds, without listing it, when the standby's lineage is the one recorded.
+class SyncRunnerResumeTest : public SyncRunnerTest {
+ protected:
+  void SetUp() override {
+    SyncRunnerTest::SetUp();
+    config_.state_dir = state_ / "state";
+    peer_.history = PeerHistory{PeerHistory::State::kNewNode, "cccccccccccccccc", "", {}};
+  }
+  void Restart() {
+    runner_.reset();
+    uv_run(&loop_, UV_RUN_NOWAIT);
+    in_sync_ = 0;
+    Start();
+    ASSERT_TRUE(RunUntil([&] { return in_sync_ == 1; })) << Status().state;
+  }
+  ::syncd::testing::TempDir state_{"runner-resume"};
+};
+
+TEST_F(SyncRunnerResumeTest, ARestartComparesWithTheManifestInsteadOfListing) {
+  fs_.File("a", "x");
+  fs_.Dir("d");
+  fs_.File("d/b", "y");
+  Start();
+  ASSERT_TRUE(RunUntil([&] { return in_sync_ == 1; }));
+  fs_.File("d/c", "live");
+  Changed("d/c");
+  ASSERT_TRUE(RunUntil([&] { return peer_.Count(OpKind::kPut, "d/c") == 1; }));
+  fs_.Remove("a");
+  Changed("a");
+  ASSERT_TRUE(RunUntil([&] { return peer_.Count(OpKind::kDelete, "a") == 1; }));
+  ASSERT_TRUE(RunUntil([&] { return Status().state == "in sync"; }));
+  EXPECT_EQ(peer_.lists, 1);
+
+  fs_.File("while-down", "z");  // Made while syncd was not running.
+  size_t before = peer_.applied.size();
+  Restart();
+  EXPECT_EQ(peer_.lists, 1);  // Not listed again.
+  EXPECT_EQ(peer_.Count(OpKind::kPut, "while-down"), 1);
+  // Nothing the standby holds was sent again, and nothing was deleted there.
+  for (size_t i = before; i < peer_.applied.size(); ++i)
+    for (const Op& op : peer_.applied[i].ops)
+      EXPECT_TRUE(op.entry.path == "while-down" || op.kind == OpKind::kSetMeta) << op.entry.path;
+}
+
+TEST_F(SyncRunnerResumeTest, AStandbyWhoseLineageMovedOnIsListed) {
+  fs_.File("a", "x");
+  Start();
+  ASSERT_TRUE(RunUntil([&] { return in_sync_ == 1; }));
+  ASSERT_FALSE(peer_.history->lineage.empty());
+  ++peer_.history->lineage.back().changes;  // It holds a batch this node did not record.
+  peer_.history->lineage.back().through += 1;
+  Restart();
+  EXPECT_EQ(peer_.lists, 2);
+}
+
+TEST_F(SyncRunnerResumeTest, ADamagedManifestIsListedNotTrusted) {
+  fs_.File("a", "x");
+  Start();
+  ASSERT_TRUE(RunUntil([&] { return in_sync_ == 1; }));
+  runner_.reset();
+  auto state = StateDir::Open(config_.state_dir);
+  ASSERT_TRUE(state);
+  std::string file = Manifest::FileFor(*state, fs_.root());
+  ASSERT_EQ(::truncate(file.c_str(), 20), 0);
+  Restart();
+  EXPECT_EQ(peer_.lists, 2);
+}
+
+}  // namespace
+}  // namespace syncd
