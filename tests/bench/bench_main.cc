@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
     else if (flag == "--idle-dirs") o.idle_dirs = std::atoi(v.c_str());
     else if (flag == "--idle-seconds") o.idle_seconds = std::atoi(v.c_str());
     else if (flag == "--peer-disk-mib") o.peer_disk_mib = std::atoi(v.c_str());
+    else if (flag == "--scale-files") o.scale_files = std::atoi(v.c_str());
     else {
       std::fprintf(stderr, "unknown option %s\n", flag.c_str());
       return 2;
@@ -78,6 +79,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "syncd_bench needs root (sshd, namespaces)\n");
     return 1;
   }
+  // syncd's history and manifests go here, not to this machine's /var/lib/syncd.
+  char state[] = "/tmp/syncd-bench-state.XXXXXX";
+  if (::mkdtemp(state)) ::setenv("SYNCD_STATE_DIR", state, 1);
   // A network namespace of its own: sshd on 127.0.0.1:22 and an exact count of bytes on lo.
   if (unshare(CLONE_NEWNET) != 0 || std::system("ip link set lo up") != 0) {
     std::perror("network namespace");

@@ -417,6 +417,110 @@ void Bench::Startup(std::vector<Figure>& out) {
   for (Figure* f : {&time, &durable, &bytes}) out.push_back(*f);
 }
 
+namespace {
+
+// VmHWM and VmRSS of a process, in KiB.
+std::pair<long, long> Memory(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  long hwm = 0, rss = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("VmHWM:")) hwm = std::stol(line.substr(6));
+    if (line.starts_with("VmRSS:")) rss = std::stol(line.substr(6));
+  }
+  return {hwm, rss};
+}
+
+// The inotify watches a process holds, from its descriptors' fdinfo.
+long Watches(pid_t pid) {
+  long n = 0;
+  std::string dir = "/proc/" + std::to_string(pid) + "/fdinfo";
+  for (const auto& e : fs::directory_iterator(dir)) {
+    std::ifstream in(e.path());
+    for (std::string line; std::getline(in, line);)
+      if (line.starts_with("inotify wd:")) ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+// A session store grown large: `scale_files` small files, ten per directory. Cold start (an
+// empty standby), syncd's warm start (a restart on the same node), rsync -a of the same tree,
+// and lsyncd's startup, side by side; syncd's memory per file and its watches.
+void Bench::Scale(std::vector<Figure>& out) {
+  const int files = o_.scale_files, dirs = std::max(1, files / 10);
+  std::string title = "scale (" + std::to_string(files) + " files in " + std::to_string(dirs) + " dirs)";
+  Figure cold{title, "cold start: time to converge", "s", {}};
+  Figure warm{"", "warm start (restart on the same node)", "s", {}};
+  Figure peak{"", "peak resident memory", "MiB", {}};
+  Figure idle{"", "resident memory once in sync", "MiB", {}};
+  Figure per_file{"", "resident memory per file once in sync", "B", {}};
+  Figure watches{"", "inotify watches (max_user_watches: " +
+                         itest::ReadFile("/proc/sys/fs/inotify/max_user_watches").substr(0, 12) + ")",
+                 "", {}};
+  std::string source = Fresh("scale");
+  auto made = Clock::now();
+  for (int d = 0; d < dirs; ++d) {
+    std::string dir = source + "/a" + std::to_string(d / 1000) + "/b" + std::to_string(d % 1000);
+    itest::MakeDirs(dir);
+    for (int f = 0; f < 10 && d * 10 + f < files; ++f)
+      WriteRaw(dir + "/sess_" + std::to_string(d * 10 + f), Bytes(100, static_cast<uint64_t>(d * 10 + f)));
+  }
+  ::sync();
+  std::printf("scale: made the tree in %.0f s\n", Seconds(Clock::now() - made));
+  std::fflush(stdout);
+  auto wait_syncd = [&](Process& tool, size_t from) {
+    return itest::WaitUntil([&] { return tool.log().find("in sync with", from) != std::string::npos; },
+                            std::chrono::seconds(3600));
+  };
+  for (const char* name : {kRsync, kLsyncd1, kSyncd}) {
+    fs::remove_all(Peer(source));
+    auto start = Clock::now();
+    bool ok = false;
+    std::unique_ptr<Process> tool;
+    if (name == std::string(kRsync)) {
+      ok = Rsync(source);
+    } else {
+      tool = StartTool(name, source, name == std::string(kLsyncd1) ? std::optional<double>(1.0) : std::nullopt);
+      bool is_syncd = name == std::string(kSyncd);
+      ok = is_syncd ? wait_syncd(*tool, 0) : itest::WaitUntil([&] {
+        std::string log = tool->log();
+        size_t at = log.find("Startup of");
+        return at != std::string::npos && log.find("finished", at) != std::string::npos;
+      }, std::chrono::seconds(3600));
+    }
+    double took = Seconds(Clock::now() - start);
+    long copied = 0;  // Every file is there (a walk, after the clock stopped).
+    for (const auto& e : fs::recursive_directory_iterator(Peer(source)))
+      if (e.is_regular_file() && e.path().filename().string().starts_with("sess_")) ++copied;
+    ok = ok && copied == files;
+    cold.by_tool[name] = ok ? std::optional<double>(took) : std::nullopt;
+    std::printf("scale: %s cold start %s (%ld files on the peer)\n", name, ok ? "done" : "FAILED", copied);
+    std::fflush(stdout);
+    if (!tool) continue;
+    std::this_thread::sleep_for(std::chrono::seconds(3));  // Settled.
+    auto [hwm, rss] = Memory(tool->pid());
+    peak.by_tool[name] = hwm / 1024.0;
+    idle.by_tool[name] = rss / 1024.0;
+    per_file.by_tool[name] = rss * 1024.0 / files;
+    watches.by_tool[name] = static_cast<double>(Watches(tool->pid()));
+    if (name == std::string(kSyncd)) {
+      // A restart: a clean stop, then the same config again.
+      tool->Signal(SIGTERM);
+      tool->Wait(std::chrono::seconds(120));
+      auto again = Clock::now();
+      tool = StartTool(name, source, std::nullopt);
+      bool warmed = wait_syncd(*tool, 0) && tool->log().find("without listing it") != std::string::npos;
+      warm.by_tool[name] = warmed ? std::optional<double>(Seconds(Clock::now() - again)) : std::nullopt;
+    }
+    tool->Signal(SIGTERM);
+    tool->Wait(std::chrono::seconds(120));
+  }
+  fs::remove_all(source);
+  fs::remove_all(Peer(source));
+  for (Figure* f : {&cold, &warm, &peak, &idle, &per_file, &watches}) out.push_back(*f);
+}
+
 void Bench::Rename(std::vector<Figure>& out) {
   Figure time{"rename of a directory of " + std::to_string(o_.rename_files) + " files",
               "time to converge", "ms", {}};
@@ -581,6 +685,7 @@ std::vector<Figure> Bench::RunAll() {
   if (want("rename")) Rename(out);
   if (want("deltas")) Deltas(out);
   if (want("idle")) Idle(out);
+  if (o_.only == "scale") Scale(out);  // Minutes and gigabytes: only when asked for.
   return out;
 }
 

@@ -26,6 +26,7 @@ struct Options {
   int delta_small_files = 2000;
   int idle_dirs = 50000;
   int idle_seconds = 10;
+  int scale_files = 1000000;  // Small files, ten per directory (a session store grown large).
   std::string only;  // Run only the workload of this name.
   // Each node has a disk of its own: the peer's tree lives on an ext4 image of this size on a
   // direct-I/O loop device. 0 puts both trees on the one filesystem the benchmark runs on.
@@ -84,6 +85,7 @@ class Bench {
   void Rename(std::vector<Figure>& out);
   void Deltas(std::vector<Figure>& out);
   void Idle(std::vector<Figure>& out);
+  void Scale(std::vector<Figure>& out);
 
   Options o_;
   itest::TempDir tmp_;
