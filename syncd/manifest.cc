@@ -192,8 +192,7 @@ void Manifest::Remove(const StateDir& dir, const std::string& tree) {
 }
 
 Result<Manifest> Manifest::Create(const StateDir& dir, const std::string& tree,
-                                  const std::map<std::string, Entry>& entries,
-                                  const Lineage& lineage) {
+                                  const PeerMap& entries, const Lineage& lineage) {
   std::string path = FileFor(dir, tree);
   std::string temp = path + ".tmp";
   UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
@@ -202,14 +201,16 @@ Result<Manifest> Manifest::Create(const StateDir& dir, const std::string& tree,
   w.out.append(kMagic, kMagicLen);
   w.Record(kTree, [&] { w.Str(tree); });
   uint64_t total = 0;
-  for (const auto& [p, e] : entries) {
+  Result<void> written;
+  entries.ForEach([&](const Entry& e) {
     w.Record(kEntry, [&] { w.EntryFields(e); });
-    if (w.out.size() >= kFlushBytes) {
-      SYNCD_TRY(WriteAll(fd.get(), w.out, temp));
+    if (written && w.out.size() >= kFlushBytes) {
+      written = WriteAll(fd.get(), w.out, temp);
       total += w.out.size();
       w.out.clear();
     }
-  }
+  });
+  SYNCD_TRY(written);
   w.Record(kStamp, [&] { w.LineageFields(lineage); });
   SYNCD_TRY(WriteAll(fd.get(), w.out, temp));
   total += w.out.size();
@@ -220,11 +221,11 @@ Result<Manifest> Manifest::Create(const StateDir& dir, const std::string& tree,
   return m;
 }
 
-Result<void> Manifest::Append(const std::vector<const Entry*>& present,
+Result<void> Manifest::Append(const std::vector<Entry>& present,
                               const std::vector<std::string>& removed, const Lineage& lineage) {
   Writer w;
   for (const std::string& p : removed) w.Record(kRemoved, [&] { w.Str(p); });
-  for (const Entry* e : present) w.Record(kEntry, [&] { w.EntryFields(*e); });
+  for (const Entry& e : present) w.Record(kEntry, [&] { w.EntryFields(e); });
   w.Record(kStamp, [&] { w.LineageFields(lineage); });
   SYNCD_TRY(WriteAll(fd_.get(), w.out, "manifest"));
   journal_bytes_ += w.out.size();

@@ -19,6 +19,7 @@
 
 #include "syncd/error.h"
 #include "syncd/history.h"
+#include "syncd/peer_map.h"
 #include "syncd/tree.h"
 #include "syncd/unique_fd.h"
 
@@ -34,12 +35,12 @@ class Manifest {
   static Result<std::optional<Contents>> Load(const StateDir& dir, const std::string& tree);
   // Starts a manifest of `tree` from a snapshot (replacing any earlier one, atomically).
   static Result<Manifest> Create(const StateDir& dir, const std::string& tree,
-                                 const std::map<std::string, Entry>& entries, const Lineage& lineage);
+                                 const PeerMap& entries, const Lineage& lineage);
   static void Remove(const StateDir& dir, const std::string& tree);
 
   // What one durable batch changed: entries now on the standby, and paths (with what was
   // beneath them) now gone from it; then the lineage the standby's tree holds after it.
-  Result<void> Append(const std::vector<const Entry*>& present, const std::vector<std::string>& removed,
+  Result<void> Append(const std::vector<Entry>& present, const std::vector<std::string>& removed,
                       const Lineage& lineage);
   // Journal bytes since the snapshot, and the snapshot's: the owner compacts (Create again)
   // when the journal outgrows the snapshot.

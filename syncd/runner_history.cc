@@ -76,22 +76,20 @@ void SyncRunner::RecordManifest(const ChangeBatch& batch, const std::vector<OpFa
   } else {
     std::unordered_set<std::string> refused;
     for (const OpFailure& f : failures) refused.insert(f.path);
-    std::vector<const Entry*> present;
+    std::vector<Entry> present;
     std::vector<std::string> removed;
     for (const Op& op : batch.ops) {
       const std::string& path = op.entry.path;
       if (refused.contains(path)) continue;
       if (op.kind == OpKind::kRename) {
         removed.push_back(op.from);
-        std::string prefix = path + "/";
-        if (auto it = peer.find(path); it != peer.end()) present.push_back(&it->second);
-        for (auto it = peer.lower_bound(prefix); it != peer.end() && it->first.starts_with(prefix); ++it)
-          present.push_back(&it->second);
+        if (auto e = peer.Find(path)) present.push_back(std::move(*e));
+        peer.ForEachBeneath(path, [&](const std::string& p, FileType) { present.push_back(*peer.Find(p)); });
         continue;
       }
-      auto it = peer.find(path);
-      if (it == peer.end() || op.kind == OpKind::kDelete) removed.push_back(path);
-      if (it != peer.end()) present.push_back(&it->second);
+      auto e = peer.Find(path);
+      if (!e || op.kind == OpKind::kDelete) removed.push_back(path);
+      if (e) present.push_back(std::move(*e));
     }
     r = manifest_->Append(present, removed, peer_lineage_);
   }

@@ -55,12 +55,7 @@ void SyncPlanner::AddDirMeta(const Entry& dir, Plan& plan) {
   plan.metas.push_back(MakeOp(OpKind::kSetMeta, dir));
 }
 
-const Entry* SyncPlanner::PeerEntry(const std::string& path) const {
-  auto it = peer_.find(path);
-  return it == peer_.end() ? nullptr : &it->second;
-}
-
-bool SyncPlanner::SkippedByTransferRules(const Entry& local, const Entry* peer) const {
+bool SyncPlanner::SkippedByTransferRules(const Entry& local, const std::optional<Entry>& peer) const {
   const RsyncOptions& o = config_.rsync;
   if (o.existing && !peer) return true;                                   // --existing
   if (o.ignore_existing && peer && local.type != FileType::kDir) return true;
@@ -131,7 +126,7 @@ bool SyncPlanner::MetaDiffers(const Entry& local, const Entry& peer) const {
 void SyncPlanner::EnsureAncestors(const std::string& path, Plan& plan) {
   std::string parent = ParentOf(path);
   if (parent.empty() || plan.created_dirs.contains(parent)) return;
-  const Entry* peer = PeerEntry(parent);
+  std::optional<Entry> peer = PeerEntry(parent);
   if (peer && peer->type == FileType::kDir) return;
   EnsureAncestors(parent, plan);
   auto local = fs_.Stat(config_.source, parent);
@@ -161,7 +156,7 @@ void SyncPlanner::PlanEntry(const Entry& local, Plan& plan) {
 }
 
 void SyncPlanner::PlanPath(const Entry& local, Plan& plan) {
-  const Entry* peer = PeerEntry(local.path);
+  std::optional<Entry> peer = PeerEntry(local.path);
   if (local.path.empty()) {  // The root exists on the peer once the target is open.
     // Unknown (a refused change forgot it): sent again.
     if (!peer || MetaDiffers(local, *peer)) plan.metas.push_back(MakeOp(OpKind::kSetMeta, local));
@@ -234,7 +229,7 @@ std::vector<Entry> SyncPlanner::LinkNames(const Entry& local, bool may_scan) {
 void SyncPlanner::PlanOtherNames(const Entry& local, Plan& plan) {
   // A name new to the peer brings no new content to the others (Maildir's link() and
   // unlink() on every delivery must not scan the tree); a rewrite through a known name does.
-  for (const Entry& other : LinkNames(local, PeerEntry(local.path) != nullptr))
+  for (const Entry& other : LinkNames(local, PeerEntry(local.path).has_value()))
     if (other.path != local.path) PlanEntry(other, plan);
 }
 
@@ -260,8 +255,8 @@ void SyncPlanner::PlanLinked(const Entry& local, Plan& plan) {
 }
 
 void SyncPlanner::PlanLinkTo(const Entry& local, const std::string& first, Plan& plan) {
-  const Entry* peer = PeerEntry(local.path);
-  const Entry* leader = PeerEntry(first);
+  std::optional<Entry> peer = PeerEntry(local.path);
+  std::optional<Entry> leader = PeerEntry(first);
   // Linked already: both names of one file on the peer, and that file keeps its inode.
   if (!plan.puts.contains(first) && peer && leader && peer->type == FileType::kFile &&
       !peer->link_target.empty() && peer->link_target == leader->link_target)
@@ -273,15 +268,13 @@ void SyncPlanner::PlanLinkTo(const Entry& local, const std::string& first, Plan&
   plan.touched_dirs.insert(ParentOf(local.path));
 }
 
-Result<ChangeBatch> SyncPlanner::PlanReconcile(const Listing& peer) {
-  std::map<std::string, Entry> known;
-  for (const Entry& e : peer) known.emplace(e.path, e);
-  return Reconcile(std::move(known));
+Result<ChangeBatch> SyncPlanner::PlanReconcile(Listing peer) {
+  return Reconcile(PeerMap(std::move(peer)));
 }
 
 Result<ChangeBatch> SyncPlanner::PlanRescan() { return Reconcile(peer_); }
 
-Result<ChangeBatch> SyncPlanner::Reconcile(std::map<std::string, Entry> peer) {
+Result<ChangeBatch> SyncPlanner::Reconcile(PeerMap peer) {
   peer_ = std::move(peer);
   auto local = ScanTree(fs_, config_.source, filter_, config_.rsync.one_file_system);
   if (!local) return std::unexpected(local.error());
@@ -320,12 +313,13 @@ Result<ChangeBatch> SyncPlanner::Reconcile(std::map<std::string, Entry> peer) {
     // As rsync --delete: in each directory that goes over, what the source lacks goes, unless
     // the filter protects it. What lies beneath a directory that goes is the agent's to sort
     // out: it keeps the protected entries, and the directories that hold them.
-    for (const auto& [path, entry] : peer_) {
-      if (path.empty() || present.contains(path) || !present_dirs.contains(ParentOf(path)))
-        continue;
-      if (filter_.Protected(path, entry.type == FileType::kDir)) continue;
-      PlanRemoval(path, entry.type, plan);
-    }
+    std::vector<std::pair<std::string, FileType>> gone;
+    peer_.ForEachPath([&](const std::string& path, FileType type) {
+      if (path.empty() || present.contains(path) || !present_dirs.contains(ParentOf(path))) return;
+      if (filter_.Protected(path, type == FileType::kDir)) return;
+      gone.emplace_back(path, type);
+    });
+    for (const auto& [path, type] : gone) PlanRemoval(path, type, plan);
   }
   // Directory times are fixed up last, once their contents are in place: writing entries on
   // the peer changed its directories' mtimes.

@@ -16,6 +16,7 @@
 #include "syncd/config.h"
 #include "syncd/file_system.h"
 #include "syncd/filter.h"
+#include "syncd/peer_map.h"
 #include "syncd/meta_mapping.h"
 
 namespace syncd {
@@ -28,7 +29,7 @@ class SyncPlanner {
   // Startup, reconnect and rescan: scans the source and compares it with `peer` (what the peer
   // holds, as listed by it), which replaces the planner's knowledge of the peer. Deletes what the
   // source no longer has when `delete` allows it at startup, never what the filter excludes.
-  Result<ChangeBatch> PlanReconcile(const Listing& peer);
+  Result<ChangeBatch> PlanReconcile(Listing peer);
   // Same comparison against the planner's current knowledge of the peer (after an overflow).
   Result<ChangeBatch> PlanRescan();
 
@@ -40,9 +41,7 @@ class SyncPlanner {
 
   // The directory's metadata on the peer changed in a way the planner did not plan (a file
   // renamed into it by another channel): it is compared as unknown next time.
-  void PeerDirChanged(const std::string& dir) {
-    if (auto it = peer_.find(dir); it != peer_.end()) it->second.meta.mtime_sec = INT64_MIN;
-  }
+  void PeerDirChanged(const std::string& dir) { peer_.ForgetDirTime(dir); }
 
   // True once after a rename failed on the peer for a reason that leaves its state unknown;
   // the caller then lists the peer again and reconciles.
@@ -66,7 +65,7 @@ class SyncPlanner {
 
   const Filter& filter() const { return filter_; }
   // What the peer holds, as far as acknowledged operations tell.
-  const std::map<std::string, Entry>& peer() const { return peer_; }
+  const PeerMap& peer() const { return peer_; }
   const SyncConfig& config() const { return config_; }
   // New filter rules from a reloaded config; what the peer holds stays known.
   void SetFilterRules(const std::vector<std::string>& rules) {
@@ -81,7 +80,7 @@ class SyncPlanner {
 
  private:
   struct Plan;
-  Result<ChangeBatch> Reconcile(std::map<std::string, Entry> peer);
+  Result<ChangeBatch> Reconcile(PeerMap peer);
   void PlanEntry(const Entry& local, Plan& plan);
   void EnsureAncestors(const std::string& path, Plan& plan);
   void AddDirMeta(const Entry& dir, Plan& plan);
@@ -96,12 +95,12 @@ class SyncPlanner {
   bool ContentDiffers(const Entry& local, const Entry& peer) const;
   // rsync's transfer rules (--existing, --ignore-existing, --max-size, --min-size, -u,
   // --safe-links): the entry stays as the standby has it, and is not deleted there either.
-  bool SkippedByTransferRules(const Entry& local, const Entry* peer) const;
+  bool SkippedByTransferRules(const Entry& local, const std::optional<Entry>& peer) const;
   // Same size and the same content hash as what was sent: only the metadata moved.
   bool SameContentNewTime(const Entry& local, const Entry& peer);
   // Larger files are not read on the loop thread just to find a touch.
   static constexpr uint64_t kMaxHashCheckBytes = 16 << 20;
-  const Entry* PeerEntry(const std::string& path) const;
+  std::optional<Entry> PeerEntry(const std::string& path) const { return peer_.Find(path); }
   // Plans the deletion of `path`, gone from the source, unless the removal gate holds it.
   void PlanRemoval(const std::string& path, FileType type, Plan& plan);
 
@@ -135,7 +134,7 @@ class SyncPlanner {
   std::function<bool(const std::string&)> removal_gate_;
   // What the peer holds, as far as acknowledged operations tell. Ordered, so a deleted
   // directory's subtree is one range.
-  std::map<std::string, Entry> peer_;
+  PeerMap peer_;
   // Names of files with more than one link, by (device, inode): a write through one name
   // is a write to all of them, and inotify reports only the name written through.
   struct LinkGroup {

@@ -11,33 +11,22 @@
 
 namespace syncd {
 
-void SyncPlanner::ForgetSubtree(const std::string& path) {
-  peer_.erase(path);
-  std::string prefix = path + "/";
-  for (auto it = peer_.lower_bound(prefix); it != peer_.end() && it->first.starts_with(prefix);)
-    it = peer_.erase(it);
-}
+void SyncPlanner::ForgetSubtree(const std::string& path) { peer_.EraseSubtree(path); }
 
 void SyncPlanner::MoveKnowledge(const std::string& from, const std::string& to) {
   ForgetSubtree(to);
-  std::vector<Entry> moved;
-  if (auto it = peer_.find(from); it != peer_.end()) moved.push_back(std::move(it->second));
-  std::string prefix = from + "/";
-  for (auto it = peer_.lower_bound(prefix); it != peer_.end() && it->first.starts_with(prefix); ++it)
-    moved.push_back(std::move(it->second));
-  ForgetSubtree(from);
+  std::vector<Entry> moved = peer_.TakeSubtree(from);
   for (Entry& e : moved) {
     e.path = to + e.path.substr(from.size());
-    std::string key = e.path;
-    peer_[key] = std::move(e);
+    peer_.Set(e);
   }
 }
 
 void SyncPlanner::PlanRename(const Rename& r, Plan& plan, std::vector<std::string>& extra_paths) {
-  const Entry* origin = PeerEntry(r.from);
+  std::optional<Entry> origin = PeerEntry(r.from);
   bool is_dir = origin && origin->type == FileType::kDir;
   std::string to_parent = ParentOf(r.to);
-  const Entry* parent = PeerEntry(to_parent);
+  std::optional<Entry> parent = PeerEntry(to_parent);
   bool parent_ready = to_parent.empty() || (parent && parent->type == FileType::kDir);
   // The peer's copy must be what moved: a kept directory (it held protected entries) where
   // the source had a file is not.
@@ -63,7 +52,7 @@ void SyncPlanner::PlanRename(const Rename& r, Plan& plan, std::vector<std::strin
     extra_paths.push_back(r.to);
     return;
   }
-  const Entry* existing = PeerEntry(r.to);
+  std::optional<Entry> existing = PeerEntry(r.to);
   if (existing && (existing->type == FileType::kDir || is_dir))
     plan.moves.push_back(MakeOp(OpKind::kDelete, PathEntry(r.to, existing->type)));
   Entry moved = *origin;
@@ -111,15 +100,15 @@ void SyncPlanner::PlanMovedSubtree(const std::string& dir, Plan& plan) {
   if (!local || local->type != FileType::kDir) return;  // Moved on; its own notice follows.
   PlanSubtree(dir, plan);
   if (!config_.DeletesWhileRunning()) return;
-  std::string prefix = dir + "/";
-  for (auto it = peer_.lower_bound(prefix); it != peer_.end() && it->first.starts_with(prefix);
-       ++it) {
-    const Entry& peer = it->second;
-    if (plan.planned.contains(peer.path)) continue;
-    bool is_dir = peer.type == FileType::kDir;
-    if (filter_.Excluded(peer.path, is_dir) || filter_.Protected(peer.path, is_dir)) continue;
-    if (fs_.Stat(config_.source, peer.path)) continue;  // Skipped above, not gone.
-    PlanRemoval(peer.path, peer.type, plan);
+  std::vector<std::pair<std::string, FileType>> beneath;
+  peer_.ForEachBeneath(dir, [&](const std::string& path, FileType type) {
+    if (!plan.planned.contains(path)) beneath.emplace_back(path, type);
+  });
+  for (const auto& [path, type] : beneath) {
+    bool is_dir = type == FileType::kDir;
+    if (filter_.Excluded(path, is_dir) || filter_.Protected(path, is_dir)) continue;
+    if (fs_.Stat(config_.source, path)) continue;  // Skipped above, not gone.
+    PlanRemoval(path, type, plan);
   }
 }
 
@@ -160,7 +149,7 @@ ChangeBatch SyncPlanner::PlanChanges(const std::vector<Rename>& renames,
     if (!read_subtrees.empty() && planned_with_subtree(path)) continue;
     auto local = fs_.Stat(config_.source, path);
     if (!local) {
-      const Entry* peer = PeerEntry(path);
+      std::optional<Entry> peer = PeerEntry(path);
       if (!peer || path.empty()) continue;  // Never reached the peer, or the root went away.
       if (!config_.DeletesWhileRunning()) continue;
       bool is_dir = peer->type == FileType::kDir;
@@ -192,7 +181,7 @@ void SyncPlanner::KeptOnPeer(const std::vector<std::string>& dirs) {
   for (const std::string& dir : dirs) {
     Entry e = PathEntry(dir, FileType::kDir);
     e.meta.mtime_sec = INT64_MIN;  // Unknown: compared afresh.
-    peer_[dir] = std::move(e);
+    peer_.Set(e);
   }
 }
 
@@ -216,10 +205,10 @@ void SyncPlanner::Committed(const ChangeBatch& batch, const std::vector<OpFailur
         // leaves the origin in doubt.
         if (failure->error.code != ENOENT) needs_relist_ = true;
       } else if (op.kind != OpKind::kDelete) {
-        peer_.erase(path);
+        peer_.Erase(path);
         // Its directory is missing on the peer (removed there): create it again next time.
         // (The root itself always exists once the target is open.)
-        if (failure->error.code == ENOENT && !ParentOf(path).empty()) peer_.erase(ParentOf(path));
+        if (failure->error.code == ENOENT && !ParentOf(path).empty()) peer_.Erase(ParentOf(path));
       }
       continue;
     }
@@ -229,40 +218,33 @@ void SyncPlanner::Committed(const ChangeBatch& batch, const std::vector<OpFailur
       case OpKind::kLink: {
         // Both names now share one token: they are known to be one file on the peer.
         std::string token = "linked:" + op.from;
-        if (auto first = peer_.find(op.from); first != peer_.end()) {
-          if (first->second.link_target.empty()) first->second.link_target = token;
-          token = first->second.link_target;
+        if (auto first = peer_.Find(op.from)) {
+          if (first->link_target.empty()) {
+            first->link_target = token;
+            peer_.Set(*first);
+          }
+          token = first->link_target;
         }
         Entry e = op.entry;
         e.link_target = token;
-        peer_[path] = std::move(e);
+        peer_.Set(e);
         break;
       }
       case OpKind::kDelete: {
-        peer_.erase(path);
-        std::string prefix = path + "/";
-        auto it = peer_.lower_bound(prefix);
-        while (it != peer_.end() && it->first.starts_with(prefix)) it = peer_.erase(it);
+        peer_.EraseSubtree(path);
         break;
       }
       case OpKind::kSetMeta: {
-        auto it = peer_.find(path);
-        if (it != peer_.end())
-          it->second.meta = op.entry.meta;
-        else
-          peer_[path] = op.entry;
+        if (!peer_.SetMeta(path, op.entry.meta)) peer_.Set(op.entry);
         break;
       }
       default:
-        peer_[path] = op.entry;
+        peer_.Set(op.entry);
         if (op.kind == OpKind::kPut && config_.rsync.update) sent_here_.insert(path);
         break;
     }
   }
-  for (const auto& [path, hash] : sent_hashes) {
-    auto it = peer_.find(path);
-    if (it != peer_.end()) it->second.hash = hash;
-  }
+  for (const auto& [path, hash] : sent_hashes) peer_.SetHash(path, hash);
 }
 
 }  // namespace syncd

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -81,7 +82,8 @@ int main(int argc, char** argv) {
   }
   // syncd's history and manifests go here, not to this machine's /var/lib/syncd.
   char state[] = "/tmp/syncd-bench-state.XXXXXX";
-  if (::mkdtemp(state)) ::setenv("SYNCD_STATE_DIR", state, 1);
+  bool own_state = ::mkdtemp(state) != nullptr;
+  if (own_state) ::setenv("SYNCD_STATE_DIR", state, 1);
   // A network namespace of its own: sshd on 127.0.0.1:22 and an exact count of bytes on lo.
   if (unshare(CLONE_NEWNET) != 0 || std::system("ip link set lo up") != 0) {
     std::perror("network namespace");
@@ -96,5 +98,6 @@ int main(int argc, char** argv) {
   std::printf("%s\n", bench.Storage().c_str());
   std::fflush(stdout);
   Print(bench.RunAll());
+  if (own_state) std::filesystem::remove_all(state);
   return 0;
 }

@@ -121,7 +121,7 @@ std::string Capture(const std::string& command) {
 
 PeerDisk::PeerDisk(const std::string& image, const std::string& at, int mib) : at_(at) {
   std::string size = std::to_string(mib) + "M";
-  if (std::system(("fallocate -l " + size + " '" + image + "' && mkfs.ext4 -q -F '" + image + "'").c_str()) != 0) {
+  if (std::system(("fallocate -l " + size + " '" + image + "' && mkfs.ext4 -q -F -i 4096 '" + image + "'").c_str()) != 0) {
     describe_ = "one shared filesystem (could not make an ext4 image)";
     return;
   }
@@ -455,9 +455,9 @@ void Bench::Scale(std::vector<Figure>& out) {
   Figure peak{"", "peak resident memory", "MiB", {}};
   Figure idle{"", "resident memory once in sync", "MiB", {}};
   Figure per_file{"", "resident memory per file once in sync", "B", {}};
-  Figure watches{"", "inotify watches (max_user_watches: " +
-                         itest::ReadFile("/proc/sys/fs/inotify/max_user_watches").substr(0, 12) + ")",
-                 "", {}};
+  std::string max_watches = itest::ReadFile("/proc/sys/fs/inotify/max_user_watches");
+  while (!max_watches.empty() && max_watches.back() == '\n') max_watches.pop_back();
+  Figure watches{"", "inotify watches (max_user_watches " + max_watches + ")", "", {}};
   std::string source = Fresh("scale");
   auto made = Clock::now();
   for (int d = 0; d < dirs; ++d) {

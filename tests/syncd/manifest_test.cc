@@ -49,19 +49,19 @@ class ManifestTest : public ::testing::Test {
 
 TEST_F(ManifestTest, ASnapshotAndItsJournalReadBackAsTheStandbyHoldsThem) {
   EXPECT_FALSE(Load());
-  std::map<std::string, Entry> entries;
-  for (Entry e : {Make("", FileType::kDir), Make("d", FileType::kDir), Make("d/a", FileType::kFile),
-                  Make("d/sub", FileType::kDir), Make("d/sub/x", FileType::kFile), Make("d-x", FileType::kFile)})
-    entries[e.path] = e;
-  entries["d/a"].hash = ContentHash{1, 2};
+  Listing listing{Make("", FileType::kDir), Make("d", FileType::kDir), Make("d/a", FileType::kFile),
+                  Make("d/sub", FileType::kDir), Make("d/sub/x", FileType::kFile), Make("d-x", FileType::kFile)};
+  listing[2].hash = ContentHash{1, 2};
+  listing[4].link_target = "inode:1:2";
+  PeerMap entries(std::move(listing));
   auto m = Manifest::Create(*state_, "/srv/tree", entries, Stamped(10));
   ASSERT_TRUE(m) << m.error().message;
   Entry moved = Make("e", FileType::kDir);
   Entry moved_child = Make("e/x", FileType::kFile);
   Entry changed = Make("d-x", FileType::kFile, 99);
-  ASSERT_TRUE(m->Append({&moved, &moved_child, &changed}, {"d/sub"}, Stamped(11)));
+  ASSERT_TRUE(m->Append({moved, moved_child, changed}, {"d/sub"}, Stamped(11)));
   Entry file_over_dir = Make("d", FileType::kFile);
-  ASSERT_TRUE(m->Append({&file_over_dir}, {}, Stamped(12)));
+  ASSERT_TRUE(m->Append({file_over_dir}, {}, Stamped(12)));
 
   auto got = Load();
   ASSERT_TRUE(got);
@@ -75,13 +75,11 @@ TEST_F(ManifestTest, ASnapshotAndItsJournalReadBackAsTheStandbyHoldsThem) {
 }
 
 TEST_F(ManifestTest, AJournalCutShortEndsAtItsLastStamp) {
-  std::map<std::string, Entry> entries{{"", Make("", FileType::kDir)}};
+  PeerMap entries(Listing{Make("", FileType::kDir)});
   auto m = Manifest::Create(*state_, "/srv/tree", entries, Stamped(1));
   ASSERT_TRUE(m);
-  Entry a = Make("a", FileType::kFile);
-  ASSERT_TRUE(m->Append({&a}, {}, Stamped(2)));
-  Entry b = Make("b", FileType::kFile);
-  ASSERT_TRUE(m->Append({&b}, {}, Stamped(3)));
+  ASSERT_TRUE(m->Append({Make("a", FileType::kFile)}, {}, Stamped(2)));
+  ASSERT_TRUE(m->Append({Make("b", FileType::kFile)}, {}, Stamped(3)));
   std::string file = Manifest::FileFor(*state_, "/srv/tree");
   struct stat st;
   ASSERT_EQ(::stat(file.c_str(), &st), 0);
@@ -94,7 +92,7 @@ TEST_F(ManifestTest, AJournalCutShortEndsAtItsLastStamp) {
 }
 
 TEST_F(ManifestTest, AnotherTreesOrAGarbledFileIsAnError) {
-  std::map<std::string, Entry> entries{{"", Make("", FileType::kDir)}};
+  PeerMap entries(Listing{Make("", FileType::kDir)});
   ASSERT_TRUE(Manifest::Create(*state_, "/srv/tree", entries, Stamped(1)));
   EXPECT_FALSE(Manifest::Load(*state_, "/srv/other").value_or(std::nullopt));
   std::string file = Manifest::FileFor(*state_, "/srv/tree");
