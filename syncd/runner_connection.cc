@@ -1,5 +1,7 @@
 // SyncRunner, continued: the connection to the peer. Connecting, the startup comparison (the
 // peer's listing against the source), and what happens when the connection breaks.
+#include <malloc.h>
+
 #include <algorithm>
 #include <random>
 #include <unordered_set>
@@ -114,6 +116,9 @@ void SyncRunner::OnListed(Result<Listing> listing) {
 
 void SyncRunner::Reconciled() {
   phase_ = Phase::kLive;
+  // The comparison's lists (the scan, the listing, the batch) are freed by now; give the
+  // pages back, so that a large tree's first copy does not stay resident for the run.
+  ::malloc_trim(0);
   LogInfo("{}: in sync with {}", config_.name, replica_->Describe());
   if (hooks_.on_status) hooks_.on_status(config_.name + ": in sync");
   if (!live_) {
