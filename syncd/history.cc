@@ -281,6 +281,16 @@ void ApplyStamp(Lineage& lineage, const HistoryStamp& stamp) {
     lineage.erase(lineage.begin(), lineage.end() - static_cast<std::ptrdiff_t>(kMaxEpochs));
 }
 
+bool ValidLineage(const Lineage& lineage) {
+  for (const EpochRecord& e : lineage) {
+    if (e.node.size() != 16 || e.node.find_first_not_of("0123456789abcdef") != std::string::npos)
+      return false;
+    if (e.counter == 0 || e.started < 0 || e.first < 0 || e.through < 0 || e.unconfirmed_since < 0)
+      return false;
+  }
+  return true;
+}
+
 bool SameLineage(const Lineage& a, const Lineage& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i)

@@ -56,6 +56,10 @@ struct HistoryStamp {
   Lineage epochs;
 };
 
+// Epochs as a peer may send them: node ids of 16 hex digits, times and counts that make sense.
+// Anything else is refused before it can reach a history file.
+bool ValidLineage(const Lineage& lineage);
+
 // Applies a stamp to a lineage, as a standby records it (its own unconfirmed_since is never
 // kept), oldest first, at most kMaxEpochs.
 void ApplyStamp(Lineage& lineage, const HistoryStamp& stamp);

@@ -59,7 +59,7 @@ bool Agent::OnStamp(Decoder& d) {
   HistoryStamp stamp;
   uint8_t replace = d.U8();
   stamp.epochs = d.EpochsField();
-  if (!d.done() || replace > 1) return Fatal("malformed STAMP");
+  if (!d.done() || replace > 1 || !ValidLineage(stamp.epochs)) return Fatal("malformed STAMP");
   stamp.replace = replace == 1;
   if (!stamp_ || stamp.replace) {
     stamp_ = std::move(stamp);

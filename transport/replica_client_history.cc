@@ -116,7 +116,7 @@ void ReplicaClient::HandleHistoryFrame(MsgType type, Decoder& d) {
     h.detail = d.Str(64 * 1024);
     h.lineage = d.EpochsField();
     if (!d.done() || state > static_cast<uint8_t>(PeerHistory::State::kUnusable) ||
-        seq != history_seq_ || !history_done_)
+        seq != history_seq_ || !history_done_ || !ValidLineage(h.lineage))
       return Fail(Error{"unexpected or malformed HISTORY_DATA", EPROTO});
     h.state = static_cast<PeerHistory::State>(state);
     auto done = std::move(history_done_);

@@ -246,7 +246,7 @@ LIBSSH2_RECV_FUNC(SshSession::Receive) {
 }
 
 void SshSession::ScheduleKeepalive() {
-  last_heard_ms_ = uv_now(loop_);
+  last_heard_ms_ = last_tick_ms_ = uv_now(loop_);
   if (target_.keepalive_s <= 0) return;
   auto deadline_ms = static_cast<uint64_t>(target_.keepalive_s) *
                      static_cast<uint64_t>(target_.keepalive_count_max) * 1000;
@@ -261,9 +261,14 @@ void SshSession::ScheduleKeepalive() {
       [](uv_timer_t* t) {
         auto* self = static_cast<SshSession*>(t->data);
         if (!self || self->state_ != State::kReady) return;
-        uint64_t silent = uv_now(self->loop_) - self->last_heard_ms_;
-        uint64_t limit = static_cast<uint64_t>(self->target_.keepalive_s) *
-                         static_cast<uint64_t>(self->target_.keepalive_count_max) * 1000;
+        uint64_t now = uv_now(self->loop_);
+        uint64_t interval = static_cast<uint64_t>(self->target_.keepalive_s) * 1000;
+        // This process was held up (a long comparison on the loop thread): what the peer sent
+        // meanwhile waits unread in the socket, and timers run before reads. Its silence is
+        // counted from when this side could listen again.
+        if (now - std::exchange(self->last_tick_ms_, now) > 2 * interval) self->last_heard_ms_ = now;
+        uint64_t silent = now - self->last_heard_ms_;
+        uint64_t limit = interval * static_cast<uint64_t>(self->target_.keepalive_count_max);
         if (silent >= limit) {
           return self->Fail(Error{fmt::format("{} has not answered for {} s (ServerAliveInterval "
                                               "{} x ServerAliveCountMax {}): connection dropped",

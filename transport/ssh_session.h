@@ -70,6 +70,7 @@ class SshSession : public std::enable_shared_from_this<SshSession> {
   std::string last_error_;
   bool pumping_ = false;
   uint64_t last_heard_ms_ = 0;  // uv_now() when the peer last sent anything.
+  uint64_t last_tick_ms_ = 0;   // uv_now() at the keepalive timer's last run.
 };
 
 }  // namespace syncd::transport

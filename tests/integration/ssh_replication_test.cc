@@ -398,6 +398,33 @@ TEST_P(SshCarrierTest, PeerThatStopsAnsweringIsDroppedByTheKeepaliveDeadline) {
   EXPECT_TRUE(again->running());
 }
 
+// It is this side that was held up, not the peer: syncd stopped for longer than the keepalive
+// deadline (as a long comparison of a huge tree holds its loop) finds the peer's answers
+// waiting, and keeps the connection.
+TEST_P(SshCarrierTest, ALongPauseOnThisSideIsNotTakenForASilentPeer) {
+  auto syncd = StartConvergedSeedSyncd();
+  ASSERT_FALSE(HasFatalFailure());
+  syncd->Signal(SIGTERM);
+  ASSERT_EQ(syncd->Wait(), 0) << syncd->log();
+  std::string config = tmp_ / "lsyncd.conf.lua";
+  std::string text = ReadFile(config);
+  size_t at = text.find("identityFile = ");
+  ASSERT_NE(at, std::string::npos);
+  text.insert(at, "options = { ServerAliveInterval = 2, ServerAliveCountMax = 2 }, ");
+  WriteFile(config, text);
+  auto again = StartSyncd(config, home_, tmp_ / "syncd2.out");
+  layout_.syncd = again.get();
+  WriteFile(layout_.sources[2] + "/sess_before", "before the pause", 0600);
+  ExpectConverged(layout_, "restart");
+  ::kill(again->pid(), SIGSTOP);
+  std::this_thread::sleep_for(std::chrono::seconds(7));  // Past the 4 s deadline.
+  ::kill(again->pid(), SIGCONT);
+  WriteFile(layout_.sources[2] + "/sess_after", "after the pause", 0600);
+  ExpectConverged(layout_, "after the pause");
+  EXPECT_EQ(again->log().find("has not answered"), std::string::npos) << again->log();
+  EXPECT_EQ(again->log().find("retrying in"), std::string::npos) << again->log();
+}
+
 // The first copy over a slow link (a relay that passes 1 MiB/s, so 4 MiB take at least 4 s)
 // reports its progress; stderr is not a terminal, as under systemd, so it goes to the log.
 TEST_P(SshCarrierTest, FirstCopyOverASlowLinkReportsProgress) {

@@ -122,6 +122,11 @@ TEST_F(AgentHistoryTest, MalformedStampsEndTheSession) {
   EXPECT_FALSE(Send(many));
   Open(state_);
   EXPECT_FALSE(Send(Encoder(MsgType::kStamp).U8(0).U32(1).Str("cut").Finish()));
+  // A node id that would break the history file's lines.
+  EpochRecord odd = Epoch(5, 1);
+  odd.node = "aaaa aaaa\naaaaaa";
+  Open(state_);
+  EXPECT_FALSE(Send(Encoder(MsgType::kStamp).U8(1).EpochsField({odd}).Finish()));
 }
 
 TEST_F(AgentHistoryTest, GetSendsAFileWithItsHashAndRefusesWhatIsNotOne) {
