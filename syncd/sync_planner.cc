@@ -165,12 +165,15 @@ void SyncPlanner::PlanPath(const Entry& local, Plan& plan) {
   bool is_dir = local.type == FileType::kDir;
   if (is_dir && !peer && config_.rsync.prune_empty_dirs) return;  // Created with its first file.
   if (SkippedByTransferRules(local, peer)) return;
-  if (peer && SameContentNewTime(local, *peer)) {
+  // Only a file that looks changed is read: an unchanged one (a restart's comparison of a whole
+  // tree) costs no read.
+  bool looks_changed = !peer || ContentDiffers(local, *peer);
+  if (peer && looks_changed && SameContentNewTime(local, *peer)) {
     // Touched, not changed (PHP's lazy session write): the new mtime is all there is to send.
     if (MetaDiffers(local, *peer)) plan.metas.push_back(MakeOp(OpKind::kSetMeta, local));
     return;
   }
-  if (!peer || peer->type != local.type || ContentDiffers(local, *peer)) {
+  if (looks_changed) {
     EnsureAncestors(local.path, plan);
     // A type change needs the old thing gone first; a file or link replaces a file or link.
     if (peer && peer->type != local.type &&

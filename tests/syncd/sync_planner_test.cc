@@ -56,6 +56,23 @@ TEST_F(SyncPlannerTest, ReconcileWithIdenticalPeerSendsNothing) {
   EXPECT_THAT(Describe(*batch), IsEmpty());
 }
 
+// A restart compares with what this node sent (hashes known): unchanged files are not read,
+// a touched one is, and goes as metadata only.
+TEST_F(SyncPlannerTest, ReconcileReadsOnlyFilesThatLookChanged) {
+  fs_.File("same", "s");
+  fs_.File("touched", "t");
+  Listing peer{PeerCopy(fs_.at("")), PeerCopy(fs_.at("same")), PeerCopy(fs_.at("touched"))};
+  for (Entry& e : peer)
+    if (!e.path.empty()) e.hash = *fs_.Hash("/src", e.path);
+  fs_.hashes_computed = 0;
+  fs_.at("touched").meta.mtime_sec += 60;
+  SyncPlanner planner(ArchiveConfig(), fs_);
+  auto batch = planner.PlanReconcile(peer);
+  ASSERT_TRUE(batch);
+  EXPECT_THAT(Describe(*batch), ElementsAre("meta touched"));
+  EXPECT_EQ(fs_.hashes_computed, 1);
+}
+
 TEST_F(SyncPlannerTest, ReconcileDeletesExtrasButProtectsExcluded) {
   fs_.File("keep", "k");
   SyncConfig config = ArchiveConfig();
