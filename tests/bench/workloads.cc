@@ -224,6 +224,14 @@ bool Bench::WaitReady(Process& tool, const std::string& source) {
          tool.running();
 }
 
+double Bench::DurableSince(Clock::time_point start) const {
+  if (int fd = ::open(osm2_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); fd >= 0) {
+    ::syncfs(fd);
+    ::close(fd);
+  }
+  return Seconds(Clock::now() - start);
+}
+
 bool Bench::WaitConverged(const std::string& source, std::chrono::seconds timeout, bool contents) {
   itest::SnapshotOptions src{
       .skip_dot_files = true, .prune_empty_dirs = true, .dir_times = false, .contents = contents};
@@ -397,12 +405,7 @@ void Bench::Startup(std::vector<Figure>& out) {
           std::chrono::seconds(600));
     }
     auto elapsed = Seconds(Clock::now() - start);
-    double on_disk = elapsed;
-    if (int fd = ::open(osm2_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); fd >= 0) {
-      ::syncfs(fd);
-      on_disk = Seconds(Clock::now() - start);
-      ::close(fd);
-    }
+    double on_disk = DurableSince(start);
     ok = ok && WaitConverged(source, std::chrono::seconds(60), /*contents=*/false);
     time.by_tool[name] = ok ? std::optional<double>(elapsed) : std::nullopt;
     durable.by_tool[name] = ok ? std::optional<double>(on_disk) : std::nullopt;
@@ -491,12 +494,7 @@ void Bench::Scale(std::vector<Figure>& out) {
       }, std::chrono::seconds(3600));
     }
     double took = Seconds(Clock::now() - start);
-    double on_disk = took;
-    if (int fd = ::open(osm2_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); fd >= 0) {
-      ::syncfs(fd);
-      on_disk = Seconds(Clock::now() - start);
-      ::close(fd);
-    }
+    double on_disk = DurableSince(start);
     long copied = 0;  // Every file is there (a walk, after the clock stopped).
     for (const auto& e : fs::recursive_directory_iterator(Peer(source)))
       if (e.is_regular_file() && e.path().filename().string().starts_with("sess_")) ++copied;

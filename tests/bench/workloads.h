@@ -77,6 +77,9 @@ class Bench {
   bool WaitReady(itest::Process& tool, const std::string& source);
   // One `rsync -a --delete` of `source` to the peer over OpenSSH; true if it succeeded.
   bool Rsync(const std::string& source);
+  // One syncfs() of the peer's filesystem, then the seconds since `start`: when what a tool
+  // wrote is on the peer's disk.
+  double DurableSince(std::chrono::steady_clock::time_point start) const;
   static uint64_t LoopbackBytes();
 
   void Latency(std::vector<Figure>& out);

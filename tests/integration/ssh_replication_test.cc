@@ -67,6 +67,22 @@ class SshReplicationTest : public ::testing::Test {
     ExpectConverged(layout_, "startup");
     return syncd;
   }
+  // The seed's trees copied, then syncd started again with ServerAliveInterval 2 and
+  // ServerAliveCountMax 2: a peer silent for 4 s is given up.
+  void RestartWithKeepaliveDeadlineOf4Seconds(std::unique_ptr<Process>* again) {
+    auto syncd = StartConvergedSeedSyncd();
+    ASSERT_FALSE(HasFatalFailure());
+    syncd->Signal(SIGTERM);
+    ASSERT_EQ(syncd->Wait(), 0) << syncd->log();
+    std::string config = tmp_ / "lsyncd.conf.lua";
+    std::string text = ReadFile(config);
+    size_t at = text.find("identityFile = ");
+    ASSERT_NE(at, std::string::npos);
+    text.insert(at, "options = { ServerAliveInterval = 2, ServerAliveCountMax = 2 }, ");
+    WriteFile(config, text);
+    *again = StartSyncd(config, home_, tmp_ / "syncd2.out");
+    layout_.syncd = again->get();
+  }
   bool WaitForRetry(Process& syncd) {
     return WaitUntil([&] { return syncd.log().find("retrying in") != std::string::npos; });
   }
@@ -369,18 +385,9 @@ TEST_P(SshCarrierTest, SshdKilledFor20SecondsDuringAStreamOfChanges) {
 // acknowledges every packet) is given up after ServerAliveInterval x ServerAliveCountMax, and
 // syncd connects again and catches up.
 TEST_P(SshCarrierTest, PeerThatStopsAnsweringIsDroppedByTheKeepaliveDeadline) {
-  auto syncd = StartConvergedSeedSyncd();
+  std::unique_ptr<Process> again;
+  RestartWithKeepaliveDeadlineOf4Seconds(&again);
   ASSERT_FALSE(HasFatalFailure());
-  syncd->Signal(SIGTERM);
-  ASSERT_EQ(syncd->Wait(), 0) << syncd->log();
-  std::string config = tmp_ / "lsyncd.conf.lua";
-  std::string text = ReadFile(config);
-  size_t at = text.find("identityFile = ");
-  ASSERT_NE(at, std::string::npos);
-  text.insert(at, "options = { ServerAliveInterval = 2, ServerAliveCountMax = 2 }, ");
-  WriteFile(config, text);
-  auto again = StartSyncd(config, home_, tmp_ / "syncd2.out");
-  layout_.syncd = again.get();
   WriteFile(layout_.sources[2] + "/sess_before", "before the freeze", 0600);
   ExpectConverged(layout_, "restart");
 
@@ -402,18 +409,9 @@ TEST_P(SshCarrierTest, PeerThatStopsAnsweringIsDroppedByTheKeepaliveDeadline) {
 // deadline (as a long comparison of a huge tree holds its loop) finds the peer's answers
 // waiting, and keeps the connection.
 TEST_P(SshCarrierTest, ALongPauseOnThisSideIsNotTakenForASilentPeer) {
-  auto syncd = StartConvergedSeedSyncd();
+  std::unique_ptr<Process> again;
+  RestartWithKeepaliveDeadlineOf4Seconds(&again);
   ASSERT_FALSE(HasFatalFailure());
-  syncd->Signal(SIGTERM);
-  ASSERT_EQ(syncd->Wait(), 0) << syncd->log();
-  std::string config = tmp_ / "lsyncd.conf.lua";
-  std::string text = ReadFile(config);
-  size_t at = text.find("identityFile = ");
-  ASSERT_NE(at, std::string::npos);
-  text.insert(at, "options = { ServerAliveInterval = 2, ServerAliveCountMax = 2 }, ");
-  WriteFile(config, text);
-  auto again = StartSyncd(config, home_, tmp_ / "syncd2.out");
-  layout_.syncd = again.get();
   WriteFile(layout_.sources[2] + "/sess_before", "before the pause", 0600);
   ExpectConverged(layout_, "restart");
   ::kill(again->pid(), SIGSTOP);
