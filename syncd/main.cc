@@ -1,6 +1,7 @@
 // syncd: live one-way replication for active/passive pairs. This file only wires the parts:
 // the Lua config (lua/), the daemon (syncd/) and the carriers and agent (transport/).
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,6 +23,9 @@
 
 int main(int argc, char** argv) {
   using namespace syncd;
+  // Blocks of 1 MiB and more (a large tree's sorted arrays) get their own mappings, given back
+  // when freed, rather than a place in the heap that pins whatever was allocated above them.
+  ::mallopt(M_MMAP_THRESHOLD, 1 << 20);
   auto options = ParseCommandLine(argc, argv);
   if (!options) {
     std::fprintf(stderr, "syncd: %s\nTry 'syncd --help'.\n", options.error().message.c_str());

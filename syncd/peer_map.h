@@ -1,14 +1,23 @@
 // PeerMap is what the planner knows the peer holds: one compact record per path, in path
-// order (a directory's subtree is one range). A record keeps what comparisons need in 48
+// order (a directory's subtree is one range). A record keeps what comparisons need in 56
 // bytes; owner and group names are interned, and what few entries have (a symlink's target,
 // a device number, extended attributes, a hard-link token) is kept beside the records. An
 // Entry is made on demand. This is most of what a sync holds per file once in sync.
+//
+// The records live in one sorted array whose paths are packed into one buffer (about 80
+// bytes per file, no allocation per file), with the paths added since it was built in a
+// small ordered map beside it; the two are merged into a new array when the map grows to
+// half the array, or when asked (Compact, once a comparison's copy is done). Erased records
+// of the array are marked, and dropped at the next merge. Held in a few large blocks rather
+// than a million small ones, the map does not pin the heap that a comparison's transient
+// lists used, so that memory goes back to the system.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
+#include <string_view>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -24,9 +33,11 @@ class PeerMap {
   explicit PeerMap(Listing&& listing);
 
   std::optional<Entry> Find(const std::string& path) const;
-  bool Contains(const std::string& path) const { return records_.contains(path); }
+  bool Contains(const std::string& path) const;
   std::optional<FileType> TypeOf(const std::string& path) const;
-  size_t size() const { return records_.size(); }
+  size_t size() const { return base_.size() - dead_ + added_.size(); }
+  // Merges what was added into the sorted array, and drops what was erased.
+  void Compact();
 
   // Records `entry` at entry.path, replacing what was there (not what is beneath it).
   void Set(const Entry& entry);
@@ -62,7 +73,12 @@ class PeerMap {
     FileType type = FileType::kFile;
     uint8_t flags = 0;
   };
-  static constexpr uint8_t kHasHash = 1, kHasExtra = 2;
+  static constexpr uint8_t kHasHash = 1, kHasExtra = 2, kErased = 4;
+  // A record of the sorted array, its path in paths_.
+  struct Slot {
+    uint32_t offset = 0, length = 0;
+    Record r;
+  };
   // What few entries carry.
   struct Extra {
     std::string link_target;
@@ -72,8 +88,23 @@ class PeerMap {
   uint32_t Intern(const std::string& name);
   void Store(Record& r, const std::string& path, const Entry& e);
   Entry Make(const std::string& path, const Record& r) const;
+  std::string_view PathOf(const Slot& s) const { return {paths_.data() + s.offset, s.length}; }
+  // The live record at `path`, or null.
+  Record* Lookup(std::string_view path);
+  const Record* Lookup(std::string_view path) const;
+  // The array's slot at `path`, erased or not; base_.size() if none.
+  size_t BaseIndex(std::string_view path) const;
+  void Append(std::vector<Slot>& slots, std::string& paths, std::string_view path, const Record& r) const;
+  void MaybeCompact();
+  // Calls visit(path, record) for every live record at `path` and beneath it (with
+  // `self`) or strictly beneath it, in path order.
+  void Walk(const std::string& path, bool self,
+            const std::function<void(const std::string&, const Record&)>& visit) const;
 
-  std::map<std::string, Record> records_;
+  std::vector<Slot> base_;
+  std::string paths_;  // The array's paths, end to end.
+  size_t dead_ = 0;    // Erased slots of the array.
+  std::map<std::string, Record, std::less<>> added_;
   std::unordered_map<std::string, Extra> extras_;
   std::vector<std::string> names_{""};
   std::unordered_map<std::string, uint32_t> name_index_{{"", 0}};

@@ -116,9 +116,12 @@ void SyncRunner::OnListed(Result<Listing> listing) {
 
 void SyncRunner::Reconciled() {
   phase_ = Phase::kLive;
-  // The comparison's lists (the scan, the listing, the batch) are freed by now; give the
-  // pages back, so that a large tree's first copy does not stay resident for the run.
-  ::malloc_trim(0);
+  // With what is known of the peer packed into a few large blocks, the comparison's lists (the
+  // scan, the listing, and the batch, freed once this callback returns) leave the heap mostly
+  // free: give those pages back on the next turn of the loop, so that a large tree's first
+  // copy does not stay resident for the run.
+  planner_.CompactPeer();
+  uv_timer_start(trim_timer_.get(), [](uv_timer_t*) noexcept { ::malloc_trim(0); }, 0, 0);
   LogInfo("{}: in sync with {}", config_.name, replica_->Describe());
   if (hooks_.on_status) hooks_.on_status(config_.name + ": in sync");
   if (!live_) {

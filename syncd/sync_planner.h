@@ -66,6 +66,8 @@ class SyncPlanner {
   const Filter& filter() const { return filter_; }
   // What the peer holds, as far as acknowledged operations tell.
   const PeerMap& peer() const { return peer_; }
+  // Packs what is known of the peer into its sorted array (after a comparison's copy).
+  void CompactPeer() { peer_.Compact(); }
   const SyncConfig& config() const { return config_; }
   // New filter rules from a reloaded config; what the peer holds stays known.
   void SetFilterRules(const std::vector<std::string>& rules) {

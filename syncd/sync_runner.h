@@ -192,6 +192,7 @@ class SyncRunner {
   FailedPaths failed_;  // Paths that keep failing, and their retries.
   std::optional<ActiveHistory> history_;  // None when it cannot be kept (said at start).
   UvHandle<uv_timer_t> history_timer_;    // Writes the history at most once a second.
+  UvHandle<uv_timer_t> trim_timer_;       // Memory goes back once the comparison's batch is freed.
   std::optional<Resolution> resolution_;  // Asked for; applies at the next verdict.
   std::optional<PeerHistory> peer_history_;  // The standby's, while adopting.
   bool stamp_replace_ = false;  // The next stamp completes a comparison.

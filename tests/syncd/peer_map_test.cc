@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <random>
+
 namespace syncd {
 namespace {
 
@@ -82,6 +85,92 @@ TEST(PeerMapTest, MetaHashAndDirTimeChangeInPlace) {
   Entry plain = Make("l", FileType::kFile);  // Replaced by a file: the target goes.
   m.Set(plain);
   EXPECT_TRUE(m.Find("l")->link_target.empty());
+}
+
+
+// The array, the paths added since it was built, erased slots and merges, against a plain
+// ordered map doing the same: every path, its order and its record agree at every step.
+TEST(PeerMapTest, AgreesWithAnOrderedMapThroughSetsErasesAndMerges) {
+  const std::vector<std::string> names{"a", "b", "a-b", "a.b", "ab", "z"};
+  std::mt19937 random(17);
+  auto pick_path = [&] {
+    std::string path;
+    int depth = 1 + static_cast<int>(random() % 3);
+    for (int i = 0; i < depth; ++i) path += (i ? "/" : "") + names[random() % names.size()];
+    return path;
+  };
+  Listing first{Make("", FileType::kDir)};
+  for (int i = 0; i < 40; ++i) first.push_back(Make(pick_path(), FileType::kFile));
+  std::map<std::string, uint64_t> model;  // Path -> size.
+  for (const Entry& e : first) model[e.path] = e.size;
+  PeerMap m{Listing(first)};
+  for (int step = 0; step < 3000; ++step) {
+    std::string path = pick_path();
+    switch (random() % 6) {
+      case 0:
+      case 1: {
+        Entry e = Make(path, FileType::kFile);
+        e.size = static_cast<uint64_t>(step);
+        m.Set(e);
+        model[path] = e.size;
+        break;
+      }
+      case 2:
+        m.Erase(path);
+        model.erase(path);
+        break;
+      case 3: {
+        m.EraseSubtree(path);
+        model.erase(path);
+        for (auto it = model.lower_bound(path + "/"); it != model.end() && it->first.starts_with(path + "/");)
+          it = model.erase(it);
+        break;
+      }
+      case 4:
+        if (step % 50 == 0) m.Compact();
+        break;
+      default: {
+        std::vector<std::string> beneath, expected;
+        m.ForEachBeneath(path, [&](const std::string& p, FileType) { beneath.push_back(p); });
+        for (auto it = model.lower_bound(path + "/"); it != model.end() && it->first.starts_with(path + "/"); ++it)
+          expected.push_back(it->first);
+        ASSERT_EQ(beneath, expected) << "beneath " << path << " at step " << step;
+      }
+    }
+    ASSERT_EQ(m.size(), model.size()) << "step " << step;
+    auto got = m.Find(path);
+    ASSERT_EQ(got.has_value(), model.contains(path)) << path << " at step " << step;
+    if (got) {
+      ASSERT_EQ(got->size, model[path]);
+    }
+  }
+  std::vector<std::string> expected;
+  for (const auto& [p, size] : model) expected.push_back(p);
+  EXPECT_EQ(Paths(m), expected);
+  m.Compact();
+  EXPECT_EQ(Paths(m), expected);
+}
+
+// Enough paths that the map merges on its own, as it does on a large tree's first copy.
+TEST(PeerMapTest, MergesOnItsOwnAsPathsAreAddedAndErased) {
+  PeerMap m;
+  const int n = 150000;
+  for (int i = n - 1; i >= 0; --i) m.Set(Make("d" + std::to_string(i % 100) + "/f" + std::to_string(i), FileType::kFile));
+  EXPECT_EQ(m.size(), static_cast<size_t>(n));
+  for (int i = 0; i < n; i += 2) m.Erase("d" + std::to_string(i % 100) + "/f" + std::to_string(i));
+  EXPECT_EQ(m.size(), static_cast<size_t>(n / 2));
+  std::string last;
+  size_t seen = 0;
+  bool ordered = true;
+  m.ForEachPath([&](const std::string& p, FileType) {
+    ordered = ordered && (seen == 0 || last < p);
+    last = p;
+    ++seen;
+  });
+  EXPECT_TRUE(ordered);
+  EXPECT_EQ(seen, static_cast<size_t>(n / 2));
+  EXPECT_TRUE(m.Find("d1/f1"));
+  EXPECT_FALSE(m.Find("d2/f2"));
 }
 
 }  // namespace
