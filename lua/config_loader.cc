@@ -16,6 +16,8 @@
 
 #include "lua/ssh_settings.h"
 #include "lua/lsyncd_functions.h"
+#include "lua/layer_sync.h"
+#include "lua/lua_host.h"
 #include "lua/prelude.h"
 #include "lua/reader.h"
 #include "lua/table_readers.h"
@@ -23,12 +25,6 @@
 
 namespace syncd::lua {
 namespace {
-
-template <auto Fn>
-struct CDeleter {
-  void operator()(auto* p) const { Fn(p); }
-};
-using LuaState = std::unique_ptr<lua_State, CDeleter<lua_close>>;
 
 std::string AbsolutePath(const std::string& p) {
   if (p.empty() || p.front() == '/') return p;
@@ -62,7 +58,140 @@ Result<std::vector<std::string>> ReadRuleFile(const Reader& r, const std::string
   return out;
 }
 
-Result<SyncConfig> ReadSync(lua_State* L, int index) {
+// exclude, excludeFrom, filter and filterFrom: the rules they add, in canonical form (lsyncd
+// applies the filter rules first, then the excludes). False if `name` is none of them.
+Result<bool> ReadFilterKey(const Reader& r, const std::string& key, std::string_view name,
+                           std::vector<std::string>& filter_rules, std::vector<std::string>& exclude_rules) {
+  if (name == "exclude") {
+    auto v = r.StringList(key);
+    if (!v) return std::unexpected(v.error());
+    for (const std::string& pattern : *v) exclude_rules.push_back(CanonicalPatternRule(pattern));
+    return true;
+  }
+  if (name == "excludeFrom" || name == "filterFrom") {
+    auto v = r.String(key);
+    if (!v) return std::unexpected(v.error());
+    bool filter = name == "filterFrom";
+    auto rules = ReadRuleFile(r, key, *v, filter);
+    if (!rules) return std::unexpected(rules.error());
+    auto& into = filter ? filter_rules : exclude_rules;
+    into.insert(into.end(), rules->begin(), rules->end());
+    return true;
+  }
+  if (name == "filter") {
+    auto v = r.StringList(key);
+    if (!v) return std::unexpected(v.error());
+    for (const std::string& text : *v) {
+      auto rule = CanonicalFilterRule(text);
+      if (!rule) return r.Bad(key, rule.error().message);
+      filter_rules.push_back(std::move(*rule));
+    }
+    return true;
+  }
+  return false;
+}
+
+// The source, required, resolved (symlinks and all) to the directory it names.
+Result<void> ResolveSource(const Reader& r, const std::string& name, SyncConfig& s) {
+  if (s.source.empty()) return r.Bad(name + ".source", "required");
+  char resolved[PATH_MAX];
+  if (!::realpath(s.source.c_str(), resolved))
+    return r.Bad(name + ".source", fmt::format("{}: {}", s.source, std::strerror(errno)));
+  struct stat st;
+  if (::stat(resolved, &st) != 0 || !S_ISDIR(st.st_mode))
+    return r.Bad(name + ".source", fmt::format("{}: not a directory", s.source));
+  s.source = resolved;
+  return {};
+}
+
+constexpr const char* kEventKeys[] = {"onAttrib", "onCreate", "onModify", "onDelete", "onMove", "onStartup"};
+
+// What a sync{} table sets of lsyncd's custom layer keys: "onCreate (shell command)", ...
+std::vector<std::string> CustomKeys(lua_State* L) {
+  std::vector<std::string> keys;
+  for (const char* k : {"action", "init", "collect", "prepare"}) {
+    if (lua_getfield(L, -1, k) == LUA_TFUNCTION) keys.push_back(std::string(k) + " (function)");
+    lua_pop(L, 1);
+  }
+  for (const char* k : kEventKeys) {
+    int type = lua_getfield(L, -1, k);
+    if (type == LUA_TFUNCTION) keys.push_back(std::string(k) + " (function)");
+    if (type == LUA_TSTRING) {
+      std::string_view command = lua_tostring(L, -1);
+      while (!command.empty() && command.front() == ' ') command.remove_prefix(1);
+      keys.push_back(std::string(k) + (command.starts_with("/") ? " (command)" : " (shell command)"));
+    }
+    lua_pop(L, 1);
+  }
+  return keys;
+}
+
+// A sync of custom layers (no default.rsync, rsyncssh or direct beneath it): syncd reads what
+// it needs to watch, and lsyncd's runtime (lua/layer_sync.h) runs the rest. The config table
+// is on top of the stack.
+Result<SyncConfig> ReadCustomSync(const std::shared_ptr<LuaHost>& host, Reader& r, int index,
+                                  std::vector<std::string> keys) {
+  lua_State* L = host->state();
+  SyncConfig s;
+  s.kind = SyncKind::kCustom;
+  s.name = fmt::format("Sync{}", index);
+  s.defined_at = r.where();
+  s.layer_keys = std::move(keys);
+  std::string name = fmt::format("sync[{}]", index);
+  std::string prefix = name + ".";
+  std::vector<std::string> filter_rules, exclude_rules;
+  auto walked = r.ForEach(-1, prefix, [&](const std::string& key) -> Result<void> {
+    std::string_view k = std::string_view(key).substr(prefix.size());
+    if (k == "source") return r.Set(key, &s.source);
+    if (k == "name") return r.Set(key, &s.name);
+    if (k == "target") {
+      if (lua_type(L, -1) != LUA_TSTRING) return r.Expected(key, "a string");
+      s.layer_target = lua_tostring(L, -1);
+      return {};
+    }
+    if (k == "delay") {
+      auto v = r.Number(key);
+      if (!v) return std::unexpected(v.error());
+      if (*v < 0 || !std::isfinite(*v)) return r.Bad(key, "must be a number >= 0");
+      s.delay = *v;
+      return {};
+    }
+    if (k == "maxDelays" || k == "maxProcesses") {
+      auto v = r.Int(key);
+      if (!v) return std::unexpected(v.error());
+      if (*v < 1) return r.Bad(key, "must be at least 1");
+      if (k == "maxDelays") s.max_delays = *v;
+      return {};
+    }
+    for (const char* e : kEventKeys) {
+      if (k != e) continue;
+      int type = lua_type(L, -1);
+      if (type == LUA_TFUNCTION || type == LUA_TSTRING || (k == "onMove" && type == LUA_TBOOLEAN))
+        return {};
+      return r.Expected(key, "a function or a command string");
+    }
+    if (k == "action" || k == "collect" || k == "prepare" || k == "init") {
+      if (lua_type(L, -1) == LUA_TFUNCTION || (k == "init" && lua_type(L, -1) == LUA_TBOOLEAN)) return {};
+      return r.Expected(key, "a function");
+    }
+    if (auto filter = ReadFilterKey(r, key, k, filter_rules, exclude_rules); !filter || *filter)
+      return filter ? Result<void>{} : std::unexpected(filter.error());
+    return {};  // The layers' own keys: prepare() and checkgauge judge them, as lsyncd's do.
+  });
+  if (!walked) return std::unexpected(walked.error());
+  s.filter_rules = std::move(filter_rules);
+  s.filter_rules.insert(s.filter_rules.end(), exclude_rules.begin(), exclude_rules.end());
+  SYNCD_TRY(ResolveSource(r, name, s));
+  if (auto prepared = PrepareLayers(*host); !prepared)
+    return syncd::Fail(fmt::format("{}: {}: {}", r.where(), name, prepared.error().message), EINVAL);
+  lua_pushvalue(L, -1);
+  s.layers = std::make_shared<LayerProgramImpl>(host);  // Takes the copy.
+  s.init = true;
+  return s;
+}
+
+Result<SyncConfig> ReadSync(const std::shared_ptr<LuaHost>& host, int index) {
+  lua_State* L = host->state();
   // Stack: the record { config = ..., file = ..., line = ... }.
   lua_getfield(L, -1, "file");
   std::string file = lua_tostring(L, -1);
@@ -82,6 +211,24 @@ Result<SyncConfig> ReadSync(lua_State* L, int index) {
   bool has_delay = false;
   std::map<std::string, RsyncTableValue> rsync_table;
   lua_getfield(L, -1, "config");
+  {
+    // Custom layers: on a table of its own, or over one of the default layers.
+    bool layered = lua_getfield(L, -1, "_syncd_kind") == LUA_TSTRING;
+    lua_pop(L, 1);
+    bool custom = false;
+    for (const char* k : {"action", "init", "collect", "prepare", "onAttrib", "onCreate", "onModify",
+                          "onDelete", "onMove", "onStartup"}) {
+      int type = lua_getfield(L, -1, k);
+      lua_pop(L, 1);
+      custom = custom || (type != LUA_TNIL && (std::string_view(k) != "init" || type == LUA_TFUNCTION) &&
+                          (std::string_view(k) != "onMove" || type != LUA_TBOOLEAN));
+    }
+    if (!layered && custom) {
+      auto c = ReadCustomSync(host, r, index, CustomKeys(L));
+      lua_pop(L, 1);
+      return c;
+    }
+  }
   auto walked = r.ForEach(-1, prefix, [&](const std::string& key) -> Result<void> {
     std::string_view name = std::string_view(key).substr(prefix.size());
     if (name == "_syncd_kind") return r.Set(key, &kind);
@@ -121,36 +268,18 @@ Result<SyncConfig> ReadSync(lua_State* L, int index) {
       auto v = r.Int(key);
       return v ? Result<void>{} : std::unexpected(v.error());
     }
-    if (name == "onMove") {
+    if (name == "onMove" || name == "onAttrib") {
+      // lsyncd keeps moves whole for any true onMove and calls neither function.
+      if (lua_type(L, -1) == LUA_TFUNCTION || lua_type(L, -1) == LUA_TSTRING) {
+        s.notes.push_back(std::string(name) + ": the default layers do not call it (nor does lsyncd); syncd replicates the change itself");
+        return {};
+      }
+      if (name == "onAttrib") return r.Expected(key, "a function or a command string");
       auto v = r.Bool(key);
       return v ? Result<void>{} : std::unexpected(v.error());
     }
-    if (name == "exclude") {
-      auto v = r.StringList(key);
-      if (!v) return std::unexpected(v.error());
-      for (const std::string& pattern : *v) exclude_rules.push_back(CanonicalPatternRule(pattern));
-      return {};
-    }
-    if (name == "excludeFrom" || name == "filterFrom") {
-      auto v = r.String(key);
-      if (!v) return std::unexpected(v.error());
-      bool filter = name == "filterFrom";
-      auto rules = ReadRuleFile(r, key, *v, filter);
-      if (!rules) return std::unexpected(rules.error());
-      auto& into = filter ? filter_rules : exclude_rules;
-      into.insert(into.end(), rules->begin(), rules->end());
-      return {};
-    }
-    if (name == "filter") {
-      auto v = r.StringList(key);
-      if (!v) return std::unexpected(v.error());
-      for (const std::string& text : *v) {
-        auto rule = CanonicalFilterRule(text);
-        if (!rule) return r.Bad(key, rule.error().message);
-        filter_rules.push_back(std::move(*rule));
-      }
-      return {};
-    }
+    if (auto filter = ReadFilterKey(r, key, name, filter_rules, exclude_rules); !filter || *filter)
+      return filter ? Result<void>{} : std::unexpected(filter.error());
     if (name == "delete") {
       if (lua_type(L, -1) == LUA_TBOOLEAN) {
         s.delete_mode = lua_toboolean(L, -1) ? DeleteMode::kAlways : DeleteMode::kNever;
@@ -166,7 +295,8 @@ Result<SyncConfig> ReadSync(lua_State* L, int index) {
     }
     if (name == "init") {
       if (lua_type(L, -1) == LUA_TFUNCTION)
-        return r.Bad(key, "custom Lua functions are not supported; use true or false");
+        return r.Bad(key, "a custom init over default.rsync, rsyncssh or direct is not supported "
+                          "yet (custom layers without a default layer are); use true or false");
       auto v = r.Bool(key);
       if (!v) return std::unexpected(v.error());
       s.init = *v;
@@ -180,8 +310,13 @@ Result<SyncConfig> ReadSync(lua_State* L, int index) {
       if (lua_type(L, -1) != LUA_TTABLE) return r.Expected(key, "a table");
       return ReadSsh(L, r, key + ".", s);
     }
-    if (name.starts_with("on") || name == "action" || name == "collect" || name == "prepare")
-      return r.Bad(key, "custom Lua actions are not supported");
+    if (name == "onCreate" || name == "onModify" || name == "onDelete" || name == "onStartup")
+      return r.Bad(key, "default.rsync, rsyncssh and direct run no on* actions (lsyncd refuses "
+                        "this key too); put the actions in a layer of their own, without a "
+                        "default layer");
+    if (name == "action" || name == "collect" || name == "prepare")
+      return r.Bad(key, "a custom " + std::string(name) + " over default.rsync, rsyncssh or "
+                        "direct is not supported yet (custom layers without a default layer are)");
     return r.Bad(key, "unknown key");
   });
   lua_pop(L, 1);
@@ -223,14 +358,7 @@ Result<SyncConfig> ReadSync(lua_State* L, int index) {
     }
   }
   if (s.kind == SyncKind::kDirect && !has_delay) s.delay = 1;  // lsyncd's default for direct.
-  if (s.source.empty()) return r.Bad(name + ".source", "required");
-  char resolved[PATH_MAX];
-  if (!::realpath(s.source.c_str(), resolved))
-    return r.Bad(name + ".source", fmt::format("{}: {}", s.source, std::strerror(errno)));
-  struct stat st;
-  if (::stat(resolved, &st) != 0 || !S_ISDIR(st.st_mode))
-    return r.Bad(name + ".source", fmt::format("{}: not a directory", s.source));
-  s.source = resolved;
+  SYNCD_TRY(ResolveSource(r, name, s));
   s.target_dir = StripTrailingSlash(s.target_dir);
   if (s.host.empty() && s.target_dir == s.source)
     return r.Bad(name + ".target", "is the source directory itself");
@@ -244,55 +372,16 @@ Result<SyncConfig> ReadSync(lua_State* L, int index) {
   return s;
 }
 
-// A configuration is trusted, but one that loops forever or builds a runaway table must end
-// in an error, not a silent hang of `--check`, the start or a reload: its Lua state gets a
-// memory cap and a deadline.
-struct LoadBudget {
-  size_t used = 0;
-  size_t max_bytes = 256u << 20;
-  std::chrono::steady_clock::time_point deadline;
-  int seconds = 10;
-  bool out_of_memory = false;
-};
-
-void* BudgetAlloc(void* ud, void* ptr, size_t osize, size_t nsize) {
-  auto* b = static_cast<LoadBudget*>(ud);
-  size_t old = ptr ? osize : 0;
-  if (nsize == 0) {
-    b->used -= old;
-    std::free(ptr);
-    return nullptr;
-  }
-  if (nsize > old && b->used + (nsize - old) > b->max_bytes) {
-    b->out_of_memory = true;
-    return nullptr;
-  }
-  void* p = std::realloc(ptr, nsize);
-  if (p) b->used = b->used - old + nsize;
-  return p;
-}
-
-void DeadlineHook(lua_State* L, lua_Debug* ar) {
-  void* ud = nullptr;
-  lua_getallocf(L, &ud);
-  auto* b = static_cast<LoadBudget*>(ud);
-  if (std::chrono::steady_clock::now() <= b->deadline) return;
-  // Where the file was when time ran out: the running function is the configuration's.
-  lua_getinfo(L, "Sl", ar);
-  lua_pushfstring(L, "%s:%d: did not finish loading within %d s (an endless loop?)", ar->short_src,
-                  ar->currentline, b->seconds);
-  lua_error(L);
-}
-
 Result<Config> Load(const std::string& name, const std::function<int(lua_State*)>& load_chunk) {
-  LoadBudget budget;
+  // A configuration is trusted, but one that loops forever or builds a runaway table must end
+  // in an error, not a silent hang of `--check`, the start or a reload.
+  int seconds = 10;
   if (const char* limit = std::getenv("SYNCD_CONFIG_TIME_LIMIT"); limit && std::atoi(limit) > 0)
-    budget.seconds = std::atoi(limit);
-  budget.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(budget.seconds);
-  LuaState state(lua_newstate(BudgetAlloc, &budget));
-  lua_State* L = state.get();
+    seconds = std::atoi(limit);
+  auto host = std::make_shared<LuaHost>();
+  lua_State* L = host->state();
   if (!L) return syncd::Fail("cannot create a Lua state");
-  lua_sethook(L, DeadlineHook, LUA_MASKCOUNT, 10000);
+  host->Arm(seconds, "loading");
   luaL_openlibs(L);
   // records = { syncs = {}, settings = {} }, kept in the registry.
   lua_newtable(L);
@@ -307,16 +396,18 @@ Result<Config> Load(const std::string& name, const std::function<int(lua_State*)
   lua_rawgeti(L, LUA_REGISTRYINDEX, records);
   if (lua_pcall(L, 1, 0, 0) != LUA_OK)
     return syncd::Fail(std::string("prelude: ") + lua_tostring(L, -1));
+  SYNCD_TRY(LoadLayerRuntime(*host));
+  host->Arm(seconds, "loading");
 
   if (load_chunk(L) != LUA_OK || lua_pcall(L, 0, 0, 0) != LUA_OK) {
-    if (budget.out_of_memory)
+    if (host->out_of_memory())
       return syncd::Fail(fmt::format("{}: needs more than {} MiB to load (a runaway table?)", name,
-                                     budget.max_bytes >> 20),
+                                     host->max_bytes() >> 20),
                          ENOMEM);
     std::string message = lua_tostring(L, -1) ? lua_tostring(L, -1) : "error in config";
     return syncd::Fail(message, EINVAL);
   }
-  lua_sethook(L, nullptr, 0, 0);
+  host->Disarm();
   if (lua_getglobal(L, "settings") == LUA_TTABLE)
     return syncd::Fail(fmt::format("{}: \"settings = {{...}}\" is the old syntax; write "
                                    "\"settings {{ ... }}\" (a call)", name),
@@ -338,7 +429,7 @@ Result<Config> Load(const std::string& name, const std::function<int(lua_State*)
   lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
   for (lua_Integer i = 1; i <= n; ++i) {
     lua_rawgeti(L, -1, i);
-    auto s = ReadSync(L, static_cast<int>(i));
+    auto s = ReadSync(host, static_cast<int>(i));
     lua_pop(L, 1);
     if (!s) return std::unexpected(s.error());
     if (config.settings.max_delays) s->max_delays = *config.settings.max_delays;

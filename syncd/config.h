@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,7 +23,9 @@ enum class DeleteMode { kAlways, kNever, kStartup, kRunning };
 enum class FollowLinks { kNone, kAll, kUnsafe };
 
 // Which lsyncd layer the sync{} inherits from.
-enum class SyncKind { kRsyncSsh, kRsync, kDirect };
+enum class SyncKind { kRsyncSsh, kRsync, kDirect, kCustom };
+
+class LayerProgram;  // syncd/sync_engine.h
 
 struct RsyncOptions {
   // -a as a whole. The configuration reader spells it out into the flags below instead (an
@@ -124,6 +127,12 @@ struct SyncConfig {
   // Where the result differs from what lsyncd would give, or an option changes nothing:
   // one line each, for `syncd --check`.
   std::vector<std::string> notes;
+  // kCustom: the configuration's custom layers (lsyncd's action, init, collect, on* keys),
+  // which run the sync; `target` is then lsyncd's opaque target string. A reloaded
+  // configuration has layers of its own, so such a sync always restarts on a reload.
+  std::shared_ptr<const LayerProgram> layers;
+  std::string layer_target;
+  std::vector<std::string> layer_keys;  // The keys set by the configuration, for --check.
   bool operator==(const SyncConfig&) const = default;
 
   bool DeletesAtStartup() const {

@@ -180,7 +180,7 @@ std::unique_ptr<Daemon::Slot> Daemon::MakeSlot(const SyncConfig& sync) {
   else
     LogDebug("Transport", "{}: no split-brain mark in {}: {}", sync.name, ActiveMarkDir(),
              mark.error().message);
-  SyncRunner::Hooks hooks;
+  SyncEngine::Hooks hooks;
   hooks.on_fatal = [this, s](const Error& e) {
     OnFatal(s, e);
     if (!flushes_.empty()) CheckFlushes();
@@ -204,8 +204,11 @@ std::unique_ptr<Daemon::Slot> Daemon::MakeSlot(const SyncConfig& sync) {
     if (!stopping_) notifier_.Send("STATUS=" + status);
   };
   PeerConnector make = [this, s] { return make_replica_(&loop_, s->config); };
-  slot->runner = std::make_unique<SyncRunner>(&loop_, sync, config_.settings.insist,
-                                              std::move(make), std::move(hooks));
+  if (sync.layers)
+    slot->runner = sync.layers->Make(&loop_, sync, std::move(hooks));
+  else
+    slot->runner = std::make_unique<SyncRunner>(&loop_, sync, config_.settings.insist,
+                                                std::move(make), std::move(hooks));
   return slot;
 }
 

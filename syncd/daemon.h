@@ -21,6 +21,7 @@
 #include "syncd/loop_monitor.h"
 #include "syncd/service_notifier.h"
 #include "syncd/replica.h"
+#include "syncd/sync_engine.h"
 #include "syncd/sync_runner.h"
 
 namespace syncd {
@@ -46,7 +47,7 @@ class Daemon {
   // One sync and what the daemon knows of it.
   struct Slot {
     SyncConfig config;
-    std::unique_ptr<SyncRunner> runner;
+    std::unique_ptr<SyncEngine> runner;  // A SyncRunner, or the sync's custom layers.
     std::optional<ActiveMark> mark;  // This node is the active one for the source.
     bool running = true;
     bool in_sync = false;

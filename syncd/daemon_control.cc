@@ -24,8 +24,8 @@ void Daemon::OnControlRequest(uint64_t client, const std::string& request) {
   if (request == "adopt" || request == "overwrite") {
     ResolveRequest r{client, request, {}};
     for (auto& slot : slots_)
-      if (slot->runner->Resolve(request == "adopt" ? SyncRunner::Resolution::kAdopt
-                                                   : SyncRunner::Resolution::kOverwrite))
+      if (slot->runner->Resolve(request == "adopt" ? SyncEngine::Resolution::kAdopt
+                                                   : SyncEngine::Resolution::kOverwrite))
         r.syncs.push_back(slot->config.name);
     if (r.syncs.empty()) return control_->Answer(client, "error: no sync has found its standby diverged");
     resolutions_.push_back(std::move(r));

@@ -20,6 +20,7 @@
 #include "syncd/life_token.h"
 #include "syncd/replica.h"
 #include "syncd/status.h"
+#include "syncd/sync_engine.h"
 #include "syncd/sync_planner.h"
 #include "syncd/uv_handle.h"
 #include "syncd/watcher.h"
@@ -39,67 +40,50 @@ struct RunnerSeams {
   std::chrono::milliseconds first_retry{2000}, max_retry{60000};
 };
 
-class SyncRunner {
+class SyncRunner : public SyncEngine {
  public:
-  struct Hooks {
-    // The sync cannot run at all (bad source, untrusted host key, refused key, or the peer
-    // unreachable at startup without `insist`).
-    std::function<void(const Error&)> on_fatal;
-    // The startup reconcile has been acknowledged by the peer.
-    std::function<void()> on_in_sync;
-    // The standby diverged: nothing is sent until the operator resolves it (Resolve()).
-    std::function<void()> on_diverged;
-    // A one-line account of what the sync is doing, for the service manager.
-    std::function<void(const std::string&)> on_status;
-    // Something was acknowledged, failed or found to have nothing to send: whatever waits on
-    // the sync (a flush request) may look again.
-    std::function<void()> on_progress;
-  };
-
   using Seams = RunnerSeams;
 
   // `loop` must outlive the runner. `connect` makes the connection to the peer, and a second
   // one for the large-file lane when a large file needs it.
   SyncRunner(uv_loop_t* loop, const SyncConfig& config, bool insist, PeerConnector connect,
              Hooks hooks, Seams seams = {});
-  ~SyncRunner();
+  ~SyncRunner() override;
 
-  void Start();
+  void Start() override;
   // Stops watching, sends what is pending, and calls `done` once nothing is left in flight,
   // with whether everything reached the peer. A sync waiting to reconnect tries once more at
   // once; a peer that cannot be reached ends the drain. Used for a clean stop.
-  void Drain(std::function<void(bool delivered)> done);
+  void Drain(std::function<void(bool delivered)> done) override;
 
   // New filter rules (a reloaded config): the watches are set again, the peer told what to
   // keep, and the tree compared with what the peer is known to hold, on the same
   // connection, without listing it again.
-  void SetFilterRules(const std::vector<std::string>& rules);
+  void SetFilterRules(const std::vector<std::string>& rules) override;
 
   // For `syncd flush`: reads what the kernel has queued for the watches (the changes made
   // before this call) and sends everything pending now, whatever the delay.
   // Paths waiting for a retry after a failure are tried again now.
-  void SendPendingNow();
+  void SendPendingNow() override;
   // Paths whose latest attempt, made after `t`, failed: "path: reason", a few at most. A flush
   // that waits for them is answered with these.
-  std::vector<std::string> FailedSince(TimePoint t) const;
+  std::vector<std::string> FailedSince(TimePoint t) const override;
   // Every change noticed before `t` is durable on the peer.
-  bool DurableBefore(TimePoint t) const {
+  bool DurableBefore(TimePoint t) const override {
     if (phase_ != Phase::kLive || need_rescan_) return false;
     auto oldest = OldestUnacked();
     return !oldest || *oldest > t;
   }
 
-  // The operator's answer to a standby that diverged (`syncd adopt`, `syncd overwrite`).
-  enum class Resolution { kAdopt, kOverwrite };
-  // False if the sync is not waiting for one.
-  bool Resolve(Resolution how);
-  bool diverged() const { return phase_ == Phase::kDiverged; }
+  // The operator's answer to a standby that diverged: false if the sync is not waiting for one.
+  bool Resolve(Resolution how) override;
+  bool diverged() const override { return phase_ == Phase::kDiverged; }
   // In sync after a resolution (or stopped): what a resolution request waits for.
-  bool Settled() const { return phase_ == Phase::kStopped || phase_ == Phase::kDiverged || (phase_ == Phase::kLive && live_); }
+  bool Settled() const override { return phase_ == Phase::kStopped || phase_ == Phase::kDiverged || (phase_ == Phase::kLive && live_); }
 
   const std::string& name() const { return config_.name; }
   // What the status files show of this sync now.
-  SyncStatus Status(TimePoint now) const;
+  SyncStatus Status(TimePoint now) const override;
 
  private:
   enum class Phase {

@@ -35,9 +35,9 @@ std::string Child(const std::string& dir, std::string_view name) {
 }  // namespace
 
 InotifyWatcher::InotifyWatcher(uv_loop_t* loop, std::string root, Filter filter, InotifyMode mode,
-                               bool one_file_system)
+                               bool one_file_system, EventStyle style)
     : loop_(loop), root_(std::move(root)), filter_(std::move(filter)), mode_(mode),
-      one_file_system_(one_file_system) {
+      one_file_system_(one_file_system), style_(style) {
   struct stat st;
   if (::stat(root_.c_str(), &st) == 0) root_dev_ = st.st_dev;
 }
@@ -112,6 +112,10 @@ void InotifyWatcher::FlushUnpairedMoves() {
   moves_.clear();
   for (auto& [cookie, half] : moves) {
     if (half.is_dir) Unwatch(half.path);
+    if (style_ == EventStyle::kLsyncd) {
+      if (!half.excluded) EmitLsyncd(FsEvent::Etype::kDelete, half.path, half.is_dir);
+      continue;
+    }
     Emit(FsEvent::Kind::kChanged, half.path);  // Gone from the tree: a delete.
   }
 }
@@ -169,11 +173,13 @@ void InotifyWatcher::Handle(const inotify_event& ev) {
       Emit(FsEvent::Kind::kRootGone, "");
       return;
     }
-    if (ev.mask & IN_ATTRIB) Emit(FsEvent::Kind::kChanged, dir);
+    // Its parent reports it as an entry (lsyncd reports the entry too).
+    if ((ev.mask & IN_ATTRIB) && style_ == EventStyle::kSyncd) Emit(FsEvent::Kind::kChanged, dir);
     return;
   }
   std::string rel = Child(dir, ev.name);
   bool is_dir = ev.mask & IN_ISDIR;
+  if (style_ == EventStyle::kLsyncd) return HandleAsLsyncd(ev, rel, is_dir);
   if (filter_.Excluded(rel, is_dir)) {
     // Not sent, but its coming or going changed the directory's mtime, which is sent.
     if (ev.mask & (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO))
@@ -225,6 +231,61 @@ void InotifyWatcher::Handle(const inotify_event& ev) {
     }
   }
   Emit(FsEvent::Kind::kChanged, std::move(rel));
+}
+
+void InotifyWatcher::EmitLsyncd(FsEvent::Etype etype, std::string path, bool is_dir, std::string from) {
+  if (!handler_) return;
+  FsEvent e{etype == FsEvent::Etype::kMove ? FsEvent::Kind::kMoved : FsEvent::Kind::kChanged,
+            std::move(path), std::move(from), is_dir, etype};
+  handler_(e);
+}
+
+void InotifyWatcher::HandleAsLsyncd(const inotify_event& ev, const std::string& rel, bool is_dir) {
+  using E = FsEvent::Etype;
+  bool excluded = filter_.Excluded(rel, is_dir);
+  LogDebug("Inotify", "{:#x} {}{}", ev.mask, rel, excluded ? " (excluded)" : "");
+  if (ev.mask & IN_MOVED_FROM) {
+    moves_[ev.cookie] = MoveHalf{rel, is_dir, excluded};
+    return;
+  }
+  if (ev.mask & IN_MOVED_TO) {
+    auto half = moves_.find(ev.cookie);
+    if (half != moves_.end()) {
+      MoveHalf from = std::move(half->second);
+      moves_.erase(half);
+      bool watched = is_dir && !excluded && RepathMoved(from.path, rel);
+      if (is_dir && excluded) Unwatch(from.path);
+      // An excluded half turns the move into what the other half is (as lsyncd).
+      if (!from.excluded && !excluded) EmitLsyncd(E::kMove, rel, is_dir, from.path);
+      else if (!from.excluded) EmitLsyncd(E::kDelete, from.path, is_dir);
+      else if (!excluded) EmitLsyncd(E::kCreate, rel, is_dir);
+      if (is_dir && !excluded && !watched) {
+        if (auto r = WatchTree(rel, true); !r) LogError("{}", r.error().message);
+      }
+      return;
+    }
+    if (excluded) return;
+    EmitLsyncd(E::kCreate, rel, is_dir);
+    if (is_dir) {
+      if (auto r = WatchTree(rel, true); !r) LogError("{}", r.error().message);
+    }
+    return;
+  }
+  if (excluded) return;
+  // One event per inotify record, in lsyncd's order of precedence.
+  if (ev.mask & IN_ATTRIB) {
+    EmitLsyncd(E::kAttrib, rel, is_dir);
+  } else if ((ev.mask & IN_CLOSE_WRITE) ||
+             ((ev.mask & IN_MODIFY) && mode_ != InotifyMode::kCloseWrite)) {
+    EmitLsyncd(E::kModify, rel, is_dir);
+  } else if (ev.mask & IN_CREATE) {
+    EmitLsyncd(E::kCreate, rel, is_dir);
+    if (is_dir) {
+      if (auto r = WatchTree(rel, true); !r) LogError("{}", r.error().message);
+    }
+  } else if (ev.mask & IN_DELETE) {
+    EmitLsyncd(E::kDelete, rel, is_dir);
+  }
 }
 
 void InotifyWatcher::Unwatch(const std::string& rel) {
@@ -307,7 +368,10 @@ Result<void> InotifyWatcher::WatchTree(const std::string& top, bool report) {
       }
       if (filter_.Excluded(child, is_dir)) continue;
       if (is_dir) stack.push_back(child);
-      if (report) Emit(FsEvent::Kind::kChanged, child);
+      if (report && style_ == EventStyle::kLsyncd)
+        EmitLsyncd(FsEvent::Etype::kCreate, child, is_dir);
+      else if (report)
+        Emit(FsEvent::Kind::kChanged, child);
     }
   }
   return {};

@@ -25,11 +25,21 @@ struct FsEvent {
     kOverflow,  // The kernel queue overflowed: events were lost, rescan everything.
     kRootGone,  // The sync root was deleted, moved or unmounted.
   };
+  // What happened, as lsyncd names it; only a watcher made with EventStyle::kLsyncd says.
+  enum class Etype { kNone, kCreate, kModify, kAttrib, kDelete, kMove };
   Kind kind = Kind::kChanged;
   std::string path;  // Relative to the root; "" is the root.
   std::string from;     // kMoved only.
-  bool is_dir = false;  // kMoved only: a directory moved, with everything beneath it.
+  bool is_dir = false;  // kMoved (a directory moved, with everything beneath it), or kLsyncd style.
+  Etype etype = Etype::kNone;
 };
+
+// How a watcher reports. kSyncd: what the replication needs (a path to look at; a file once
+// written and closed). kLsyncd: every event as lsyncd 2.2.3 reports it to custom layers
+// (Create on IN_CREATE, Modify on a close after writing, Attrib, Delete, Move; a rename half
+// whose other half is outside the tree or excluded is a Delete or a Create; what a new
+// directory holds is reported as Creates).
+enum class EventStyle { kSyncd, kLsyncd };
 
 class Watcher {
  public:
@@ -51,7 +61,7 @@ class InotifyWatcher : public Watcher {
   // `loop` must outlive the watcher. Runs on the loop thread.
   // With `one_file_system` (rsync -x), directories on another filesystem are not watched.
   InotifyWatcher(uv_loop_t* loop, std::string root, Filter filter, InotifyMode mode,
-                 bool one_file_system = false);
+                 bool one_file_system = false, EventStyle style = EventStyle::kSyncd);
   ~InotifyWatcher() override;
 
   Result<void> Start(Handler handler) override;
@@ -84,12 +94,16 @@ class InotifyWatcher : public Watcher {
   // A rename's first half whose second half did not follow: the path left the tree.
   void FlushUnpairedMoves();
   void Emit(FsEvent::Kind kind, std::string path);
+  // kLsyncd style: one event of a directory's entry.
+  void HandleAsLsyncd(const ::inotify_event& ev, const std::string& rel, bool is_dir);
+  void EmitLsyncd(FsEvent::Etype etype, std::string path, bool is_dir, std::string from = {});
 
   uv_loop_t* loop_;
   std::string root_;
   Filter filter_;
   InotifyMode mode_;
   bool one_file_system_ = false;
+  EventStyle style_ = EventStyle::kSyncd;
   dev_t root_dev_ = 0;
   Handler handler_;
   int fd_ = -1;
@@ -101,6 +115,7 @@ class InotifyWatcher : public Watcher {
   struct MoveHalf {
     std::string path;
     bool is_dir;
+    bool excluded = false;  // kLsyncd style: the origin is excluded.
   };
   std::unordered_map<uint32_t, MoveHalf> moves_;  // IN_MOVED_FROM by cookie, awaiting its pair.
 };

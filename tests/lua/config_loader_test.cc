@@ -183,7 +183,7 @@ TEST_F(ConfigLoaderTest, LsyncdsFunctionsWhileTheConfigLoads) {
   EXPECT_EQ(c->syncs[0].target_dir, "/srv/one");
   EXPECT_EQ(c->syncs[1].target_dir, "/srv/two");
   EXPECT_THAT(ErrorOf("\nspawn(nil, '/bin/true')\n" + SyncA("")),
-              HasSubstr("syncd.conf.lua:2: spawn() is an lsyncd function syncd does not provide"));
+              HasSubstr("syncd.conf.lua:2: spawning with an invalid agent"));
   EXPECT_THAT(ErrorOf(SyncA("") + "terminate(3)\n"),
               HasSubstr("syncd.conf.lua:2: the configuration called terminate(3)"));
 }
@@ -275,11 +275,37 @@ TEST_F(ConfigLoaderTest, DeleteHoldIsSecondsAndDefaultsToATenth) {
               HasSubstr("sync[1].deleteHold: must be a number from 0 to 60"));
 }
 
-TEST_F(ConfigLoaderTest, CustomActionsAreRefusedClearly) {
+TEST_F(ConfigLoaderTest, ActionsOverTheDefaultLayersAreRefusedClearly) {
   EXPECT_THAT(ErrorOf(SyncA(", onCreate = 'echo hi'")),
-              HasSubstr("sync[1].onCreate: custom Lua actions are not supported"));
+              HasSubstr("sync[1].onCreate: default.rsync, rsyncssh and direct run no on* actions"));
   EXPECT_THAT(ErrorOf(SyncA(", init = function() end")),
-              HasSubstr("sync[1].init: custom Lua functions are not supported"));
+              HasSubstr("sync[1].init: a custom init over default.rsync"));
+  // An onMove function: moves stay whole, and the function is not called (as lsyncd).
+  auto c = Load(SyncA(", onMove = function() end"));
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_THAT(c->syncs[0].notes, Contains(HasSubstr("onMove: the default layers do not call it")));
+}
+
+TEST_F(ConfigLoaderTest, ASyncOfCustomLayersKeepsItsFunctions) {
+  auto c = Load("bash = { delay = 5, onCreate = 'cp -r ^sourcePathname ^targetPathname',\n"
+                "  onMove = function(o, d) end, exitcodes = { [1] = 'again' } }\n"
+                "sync { bash, source = '" + dir_ + "/a', target = '/t', exclude = { '*.tmp' } }");
+  ASSERT_TRUE(c) << c.error().message;
+  const SyncConfig& s = c->syncs[0];
+  EXPECT_EQ(s.kind, SyncKind::kCustom);
+  EXPECT_TRUE(s.layers);
+  EXPECT_EQ(s.layer_target, "/t");
+  EXPECT_EQ(s.delay, 5.0);
+  EXPECT_EQ(s.layer_keys, (std::vector<std::string>{"onCreate (shell command)", "onMove (function)"}));
+  EXPECT_EQ(s.filter_rules, (std::vector<std::string>{"- *.tmp"}));
+  // lsyncd's checkgauge: an unknown key is refused, unless the layer's gauge names it.
+  EXPECT_THAT(ErrorOf("sync { { onCreate = 'true' }, source = '" + dir_ + "/a', tagret = 'x' }"),
+              HasSubstr("sync[1]: Parameter \"tagret\" unknown"));
+  auto gauged = Load("sync { { onCreate = 'true', checkgauge = { mine = true } }, source = '" + dir_ +
+                     "/a', mine = 1 }");
+  EXPECT_TRUE(gauged) << gauged.error().message;
+  EXPECT_THAT(ErrorOf("sync { { onCreate = 5 }, source = '" + dir_ + "/a' }"),
+              HasSubstr("sync[1].onCreate: expected a function or a command string"));
 }
 
 TEST_F(ConfigLoaderTest, AnEndlessLoopOrARunawayTableEndsInAnErrorNotAHang) {

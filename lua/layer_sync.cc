@@ -1,0 +1,455 @@
+#include "lua/layer_sync.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <utility>
+
+#include "lua/layer_runtime.h"
+#include "syncd/log.h"
+
+namespace syncd::lua {
+namespace {
+
+// host.exec(owner, binary, input, argv): spawn()'s way out of Lua.
+int Exec(lua_State* L) {
+  if (!lua_islightuserdata(L, 1)) return luaL_error(L, "spawn(): the sync of this event has stopped");
+  auto* sync = static_cast<LayerSync*>(lua_touserdata(L, 1));
+  std::string binary = luaL_checkstring(L, 2);
+  std::string input;
+  bool has_input = lua_type(L, 3) == LUA_TSTRING;
+  if (has_input) input = lua_tostring(L, 3);
+  luaL_checktype(L, 4, LUA_TTABLE);
+  std::vector<std::string> args;
+  for (lua_Integer i = 1, n = static_cast<lua_Integer>(lua_rawlen(L, 4)); i <= n; ++i) {
+    lua_rawgeti(L, 4, i);
+    args.emplace_back(lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+    lua_pop(L, 1);
+  }
+  lua_pushinteger(L, sync->Spawn(binary, args, has_input ? &input : nullptr));
+  return 1;
+}
+
+const char* EtypeName(FsEvent::Etype e) {
+  switch (e) {
+    case FsEvent::Etype::kCreate: return "Create";
+    case FsEvent::Etype::kModify: return "Modify";
+    case FsEvent::Etype::kAttrib: return "Attrib";
+    case FsEvent::Etype::kDelete: return "Delete";
+    case FsEvent::Etype::kMove: return "Move";
+    case FsEvent::Etype::kNone: break;
+  }
+  return nullptr;
+}
+
+// lsyncd's form of a path: from the source, with a leading '/', and a trailing one for a
+// directory.
+std::string DelayPath(const std::string& rel, bool is_dir) {
+  return "/" + rel + (is_dir && !rel.empty() ? "/" : "");
+}
+
+}  // namespace
+
+Result<void> LoadLayerRuntime(LuaHost& host) {
+  lua_State* L = host.state();
+  if (luaL_loadbufferx(L, kLayerRuntime, kLayerRuntimeSize, "=syncd-layers", "t") != LUA_OK)
+    return Fail(std::string("layer runtime: ") + lua_tostring(L, -1));
+  lua_newtable(L);
+  lua_getglobal(L, "now");
+  lua_setfield(L, -2, "now");
+  lua_pushcfunction(L, Exec);
+  lua_setfield(L, -2, "exec");
+  SYNCD_TRY(host.Call(1, 1, false));
+  host.runtime_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return {};
+}
+
+Result<void> PrepareLayers(LuaHost& host) {
+  lua_State* L = host.state();
+  lua_rawgeti(L, LUA_REGISTRYINDEX, host.runtime_ref);
+  lua_getfield(L, -1, "prepare");
+  lua_remove(L, -2);
+  lua_pushvalue(L, -2);
+  return host.Call(1, 0, false);
+}
+
+LayerProgramImpl::LayerProgramImpl(std::shared_ptr<LuaHost> host)
+    : host_(std::move(host)), config_ref_(luaL_ref(host_->state(), LUA_REGISTRYINDEX)) {}
+
+LayerProgramImpl::~LayerProgramImpl() { luaL_unref(host_->state(), LUA_REGISTRYINDEX, config_ref_); }
+
+std::unique_ptr<SyncEngine> LayerProgramImpl::Make(uv_loop_t* loop, const SyncConfig& config,
+                                                   SyncEngine::Hooks hooks) const {
+  return std::make_unique<LayerSync>(loop, config, std::move(hooks), host_, config_ref_);
+}
+
+// A spawned process: its handle, and the pipes its output comes through.
+struct LayerSync::Child {
+  LayerSync* owner = nullptr;
+  int pid = 0;
+  std::string name;  // The binary's base name, for the log.
+  UvHandle<uv_process_t> process;
+  UvHandle<uv_pipe_t> in, out, err;
+  std::string input;
+  uv_write_t write{};
+  std::string pending[2];  // Output not yet ended by a newline (stdout, stderr).
+  int open = 0;            // Pipes not yet at their end.
+  bool exited = false;
+};
+
+LayerSync::LayerSync(uv_loop_t* loop, const SyncConfig& config, Hooks hooks,
+                     std::shared_ptr<LuaHost> host, int config_ref)
+    : loop_(loop), config_(config), hooks_(std::move(hooks)), host_(std::move(host)),
+      config_ref_(config_ref), timer_(MakeTimer(loop, this)) {}
+
+LayerSync::~LayerSync() {
+  if (watcher_) watcher_->Stop();
+  if (sync_ref_ != LUA_NOREF) {
+    // What a stashed event could still spawn finds the sync gone.
+    lua_State* L = host_->state();
+    lua_rawgeti(L, LUA_REGISTRYINDEX, sync_ref_);
+    lua_pushboolean(L, false);
+    lua_setfield(L, -2, "owner");
+    lua_pop(L, 1);
+    luaL_unref(L, LUA_REGISTRYINDEX, sync_ref_);
+  }
+}
+
+double LayerSync::Now() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+bool LayerSync::CallRuntime(const char* name, int nargs, int nresults) {
+  lua_State* L = host_->state();
+  if (failed_) {
+    lua_pop(L, nargs);
+    return false;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, host_->runtime_ref);
+  lua_getfield(L, -1, name);
+  lua_remove(L, -2);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, sync_ref_);
+  lua_rotate(L, -(nargs + 2), 2);  // The function and the sync below the arguments.
+  if (auto r = host_->Call(nargs + 1, nresults, true); !r) {
+    Fail(fmt::format("{}: a custom layer failed: {}", config_.name, r.error().message));
+    return false;
+  }
+  return true;
+}
+
+void LayerSync::Fail(const std::string& message) {
+  if (failed_) return;
+  failed_ = true;
+  if (watcher_) watcher_->Stop();
+  uv_timer_stop(timer_.get());
+  if (hooks_.on_fatal) hooks_.on_fatal(Error{message, EINVAL});
+}
+
+void LayerSync::Start() {
+  lua_State* L = host_->state();
+  lua_rawgeti(L, LUA_REGISTRYINDEX, host_->runtime_ref);
+  lua_getfield(L, -1, "new");
+  lua_remove(L, -2);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, config_ref_);
+  lua_pushstring(L, (config_.source + "/").c_str());
+  lua_pushlightuserdata(L, this);
+  lua_newtable(L);
+  lua_Integer n = 0;
+  for (const std::string& rule : config_.filter_rules) {
+    lua_pushstring(L, (rule.starts_with("- ") ? rule.substr(2) : rule).c_str());
+    lua_rawseti(L, -2, ++n);
+  }
+  if (auto r = host_->Call(4, 1, true); !r)
+    return Fail(fmt::format("{}: a custom layer failed: {}", config_.name, r.error().message));
+  sync_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
+  StartWatcher();
+  if (failed_) return;
+  LogInfo("{}: custom layers watching {}", config_.name, config_.source);
+  if (!CallRuntime("startup", 0)) return;
+  Pump();
+}
+
+void LayerSync::StartWatcher() {
+  auto filter = Filter::Parse(config_.filter_rules);
+  if (!filter) return Fail(fmt::format("{}: {}", config_.name, filter.error().message));
+  watcher_ = std::make_unique<InotifyWatcher>(loop_, config_.source, *filter, config_.inotify_mode,
+                                              false, EventStyle::kLsyncd);
+  if (auto r = watcher_->Start([this](const FsEvent& e) { OnEvent(e); }); !r)
+    Fail(fmt::format("{}: {}", config_.name, r.error().message));
+}
+
+void LayerSync::OnEvent(const FsEvent& event) {
+  if (failed_ || draining_) return;
+  lua_State* L = host_->state();
+  if (event.kind == FsEvent::Kind::kRootGone)
+    return Fail(fmt::format("{}: the source {} is gone", config_.name, config_.source));
+  if (event.kind == FsEvent::Kind::kOverflow) {
+    // Events were lost: start over as lsyncd does after an overflow (the startup again).
+    LogWarn("{}: events were lost (inotify overflow); running the startup again", config_.name);
+    if (CallRuntime("startup", 0)) Pump();
+    return;
+  }
+  const char* etype = EtypeName(event.etype);
+  if (!etype) return;
+  lua_pushstring(L, etype);
+  lua_pushnumber(L, Now());
+  if (event.etype == FsEvent::Etype::kMove) {
+    lua_pushstring(L, DelayPath(event.from, event.is_dir).c_str());
+    lua_pushstring(L, DelayPath(event.path, event.is_dir).c_str());
+  } else {
+    lua_pushstring(L, DelayPath(event.path, event.is_dir).c_str());
+    lua_pushnil(L);
+  }
+  if (CallRuntime("event", 4)) Pump();
+}
+
+void LayerSync::Pump() {
+  if (failed_ || draining_) return;
+  lua_pushnumber(host_->state(), Now());
+  if (!CallRuntime("invoke", 1)) return;
+  CheckStarted();
+  Arm();
+}
+
+void LayerSync::Arm() {
+  if (failed_ || draining_) return;
+  if (!failed_exits_.empty()) {
+    uv_timer_start(timer_.get(), &LayerSync::OnTimer, 0, 0);
+    return;
+  }
+  lua_State* L = host_->state();
+  if (!CallRuntime("alarm", 0, 1)) return;
+  std::optional<double> due;
+  if (lua_type(L, -1) == LUA_TBOOLEAN) {
+    if (lua_toboolean(L, -1)) due = 0;
+  } else if (lua_isnumber(L, -1)) {
+    due = std::max(0.0, lua_tonumber(L, -1) - Now());
+  }
+  lua_pop(L, 1);
+  if (!due) {
+    uv_timer_stop(timer_.get());
+    return;
+  }
+  uv_timer_start(timer_.get(), &LayerSync::OnTimer, static_cast<uint64_t>(std::ceil(*due * 1000)), 0);
+}
+
+void LayerSync::OnTimer(uv_timer_t* timer) noexcept {
+  auto* self = static_cast<LayerSync*>(timer->data);
+  for (int pid : std::exchange(self->failed_exits_, {})) self->OnChildExit(pid, 255);
+  self->Pump();
+}
+
+std::pair<size_t, size_t> LayerSync::Counts() {
+  lua_State* L = host_->state();
+  if (!CallRuntime("counts", 0, 3)) return {0, 0};
+  delays_ = static_cast<size_t>(lua_tointeger(L, -3));
+  auto processes = static_cast<size_t>(lua_tointeger(L, -2));
+  bool starting = lua_toboolean(L, -1);
+  lua_pop(L, 3);
+  if (!starting && !started_) {
+    started_ = true;
+    LogInfo("{}: startup done", config_.name);
+    if (hooks_.on_status) hooks_.on_status(config_.name + ": custom layers running");
+    if (hooks_.on_in_sync) hooks_.on_in_sync();
+  }
+  return {delays_, processes};
+}
+
+void LayerSync::CheckStarted() {
+  Counts();
+  if (hooks_.on_progress) hooks_.on_progress();
+}
+
+int LayerSync::Spawn(const std::string& binary, const std::vector<std::string>& args,
+                     const std::string* input) {
+  auto child = std::make_unique<Child>();
+  child->owner = this;
+  child->name = binary.substr(binary.rfind('/') + 1);
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(binary.c_str()));
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  LogDebug("Exec", "{} {}", binary, fmt::join(args, " "));
+  auto pipe = [&](UvHandle<uv_pipe_t>& p) {
+    auto* h = new uv_pipe_t;
+    uv_pipe_init(loop_, h, 0);
+    h->data = child.get();
+    p = UvHandle<uv_pipe_t>(h);
+  };
+  uv_stdio_container_t stdio[3];
+  if (input) {
+    pipe(child->in);
+    child->input = *input;
+    stdio[0].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_READABLE_PIPE);
+    stdio[0].data.stream = child->in.stream();
+  } else {
+    stdio[0].flags = UV_IGNORE;
+  }
+  pipe(child->out);
+  pipe(child->err);
+  stdio[1].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
+  stdio[1].data.stream = child->out.stream();
+  stdio[2].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
+  stdio[2].data.stream = child->err.stream();
+  uv_process_options_t options{};
+  options.file = binary.c_str();
+  options.args = argv.data();
+  options.stdio = stdio;
+  options.stdio_count = 3;
+  options.exit_cb = [](uv_process_t* p, int64_t status, int signal) {
+    auto* c = static_cast<Child*>(p->data);
+    // A process a signal ended did not succeed (lsyncd 2.2.3 took it for exit code 0).
+    int code = signal != 0 ? 128 + signal : static_cast<int>(status);
+    c->exited = true;
+    c->owner->OnChildExit(c->pid, code);
+  };
+  auto* process = new uv_process_t;
+  process->data = child.get();
+  int rc = uv_spawn(loop_, process, &options);
+  if (rc != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(process), [](uv_handle_t* h) { delete reinterpret_cast<uv_process_t*>(h); });
+    LogError("{}: cannot run {}: {}", config_.name, binary, uv_strerror(rc));
+    // As a failed exec in lsyncd's child: exit code 255, collected on the next turn.
+    int pid = next_failed_pid_--;
+    failed_exits_.push_back(pid);
+    return pid;
+  }
+  child->process = UvHandle<uv_process_t>(process);
+  child->pid = process->pid;
+  auto on_read = [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+    auto* c = static_cast<Child*>(s->data);
+    int which = c->out && s == c->out.stream() ? 0 : 1;
+    if (n > 0) {
+      std::string& text = c->pending[which];
+      text.append(buf->base, static_cast<size_t>(n));
+      size_t nl;
+      while ((nl = text.find('\n')) != std::string::npos) {
+        LogInfo("{}: {}[{}]: {}", c->owner->config_.name, c->name, c->pid, text.substr(0, nl));
+        text.erase(0, nl + 1);
+      }
+    }
+    delete[] buf->base;
+    if (n < 0) {
+      if (!c->pending[which].empty())
+        LogInfo("{}: {}[{}]: {}", c->owner->config_.name, c->name, c->pid, c->pending[which]);
+      c->pending[which].clear();
+      uv_read_stop(s);
+      if (--c->open == 0 && c->exited) c->owner->ChildDone(c);
+    }
+  };
+  auto alloc = [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
+    buf->base = new char[suggested];
+    buf->len = suggested;
+  };
+  for (UvHandle<uv_pipe_t>* p : {&child->out, &child->err}) {
+    ++child->open;
+    uv_read_start(p->stream(), alloc, on_read);
+  }
+  if (input) {
+    uv_buf_t buf = uv_buf_init(child->input.data(), static_cast<unsigned>(child->input.size()));
+    child->write.data = child.get();
+    uv_write(&child->write, child->in.stream(), &buf, 1, [](uv_write_t* w, int) {
+      static_cast<Child*>(w->data)->in.Reset();  // The end of its input.
+    });
+  }
+  int pid = child->pid;
+  children_[pid] = std::move(child);
+  return pid;
+}
+
+void LayerSync::ChildDone(Child* child) {
+  // Its output is all read and it exited: nothing refers to it any more.
+  children_.erase(child->pid);
+}
+
+void LayerSync::OnChildExit(int pid, int code) {
+  lua_State* L = host_->state();
+  if (auto it = children_.find(pid); it != children_.end() && it->second->open == 0)
+    children_.erase(it);
+  ++finished_;
+  if (code != 0) {
+    ++failures_;
+    last_failure_ = fmt::format("process {} exited with {}", pid, code);
+  } else {
+    last_success_ = std::chrono::system_clock::now();
+  }
+  lua_pushinteger(L, pid);
+  lua_pushinteger(L, code);
+  if (!CallRuntime("collect", 2, 1)) return;
+  bool die = lua_type(L, -1) == LUA_TSTRING && std::string_view(lua_tostring(L, -1)) == "die";
+  lua_pop(L, 1);
+  if (die)
+    return Fail(fmt::format("{}: a process exited with {} and collect() said 'die'; the sync stops",
+                            config_.name, code));
+  if (draining_) {
+    auto [delays, processes] = Counts();
+    if (processes == 0 && drained_) {
+      auto done = std::move(drained_);
+      drained_ = nullptr;
+      done(delays == 0);
+    }
+    return;
+  }
+  Pump();
+}
+
+void LayerSync::Drain(std::function<void(bool delivered)> done) {
+  if (failed_ || sync_ref_ == LUA_NOREF) return done(false);
+  draining_ = true;
+  if (watcher_) watcher_->Stop();
+  uv_timer_stop(timer_.get());
+  // No new process starts; the running ones are waited for and collected (as lsyncd fades).
+  CallRuntime("fade", 0);
+  auto [delays, processes] = Counts();
+  if (processes == 0) return done(delays == 0);
+  LogInfo("{}: waiting for {} processes", config_.name, processes);
+  drained_ = std::move(done);
+}
+
+void LayerSync::SetFilterRules(const std::vector<std::string>& rules) {
+  config_.filter_rules = rules;
+  if (failed_ || draining_) return;
+  if (watcher_) watcher_->Stop();
+  StartWatcher();
+}
+
+void LayerSync::SendPendingNow() {
+  if (failed_ || draining_) return;
+  if (watcher_) watcher_->ReadQueued();
+  if (CallRuntime("hurry", 0)) Pump();
+}
+
+std::vector<std::string> LayerSync::FailedSince(TimePoint) const {
+  if (last_failure_.empty()) return {};
+  return {last_failure_};
+}
+
+bool LayerSync::DurableBefore(TimePoint) const {
+  if (failed_) return false;
+  auto* self = const_cast<LayerSync*>(this);
+  auto [delays, processes] = self->Counts();
+  return started_ && delays == 0 && processes == 0;
+}
+
+SyncStatus LayerSync::Status(TimePoint) const {
+  SyncStatus s;
+  s.name = config_.name;
+  s.source = config_.source;
+  s.target = config_.layer_target;
+  s.filter_rules = config_.filter_rules;
+  auto* self = const_cast<LayerSync*>(this);
+  auto [delays, processes] = failed_ ? std::pair<size_t, size_t>{delays_, 0} : self->Counts();
+  if (failed_) s.state = "failing";
+  else if (!started_) s.state = "starting";
+  else if (delays == 0 && processes == 0) s.state = "in sync";
+  else s.state = "sending";
+  s.pending = delays;
+  s.operations = finished_;
+  s.failures = failures_;
+  s.last_success = last_success_;
+  if (!last_failure_.empty()) s.failing_paths = {last_failure_};
+  return s;
+}
+
+}  // namespace syncd::lua

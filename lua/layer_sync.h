@@ -1,0 +1,103 @@
+// A sync run by custom Lua layers (lsyncd's layers 1 to 3): syncd's watcher reports events
+// as lsyncd names them, the layer runtime (layer_runtime.cc) queues and combines them as
+// lsyncd does and calls the configuration's action, init and collect; the processes those
+// spawn run here, on the loop (uv_spawn), their output going to the log. Lua is only ever
+// called from the loop thread.
+#pragma once
+
+#include <uv.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lua/lua_host.h"
+#include "syncd/sync_engine.h"
+#include "syncd/uv_handle.h"
+#include "syncd/watcher.h"
+
+namespace syncd::lua {
+
+// The runtime's functions in the configuration's state; made once per state.
+Result<void> LoadLayerRuntime(LuaHost& host);
+// lsyncd's completion of a custom sync's table (inherited defaults, layer-3 strings made
+// functions, prepare()), for the table on top of the stack.
+Result<void> PrepareLayers(LuaHost& host);
+
+class LayerProgramImpl : public LayerProgram {
+ public:
+  // Takes the table on top of the stack (a prepared sync{} table).
+  LayerProgramImpl(std::shared_ptr<LuaHost> host);
+  ~LayerProgramImpl() override;
+  std::unique_ptr<SyncEngine> Make(uv_loop_t* loop, const SyncConfig& config,
+                                   SyncEngine::Hooks hooks) const override;
+
+ private:
+  std::shared_ptr<LuaHost> host_;
+  int config_ref_;
+};
+
+class LayerSync : public SyncEngine {
+ public:
+  LayerSync(uv_loop_t* loop, const SyncConfig& config, Hooks hooks,
+            std::shared_ptr<LuaHost> host, int config_ref);
+  ~LayerSync() override;
+
+  void Start() override;
+  void Drain(std::function<void(bool delivered)> done) override;
+  void SetFilterRules(const std::vector<std::string>& rules) override;
+  void SendPendingNow() override;
+  std::vector<std::string> FailedSince(TimePoint t) const override;
+  bool DurableBefore(TimePoint t) const override;
+  bool Resolve(Resolution) override { return false; }
+  bool diverged() const override { return false; }
+  bool Settled() const override { return true; }
+  SyncStatus Status(TimePoint now) const override;
+
+  // spawn(): starts `binary` with `args` (and `input` on its standard input); its pid, or 0
+  // when it could not be started (reported to collect as exit code 255, as a failed exec).
+  int Spawn(const std::string& binary, const std::vector<std::string>& args,
+            const std::string* input);
+
+ private:
+  struct Child;
+  void OnEvent(const FsEvent& event);
+  // Calls runtime function `name` with the sync and `nargs` values pushed after it; false
+  // once the sync failed.
+  bool CallRuntime(const char* name, int nargs, int nresults = 0);
+  void Fail(const std::string& message);
+  // Runs what is due, then sets the timer for the next.
+  void Pump();
+  void Arm();
+  static void OnTimer(uv_timer_t* timer) noexcept;
+  void OnChildExit(int pid, int code);
+  void ChildDone(Child* child);
+  void StartWatcher();
+  void CheckStarted();
+  double Now() const;
+  std::pair<size_t, size_t> Counts();
+
+  uv_loop_t* loop_;
+  SyncConfig config_;
+  Hooks hooks_;
+  std::shared_ptr<LuaHost> host_;
+  int config_ref_;
+  int sync_ref_ = LUA_NOREF;  // The runtime's sync object.
+  std::unique_ptr<InotifyWatcher> watcher_;
+  UvHandle<uv_timer_t> timer_;
+  std::map<int, std::unique_ptr<Child>> children_;
+  int next_failed_pid_ = -1;  // Pids given to processes that could not start.
+  std::vector<int> failed_exits_;  // Theirs, collected on the next turn of the loop.
+  bool failed_ = false;
+  bool started_ = false;  // The startup (Init) is done.
+  bool draining_ = false;
+  std::function<void(bool)> drained_;
+  size_t delays_ = 0;     // Queued now, as last counted.
+  uint64_t finished_ = 0;  // Processes collected.
+  uint64_t failures_ = 0;  // Of them, those that exited non-zero.
+  std::string last_failure_;
+  std::optional<std::chrono::system_clock::time_point> last_success_;
+};
+
+}  // namespace syncd::lua

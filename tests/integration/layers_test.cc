@@ -1,0 +1,299 @@
+// Custom layers (lsyncd's layers 1 to 3) against lsyncd 2.2.3 itself: the same layer, the
+// same changes made to two sources at the same moments, and the commands each tool ran,
+// recorded by a script that writes its arguments, must be the same (as multisets: the two
+// tools need not run them in the same order when events race).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/integration/harness.h"
+
+namespace syncd::itest {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+class LayersTest : public ::testing::Test {
+ protected:
+  LayersTest() : tmp_("layers") {
+    ::umask(022);
+    // The recorder: each call appends its arguments, each in [], then a record separator
+    // (arguments may hold newlines).
+    recorder_ = tmp_ / "rec";
+    WriteFile(recorder_,
+              "#!/bin/sh\nout=\"$(dirname \"$0\")/$RECORD\"\n"
+              "{ for a in \"$@\"; do printf '[%s]' \"$a\"; done; printf '\\036'; } >> \"$out\"\n",
+              0755);
+  }
+
+  struct Tool {
+    std::string name, root, source, target, record;
+    std::unique_ptr<Process> process;
+  };
+
+  // Runs `layer` (Lua defining the table `layer`; REC is the recorder's path) under both
+  // tools as sync{ layer, source = ..., target = ... `extra` }, applies each step to both
+  // sources 300 ms apart, and waits until both records hold `until` (a count of records).
+  void Run(const std::string& layer, const std::vector<std::function<void(const std::string&)>>& steps,
+           size_t until, const std::string& extra = "") {
+    bool have_lsyncd = ::access("/usr/bin/lsyncd", X_OK) == 0;
+    for (const char* name : {"lsyncd", "syncd"}) {
+      if (name == std::string("lsyncd") && !have_lsyncd) continue;
+      Tool t;
+      t.name = name;
+      t.root = tmp_ / name;
+      t.source = t.root + "/src";
+      t.target = t.root + "/tgt";
+      t.record = std::string(name) + ".rec";
+      MakeDirs(t.source);
+      MakeDirs(t.target);
+      std::string conf = t.root + "/conf.lua";
+      std::string settings = name == std::string("lsyncd")
+                                 ? "settings { nodaemon = true, logfile = '" + t.root + "/log' }\n"
+                                 : "settings { nodaemon = true }\n";
+      WriteFile(conf,
+                settings + "local REC = '" + recorder_ + "'\n" + layer + "\nsync { layer, source = '" +
+                    t.source + "', target = '" + t.target + "/'" + extra + " }\n",
+                0600);
+      std::vector<std::string> env{"HOME=" + tmp_.path(), "RECORD=" + t.record};
+      if (name == std::string("lsyncd"))
+        t.process = std::make_unique<Process>(std::vector<std::string>{"/usr/bin/lsyncd", conf}, env,
+                                              t.root + "/out");
+      else
+        t.process = std::make_unique<Process>(std::vector<std::string>{SyncdBinary(), "-nodaemon", conf},
+                                              env, t.root + "/out");
+      tools_.push_back(std::move(t));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // Both are watching.
+    for (const auto& step : steps) {
+      for (Tool& t : tools_) step(t.source);
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    }
+    for (Tool& t : tools_) {
+      bool done = WaitUntil([&] { return Records(t).size() >= until; }, std::chrono::seconds(30));
+      EXPECT_TRUE(done) << t.name << " ran " << Records(t).size() << " of " << until
+                        << " commands:\n" << Joined(Records(t)) << "\nits log:\n" << t.process->log();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // Nothing more comes.
+  }
+
+  // A tool's records, with its own paths written as SRC and TGT.
+  std::vector<std::string> Records(const Tool& t) const {
+    std::string text;
+    if (fs::exists(tmp_ / t.record)) text = ReadFile(tmp_ / t.record);
+    std::vector<std::string> out;
+    size_t start = 0;
+    for (size_t end; (end = text.find('\036', start)) != std::string::npos; start = end + 1) {
+      std::string r = text.substr(start, end - start);
+      for (auto [from, to] : {std::pair{t.source, std::string("SRC")}, {t.target, std::string("TGT")}}) {
+        for (size_t at; (at = r.find(from)) != std::string::npos;) r.replace(at, from.size(), to);
+      }
+      out.push_back(r);
+    }
+    return out;
+  }
+
+  static std::string Joined(std::vector<std::string> v) {
+    std::string s;
+    for (const std::string& x : v) s += "  " + x + "\n";
+    return s;
+  }
+
+  const Tool& Syncd() const { return tools_.back(); }
+
+  // syncd's records, and lsyncd's beside them when lsyncd is installed, in sorted order.
+  void ExpectSameAsLsyncd() {
+    ASSERT_FALSE(tools_.empty());
+    auto ours = Records(Syncd());
+    std::sort(ours.begin(), ours.end());
+    if (tools_.size() < 2) return;
+    auto theirs = Records(tools_.front());
+    ASSERT_FALSE(theirs.empty()) << "lsyncd ran nothing; its log:\n" << ReadFile(tools_.front().root + "/log");
+    std::sort(theirs.begin(), theirs.end());
+    EXPECT_EQ(ours, theirs) << "syncd ran:\n" << Joined(ours) << "lsyncd 2.2.3 ran:\n" << Joined(theirs)
+                            << "syncd's log:\n" << Syncd().process->log();
+  }
+
+  void TearDown() override {
+    for (Tool& t : tools_) {
+      t.process->Signal(SIGTERM);
+      t.process->Wait(std::chrono::seconds(20));
+    }
+  }
+
+  TempDir tmp_;
+  std::string recorder_;
+  std::vector<Tool> tools_;
+};
+
+// Writes in place (the harness's WriteFile renames a temporary file into place, which is
+// another sequence of events).
+void Put(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+}
+
+// Each kind of change once.
+std::vector<std::function<void(const std::string&)>> EveryKindOfChange() {
+  return {
+      [](const std::string& s) { Put(s + "/a", "alpha"); },
+      [](const std::string& s) { AppendFile(s + "/a", "more"); },
+      [](const std::string& s) { ::chmod((s + "/a").c_str(), 0600); },
+      [](const std::string& s) { MakeDirs(s + "/d"); },
+      [](const std::string& s) { fs::rename(s + "/a", s + "/d/b"); },
+      [](const std::string& s) { fs::remove(s + "/d/b"); },
+  };
+}
+
+// lsyncd's examples/lecho.lua: layer 3, each event a binary run with ^ variables.
+TEST_F(LayersTest, EchoLayerRunsTheSameCommandsAsLsyncd) {
+  Run("layer = { maxProcesses = 1, delay = 1,\n"
+      "  onStartup = REC .. ' telling about ^source',\n"
+      "  onAttrib = REC .. ' attrib ^pathname',\n"
+      "  onCreate = REC .. ' create ^pathname',\n"
+      "  onDelete = REC .. ' delete ^pathname',\n"
+      "  onModify = REC .. ' modify ^pathname',\n"
+      "  onMove = REC .. ' move ^o.pathname -> ^d.pathname' }",
+      EveryKindOfChange(), 9);
+  auto ours = Records(Syncd());
+  EXPECT_THAT(ours, ::testing::Contains("[telling][about][SRC/]"));
+  // The move waits on the Create of its directory: lsyncd splits it into Delete and Create.
+  EXPECT_THAT(ours, ::testing::Contains("[delete][a]"));
+  EXPECT_THAT(ours, ::testing::Contains("[create][d/b]"));
+  EXPECT_THAT(ours, ::testing::Contains("[attrib][a]"));
+  ExpectSameAsLsyncd();
+}
+
+// Layer 3 through the shell, each variable passed as "$n": what a bash layer looks like,
+// every path form included.
+TEST_F(LayersTest, ShellLayerPassesEveryVariableAsAnArgument) {
+  Run("layer = { delay = 0,\n"
+      "  onStartup = 'exec ' .. REC .. ' startup ^source ^target',\n"
+      "  onCreate = 'exec ' .. REC .. ' create ^path ^pathname ^pathdir ^sourcePath ^sourcePathname "
+      "^sourcePathdir ^targetPath ^targetPathname ^targetPathdir',\n"
+      "  onModify = 'exec ' .. REC .. ' modify ^sourcePathname',\n"
+      "  onDelete = 'exec ' .. REC .. ' delete ^targetPath',\n"
+      "  onMove = 'exec ' .. REC .. ' move ^o.targetPath ^d.targetPath ^o.path ^d.pathname' }",
+      EveryKindOfChange(), 7);
+  auto ours = Records(Syncd());
+  EXPECT_THAT(ours, ::testing::Contains("[create][d/][d][][SRC//d/][SRC//d][SRC//][TGT//d/][TGT//d][TGT//]"));
+  EXPECT_THAT(ours, ::testing::Contains("[move][TGT//a][TGT//d/b][a][d/b]"));
+  ExpectSameAsLsyncd();
+}
+
+// Layer 2: functions of the event that call spawn() and spawnShell(), and read its fields.
+TEST_F(LayersTest, FunctionLayerSeesTheEventsFields) {
+  Run("layer = { delay = 0,\n"
+      "  onCreate = function(e) spawn(e, REC, e.etype, e.path, e.isdir and 'dir' or 'file', e.name,\n"
+      "    e.basename, e.pathname, e.status, e.source, e.target, e.targetPathname) end,\n"
+      "  onModify = function(e) log('Normal', 'modified ', e.pathname)\n"
+      "    spawnShell(e, REC .. ' \"$@\"', 'shell', e.pathname, e.sourcePathdir) end,\n"
+      "  onMove = function(o, d) spawn(o, REC, 'move', o.etype, o.move, d.move, o.pathname, d.pathname) end,\n"
+      "  onDelete = function(e) if e.isdir then spawn(e, REC, 'deleted dir', e.path) end end }",
+      {[](const std::string& s) { Put(s + "/a", "alpha"); },
+       [](const std::string& s) { MakeDirs(s + "/d"); },
+       [](const std::string& s) { fs::rename(s + "/a", s + "/d/b"); },
+       [](const std::string& s) { fs::remove(s + "/d/b"); },
+       [](const std::string& s) { fs::remove(s + "/d"); }},
+      5);
+  auto ours = Records(Syncd());
+  EXPECT_THAT(ours, ::testing::Contains("[Create][a][file][a][a][a][wait][SRC/][TGT/][TGT//a]"));
+  EXPECT_THAT(ours, ::testing::Contains("[Create][d/][dir][d/][d][d][wait][SRC/][TGT/][TGT//d]"));
+  EXPECT_THAT(ours, ::testing::Contains("[move][Move][Fr][To][a][d/b]"));
+  EXPECT_THAT(ours, ::testing::Contains("[deleted dir][d/]"));
+  ExpectSameAsLsyncd();
+}
+
+// Layer 1, as a csync2 layer is written: action() takes every ready event as one list and
+// runs one process for it; collect() says 'again' once, and the same batch runs again.
+TEST_F(LayersTest, ActionBatchesEventsAndCollectCanRunABatchAgain) {
+  Run("local tries = 0\n"
+      "layer = { delay = 1, maxProcesses = 1,\n"
+      "  action = function(inlet)\n"
+      "    local list = inlet.getEvents(function(e) return e.etype ~= 'Init' end)\n"
+      "    local paths = list.getPaths()\n"
+      "    table.sort(paths)\n"
+      "    spawn(list, REC, 'batch', paths)\n"
+      "  end,\n"
+      "  init = function(event) spawn(event, REC, 'init', event.etype) end,\n"
+      "  collect = function(agent, code)\n"
+      "    if agent.isList then tries = tries + 1 end\n"
+      "    if agent.isList and tries == 1 then return 'again' end\n"
+      "    return 'ok'\n"
+      "  end }",
+      {[](const std::string& s) {
+         Put(s + "/x", "1");
+         Put(s + "/y", "2");
+         MakeDirs(s + "/z");
+       }},
+      3);
+  auto ours = Records(Syncd());
+  ASSERT_EQ(ours.size(), 3u) << Joined(ours);
+  EXPECT_EQ(ours[0], "[init][Init]");
+  EXPECT_EQ(ours[1], ours[2]);  // The batch, run again after 'again'.
+  EXPECT_THAT(ours[1], HasSubstr("[batch]"));
+  EXPECT_THAT(ours[1], HasSubstr("[/x]"));
+  EXPECT_THAT(ours[1], HasSubstr("[/z/]"));
+  ExpectSameAsLsyncd();
+}
+
+// Names that would be commands if they reached a shell as text: every one arrives as one
+// argument, and nothing they say is run.
+TEST_F(LayersTest, HostileNamesRunNoInjectedCommand) {
+  // Relative: a command that ran would leave its file in the tools' working directory.
+  std::vector<std::string> names{"a b", "q'uote", "d\"q", "$(touch PWNED1)", "x;touch PWNED2",
+                                 "`touch PWNED3`", "new\nline", "back\\slash", "-rf", "^path"};
+  std::vector<std::function<void(const std::string&)>> steps;
+  for (const std::string& n : names) steps.push_back([n](const std::string& s) { Put(s + "/" + n, "x"); });
+  Run("layer = { delay = 0,\n"
+      "  onCreate = REC .. ' binary ^pathname',\n"
+      "  onModify = 'exec ' .. REC .. ' shell ^pathname ^sourcePathname' }",
+      steps, 2 * names.size());
+  for (const char* f : {"PWNED1", "PWNED2", "PWNED3"}) EXPECT_FALSE(fs::exists(f)) << f;
+  auto ours = Records(Syncd());
+  for (const std::string& n : names) {
+    EXPECT_THAT(ours, ::testing::Contains("[binary][" + n + "]")) << Joined(ours);
+    EXPECT_THAT(ours, ::testing::Contains("[shell][" + n + "][SRC//" + n + "]")) << Joined(ours);
+  }
+  ExpectSameAsLsyncd();
+}
+
+// exitcodes: a command that fails with a code marked 'again' runs again; without exitcodes a
+// failure stops the sync (lsyncd stops altogether), and it says so.
+TEST_F(LayersTest, ExitcodesSayWhatAFailureMeans) {
+  WriteFile(tmp_ / "fail-once",
+            "#!/bin/sh\nif [ -e \"$1.failed\" ]; then exit 0; fi\ntouch \"$1.failed\"; exit 3\n", 0755);
+  Run("layer = { delay = 0, exitcodes = { [0] = 'ok', [3] = 'again' },\n"
+      "  onCreate = function(e) spawnShell(e, '" + tmp_ / "fail-once" + " \"$1\" && " +
+          "exec ' .. REC .. ' done \"$2\"', '" + tmp_.path() + "/' .. e.basename, e.pathname) end }",
+      {[](const std::string& s) { Put(s + "/f", "x"); }}, 1);
+  EXPECT_THAT(Records(Syncd()), ::testing::ElementsAre("[done][f]"));
+  EXPECT_THAT(Syncd().process->log(), HasSubstr("Retrying Create on"));
+}
+
+TEST_F(LayersTest, AFailureWithoutExitcodesStopsTheSync) {
+  std::string conf = tmp_ / "conf.lua", source = tmp_ / "src";
+  MakeDirs(source);
+  WriteFile(conf, "sync { { onCreate = 'exit 4' }, source = '" + source + "', target = 'x' }\n", 0600);
+  auto syncd = StartSyncd(conf, tmp_.path(), tmp_ / "log");
+  ASSERT_TRUE(WaitUntil([&] { return syncd->log().find("all 1 syncs") != std::string::npos; }));
+  Put(source + "/f", "x");
+  auto status = syncd->Wait(std::chrono::seconds(30));
+  ASSERT_TRUE(status) << syncd->log();
+  EXPECT_EQ(*status, 1);
+  EXPECT_THAT(syncd->log(), HasSubstr("Failure with Create on"));
+  EXPECT_THAT(syncd->log(), HasSubstr("collect() said 'die'"));
+}
+
+}  // namespace
+}  // namespace syncd::itest
