@@ -210,10 +210,13 @@ Result<SyncConfig> ReadSync(const std::shared_ptr<LuaHost>& host, int index) {
   std::vector<std::string> filter_rules, exclude_rules;
   bool has_delay = false;
   std::map<std::string, RsyncTableValue> rsync_table;
+  bool over_default = false;          // Custom layers over a default layer.
+  std::set<std::string> layer_own;    // Their keys, not the engine's.
   lua_getfield(L, -1, "config");
   {
     // Custom layers: on a table of its own, or over one of the default layers.
     bool layered = lua_getfield(L, -1, "_syncd_kind") == LUA_TSTRING;
+    std::string layer_kind = layered ? lua_tostring(L, -1) : "";
     lua_pop(L, 1);
     bool custom = false;
     for (const char* k : {"action", "init", "collect", "prepare", "onAttrib", "onCreate", "onModify",
@@ -228,10 +231,41 @@ Result<SyncConfig> ReadSync(const std::shared_ptr<LuaHost>& host, int index) {
       lua_pop(L, 1);
       return c;
     }
+    // Layers over default.rsync, rsyncssh or direct: they complete the table first (their
+    // prepare() may set the target), and their own keys (named in their checkgauge) are
+    // theirs.
+    for (const char* k : {"action", "collect", "prepare"}) {
+      if (lua_getfield(L, -1, k) == LUA_TFUNCTION) over_default = true;
+      lua_pop(L, 1);
+    }
+    if (lua_getfield(L, -1, "init") == LUA_TFUNCTION) over_default = true;
+    lua_pop(L, 1);
+    if (over_default) {
+      s.layer_keys = CustomKeys(L);
+      if (auto prepared = PrepareLayers(*host); !prepared)
+        return syncd::Fail(fmt::format("{}: sync[{}]: {}", r.where(), index, prepared.error().message), EINVAL);
+      if (lua_getfield(L, -1, "checkgauge") == LUA_TTABLE) {
+        lua_pushnil(L);
+        while (lua_next(L, -2) != 0) {
+          if (lua_type(L, -2) == LUA_TSTRING) layer_own.insert(lua_tostring(L, -2));
+          lua_pop(L, 1);
+        }
+      }
+      lua_pop(L, 1);
+      // host and targetdir are rsyncssh's; under another layer they are the layer's own.
+      if (layer_kind == "rsyncssh") layer_own.erase("host"), layer_own.erase("targetdir");
+      for (const char* k : {"source", "target", "delay", "name", "delete", "exclude", "excludeFrom",
+                            "filter", "filterFrom", "rsync", "ssh", "deleteHold", "maxDelays", "onMove"})
+        layer_own.erase(k);
+      for (const char* k : {"action", "collect", "prepare", "init", "checkgauge", "exitcodes",
+                            "rsyncExitCodes", "sshExitCodes", "maxProcesses"})
+        layer_own.insert(k);
+    }
   }
   auto walked = r.ForEach(-1, prefix, [&](const std::string& key) -> Result<void> {
     std::string_view name = std::string_view(key).substr(prefix.size());
     if (name == "_syncd_kind") return r.Set(key, &kind);
+    if (layer_own.contains(std::string(name))) return {};
     if (name == "source") return r.Set(key, &s.source);
     if (name == "host") return r.Set(key, &s.host);
     if (name == "targetdir") return r.Set(key, &s.target_dir);
@@ -294,9 +328,6 @@ Result<SyncConfig> ReadSync(const std::shared_ptr<LuaHost>& host, int index) {
       return r.Expected(key, "true, false, 'startup' or 'running'");
     }
     if (name == "init") {
-      if (lua_type(L, -1) == LUA_TFUNCTION)
-        return r.Bad(key, "a custom init over default.rsync, rsyncssh or direct is not supported "
-                          "yet (custom layers without a default layer are); use true or false");
       auto v = r.Bool(key);
       if (!v) return std::unexpected(v.error());
       s.init = *v;
@@ -314,12 +345,11 @@ Result<SyncConfig> ReadSync(const std::shared_ptr<LuaHost>& host, int index) {
       return r.Bad(key, "default.rsync, rsyncssh and direct run no on* actions (lsyncd refuses "
                         "this key too); put the actions in a layer of their own, without a "
                         "default layer");
-    if (name == "action" || name == "collect" || name == "prepare")
-      return r.Bad(key, "a custom " + std::string(name) + " over default.rsync, rsyncssh or "
-                        "direct is not supported yet (custom layers without a default layer are)");
+    if (name == "action" || name == "collect" || name == "prepare") return r.Expected(key, "a function");
     return r.Bad(key, "unknown key");
   });
-  lua_pop(L, 1);
+  if (over_default && walked) s.layers = std::make_shared<LayerProgramImpl>(host);  // Takes the table.
+  else lua_pop(L, 1);
   if (!walked) return std::unexpected(walked.error());
   s.filter_rules = std::move(filter_rules);
   s.filter_rules.insert(s.filter_rules.end(), exclude_rules.begin(), exclude_rules.end());

@@ -617,7 +617,7 @@ local function check(config, g, prefix)
 end
 
 local function default_prepare(config)
-  if config.checkgauge == false then return end
+  if config.checkgauge == false or config._syncd_kind then return end
   local g = {}
   for k, v in pairs(gauge) do g[k] = v end
   for k, v in pairs(config.checkgauge or {}) do g[k] = v end
@@ -629,13 +629,85 @@ default.action, default.collect, default.init, default.prepare = default_action,
 default.maxDelays, default.maxProcesses, default.checkgauge = 1000, 1, gauge
 
 ---------------------------------------------------------------------------------------------
+-- default.rsync, default.rsyncssh and default.direct under custom layers: their action and
+-- init hand the events to syncd's own engine (the replication to the target), which reports
+-- back to collect() like a process that exited with 0 once they are durable there. They are
+-- reached through the layers' metatables, so a sync{} that overrides nothing does not see
+-- them and runs the engine alone.
+local function engine_action(inlet)
+  local sync = inlets[inlet]
+  local list = getdelays(sync, function(e) return e.etype ~= 'Init' and e.etype ~= 'Blanket' end)
+  if #list == 0 then return end
+  local etypes, paths, paths2 = {}, {}, {}
+  for i, d in ipairs(list) do
+    etypes[i], paths[i], paths2[i] = d.etype, d.path, d.path2 or false
+  end
+  local pid = host.feed(sync.owner, etypes, paths, paths2)
+  sync.processes[pid] = list
+  sync.nprocesses = sync.nprocesses + 1
+  for _, d in ipairs(list) do d.status = 'active' end
+end
+
+local function engine_init(event)
+  local d = e2d[event]
+  local pid = host.engine_start(d.sync.owner)
+  d.sync.processes[pid] = d
+  d.sync.nprocesses = d.sync.nprocesses + 1
+  d.status = 'active'
+end
+
+local function keys(...)
+  local t = {}
+  for _, k in ipairs({ ... }) do t[k] = true end
+  return t
+end
+local engine_gauge = keys('action', 'checkgauge', 'collect', 'delay', 'exitcodes', 'init',
+  'maxDelays', 'maxProcesses', 'prepare', 'source', 'target', 'name', 'delete', 'exclude',
+  'excludeFrom', 'filter', 'filterFrom', 'rsync', 'deleteHold', 'onMove', 'onAttrib')
+local rsync_gauge = engine_gauge
+local rsyncssh_gauge = keys('host', 'targetdir', 'ssh')
+local direct_gauge = keys()
+for k in pairs(engine_gauge) do rsyncssh_gauge[k], direct_gauge[k] = true, true end
+rsyncssh_gauge.target = nil
+
+default.rsyncExitCodes = { [0] = 'ok', [1] = 'die', [2] = 'die', [3] = 'again', [4] = 'die',
+  [5] = 'again', [6] = 'again', [10] = 'again', [11] = 'again', [12] = 'again', [14] = 'again',
+  [20] = 'again', [21] = 'again', [22] = 'again', [23] = 'ok', [24] = 'ok', [25] = 'die',
+  [30] = 'again', [35] = 'again', [255] = 'again' }
+default.sshExitCodes = { [0] = 'ok', [255] = 'again' }
+
+for name, g in pairs({ rsync = rsync_gauge, rsyncssh = rsyncssh_gauge, direct = direct_gauge }) do
+  setmetatable(default[name], { __index = {
+    action = engine_action, init = engine_init, collect = default_collect,
+    prepare = function() end, checkgauge = g, maxDelays = 1000, maxProcesses = 1,
+    exitcodes = default.rsyncExitCodes, rsyncExitCodes = default.rsyncExitCodes,
+  } })
+end
+
+---------------------------------------------------------------------------------------------
 -- What syncd (C++) calls.
 
--- The config as lsyncd completes it: inherited defaults, layer-3 strings as functions,
--- prepare() run. Errors are the configuration's.
+-- The config as lsyncd completes it: inherited defaults (from the default layer beneath it,
+-- or lsyncd's `default`), layer-3 strings as functions, prepare() run. Errors are the
+-- configuration's.
 function R.prepare(config)
+  local base = config._syncd_kind and default[config._syncd_kind] or default
   for _, k in ipairs(inherited) do
-    if config[k] == nil then config[k] = default[k] end
+    if config[k] == nil then config[k] = base[k] end
+  end
+  if config._syncd_kind and config.exitcodes == nil then config.exitcodes = base.exitcodes end
+  -- A gauge may list other gauges (lsyncd's inheritance): their keys count too.
+  if type(config.checkgauge) == 'table' then
+    local g = {}
+    for k, v in pairs(config.checkgauge) do
+      if type(k) == 'number' and type(v) == 'table' then
+        for kk, vv in pairs(v) do g[kk] = vv end
+      end
+    end
+    for k, v in pairs(config.checkgauge) do
+      if type(k) ~= 'number' then g[k] = v end
+    end
+    config.checkgauge = g
   end
   for _, k in ipairs({ 'onAttrib', 'onCreate', 'onModify', 'onDelete', 'onMove', 'onStartup' }) do
     if type(config[k]) == 'string' then config[k] = translate(config[k]) end

@@ -8,6 +8,7 @@
 
 #include "lua/layer_runtime.h"
 #include "syncd/log.h"
+#include "syncd/sync_runner.h"
 
 namespace syncd::lua {
 namespace {
@@ -28,6 +29,49 @@ int Exec(lua_State* L) {
     lua_pop(L, 1);
   }
   lua_pushinteger(L, sync->Spawn(binary, args, has_input ? &input : nullptr));
+  return 1;
+}
+
+LayerSync* Owner(lua_State* L) {
+  if (!lua_islightuserdata(L, 1)) luaL_error(L, "the sync of this event has stopped");
+  return static_cast<LayerSync*>(lua_touserdata(L, 1));
+}
+
+// host.feed(owner, etypes, paths, paths2): default.rsync's action, handing the events to the
+// replication beneath the layers.
+int Feed(lua_State* L) {
+  LayerSync* sync = Owner(L);
+  std::vector<FsEvent> events;
+  for (lua_Integer i = 1, n = static_cast<lua_Integer>(lua_rawlen(L, 2)); i <= n; ++i) {
+    lua_rawgeti(L, 2, i);
+    std::string etype = lua_tostring(L, -1) ? lua_tostring(L, -1) : "";
+    lua_rawgeti(L, 3, i);
+    std::string path = lua_tostring(L, -1) ? lua_tostring(L, -1) : "/";
+    lua_rawgeti(L, 4, i);
+    std::string path2 = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+    lua_pop(L, 3);
+    // lsyncd's "/dir/" back to syncd's "dir".
+    auto rel = [](std::string p, bool* is_dir) {
+      *is_dir = p.size() > 1 && p.back() == '/';
+      if (*is_dir) p.pop_back();
+      if (!p.empty() && p.front() == '/') p.erase(0, 1);
+      return p;
+    };
+    FsEvent e;
+    e.path = rel(path, &e.is_dir);
+    if (etype == "Move" && !path2.empty()) {
+      e.kind = FsEvent::Kind::kMoved;
+      e.from = e.path;
+      e.path = rel(path2, &e.is_dir);
+    }
+    events.push_back(std::move(e));
+  }
+  lua_pushinteger(L, sync->Feed(events));
+  return 1;
+}
+
+int EngineStart(lua_State* L) {
+  lua_pushinteger(L, Owner(L)->EngineStart());
   return 1;
 }
 
@@ -60,6 +104,10 @@ Result<void> LoadLayerRuntime(LuaHost& host) {
   lua_setfield(L, -2, "now");
   lua_pushcfunction(L, Exec);
   lua_setfield(L, -2, "exec");
+  lua_pushcfunction(L, Feed);
+  lua_setfield(L, -2, "feed");
+  lua_pushcfunction(L, EngineStart);
+  lua_setfield(L, -2, "engine_start");
   SYNCD_TRY(host.Call(1, 1, false));
   host.runtime_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   return {};
@@ -80,9 +128,36 @@ LayerProgramImpl::LayerProgramImpl(std::shared_ptr<LuaHost> host)
 LayerProgramImpl::~LayerProgramImpl() { luaL_unref(host_->state(), LUA_REGISTRYINDEX, config_ref_); }
 
 std::unique_ptr<SyncEngine> LayerProgramImpl::Make(uv_loop_t* loop, const SyncConfig& config,
-                                                   SyncEngine::Hooks hooks) const {
-  return std::make_unique<LayerSync>(loop, config, std::move(hooks), host_, config_ref_);
+                                                   SyncEngine::Hooks hooks, bool insist,
+                                                   PeerConnector connect) const {
+  if (config.kind == SyncKind::kCustom) connect = nullptr;  // Nothing beneath the layers.
+  return std::make_unique<LayerSync>(loop, config, std::move(hooks), host_, config_ref_, insist,
+                                     std::move(connect));
 }
+
+// What the replication beneath the layers takes for its watcher: the events the layers'
+// action hands over.
+class LayerSync::FeedWatcher : public Watcher {
+ public:
+  Result<void> Start(Handler handler) override {
+    handler_ = std::move(handler);
+    return {};
+  }
+  void Stop() override { handler_ = nullptr; }
+  void ReadQueued() override {}
+  uint64_t events_read() const override { return events_; }
+  size_t watch_count() const override { return 0; }
+  bool Push(const FsEvent& e) {
+    if (!handler_) return false;
+    ++events_;
+    handler_(e);
+    return true;
+  }
+
+ private:
+  Handler handler_;
+  uint64_t events_ = 0;
+};
 
 // A spawned process: its handle, and the pipes its output comes through.
 struct LayerSync::Child {
@@ -99,9 +174,71 @@ struct LayerSync::Child {
 };
 
 LayerSync::LayerSync(uv_loop_t* loop, const SyncConfig& config, Hooks hooks,
-                     std::shared_ptr<LuaHost> host, int config_ref)
+                     std::shared_ptr<LuaHost> host, int config_ref, bool insist,
+                     PeerConnector connect)
     : loop_(loop), config_(config), hooks_(std::move(hooks)), host_(std::move(host)),
-      config_ref_(config_ref), timer_(MakeTimer(loop, this)) {}
+      config_ref_(config_ref), timer_(MakeTimer(loop, this)) {
+  if (!connect) return;
+  SyncConfig engine = config;
+  engine.layers = nullptr;
+  engine.delay = std::nullopt;  // The layers' queue holds the events for their delay.
+  Hooks h;
+  h.on_fatal = [this](const Error& e) { Fail(e.message); };
+  h.on_in_sync = [this] {
+    engine_in_sync_ = true;
+    if (engine_start_pid_ != 0) {
+      due_exits_.emplace_back(std::exchange(engine_start_pid_, 0), 0);
+      Arm();
+    }
+  };
+  h.on_diverged = [this] {
+    if (hooks_.on_diverged) hooks_.on_diverged();
+  };
+  h.on_status = [this](const std::string& status) {
+    if (hooks_.on_status) hooks_.on_status(status);
+  };
+  h.on_progress = [this] { OnEngineProgress(); };
+  RunnerSeams seams;
+  seams.watcher = [this](const Filter&) {
+    auto w = std::make_unique<FeedWatcher>();
+    feed_ = w.get();
+    return w;
+  };
+  engine_ = std::make_unique<SyncRunner>(loop, engine, insist, std::move(connect), std::move(h), seams);
+}
+
+int LayerSync::EngineStart() {
+  int pid = next_engine_pid_--;
+  if (engine_in_sync_)
+    due_exits_.emplace_back(pid, 0);
+  else
+    engine_start_pid_ = pid;
+  return pid;
+}
+
+int LayerSync::Feed(const std::vector<FsEvent>& events) {
+  int pid = next_engine_pid_--;
+  for (const FsEvent& e : events) {
+    if (!feed_ || !feed_->Push(e)) {
+      LogError("{}: the replication is not running; {} events not sent", config_.name, events.size());
+      due_exits_.emplace_back(pid, 255);
+      return pid;
+    }
+  }
+  fed_.push_back(Fed{pid, Clock::now()});
+  return pid;
+}
+
+void LayerSync::OnEngineProgress() {
+  // A batch handed over is done once every change noticed before it is durable.
+  while (!fed_.empty() && engine_ && engine_->DurableBefore(fed_.front().at)) {
+    int pid = fed_.front().pid;
+    fed_.erase(fed_.begin());
+    due_exits_.emplace_back(pid, 0);
+  }
+  if (!due_exits_.empty()) Arm();
+  if (hooks_.on_progress) hooks_.on_progress();
+}
 
 LayerSync::~LayerSync() {
   if (watcher_) watcher_->Stop();
@@ -163,6 +300,8 @@ void LayerSync::Start() {
   if (auto r = host_->Call(4, 1, true); !r)
     return Fail(fmt::format("{}: a custom layer failed: {}", config_.name, r.error().message));
   sync_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (engine_) engine_->Start();
+  if (failed_) return;
   StartWatcher();
   if (failed_) return;
   LogInfo("{}: custom layers watching {}", config_.name, config_.source);
@@ -214,7 +353,7 @@ void LayerSync::Pump() {
 
 void LayerSync::Arm() {
   if (failed_ || draining_) return;
-  if (!failed_exits_.empty()) {
+  if (!due_exits_.empty() || (!fed_.empty() && engine_ && engine_->DurableBefore(fed_.front().at))) {
     uv_timer_start(timer_.get(), &LayerSync::OnTimer, 0, 0);
     return;
   }
@@ -236,7 +375,8 @@ void LayerSync::Arm() {
 
 void LayerSync::OnTimer(uv_timer_t* timer) noexcept {
   auto* self = static_cast<LayerSync*>(timer->data);
-  for (int pid : std::exchange(self->failed_exits_, {})) self->OnChildExit(pid, 255);
+  for (auto [pid, code] : std::exchange(self->due_exits_, {})) self->OnChildExit(pid, code);
+  self->OnEngineProgress();
   self->Pump();
 }
 
@@ -312,7 +452,7 @@ int LayerSync::Spawn(const std::string& binary, const std::vector<std::string>& 
     LogError("{}: cannot run {}: {}", config_.name, binary, uv_strerror(rc));
     // As a failed exec in lsyncd's child: exit code 255, collected on the next turn.
     int pid = next_failed_pid_--;
-    failed_exits_.push_back(pid);
+    due_exits_.emplace_back(pid, 255);
     return pid;
   }
   child->process = UvHandle<uv_process_t>(process);
@@ -401,6 +541,18 @@ void LayerSync::Drain(std::function<void(bool delivered)> done) {
   uv_timer_stop(timer_.get());
   // No new process starts; the running ones are waited for and collected (as lsyncd fades).
   CallRuntime("fade", 0);
+  if (engine_) {
+    // What was handed to the replication goes out first; then as without it.
+    drained_ = std::move(done);
+    engine_->Drain([this](bool delivered) {
+      OnEngineProgress();
+      for (auto [pid, code] : std::exchange(due_exits_, {})) OnChildExit(pid, code);
+      // What is left of the layers' queue is not sent (as lsyncd drops its queue).
+      auto [delays, processes] = Counts();
+      if (processes == 0 && drained_) std::exchange(drained_, nullptr)(delivered && delays == 0);
+    });
+    return;
+  }
   auto [delays, processes] = Counts();
   if (processes == 0) return done(delays == 0);
   LogInfo("{}: waiting for {} processes", config_.name, processes);
@@ -409,6 +561,7 @@ void LayerSync::Drain(std::function<void(bool delivered)> done) {
 
 void LayerSync::SetFilterRules(const std::vector<std::string>& rules) {
   config_.filter_rules = rules;
+  if (engine_) engine_->SetFilterRules(rules);
   if (failed_ || draining_) return;
   if (watcher_) watcher_->Stop();
   StartWatcher();
@@ -418,6 +571,7 @@ void LayerSync::SendPendingNow() {
   if (failed_ || draining_) return;
   if (watcher_) watcher_->ReadQueued();
   if (CallRuntime("hurry", 0)) Pump();
+  if (engine_) engine_->SendPendingNow();
 }
 
 std::vector<std::string> LayerSync::FailedSince(TimePoint) const {
@@ -425,21 +579,29 @@ std::vector<std::string> LayerSync::FailedSince(TimePoint) const {
   return {last_failure_};
 }
 
-bool LayerSync::DurableBefore(TimePoint) const {
+bool LayerSync::DurableBefore(TimePoint t) const {
   if (failed_) return false;
   auto* self = const_cast<LayerSync*>(this);
   auto [delays, processes] = self->Counts();
+  if (engine_ && !engine_->DurableBefore(t)) return false;
   return started_ && delays == 0 && processes == 0;
 }
 
-SyncStatus LayerSync::Status(TimePoint) const {
+SyncStatus LayerSync::Status(TimePoint now) const {
+  auto* self = const_cast<LayerSync*>(this);
+  auto [delays, processes] = failed_ ? std::pair<size_t, size_t>{delays_, 0} : self->Counts();
+  if (engine_) {
+    // The replication's account, with what waits in the layers' queue.
+    SyncStatus s = engine_->Status(now);
+    s.pending += delays;
+    if (failed_) s.state = "failing";
+    return s;
+  }
   SyncStatus s;
   s.name = config_.name;
   s.source = config_.source;
   s.target = config_.layer_target;
   s.filter_rules = config_.filter_rules;
-  auto* self = const_cast<LayerSync*>(this);
-  auto [delays, processes] = failed_ ? std::pair<size_t, size_t>{delays_, 0} : self->Counts();
   if (failed_) s.state = "failing";
   else if (!started_) s.state = "starting";
   else if (delays == 0 && processes == 0) s.state = "in sync";

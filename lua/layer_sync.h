@@ -31,7 +31,8 @@ class LayerProgramImpl : public LayerProgram {
   LayerProgramImpl(std::shared_ptr<LuaHost> host);
   ~LayerProgramImpl() override;
   std::unique_ptr<SyncEngine> Make(uv_loop_t* loop, const SyncConfig& config,
-                                   SyncEngine::Hooks hooks) const override;
+                                   SyncEngine::Hooks hooks, bool insist,
+                                   PeerConnector connect) const override;
 
  private:
   std::shared_ptr<LuaHost> host_;
@@ -40,8 +41,12 @@ class LayerProgramImpl : public LayerProgram {
 
 class LayerSync : public SyncEngine {
  public:
+  // With `connect`, the layers run over syncd's replication of the sync (default.rsync,
+  // rsyncssh or direct beneath them): what their action and init hand to it goes to the
+  // target, and comes back to collect() once durable there.
   LayerSync(uv_loop_t* loop, const SyncConfig& config, Hooks hooks,
-            std::shared_ptr<LuaHost> host, int config_ref);
+            std::shared_ptr<LuaHost> host, int config_ref, bool insist = false,
+            PeerConnector connect = nullptr);
   ~LayerSync() override;
 
   void Start() override;
@@ -50,15 +55,19 @@ class LayerSync : public SyncEngine {
   void SendPendingNow() override;
   std::vector<std::string> FailedSince(TimePoint t) const override;
   bool DurableBefore(TimePoint t) const override;
-  bool Resolve(Resolution) override { return false; }
-  bool diverged() const override { return false; }
-  bool Settled() const override { return true; }
+  bool Resolve(Resolution how) override { return engine_ && engine_->Resolve(how); }
+  bool diverged() const override { return engine_ && engine_->diverged(); }
+  bool Settled() const override { return !engine_ || engine_->Settled(); }
   SyncStatus Status(TimePoint now) const override;
 
   // spawn(): starts `binary` with `args` (and `input` on its standard input); its pid, or 0
   // when it could not be started (reported to collect as exit code 255, as a failed exec).
   int Spawn(const std::string& binary, const std::vector<std::string>& args,
             const std::string* input);
+  // The default layers' action: hands these events to the replication; a pid for collect().
+  int Feed(const std::vector<FsEvent>& events);
+  // The default layers' init: the replication's startup comparison; a pid for collect().
+  int EngineStart();
 
  private:
   struct Child;
@@ -88,7 +97,9 @@ class LayerSync : public SyncEngine {
   UvHandle<uv_timer_t> timer_;
   std::map<int, std::unique_ptr<Child>> children_;
   int next_failed_pid_ = -1;  // Pids given to processes that could not start.
-  std::vector<int> failed_exits_;  // Theirs, collected on the next turn of the loop.
+  // Exits to collect on the next turn of the loop (pid, code): a process that could not
+  // start (255), the replication's batches and startup (0).
+  std::vector<std::pair<int, int>> due_exits_;
   bool failed_ = false;
   bool started_ = false;  // The startup (Init) is done.
   bool draining_ = false;
@@ -97,6 +108,19 @@ class LayerSync : public SyncEngine {
   uint64_t finished_ = 0;  // Processes collected.
   uint64_t failures_ = 0;  // Of them, those that exited non-zero.
   std::string last_failure_;
+  // The replication beneath the layers, fed through feed_ (a watcher in its eyes).
+  class FeedWatcher;
+  std::unique_ptr<SyncEngine> engine_;
+  FeedWatcher* feed_ = nullptr;
+  bool engine_in_sync_ = false;
+  int engine_start_pid_ = 0;  // The init waiting for the startup comparison.
+  struct Fed {
+    int pid;
+    TimePoint at;
+  };
+  std::vector<Fed> fed_;  // Batches handed over, not yet durable.
+  int next_engine_pid_ = -1000000;
+  void OnEngineProgress();
   std::optional<std::chrono::system_clock::time_point> last_success_;
 };
 

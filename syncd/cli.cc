@@ -255,6 +255,17 @@ std::string DescribeConfig(const Config& c) {
                      s.stop_timeout_s, s.ready_when_watching ? "watching" : "in sync",
                      s.state_dir.empty() ? DefaultStateDir() : s.state_dir, s.divergence_limit_s);
   for (const SyncConfig& y : c.syncs) {
+    if (y.kind == SyncKind::kCustom) {
+      // Custom layers alone: the layers run the sync; syncd watches and runs their processes.
+      out += fmt::format("{} (custom layers, {}): {} -> target '{}'\n", y.name, y.defined_at,
+                         y.source, y.layer_target);
+      out += fmt::format("  layers: {}\n", fmt::join(y.layer_keys, ", "));
+      out += fmt::format("  delay={} maxDelays={}\n",
+                         y.delay ? fmt::format("{}s", *y.delay) : "none (act at once)", y.max_delays);
+      if (!y.filter_rules.empty())
+        out += fmt::format("  filter: {}\n", fmt::join(y.filter_rules, ", "));
+      continue;
+    }
     const char* kind = y.kind == SyncKind::kRsyncSsh ? "rsyncssh"
                        : y.kind == SyncKind::kRsync  ? "rsync"
                                                      : "direct";
@@ -268,6 +279,10 @@ std::string DescribeConfig(const Config& c) {
                        : y.delete_mode == DeleteMode::kStartup ? "startup"
                                                                : "running",
                        y.init);
+    if (y.layers)
+      out += fmt::format("  layers over default.{}: {} (what they hand to default.{}'s action "
+                         "and init is replicated by syncd)\n",
+                         kind, fmt::join(y.layer_keys, ", "), kind);
     out += fmt::format("  keeps: perms={} owner={} group={} times={} links={} prune_empty_dirs={}\n",
                        y.KeepPerms(), y.KeepOwner(), y.KeepGroup(), y.KeepTimes(), y.KeepLinks(),
                        y.rsync.prune_empty_dirs);

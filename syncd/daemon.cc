@@ -205,7 +205,7 @@ std::unique_ptr<Daemon::Slot> Daemon::MakeSlot(const SyncConfig& sync) {
   };
   PeerConnector make = [this, s] { return make_replica_(&loop_, s->config); };
   if (sync.layers)
-    slot->runner = sync.layers->Make(&loop_, sync, std::move(hooks));
+    slot->runner = sync.layers->Make(&loop_, sync, std::move(hooks), config_.settings.insist, std::move(make));
   else
     slot->runner = std::make_unique<SyncRunner>(&loop_, sync, config_.settings.insist,
                                                 std::move(make), std::move(hooks));

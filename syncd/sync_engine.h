@@ -11,6 +11,7 @@
 #include "syncd/change.h"
 #include "syncd/config.h"
 #include "syncd/error.h"
+#include "syncd/replica.h"
 #include "syncd/status.h"
 
 typedef struct uv_loop_s uv_loop_t;
@@ -61,8 +62,11 @@ class SyncEngine {
 class LayerProgram {
  public:
   virtual ~LayerProgram() = default;
+  // `insist` and `connect` are for the replication beneath the layers, if the sync has one
+  // (a layer over default.rsync, rsyncssh or direct).
   virtual std::unique_ptr<SyncEngine> Make(uv_loop_t* loop, const SyncConfig& config,
-                                           SyncEngine::Hooks hooks) const = 0;
+                                           SyncEngine::Hooks hooks, bool insist,
+                                           PeerConnector connect) const = 0;
 };
 
 }  // namespace syncd

@@ -92,6 +92,21 @@ TEST_F(CliTest, CheckPrintsTheEffectiveConfiguration) {
                              "temporary name and renamed into place"));
 }
 
+TEST_F(CliTest, CheckShowsTheCustomLayersOfEachSync) {
+  std::string c = Config("bash = { delay = 5, onCreate = 'cp -r ^sourcePath ^targetPathdir',\n"
+                         "  onDelete = '/bin/rm -rf ^targetPath', onMove = function(o, d) end }\n"
+                         "sync { bash, source = '" + tmp_ / "src" + "', target = '/srv/t/' }\n"
+                         "sync { default.rsync, source = '" + tmp_ / "src" + "', target = '/srv/u',\n"
+                         "  action = function(inlet) return default.rsync.action(inlet) end }\n");
+  std::string out;
+  EXPECT_EQ(Run({"--check", c}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("Sync1 (custom layers, " + c + ":3): " + tmp_ / "src" + " -> target '/srv/t/'"));
+  EXPECT_THAT(out, HasSubstr("  layers: onCreate (shell command), onDelete (command), onMove (function)\n"));
+  EXPECT_THAT(out, HasSubstr("  delay=5s maxDelays=1000\n"));
+  EXPECT_THAT(out, HasSubstr("Sync2 (rsync, " + c + ":4): " + tmp_ / "src" + " -> /srv/u"));
+  EXPECT_THAT(out, HasSubstr("  layers over default.rsync: action (function)"));
+}
+
 TEST_F(CliTest, AnOptionThatCannotBeCarriedStopsTheStartWithItsReason) {
   std::string c = Config("sync { default.rsync, source = '" + tmp_ / "src" + "', target = '" +
                          tmp_ / "dst" + "',\n rsync = { _extra = { '--files-from=/etc/list' } } }\n");

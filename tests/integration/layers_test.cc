@@ -96,7 +96,8 @@ class LayersTest : public ::testing::Test {
     for (size_t end; (end = text.find('\036', start)) != std::string::npos; start = end + 1) {
       std::string r = text.substr(start, end - start);
       for (auto [from, to] : {std::pair{t.source, std::string("SRC")}, {t.target, std::string("TGT")}}) {
-        for (size_t at; (at = r.find(from)) != std::string::npos;) r.replace(at, from.size(), to);
+        for (size_t at = 0; !from.empty() && (at = r.find(from, at)) != std::string::npos; at += to.size())
+          r.replace(at, from.size(), to);
       }
       out.push_back(r);
     }
@@ -293,6 +294,89 @@ TEST_F(LayersTest, AFailureWithoutExitcodesStopsTheSync) {
   EXPECT_EQ(*status, 1);
   EXPECT_THAT(syncd->log(), HasSubstr("Failure with Create on"));
   EXPECT_THAT(syncd->log(), HasSubstr("collect() said 'die'"));
+}
+
+// lsyncd's examples/lpostcmd.lua over default.rsync (a local command in place of its ssh):
+// the replication is syncd's, and the command runs after each batch is on the target.
+TEST_F(LayersTest, PostCommandLayerRunsAfterEachReplicatedBatch) {
+  Run("layer = { default.rsync,\n"
+      "  checkgauge = { default.rsync.checkgauge, postcmd = true },\n"
+      "  maxProcesses = 1,\n"
+      "  action = function(inlet)\n"
+      "    local event = inlet.getEvent()\n"
+      "    local config = inlet.getConfig()\n"
+      "    if event.etype == 'Blanket' then\n"
+      "      if rawget(event, 'isPostcmd') then\n"
+      "        spawn(event, REC, 'post', config.postcmd)\n"
+      "        return\n"
+      "      end\n"
+      "      return default.rsync.action(inlet)\n"
+      "    end\n"
+      "    local blanket = inlet.createBlanketEvent()\n"
+      "    blanket.isPostcmd = true\n"
+      "    return default.rsync.action(inlet)\n"
+      "  end,\n"
+      "  collect = function(agent, exitcode)\n"
+      "    if not agent.isList and agent.etype == 'Blanket' and rawget(agent, 'isPostcmd') then\n"
+      "      if exitcode == 255 then return 'again' end\n"
+      "      return\n"
+      "    end\n"
+      "    return default.collect(agent, exitcode)\n"
+      "  end,\n"
+      "  prepare = function(config, level, skipTarget)\n"
+      "    return default.rsync.prepare(config, level, skipTarget)\n"
+      "  end }",
+      {[](const std::string& s) {
+         Put(s + "/x", "1");
+         MakeDirs(s + "/d");
+         Put(s + "/d/y", "2");
+       }},
+      1, ", delay = 1, postcmd = 'after', rsync = { archive = true }");
+  for (const Tool& t : tools_) {
+    SnapshotOptions options;
+    options.dir_times = false;
+    EXPECT_EQ(Diff(Snapshot(t.source, options), Snapshot(t.target, options)), "") << t.name;
+  }
+  EXPECT_THAT(Records(Syncd()), ::testing::ElementsAre("[post][after]"));
+  ExpectSameAsLsyncd();
+}
+
+// A process that keeps failing shows in the status files; a reload that changes the layers
+// restarts the sync with the new ones.
+TEST_F(LayersTest, StatusShowsFailuresAndAReloadRunsTheNewLayers) {
+  std::string conf = tmp_ / "conf.lua", source = tmp_ / "src", status = tmp_ / "status";
+  MakeDirs(source);
+  auto write_conf = [&](const std::string& on_create) {
+    WriteFile(conf,
+              "settings { statusFile = '" + status + "', statusInterval = 1 }\n"
+              "sync { { exitcodes = { [0] = 'ok', [3] = 'again' }, onCreate = " + on_create +
+                  " }, source = '" + source + "', target = 'x' }\n",
+              0600);
+  };
+  write_conf("'exit 3'");
+  auto syncd = std::make_unique<Process>(std::vector<std::string>{SyncdBinary(), "-nodaemon", conf},
+                                         std::vector<std::string>{"HOME=" + tmp_.path(), "RECORD=syncd.rec"},
+                                         tmp_ / "log");
+  ASSERT_TRUE(WaitUntil([&] { return syncd->log().find("all 1 syncs") != std::string::npos; }));
+  Put(source + "/f", "x");
+  ASSERT_TRUE(WaitUntil([&] {
+    std::string json = fs::exists(status + ".json") ? ReadFile(status + ".json") : "";
+    return json.find("\"failures\": 2") != std::string::npos &&
+           json.find("\"state\": \"sending\"") != std::string::npos;
+  })) << (fs::exists(status + ".json") ? ReadFile(status + ".json") : "") << syncd->log();
+  write_conf("'exec " + recorder_ + " created ^pathname'");
+  syncd->Signal(SIGHUP);
+  ASSERT_TRUE(WaitUntil([&] { return syncd->log().find("Sync1 changed; restarting it") != std::string::npos; }))
+      << syncd->log();
+  Put(source + "/g", "y");
+  Tool t;
+  t.record = "syncd.rec";
+  t.source = source;
+  // The restarted sync runs its startup (nothing) and then the new onCreate for g.
+  ASSERT_TRUE(WaitUntil([&] { return !Records(t).empty(); })) << syncd->log();
+  EXPECT_THAT(Records(t), ::testing::Contains("[created][g]"));
+  syncd->Signal(SIGTERM);
+  EXPECT_EQ(syncd->Wait(std::chrono::seconds(20)), 0) << syncd->log();
 }
 
 }  // namespace

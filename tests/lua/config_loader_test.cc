@@ -278,8 +278,19 @@ TEST_F(ConfigLoaderTest, DeleteHoldIsSecondsAndDefaultsToATenth) {
 TEST_F(ConfigLoaderTest, ActionsOverTheDefaultLayersAreRefusedClearly) {
   EXPECT_THAT(ErrorOf(SyncA(", onCreate = 'echo hi'")),
               HasSubstr("sync[1].onCreate: default.rsync, rsyncssh and direct run no on* actions"));
-  EXPECT_THAT(ErrorOf(SyncA(", init = function() end")),
-              HasSubstr("sync[1].init: a custom init over default.rsync"));
+  EXPECT_THAT(ErrorOf(SyncA(", action = 5")), HasSubstr("sync[1].action: expected a function"));
+  // A layer over default.rsync: its own keys are its business, the engine's are read.
+  auto over = Load("local post = { default.rsync, checkgauge = { default.rsync.checkgauge, targetdir = true, postcmd = true },\n"
+                   "  action = function(inlet) return default.rsync.action(inlet) end,\n"
+                   "  prepare = function(c, level) c.target = c.targetdir; return default.rsync.prepare(c, level) end }\n"
+                   "sync { post, source = '" + dir_ + "/a', targetdir = '/t', postcmd = 'x', delay = 3 }");
+  ASSERT_TRUE(over) << over.error().message;
+  EXPECT_TRUE(over->syncs[0].layers);
+  EXPECT_EQ(over->syncs[0].kind, SyncKind::kRsync);
+  EXPECT_EQ(over->syncs[0].target_dir, "/t");
+  EXPECT_EQ(over->syncs[0].layer_keys, (std::vector<std::string>{"action (function)", "prepare (function)"}));
+  EXPECT_THAT(ErrorOf("sync { default.rsync, source = '" + dir_ + "/a', target = '/t', postcmd = 'x' }"),
+              HasSubstr("sync[1].postcmd: unknown key"));
   // An onMove function: moves stay whole, and the function is not called (as lsyncd).
   auto c = Load(SyncA(", onMove = function() end"));
   ASSERT_TRUE(c) << c.error().message;
