@@ -6,9 +6,9 @@
 #   tests/lsyncd_suite/run.sh /path/to/lsyncd-2.2.3 [build/syncd]
 #
 # Needs lua5.3 and lua-posix (apt-get install lua5.3 lua-posix), rsync and sshd; run as root.
-# Checks that differ by design: exclude-rsync, exclude-rsyncssh and filter-rsync end by
-# requiring exit status 143 after SIGTERM, where syncd sends what is pending and exits 0.
-# schedule.lua runs custom shell layers (onCreate = "..."), which syncd refuses for now.
+# Checks that differ by design: exclude-rsync, exclude-rsyncssh, filter-rsync and schedule end
+# by requiring exit status 143 after SIGTERM, where syncd sends what is pending and exits 0
+# (schedule.lua's own check, that its three custom shell layers all ran, passes).
 set -euo pipefail
 
 lsyncd_src=$(realpath "${1:?usage: run.sh LSYNCD_SOURCE_DIR [SYNCD]}")
