@@ -405,9 +405,7 @@ Result<SyncConfig> ReadSync(const std::shared_ptr<LuaHost>& host, int index) {
 Result<Config> Load(const std::string& name, const std::function<int(lua_State*)>& load_chunk) {
   // A configuration is trusted, but one that loops forever or builds a runaway table must end
   // in an error, not a silent hang of `--check`, the start or a reload.
-  int seconds = 10;
-  if (const char* limit = std::getenv("SYNCD_CONFIG_TIME_LIMIT"); limit && std::atoi(limit) > 0)
-    seconds = std::atoi(limit);
+  int seconds = LuaHost::TimeLimit();
   auto host = std::make_shared<LuaHost>();
   lua_State* L = host->state();
   if (!L) return syncd::Fail("cannot create a Lua state");

@@ -48,7 +48,13 @@ void LuaHost::Arm(int seconds, const char* doing) {
 
 void LuaHost::Disarm() { lua_sethook(L_, nullptr, 0, 0); }
 
-Result<void> LuaHost::Call(int nargs, int nresults, bool traceback, int seconds) {
+int LuaHost::TimeLimit() {
+  if (const char* limit = std::getenv("SYNCD_CONFIG_TIME_LIMIT"); limit && std::atoi(limit) > 0)
+    return std::atoi(limit);
+  return 10;
+}
+
+Result<void> LuaHost::Call(int nargs, int nresults, bool traceback) {
   int base = lua_gettop(L_) - nargs;  // The function's slot.
   if (traceback) {
     lua_pushcfunction(L_, [](lua_State* L) -> int {
@@ -61,7 +67,7 @@ Result<void> LuaHost::Call(int nargs, int nresults, bool traceback, int seconds)
   }
   lua_insert(L_, base);
   out_of_memory_ = false;
-  Arm(seconds);
+  Arm(TimeLimit());
   int rc = lua_pcall(L_, nargs, nresults, base);
   Disarm();
   lua_remove(L_, base);

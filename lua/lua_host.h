@@ -29,9 +29,12 @@ class LuaHost {
   void Disarm();
   bool out_of_memory() const { return out_of_memory_; }
   size_t max_bytes() const { return max_bytes_; }
-  // Calls the function below `nargs` arguments on the stack with the deadline armed; leaves
-  // `nresults` results. The error message names file and line (with a traceback if asked).
-  Result<void> Call(int nargs, int nresults, bool traceback, int seconds = 10);
+  // Calls the function below `nargs` arguments on the stack with the deadline armed (10 s, or
+  // $SYNCD_CONFIG_TIME_LIMIT); leaves `nresults` results. The error message names file and
+  // line (with a traceback if asked).
+  Result<void> Call(int nargs, int nresults, bool traceback);
+  // The time a configuration or a layer's call may take.
+  static int TimeLimit();
 
  private:
   static void* Alloc(void* ud, void* ptr, size_t osize, size_t nsize);

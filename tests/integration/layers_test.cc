@@ -379,5 +379,35 @@ TEST_F(LayersTest, StatusShowsFailuresAndAReloadRunsTheNewLayers) {
   EXPECT_EQ(syncd->Wait(std::chrono::seconds(20)), 0) << syncd->log();
 }
 
+// A layer that raises an error, or loops forever, stops its own sync with its file and line;
+// the other syncs go on.
+TEST_F(LayersTest, ALayerThatFailsStopsOnlyItsSync) {
+  std::string conf = tmp_ / "conf.lua";
+  for (const char* d : {"a", "b", "c"}) MakeDirs(tmp_ / d);
+  WriteFile(conf,
+            "sync { { onCreate = function(e) error('no such table: ' .. e.pathname) end }, source = '" +
+                tmp_ / "a" + "' }\n"
+            "sync { { onCreate = function(e) while true do end end }, source = '" + tmp_ / "b" + "' }\n"
+            "sync { { onCreate = 'exec " + recorder_ + " ^pathname' }, source = '" + tmp_ / "c" + "' }\n",
+            0600);
+  auto syncd = std::make_unique<Process>(std::vector<std::string>{SyncdBinary(), "-nodaemon", conf},
+                                         std::vector<std::string>{"HOME=" + tmp_.path(), "RECORD=syncd.rec",
+                                                                  "SYNCD_CONFIG_TIME_LIMIT=1"},
+                                         tmp_ / "log");
+  ASSERT_TRUE(WaitUntil([&] { return syncd->log().find("all 3 syncs") != std::string::npos; }));
+  Put(tmp_ / "a/f", "x");
+  Put(tmp_ / "b/f", "x");
+  ASSERT_TRUE(WaitUntil([&] { return syncd->log().find("did not finish running within 1 s") != std::string::npos; }))
+      << syncd->log();
+  EXPECT_THAT(syncd->log(), HasSubstr("Sync1: a custom layer failed: " + conf + ":1: no such table: f"));
+  EXPECT_THAT(syncd->log(), HasSubstr("Sync2: a custom layer failed: " + conf + ":2: did not finish running"));
+  Put(tmp_ / "c/g", "y");
+  Tool t;
+  t.record = "syncd.rec";
+  ASSERT_TRUE(WaitUntil([&] { return !Records(t).empty(); })) << syncd->log();
+  EXPECT_THAT(Records(t), ::testing::ElementsAre("[g]"));
+  EXPECT_TRUE(syncd->running());
+}
+
 }  // namespace
 }  // namespace syncd::itest
