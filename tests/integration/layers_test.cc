@@ -409,5 +409,37 @@ TEST_F(LayersTest, ALayerThatFailsStopsOnlyItsSync) {
   EXPECT_TRUE(syncd->running());
 }
 
+// lsyncd's examples/lbash.lua as it is: cp, rm and mv through the shell keep a target in
+// step, and the two tools' targets end the same as the source.
+TEST_F(LayersTest, BashLayerKeepsTheTargetAsLsyncdDoes) {
+  Run("layer = { delay = 0, maxProcesses = 1,\n"
+      "  onStartup = [[\n"
+      "if [ \"$(ls -A ^source)\" ]; then\n"
+      "  cp -r ^source* ^target;\n"
+      "else\n"
+      "  if [ \"$(ls -A ^target)\" ]; then rm -rf ^target/*; fi\n"
+      "fi]],\n"
+      "  onCreate = [[cp -r ^sourcePath ^targetPathdir]],\n"
+      "  onModify = [[cp -r ^sourcePath ^targetPathdir]],\n"
+      "  onDelete = [[rm -rf ^targetPath]],\n"
+      "  onMove = [[mv ^o.targetPath ^d.targetPath]] }",
+      {[](const std::string& s) { Put(s + "/a", "alpha"); },
+       [](const std::string& s) { AppendFile(s + "/a", " and more"); },
+       [](const std::string& s) { MakeDirs(s + "/d/e"); },
+       [](const std::string& s) { Put(s + "/d/e/f", "deep"); },
+       [](const std::string& s) { fs::rename(s + "/a", s + "/d/a2"); },
+       [](const std::string& s) { Put(s + "/gone", "x"); },
+       [](const std::string& s) { fs::remove(s + "/gone"); }},
+      0);
+  SnapshotOptions options;
+  options.dir_times = false;
+  for (const Tool& t : tools_) {
+    Tree source = Snapshot(t.source, options), target = Snapshot(t.target, options);
+    for (Tree* tree : {&source, &target})
+      for (auto& [path, node] : *tree) node.mtime_ns = 0;  // cp -r keeps no times.
+    EXPECT_EQ(Diff(source, target), "") << t.name << "\n" << t.process->log();
+  }
+}
+
 }  // namespace
 }  // namespace syncd::itest
