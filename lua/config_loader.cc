@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <set>
+#include <span>
 #include <sys/stat.h>
 
 #include "lua/ssh_settings.h"
@@ -104,19 +105,18 @@ Result<void> ResolveSource(const Reader& r, const std::string& name, SyncConfig&
   return {};
 }
 
-constexpr const char* kEventKeys[] = {"onAttrib", "onCreate", "onModify", "onDelete", "onMove", "onStartup"};
+// lsyncd's layer keys: layer 1's functions, then the events' commands or functions.
+constexpr const char* kLayerKeys[] = {"action", "init", "collect", "prepare", "onAttrib",
+                                      "onCreate", "onModify", "onDelete", "onMove", "onStartup"};
+constexpr std::span<const char* const> kEventKeys(kLayerKeys + 4, 6);
 
 // What a sync{} table sets of lsyncd's custom layer keys: "onCreate (shell command)", ...
 std::vector<std::string> CustomKeys(lua_State* L) {
   std::vector<std::string> keys;
-  for (const char* k : {"action", "init", "collect", "prepare"}) {
-    if (lua_getfield(L, -1, k) == LUA_TFUNCTION) keys.push_back(std::string(k) + " (function)");
-    lua_pop(L, 1);
-  }
-  for (const char* k : kEventKeys) {
+  for (const char* k : kLayerKeys) {
     int type = lua_getfield(L, -1, k);
     if (type == LUA_TFUNCTION) keys.push_back(std::string(k) + " (function)");
-    if (type == LUA_TSTRING) {
+    if (type == LUA_TSTRING && std::string_view(k).starts_with("on")) {
       std::string_view command = lua_tostring(L, -1);
       while (!command.empty() && command.front() == ' ') command.remove_prefix(1);
       keys.push_back(std::string(k) + (command.starts_with("/") ? " (command)" : " (shell command)"));
@@ -218,13 +218,16 @@ Result<SyncConfig> ReadSync(const std::shared_ptr<LuaHost>& host, int index) {
     bool layered = lua_getfield(L, -1, "_syncd_kind") == LUA_TSTRING;
     std::string layer_kind = layered ? lua_tostring(L, -1) : "";
     lua_pop(L, 1);
+    // Any layer key makes a table of its own custom (`init = false` and `onMove = true` are
+    // plain switches).
     bool custom = false;
-    for (const char* k : {"action", "init", "collect", "prepare", "onAttrib", "onCreate", "onModify",
-                          "onDelete", "onMove", "onStartup"}) {
+    for (const char* k : kLayerKeys) {
       int type = lua_getfield(L, -1, k);
       lua_pop(L, 1);
-      custom = custom || (type != LUA_TNIL && (std::string_view(k) != "init" || type == LUA_TFUNCTION) &&
-                          (std::string_view(k) != "onMove" || type != LUA_TBOOLEAN));
+      std::string_view key = k;
+      if (type == LUA_TNIL || (key == "init" && type == LUA_TBOOLEAN) || (key == "onMove" && type == LUA_TBOOLEAN))
+        continue;
+      custom = true;
     }
     if (!layered && custom) {
       auto c = ReadCustomSync(host, r, index, CustomKeys(L));

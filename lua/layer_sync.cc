@@ -208,7 +208,7 @@ LayerSync::LayerSync(uv_loop_t* loop, const SyncConfig& config, Hooks hooks,
 }
 
 int LayerSync::EngineStart() {
-  int pid = next_engine_pid_--;
+  int pid = next_pseudo_pid_--;
   if (engine_in_sync_)
     due_exits_.emplace_back(pid, 0);
   else
@@ -217,7 +217,7 @@ int LayerSync::EngineStart() {
 }
 
 int LayerSync::Feed(const std::vector<FsEvent>& events) {
-  int pid = next_engine_pid_--;
+  int pid = next_pseudo_pid_--;
   for (const FsEvent& e : events) {
     if (!feed_ || !feed_->Push(e)) {
       LogError("{}: the replication is not running; {} events not sent", config_.name, events.size());
@@ -451,7 +451,7 @@ int LayerSync::Spawn(const std::string& binary, const std::vector<std::string>& 
     uv_close(reinterpret_cast<uv_handle_t*>(process), [](uv_handle_t* h) { delete reinterpret_cast<uv_process_t*>(h); });
     LogError("{}: cannot run {}: {}", config_.name, binary, uv_strerror(rc));
     // As a failed exec in lsyncd's child: exit code 255, collected on the next turn.
-    int pid = next_failed_pid_--;
+    int pid = next_pseudo_pid_--;
     due_exits_.emplace_back(pid, 255);
     return pid;
   }

@@ -96,7 +96,9 @@ class LayerSync : public SyncEngine {
   std::unique_ptr<InotifyWatcher> watcher_;
   UvHandle<uv_timer_t> timer_;
   std::map<int, std::unique_ptr<Child>> children_;
-  int next_failed_pid_ = -1;  // Pids given to processes that could not start.
+  // Pids (below 0) for what collect() hears of without a process: one that could not
+  // start, the replication's batches and startup.
+  int next_pseudo_pid_ = -1;
   // Exits to collect on the next turn of the loop (pid, code): a process that could not
   // start (255), the replication's batches and startup (0).
   std::vector<std::pair<int, int>> due_exits_;
@@ -119,7 +121,6 @@ class LayerSync : public SyncEngine {
     TimePoint at;
   };
   std::vector<Fed> fed_;  // Batches handed over, not yet durable.
-  int next_engine_pid_ = -1000000;
   void OnEngineProgress();
   std::optional<std::chrono::system_clock::time_point> last_success_;
 };
