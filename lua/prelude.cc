@@ -63,8 +63,8 @@ function terminate(code)
 end
 function string.starts(s, prefix) return s:sub(1, #prefix) == prefix end
 function string.ends(s, suffix) return suffix == '' or s:sub(-#suffix) == suffix end
--- What only custom layers use: named, with the caller's line, instead of a nil call.
-for _, name in ipairs({ 'spawn', 'spawnShell', 'observefd', 'nonobservefd' }) do
+-- What syncd does not provide: named, with the caller's line, instead of a nil call.
+for _, name in ipairs({ 'alarm', 'observefd', 'nonobservefd' }) do
   _ENV[name] = function()
     error(name .. '() is an lsyncd function syncd does not provide', 2)
   end
