@@ -382,10 +382,6 @@ function spawn(agent, binary, ...)
   local d = e2d[agent]
   if not d then error('spawning with an unknown agent', 2) end
   local sync = d.sync
-  if sync.fading then
-    log('Normal', 'ignored process spawning while stopping')
-    return
-  end
   if d.status then
     if d.status ~= 'wait' then error('spawn() called on an non-waiting event', 2) end
   else
@@ -794,8 +790,6 @@ function R.collect(sync, pid, exitcode)
   end
   return rc
 end
-
-function R.fade(sync) sync.fading = true end
 
 -- Queued delays, running processes, and whether the startup (Init) is still queued.
 function R.counts(sync)

@@ -281,6 +281,7 @@ void LayerSync::Fail(const std::string& message) {
   if (watcher_) watcher_->Stop();
   uv_timer_stop(timer_.get());
   if (hooks_.on_fatal) hooks_.on_fatal(Error{message, EINVAL});
+  if (drained_) std::exchange(drained_, nullptr)(false);
 }
 
 void LayerSync::Start() {
@@ -523,12 +524,9 @@ void LayerSync::OnChildExit(int pid, int code) {
     return Fail(fmt::format("{}: a process exited with {} and collect() said 'die'; the sync stops",
                             config_.name, code));
   if (draining_) {
-    auto [delays, processes] = Counts();
-    if (processes == 0 && drained_) {
-      auto done = std::move(drained_);
-      drained_ = nullptr;
-      done(delays == 0);
-    }
+    // What waited behind this process may go now.
+    lua_pushnumber(L, Now());
+    if (CallRuntime("invoke", 1)) CheckDrained();
     return;
   }
   Pump();
@@ -536,27 +534,39 @@ void LayerSync::OnChildExit(int pid, int code) {
 
 void LayerSync::Drain(std::function<void(bool delivered)> done) {
   if (failed_ || sync_ref_ == LUA_NOREF) return done(false);
-  draining_ = true;
   if (watcher_) watcher_->Stop();
   uv_timer_stop(timer_.get());
-  // No new process starts; the running ones are waited for and collected (as lsyncd fades).
-  CallRuntime("fade", 0);
+  drained_ = std::move(done);
+  // What is queued is acted on now, whatever its delay, as the replication sends what is
+  // pending at a stop (lsyncd drops its queue); then the processes are waited for.
+  lua_State* L = host_->state();
+  if (!CallRuntime("hurry", 0)) return;
+  lua_pushnumber(L, Now());
+  if (!CallRuntime("invoke", 1)) return;
+  draining_ = true;
   if (engine_) {
-    // What was handed to the replication goes out first; then as without it.
-    drained_ = std::move(done);
+    // What the layers handed to the replication goes out before it stops.
     engine_->Drain([this](bool delivered) {
       OnEngineProgress();
       for (auto [pid, code] : std::exchange(due_exits_, {})) OnChildExit(pid, code);
-      // What is left of the layers' queue is not sent (as lsyncd drops its queue).
-      auto [delays, processes] = Counts();
-      if (processes == 0 && drained_) std::exchange(drained_, nullptr)(delivered && delays == 0);
+      engine_drained_ = true;
+      engine_delivered_ = delivered;
+      CheckDrained();
     });
     return;
   }
+  CheckDrained();
+}
+
+void LayerSync::CheckDrained() {
+  if (!drained_ || (engine_ && !engine_drained_)) return;
   auto [delays, processes] = Counts();
-  if (processes == 0) return done(delays == 0);
-  LogInfo("{}: waiting for {} processes", config_.name, processes);
-  drained_ = std::move(done);
+  if (processes > 0) {
+    LogInfo("{}: waiting for {} processes", config_.name, processes);
+    return;
+  }
+  if (delays > 0) LogWarn("{}: {} queued events were not acted on before the stop", config_.name, delays);
+  std::exchange(drained_, nullptr)(delays == 0 && (!engine_ || engine_delivered_));
 }
 
 void LayerSync::SetFilterRules(const std::vector<std::string>& rules) {

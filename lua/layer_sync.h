@@ -106,6 +106,9 @@ class LayerSync : public SyncEngine {
   bool started_ = false;  // The startup (Init) is done.
   bool draining_ = false;
   std::function<void(bool)> drained_;
+  // Answers the drain once no process runs (and the replication has drained).
+  void CheckDrained();
+  bool engine_drained_ = false, engine_delivered_ = false;
   size_t delays_ = 0;     // Queued now, as last counted.
   uint64_t finished_ = 0;  // Processes collected.
   uint64_t failures_ = 0;  // Of them, those that exited non-zero.

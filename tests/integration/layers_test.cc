@@ -269,14 +269,14 @@ TEST_F(LayersTest, HostileNamesRunNoInjectedCommand) {
   ExpectSameAsLsyncd();
 }
 
-// exitcodes: a command that fails with a code marked 'again' runs again; without exitcodes a
-// failure stops the sync (lsyncd stops altogether), and it says so.
+// exitcodes: a command that fails with a code marked 'again' runs again (its first failure is
+// marked in each tool's own target).
 TEST_F(LayersTest, ExitcodesSayWhatAFailureMeans) {
   WriteFile(tmp_ / "fail-once",
             "#!/bin/sh\nif [ -e \"$1.failed\" ]; then exit 0; fi\ntouch \"$1.failed\"; exit 3\n", 0755);
   Run("layer = { delay = 0, exitcodes = { [0] = 'ok', [3] = 'again' },\n"
       "  onCreate = function(e) spawnShell(e, '" + tmp_ / "fail-once" + " \"$1\" && " +
-          "exec ' .. REC .. ' done \"$2\"', '" + tmp_.path() + "/' .. e.basename, e.pathname) end }",
+          "exec ' .. REC .. ' done \"$2\"', e.targetPathname, e.pathname) end }",
       {[](const std::string& s) { Put(s + "/f", "x"); }}, 1);
   EXPECT_THAT(Records(Syncd()), ::testing::ElementsAre("[done][f]"));
   EXPECT_THAT(Syncd().process->log(), HasSubstr("Retrying Create on"));
@@ -439,6 +439,30 @@ TEST_F(LayersTest, BashLayerKeepsTheTargetAsLsyncdDoes) {
       for (auto& [path, node] : *tree) node.mtime_ns = 0;  // cp -r keeps no times.
     EXPECT_EQ(Diff(source, target), "") << t.name << "\n" << t.process->log();
   }
+}
+
+// A stop acts on what is queued, whatever its delay, and waits for the processes (lsyncd
+// drops its queue): a change made just before the stop is not lost.
+TEST_F(LayersTest, AStopRunsWhatIsQueued) {
+  std::string conf = tmp_ / "conf.lua", source = tmp_ / "src";
+  MakeDirs(source);
+  WriteFile(conf, "sync { { delay = 60, onCreate = 'sleep 0.3; exec " + recorder_ + " ^pathname' }, source = '" +
+                      source + "' }\n",
+            0600);
+  auto syncd = std::make_unique<Process>(std::vector<std::string>{SyncdBinary(), "-nodaemon", conf},
+                                         std::vector<std::string>{"HOME=" + tmp_.path(), "RECORD=syncd.rec"},
+                                         tmp_ / "log");
+  ASSERT_TRUE(WaitUntil([&] { return syncd->log().find("all 1 syncs") != std::string::npos; }));
+  Put(source + "/a", "x");
+  Put(source + "/b", "y");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // Both are queued, for 60 s.
+  syncd->Signal(SIGTERM);
+  EXPECT_EQ(syncd->Wait(std::chrono::seconds(20)), 0) << syncd->log();
+  Tool t;
+  t.record = "syncd.rec";
+  auto records = Records(t);
+  std::sort(records.begin(), records.end());
+  EXPECT_EQ(records, (std::vector<std::string>{"[a]", "[b]"})) << syncd->log();
 }
 
 }  // namespace
