@@ -70,7 +70,19 @@ class LayerSync : public SyncEngine {
   int EngineStart();
 
  private:
-  struct Child;
+  // A spawned process: its handle, and the pipes its output comes through.
+  struct Child {
+    LayerSync* owner = nullptr;
+    int pid = 0;
+    std::string name;  // The binary's base name, for the log.
+    UvHandle<uv_process_t> process;
+    UvHandle<uv_pipe_t> in, out, err;
+    std::string input;
+    uv_write_t write{};
+    std::string pending[2];  // Output not yet ended by a newline (stdout, stderr).
+    int open = 0;            // Pipes not yet at their end.
+    bool exited = false;
+  };
   void OnEvent(const FsEvent& event);
   // Calls runtime function `name` with the sync and `nargs` values pushed after it; false
   // once the sync failed.
@@ -125,6 +137,7 @@ class LayerSync : public SyncEngine {
   };
   std::vector<Fed> fed_;  // Batches handed over, not yet durable.
   void OnEngineProgress();
+  void MakeEngine(bool insist, PeerConnector connect);
   std::optional<std::chrono::system_clock::time_point> last_success_;
 };
 
