@@ -125,6 +125,20 @@ class LayersTest : public ::testing::Test {
                             << "syncd's log:\n" << Syncd().process->log();
   }
 
+  // syncd alone on `conf`, its layers' commands recorded in syncd.rec.
+  std::unique_ptr<Process> StartRecorded(const std::string& conf, std::vector<std::string> env = {}) {
+    env.push_back("HOME=" + tmp_.path());
+    env.push_back("RECORD=syncd.rec");
+    return std::make_unique<Process>(std::vector<std::string>{SyncdBinary(), "-nodaemon", conf}, env,
+                                     tmp_ / "log");
+  }
+  std::vector<std::string> Recorded(const std::string& source = "") const {
+    Tool t;
+    t.record = "syncd.rec";
+    t.source = source;
+    return Records(t);
+  }
+
   void TearDown() override {
     for (Tool& t : tools_) {
       t.process->Signal(SIGTERM);
@@ -354,9 +368,7 @@ TEST_F(LayersTest, StatusShowsFailuresAndAReloadRunsTheNewLayers) {
               0600);
   };
   write_conf("'exit 3'");
-  auto syncd = std::make_unique<Process>(std::vector<std::string>{SyncdBinary(), "-nodaemon", conf},
-                                         std::vector<std::string>{"HOME=" + tmp_.path(), "RECORD=syncd.rec"},
-                                         tmp_ / "log");
+  auto syncd = StartRecorded(conf);
   ASSERT_TRUE(WaitUntil([&] { return syncd->log().find("all 1 syncs") != std::string::npos; }));
   Put(source + "/f", "x");
   ASSERT_TRUE(WaitUntil([&] {
@@ -369,12 +381,9 @@ TEST_F(LayersTest, StatusShowsFailuresAndAReloadRunsTheNewLayers) {
   ASSERT_TRUE(WaitUntil([&] { return syncd->log().find("Sync1 changed; restarting it") != std::string::npos; }))
       << syncd->log();
   Put(source + "/g", "y");
-  Tool t;
-  t.record = "syncd.rec";
-  t.source = source;
   // The restarted sync runs its startup (nothing) and then the new onCreate for g.
-  ASSERT_TRUE(WaitUntil([&] { return !Records(t).empty(); })) << syncd->log();
-  EXPECT_THAT(Records(t), ::testing::Contains("[created][g]"));
+  ASSERT_TRUE(WaitUntil([&] { return !Recorded(source).empty(); })) << syncd->log();
+  EXPECT_THAT(Recorded(source), ::testing::Contains("[created][g]"));
   syncd->Signal(SIGTERM);
   EXPECT_EQ(syncd->Wait(std::chrono::seconds(20)), 0) << syncd->log();
 }
@@ -390,10 +399,7 @@ TEST_F(LayersTest, ALayerThatFailsStopsOnlyItsSync) {
             "sync { { onCreate = function(e) while true do end end }, source = '" + tmp_ / "b" + "' }\n"
             "sync { { onCreate = 'exec " + recorder_ + " ^pathname' }, source = '" + tmp_ / "c" + "' }\n",
             0600);
-  auto syncd = std::make_unique<Process>(std::vector<std::string>{SyncdBinary(), "-nodaemon", conf},
-                                         std::vector<std::string>{"HOME=" + tmp_.path(), "RECORD=syncd.rec",
-                                                                  "SYNCD_CONFIG_TIME_LIMIT=1"},
-                                         tmp_ / "log");
+  auto syncd = StartRecorded(conf, {"SYNCD_CONFIG_TIME_LIMIT=1"});
   ASSERT_TRUE(WaitUntil([&] { return syncd->log().find("all 3 syncs") != std::string::npos; }));
   Put(tmp_ / "a/f", "x");
   Put(tmp_ / "b/f", "x");
@@ -402,10 +408,8 @@ TEST_F(LayersTest, ALayerThatFailsStopsOnlyItsSync) {
   EXPECT_THAT(syncd->log(), HasSubstr("Sync1: a custom layer failed: " + conf + ":1: no such table: f"));
   EXPECT_THAT(syncd->log(), HasSubstr("Sync2: a custom layer failed: " + conf + ":2: did not finish running"));
   Put(tmp_ / "c/g", "y");
-  Tool t;
-  t.record = "syncd.rec";
-  ASSERT_TRUE(WaitUntil([&] { return !Records(t).empty(); })) << syncd->log();
-  EXPECT_THAT(Records(t), ::testing::ElementsAre("[g]"));
+  ASSERT_TRUE(WaitUntil([&] { return !Recorded().empty(); })) << syncd->log();
+  EXPECT_THAT(Recorded(), ::testing::ElementsAre("[g]"));
   EXPECT_TRUE(syncd->running());
 }
 
@@ -449,18 +453,14 @@ TEST_F(LayersTest, AStopRunsWhatIsQueued) {
   WriteFile(conf, "sync { { delay = 60, onCreate = 'sleep 0.3; exec " + recorder_ + " ^pathname' }, source = '" +
                       source + "' }\n",
             0600);
-  auto syncd = std::make_unique<Process>(std::vector<std::string>{SyncdBinary(), "-nodaemon", conf},
-                                         std::vector<std::string>{"HOME=" + tmp_.path(), "RECORD=syncd.rec"},
-                                         tmp_ / "log");
+  auto syncd = StartRecorded(conf);
   ASSERT_TRUE(WaitUntil([&] { return syncd->log().find("all 1 syncs") != std::string::npos; }));
   Put(source + "/a", "x");
   Put(source + "/b", "y");
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // Both are queued, for 60 s.
   syncd->Signal(SIGTERM);
   EXPECT_EQ(syncd->Wait(std::chrono::seconds(20)), 0) << syncd->log();
-  Tool t;
-  t.record = "syncd.rec";
-  auto records = Records(t);
+  auto records = Recorded();
   std::sort(records.begin(), records.end());
   EXPECT_EQ(records, (std::vector<std::string>{"[a]", "[b]"})) << syncd->log();
 }

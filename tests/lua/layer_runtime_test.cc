@@ -38,6 +38,11 @@ class LayerRuntimeTest : public ::testing::Test {
                        "  seen[#seen + 1] = e.etype .. ' ' .. e.path .. (e2 and (' -> ' .. e2.path) or '')\n"
                        "  inlet.discardEvent(e)\n"
                        "end, " + extra + " }";
+    NewSync(code);
+  }
+
+  // A sync of the table `code` returns, prepared as a configuration's is.
+  void NewSync(const std::string& code) {
     ASSERT_EQ(luaL_loadstring(L_, code.c_str()), LUA_OK);
     ASSERT_EQ(lua_pcall(L_, 0, 1, 0), LUA_OK);
     lua_pushvalue(L_, -1);
@@ -152,18 +157,7 @@ TEST_F(LayerRuntimeTest, AFullQueueRunsItsOldestEvents) {
 }
 
 TEST_F(LayerRuntimeTest, AnActionsErrorNamesWhereItHappened) {
-  ASSERT_EQ(luaL_loadstring(L_, "return { delay = 0, action = function(inlet) local x = nil; return x.y end }"), LUA_OK);
-  ASSERT_EQ(lua_pcall(L_, 0, 1, 0), LUA_OK);
-  lua_pushvalue(L_, -1);
-  ASSERT_TRUE(PrepareLayers(host_));
-  int config = luaL_ref(L_, LUA_REGISTRYINDEX);
-  Runtime("new");
-  lua_rawgeti(L_, LUA_REGISTRYINDEX, config);
-  lua_pushstring(L_, "/src/");
-  lua_pushboolean(L_, false);
-  lua_newtable(L_);
-  ASSERT_TRUE(host_.Call(4, 1, true));
-  sync_ = luaL_ref(L_, LUA_REGISTRYINDEX);
+  NewSync("return { delay = 0, action = function(inlet) local x = nil; return x.y end }");
   Event("Create", 100, "/a");
   Runtime("invoke");
   lua_rawgeti(L_, LUA_REGISTRYINDEX, sync_);
