@@ -66,6 +66,10 @@ struct ChangeBatch {
   uint64_t id = 0;
   std::vector<Op> ops;
   TimePoint oldest_change{};  // When the oldest change in this batch happened.
+  // How many watcher events the sync had handled when it planned the batch: if it has handled
+  // none since by the time the batch is durable, no change to its paths can have been planned
+  // while it was under way.
+  uint64_t events_at_plan = 0;
   // What the peer's tree holds once the batch is durable (generations); null: not recorded.
   std::shared_ptr<const HistoryStamp> stamp;
 };

@@ -12,10 +12,11 @@ LargeLane::~LargeLane() {
   if (replica_) replica_->Close();
 }
 
-void LargeLane::Enqueue(Op op, TimePoint oldest) {
+void LargeLane::Enqueue(Op op, TimePoint oldest, uint64_t events_at_plan) {
   ChangeBatch batch;
   batch.id = next_id_++;
   batch.oldest_change = oldest;
+  batch.events_at_plan = events_at_plan;
   LogDebug("Delay", "{}: {} ({} bytes) goes by the large-file lane", name_, op.entry.path,
            op.entry.size);
   batch.ops.push_back(std::move(op));

@@ -36,7 +36,7 @@ class LargeLane {
   LargeLane(std::string name, PeerConnector connect, Done done);
   ~LargeLane();
 
-  void Enqueue(Op op, TimePoint oldest);
+  void Enqueue(Op op, TimePoint oldest, uint64_t events_at_plan);
   // True if `path` is a file queued or in transfer here.
   bool HoldsFile(const std::string& path) const;
   // True if `path` is a directory above a file queued or in transfer here.

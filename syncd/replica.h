@@ -58,6 +58,13 @@ class Replica {
   virtual void Close() = 0;
   // A short description of the peer for log lines, e.g. "root@osm2:/var/lib/php/sessions".
   virtual std::string Describe() const = 0;
+  // How far the batches not yet durable have gone out: operations handed to the connection,
+  // and the bytes of the files among them. For progress reports only.
+  struct Sent {
+    uint64_t ops = 0;
+    uint64_t bytes = 0;
+  };
+  virtual Sent InFlightSent() const { return {}; }
 };
 
 }  // namespace syncd

@@ -103,7 +103,7 @@ void SyncRunner::OnListed(Result<Listing> listing) {
   size_t kept = 0;
   for (size_t i = 0; i < ops.size(); ++i) {
     if (LargeLane::Takes(ops[i]) && peer_dirs.contains(ParentOf(ops[i].entry.path))) {
-      lane_.Enqueue(std::move(ops[i]), oldest);
+      lane_.Enqueue(std::move(ops[i]), oldest, events_handled_);
     } else {
       if (kept != i) ops[kept] = std::move(ops[i]);
       ++kept;

@@ -61,6 +61,9 @@ bool SyncRunner::Absorb(const ChangeBatch& batch, BatchResult& result) {
   last_success_ = std::chrono::system_clock::now();
   std::unordered_set<std::string> refused;
   for (const OpFailure& f : result.failures) refused.insert(f.path);
+  // With no event handled since the batch was planned, whatever happened to its files meanwhile
+  // is still to be handled, against what the peer now holds: no need to look at them again.
+  bool changes_seen = events_handled_ != batch.events_at_plan;
   for (const Op& op : batch.ops) {
     if (refused.contains(op.entry.path)) continue;
     if (failed_.Succeeded(op.entry.path))
@@ -68,6 +71,7 @@ bool SyncRunner::Absorb(const ChangeBatch& batch, BatchResult& result) {
     ++operations_;
     if (op.kind != OpKind::kPut) continue;
     bytes_ += op.entry.size;
+    if (!changes_seen) continue;
     // A file renamed or removed while it was being sent (an editor's or a writer's temporary
     // file) arrived under a name it no longer has: look at that name again, so the peer loses
     // it too, even if its events were handled before this batch committed.

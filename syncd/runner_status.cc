@@ -60,8 +60,10 @@ SyncStatus SyncRunner::Status(TimePoint now) const {
     SyncStatus::Progress p;
     p.ops_total = w.ops;
     p.bytes_total = w.bytes;
-    p.ops_done = std::min(w.ops, operations_ - w.ops_before);
-    p.bytes_done = std::min(w.bytes, bytes_ - w.bytes_before);
+    // What is durable, and what has gone out of the batch under way.
+    Replica::Sent sent = replica_ ? replica_->InFlightSent() : Replica::Sent{};
+    p.ops_done = std::min(w.ops, operations_ - w.ops_before + sent.ops);
+    p.bytes_done = std::min(w.bytes, bytes_ - w.bytes_before + sent.bytes);
     p.seconds = std::chrono::duration<double>(now - w.started).count();
     s.progress = p;
   }

@@ -50,8 +50,7 @@ Filter SyncPlanner::FilterFor(const SyncConfig& config) {
 }
 
 void SyncPlanner::AddDirMeta(const Entry& dir, Plan& plan) {
-  for (const Op& op : plan.metas)
-    if (op.entry.path == dir.path) return;
+  if (plan.HasMeta(dir.path)) return;
   plan.metas.push_back(MakeOp(OpKind::kSetMeta, dir));
 }
 
@@ -147,7 +146,10 @@ void SyncPlanner::PlanEntry(const Entry& local, Plan& plan) {
     return;
   }
   if (local.type == FileType::kSymlink && !config_.KeepLinks()) return;
-  if (!plan.planned.insert(local.path).second) return;
+  // A startup comparison meets each name once: only what may also be planned through another
+  // name (a directory, as an ancestor; a file with other names) is remembered.
+  bool once = reconciling_ && local.type != FileType::kDir && local.nlink <= 1;
+  if (once ? plan.planned.contains(local.path) : !plan.planned.insert(local.path).second) return;
   if (local.type == FileType::kFile && local.nlink > 1) {
     if (config_.rsync.hard_links) return PlanLinked(local, plan);
     PlanOtherNames(local, plan);
@@ -194,7 +196,7 @@ void SyncPlanner::PlanPath(const Entry& local, Plan& plan) {
       Op put = MakeOp(OpKind::kPut, local, JoinPath(config_.source, local.path));
       if (peer && peer->type == FileType::kFile) put.basis_size = peer->size;
       plan.creates.push_back(std::move(put));
-      plan.puts.insert(local.path);
+      if (local.nlink > 1) plan.puts.insert(local.path);
     }
     plan.touched_dirs.insert(ParentOf(local.path));
     return;
@@ -302,17 +304,19 @@ Result<ChangeBatch> SyncPlanner::Reconcile(PeerMap peer) {
   Plan plan;
   plan.creates.reserve(local->size());  // Most entries need sending on a first copy.
   reconciling_ = true;
+  // What goes over, for the deletions: needed only if the peer holds more than its root.
+  bool deletes = config_.DeletesAtStartup() && peer_.size() > 1;
   std::unordered_set<std::string> present;
   std::unordered_set<std::string> present_dirs;  // Directories that go over.
   for (const Entry& e : *local) {
     if (e.type == FileType::kDir && !e.path.empty() && config_.rsync.prune_empty_dirs &&
         !nonempty.contains(e.path))
       continue;
-    present.insert(e.path);
+    if (deletes) present.insert(e.path);
     if (e.type == FileType::kDir) present_dirs.insert(e.path);
     PlanEntry(e, plan);
   }
-  if (config_.DeletesAtStartup()) {
+  if (deletes) {
     // As rsync --delete: in each directory that goes over, what the source lacks goes, unless
     // the filter protects it. What lies beneath a directory that goes is the agent's to sort
     // out: it keeps the protected entries, and the directories that hold them.
@@ -328,7 +332,7 @@ Result<ChangeBatch> SyncPlanner::Reconcile(PeerMap peer) {
   // the peer changed its directories' mtimes.
   if (config_.KeepDirTimes()) {
     for (const Entry& e : *local) {
-      if (e.type == FileType::kDir && present.contains(e.path) && plan.touched_dirs.contains(e.path))
+      if (e.type == FileType::kDir && present_dirs.contains(e.path) && plan.touched_dirs.contains(e.path))
         AddDirMeta(e, plan);
     }
   }

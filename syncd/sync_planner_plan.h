@@ -33,7 +33,15 @@ struct SyncPlanner::Plan {
   std::set<std::string> touched_dirs;            // Parents whose mtime the plan disturbs.
   std::unordered_set<std::string> planned;       // Paths already looked at.
   std::vector<std::string> moved_dirs;           // Destinations of directory renames.
-  std::unordered_set<std::string> puts;          // Files whose content this plan sends.
+  std::unordered_set<std::string> puts;          // Files with other names whose content this plan sends.
+  std::unordered_set<std::string> meta_paths;    // Paths of `metas`, up to `metas_indexed`.
+  size_t metas_indexed = 0;
+
+  // Whether `metas` holds an operation on `path`.
+  bool HasMeta(const std::string& path) {
+    for (; metas_indexed < metas.size(); ++metas_indexed) meta_paths.insert(metas[metas_indexed].entry.path);
+    return meta_paths.contains(path);
+  }
 
   // Empties the plan into one batch. A startup comparison plans an operation per file, so
   // the operations are moved, not copied, and each list is freed once moved: the batch and the

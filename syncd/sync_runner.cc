@@ -97,6 +97,7 @@ void SyncRunner::SetFilterRules(const std::vector<std::string>& rules) {
 }
 
 void SyncRunner::OnEvent(const FsEvent& event) {
+  ++events_handled_;
   if (history_ && event.kind != FsEvent::Kind::kRootGone) {
     history_->NoteChange(WallNow());
     if (!uv_is_active(reinterpret_cast<uv_handle_t*>(history_timer_.get())))
@@ -126,6 +127,7 @@ void SyncRunner::Send(ChangeBatch batch) {
   in_flight_ = true;
   in_flight_ops_ = batch.ops.size();
   in_flight_oldest_ = batch.oldest_change;
+  batch.events_at_plan = events_handled_;
   auto shared = std::make_shared<const ChangeBatch>(std::move(batch));
   LogDebug("Delay", "{}: sending batch {} with {} operations", config_.name, shared->id,
            shared->ops.size());
@@ -206,7 +208,7 @@ void SyncRunner::PumpOnce() {
     small.oldest_change = released->oldest;
     for (Op& op : batch.ops) {
       if (LargeLane::Takes(op))
-        lane_.Enqueue(std::move(op), released->oldest);
+        lane_.Enqueue(std::move(op), released->oldest, events_handled_);
       else
         small.ops.push_back(std::move(op));
     }

@@ -189,6 +189,7 @@ class SyncRunner : public SyncEngine {
 
   // For the status files.
   size_t in_flight_ops_ = 0;
+  uint64_t events_handled_ = 0;  // Watcher events taken in since the start.
   TimePoint in_flight_oldest_{};
   uint64_t operations_ = 0, bytes_ = 0, failures_ = 0, reconnects_ = 0;
   // The comparison being sent: its size, and the counters when it started.

@@ -35,7 +35,7 @@ Agent::~Agent() {
   // However the session ends (EOF, FATAL, a broken pipe), nothing half-done stays behind: the
   // file being received and the finished ones that a COMMIT never published.
   AbortPut();
-  for (const Rename& r : renames_) ::unlinkat(r.dir->get(), r.temp.c_str(), 0);
+  for (const Publisher::Item& r : renames_) ::unlinkat(r.dir->get(), r.temp.c_str(), 0);
 }
 
 bool Agent::Fatal(const std::string& message) {
@@ -62,6 +62,10 @@ bool Agent::Handle(MsgType type, std::string_view payload) {
   }
   if (put_ && type != MsgType::kPutData && type != MsgType::kPutEnd)
     return Fatal(std::string(MsgTypeName(type)) + " inside an unfinished PUT");
+  // Only what creates new entries runs while files are being renamed into place.
+  if (type != MsgType::kPutBegin && type != MsgType::kPatchBegin && type != MsgType::kPutData &&
+      type != MsgType::kPutEnd && type != MsgType::kMkdir)
+    FinishPublishing();
   if (!target_ && type != MsgType::kHello && type != MsgType::kOpen && type != MsgType::kFilter)
     return Fatal(std::string(MsgTypeName(type)) + " before OPEN");
   switch (type) {
@@ -254,43 +258,37 @@ Result<std::shared_ptr<UniqueFd>> Agent::ParentFor(const std::string& path, std:
   struct stat now;
   if (::fstat(fd->get(), &now) != 0) return FailErrno("stat " + parent);
   if (auto it = parents_.find(parent); it != parents_.end()) {
-    struct stat was;
-    if (::fstat(it->second->get(), &was) == 0 && was.st_dev == now.st_dev && was.st_ino == now.st_ino)
-      return it->second;
+    if (it->second.dev == now.st_dev && it->second.ino == now.st_ino) return it->second.fd;
     parents_.erase(it);
   }
   if (parents_.size() >= kMaxCachedParents) parents_.clear();
   auto shared = std::make_shared<UniqueFd>(std::move(*fd));
-  parents_.emplace(parent, shared);
+  parents_.emplace(parent, CachedParent{shared, now.st_dev, now.st_ino});
   return shared;
 }
 
-void Agent::PublishFiles() {
-  if (renames_.empty()) return;
-  // File data first, then the renames that make it visible.
-  ::syncfs(target_->root_fd());
-  for (Rename& r : renames_) {
-    if (auto kept = KeepReplaced(r.dir->get(), r.name, r.path); !kept) {
-      Failed(r.seq, kept.error(), r.path);
-      ::unlinkat(r.dir->get(), r.temp.c_str(), 0);
-      continue;
-    }
-    if (::renameat(r.dir->get(), r.temp.c_str(), r.dir->get(), r.name.c_str()) != 0) {
-      if (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST)
-        Failed(r.seq, Error{"could not make way for the new file: " + r.path + " is a directory "
-                            "here that holds entries the filter protects", errno}, r.path);
-      else
-        Failed(r.seq, Error::FromErrno("rename into place " + r.path), r.path);
-      ::unlinkat(r.dir->get(), r.temp.c_str(), 0);
-      continue;
-    }
-    // A file large enough for deltas is signed now, in the background, for its next delta.
-    if ((caps_ & kCapDelta) && r.size >= kDeltaMinBytes) {
-      UniqueFd fd(::openat(r.dir->get(), r.name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
-      if (fd.valid()) signatures_.Add(std::move(fd));
-    }
+void Agent::PublishFiles(bool wait) {
+  uint64_t reopen = (caps_ & kCapDelta) ? kDeltaMinBytes : UINT64_MAX;
+  if (!wait && !backups_) {
+    if (!renames_.empty()) Published(publisher_.Start(target_->root_fd(), std::move(renames_), reopen));
+    renames_.clear();
+    return;
   }
-  renames_.clear();
+  FinishPublishing();
+  Publisher::Keep keep;
+  if (backups_)
+    keep = [this](int dir, const std::string& name, const std::string& path) {
+      return KeepReplaced(dir, name, path);
+    };
+  Published(Publisher::PublishNow(target_->root_fd(), renames_, reopen, keep));
+}
+
+void Agent::FinishPublishing() { Published(publisher_.Finish()); }
+
+void Agent::Published(Publisher::Outcome outcome) {
+  for (const Publisher::Outcome::Failure& f : outcome.failed) Failed(f.seq, f.error, f.path);
+  // A file large enough for deltas is signed now, in the background, for its next delta.
+  for (UniqueFd& fd : outcome.published) signatures_.Add(std::move(fd));
 }
 
 bool Agent::OnCommit(Decoder& d) {
@@ -300,7 +298,7 @@ bool Agent::OnCommit(Decoder& d) {
   if (dirty_) {
     // Group commit: file data, then the renames that publish it, then one more sync for the
     // directory entries. An acknowledged batch survives a power cut.
-    PublishFiles();
+    PublishFiles(/*wait=*/true);
     MakeLinks();
     MetaPolicy times_only;
     times_only.times = true;

@@ -20,6 +20,7 @@
 #include "transport/backup.h"
 #include "transport/codec.h"
 #include "transport/owned.h"
+#include "transport/publisher.h"
 #include "transport/rsync_delta.h"
 #include "transport/signature_cache.h"
 #include "transport/target_dir.h"
@@ -65,14 +66,6 @@ class Agent {
     bool delta = false;
     UniqueFd basis;
     std::unique_ptr<PatchApplier> patch;
-  };
-  struct Rename {
-    uint64_t seq;
-    std::string path;
-    std::shared_ptr<UniqueFd> dir;
-    std::string temp;
-    std::string name;
-    uint64_t size;
   };
   struct DirTime {
     std::string path;
@@ -123,9 +116,13 @@ class Agent {
   // The regular file at `path`, opened for reading without following a symlink.
   Result<UniqueFd> OpenBasis(const std::string& path);
   void AbortPut();
-  // syncfs(), then renames the finished files into place. Runs at COMMIT, and earlier when
-  // many are waiting, so a large batch does not hold a descriptor per file.
-  void PublishFiles();
+  // syncfs(), then renames the finished files into place: at COMMIT (`wait`: done before it
+  // returns), and earlier when many are waiting, so a large batch does not hold a descriptor
+  // per file (then on the publisher's thread, unless backups are kept).
+  void PublishFiles(bool wait);
+  // Waits for the files being put in place on the publisher's thread, and answers for them.
+  void FinishPublishing();
+  void Published(Publisher::Outcome outcome);
   // The directory holding `path`, opened once for a run of PUTs into it.
   Result<std::shared_ptr<UniqueFd>> ParentFor(const std::string& path, std::string* name);
 
@@ -144,10 +141,15 @@ class Agent {
   Filter protect_;  // What deletions keep (FILTER).
   std::optional<Backups> backups_;  // What replacing and deleting keep (BACKUP).
   std::optional<Put> put_;
-  std::vector<Rename> renames_;
+  std::vector<Publisher::Item> renames_;  // Finished files not yet handed to the publisher.
   // Parent directories of recent PUTs. Dropped by anything that can move or remove a
   // directory, so a cached descriptor never points at the wrong place.
-  std::unordered_map<std::string, std::shared_ptr<UniqueFd>> parents_;
+  struct CachedParent {
+    std::shared_ptr<UniqueFd> fd;
+    dev_t dev;
+    ino_t ino;
+  };
+  std::unordered_map<std::string, CachedParent> parents_;
   std::vector<DirTime> dir_times_;
   struct Link {
     uint64_t seq;
@@ -164,6 +166,8 @@ class Agent {
   std::optional<Error> history_error_;
   std::optional<HistoryStamp> stamp_;  // Recorded at the next COMMIT.
   bool history_same_fs_ = false;       // The history file is on the target's file system.
+  // Last: destroyed first, while the target it renames into is still open.
+  Publisher publisher_;
 };
 
 // Serves one client on `in_fd`/`out_fd` until end of input or a fatal error, writing only in

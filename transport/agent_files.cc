@@ -237,9 +237,9 @@ bool Agent::OnPutEnd(Decoder& d) {
     return true;
   }
   p.fd.Reset();  // Data is made durable by the syncfs() at COMMIT.
-  renames_.push_back(Rename{seq, p.path, p.dir, p.temp, p.name, p.size});
+  renames_.push_back(Publisher::Item{seq, p.path, p.dir, p.temp, p.name, p.size});
   put_.reset();
-  if (renames_.size() >= kMaxWaitingFiles) PublishFiles();
+  if (renames_.size() >= kMaxWaitingFiles) PublishFiles(/*wait=*/false);
   return true;
 }
 

@@ -362,6 +362,15 @@ void ReplicaClient::Send(std::string bytes) {
   channel_->Write(Encoder(MsgType::kZstd).Raw(out).Finish());
 }
 
+Replica::Sent ReplicaClient::InFlightSent() const {
+  Sent sent;
+  for (const InFlight& b : batches_) {
+    sent.ops += b.next_op;
+    sent.bytes += b.bytes_started;
+  }
+  return sent;
+}
+
 size_t ReplicaClient::Buffered() const { return channel_->buffered() + queued_.size(); }
 
 void ReplicaClient::PumpWrites() {
@@ -385,6 +394,7 @@ void ReplicaClient::PumpWrites() {
     if (!next) break;
     if (next->next_op < next->batch->ops.size()) {
       const Op& op = next->batch->ops[next->next_op++];
+      if (op.kind == OpKind::kPut) next->bytes_started += op.entry.size;
       StartOp(*next, op);
       continue;
     }

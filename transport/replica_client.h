@@ -60,6 +60,7 @@ class ReplicaClient : public Replica {
              std::function<void(Result<void>)> done) override;
   void Close() override;
   std::string Describe() const override { return description_; }
+  Sent InFlightSent() const override;
   // What the agent said about itself in its hello, e.g. "syncd 0.1.0 on osm2".
   const std::string& peer_version() const { return peer_version_; }
   // Capability bits agreed with the agent (kCap*).
@@ -70,6 +71,7 @@ class ReplicaClient : public Replica {
     SharedBatch batch;
     std::function<void(BatchResult)> done;
     size_t next_op = 0;
+    uint64_t bytes_started = 0;  // Of the files among the first next_op operations.
     uint64_t commit_seq = 0;  // 0 until COMMIT is sent.
     std::unordered_map<uint64_t, std::string> op_paths;
     std::vector<OpFailure> failures;
@@ -84,7 +86,7 @@ class ReplicaClient : public Replica {
     uint64_t seq = 0;
     std::string path;
     Entry now;                  // The file as it was opened.
-    UniqueFd fd;                // Holds the shared lock while the file is read.
+    UniqueFd fd;                // Holds the shared lock while the file is read (or the reader does).
     std::shared_ptr<FileReader> reader;
     struct stat before;
     InFlight* batch = nullptr;

@@ -132,7 +132,10 @@ bool ReplicaClient::StartOp(InFlight& batch, const Op& op) {
 }
 
 void ReplicaClient::StartReader(Upload& u, std::optional<std::string> signature) {
-  UniqueFd fd(::fcntl(u.fd.get(), F_DUPFD_CLOEXEC, 0));
+  // A small file is read on this thread by the reader alone: it takes the descriptor, and the
+  // lock with it. Workers read a large one, or a delta's, on a descriptor of their own.
+  bool inline_read = !signature && u.now.size < FileReader::kThreadedBytes;
+  UniqueFd fd = inline_read ? std::move(u.fd) : UniqueFd(::fcntl(u.fd.get(), F_DUPFD_CLOEXEC, 0));
   u.reader = FileReader::Make(loop_, std::move(fd), u.now.size, kDataChunk, [this] { PumpWrites(); });
   u.delta = signature.has_value();
   if (u.delta) {

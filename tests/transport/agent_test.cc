@@ -259,6 +259,38 @@ TEST_F(AgentTest, EscapingPathsAreRefused) {
   EXPECT_TRUE(fs::is_empty(outside_)) << "something was written outside the target";
 }
 
+// A batch of more files than wait for one publication: the first groups are renamed into
+// place on the publisher's thread while the next files arrive. A rename that fails there (the
+// name is a directory holding something) is answered before COMMITTED; a deletion in the same
+// batch acts on what the earlier groups published; nothing is left under a temporary name.
+TEST_F(AgentTest, FilesOfALargeBatchArePublishedInGroupsWhileMoreArrive) {
+  fs::create_directories(root_ + "/d/blocked/inside");
+  constexpr int kFiles = 9000;  // More than two groups.
+  std::string frames = Put(2, "d/blocked", "cannot replace a directory that holds something");
+  for (int i = 0; i < kFiles; ++i) frames += Put(10 + i, "d/f" + std::to_string(i), "content " + std::to_string(i));
+  ASSERT_TRUE(Send(frames));
+  uint64_t seq = 10 + kFiles;
+  ASSERT_TRUE(Send(Encoder(MsgType::kDelete).U64(seq++).Str("d/f0").Finish()));
+  ASSERT_TRUE(Send(Commit(seq)));
+  auto replies = Take();
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_EQ(replies[0].type, MsgType::kFailed);
+  EXPECT_EQ(replies[0].seq, 2u);
+  EXPECT_THAT(replies[0].message, ::testing::HasSubstr("d/blocked"));
+  EXPECT_EQ(replies[1].type, MsgType::kCommitted);
+  EXPECT_TRUE(fs::is_directory(root_ + "/d/blocked/inside"));
+  EXPECT_FALSE(fs::exists(root_ + "/d/f0"));
+  size_t files = 0;
+  for (const auto& e : fs::directory_iterator(root_ + "/d")) {
+    std::string name = e.path().filename();
+    ASSERT_FALSE(TargetDir::IsTempName(name)) << name;
+    if (name == "blocked") continue;
+    ++files;
+    ASSERT_EQ(Read(e.path()), "content " + name.substr(1)) << name;
+  }
+  EXPECT_EQ(files, static_cast<size_t>(kFiles - 1));
+}
+
 // A directory the agent has written into is swapped for a symlink out of the target, by
 // someone on the standby, between two operations of one batch and between two batches: no
 // later write goes outside the target.

@@ -98,6 +98,44 @@ class ReplicaClientTest : public ::testing::Test {
   uint64_t batch_id_ = 0;
 };
 
+// What a batch under way has sent is known before the batch is durable (the progress of a
+// first copy, which is one batch), and forgotten once it is.
+TEST_F(ReplicaClientTest, ABatchUnderWaySaysHowMuchItHasSent) {
+  PosixFileSystem posix;
+  ChangeBatch b;
+  b.id = ++batch_id_;
+  uint64_t bytes = 0;
+  for (int i = 0; i < 20; ++i) {
+    std::string name = "f" + std::to_string(i);
+    Write(src_ + "/" + name, std::string(100 + i, 'x'));
+    bytes += 100 + i;
+    auto e = posix.Stat(src_, name);
+    ASSERT_TRUE(e.has_value());
+    b.ops.push_back(MakeOp(OpKind::kPut, *e, src_ + "/" + name));
+  }
+  b.ops.push_back(MakeOp(OpKind::kMkdir, *posix.Stat(src_, "")));
+  EXPECT_EQ(client_->InFlightSent().ops, 0u);
+  // Seen from the agent as the COMMIT arrives: everything has gone out, nothing is durable.
+  std::optional<Replica::Sent> at_commit;
+  client_ = std::make_unique<ReplicaClient>(&loop_, "test agent", dst_, kKeepPerms | kKeepTimes, [&] {
+    return std::make_unique<testing::AgentChannel>(&loop_, [&](MsgType t, std::string&) {
+      if (t == MsgType::kCommit) at_commit = client_->InFlightSent();
+    });
+  });
+  client_->Connect([](Result<void>) {});
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  BatchResult result{Fail("never answered"), {}, {}, {}};
+  client_->Apply(std::make_shared<const ChangeBatch>(b), [&](BatchResult r) {
+    result = std::move(r);
+    EXPECT_EQ(client_->InFlightSent().ops, 0u);
+  });
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  ASSERT_TRUE(result.status.has_value()) << result.status.error().message;
+  ASSERT_TRUE(at_commit.has_value());
+  EXPECT_EQ(at_commit->ops, 21u);
+  EXPECT_EQ(at_commit->bytes, bytes);
+}
+
 // The done-when of deltas: a delta damaged on the way never replaces the peer's file; the
 // client sends the whole file next, and the peer ends with the right content.
 TEST_F(ReplicaClientTest, DamagedDeltaKeepsTheOldFileThenTheWholeFileArrives) {
