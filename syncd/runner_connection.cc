@@ -50,16 +50,17 @@ void SyncRunner::OnListed(Result<Listing> listing) {
   // Everything pending is covered by the full comparison, which is as old as it.
   auto now = Clock::now();
   TimePoint oldest = OldestUnacked().value_or(now);
+  std::optional<Result<Listing>> scanned = TakePrescan();
   batcher_.Take(now + std::chrono::hours(24 * 365));
   need_rescan_ = false;
   Listing peer = std::move(*listing);
   if (!config_.init && !live_) {
     // init = false: the peer is taken as it is; only later changes are sent.
-    auto ignored = planner_.PlanReconcile(peer);
+    auto ignored = planner_.PlanReconcile(peer, std::move(scanned));
     (void)ignored;
     return Reconciled();
   }
-  auto batch = planner_.PlanReconcile(peer);
+  auto batch = planner_.PlanReconcile(peer, std::move(scanned));
   Planned();
   stamp_replace_ = true;  // Once durable, the standby holds a copy of this tree.
   if (!batch) {

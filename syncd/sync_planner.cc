@@ -273,15 +273,21 @@ void SyncPlanner::PlanLinkTo(const Entry& local, const std::string& first, Plan&
   plan.touched_dirs.insert(ParentOf(local.path));
 }
 
-Result<ChangeBatch> SyncPlanner::PlanReconcile(Listing peer) {
-  return Reconcile(PeerMap(std::move(peer)));
+Result<ChangeBatch> SyncPlanner::PlanReconcile(Listing peer, std::optional<Result<Listing>> scanned) {
+  return Reconcile(PeerMap(std::move(peer)), std::move(scanned));
+}
+
+Result<Listing> SyncPlanner::ScanSource(FileSystem& base) const {
+  SourceView view(base, MappingFor(config_));
+  return ScanTree(view, config_.source, filter_, config_.rsync.one_file_system);
 }
 
 Result<ChangeBatch> SyncPlanner::PlanRescan() { return Reconcile(peer_); }
 
-Result<ChangeBatch> SyncPlanner::Reconcile(PeerMap peer) {
+Result<ChangeBatch> SyncPlanner::Reconcile(PeerMap peer, std::optional<Result<Listing>> scanned) {
   peer_ = std::move(peer);
-  auto local = ScanTree(fs_, config_.source, filter_, config_.rsync.one_file_system);
+  auto local = scanned ? std::move(*scanned)
+                       : ScanTree(fs_, config_.source, filter_, config_.rsync.one_file_system);
   if (!local) return std::unexpected(local.error());
   links_.clear();
   for (const Entry& e : *local) {

@@ -29,7 +29,11 @@ class SyncPlanner {
   // Startup, reconnect and rescan: scans the source and compares it with `peer` (what the peer
   // holds, as listed by it), which replaces the planner's knowledge of the peer. Deletes what the
   // source no longer has when `delete` allows it at startup, never what the filter excludes.
-  Result<ChangeBatch> PlanReconcile(Listing peer);
+  // `scanned`: the source as scanned beforehand through ScanSource(), instead of a scan now.
+  Result<ChangeBatch> PlanReconcile(Listing peer, std::optional<Result<Listing>> scanned = std::nullopt);
+  // The scan a comparison makes, through `base` (another thread's file system: this one keeps
+  // no state the planner uses meanwhile).
+  Result<Listing> ScanSource(FileSystem& base) const;
   // Same comparison against the planner's current knowledge of the peer (after an overflow).
   Result<ChangeBatch> PlanRescan();
 
@@ -82,7 +86,7 @@ class SyncPlanner {
 
  private:
   struct Plan;
-  Result<ChangeBatch> Reconcile(PeerMap peer);
+  Result<ChangeBatch> Reconcile(PeerMap peer, std::optional<Result<Listing>> scanned = std::nullopt);
   void PlanEntry(const Entry& local, Plan& plan);
   void EnsureAncestors(const std::string& path, Plan& plan);
   void AddDirMeta(const Entry& dir, Plan& plan);

@@ -50,6 +50,7 @@ SyncRunner::SyncRunner(uv_loop_t* loop, const SyncConfig& config, bool insist,
 }
 
 SyncRunner::~SyncRunner() {
+  DropPrescan();  // Its thread reads the planner's configuration and filter.
   life_.Revoke();
   SaveHistory();
   if (watcher_) watcher_->Stop();
@@ -76,12 +77,34 @@ void SyncRunner::Start() {
     root_dev_ = root->dev;
     root_ino_ = root->ino;
   }
+  if (!seams_.fs) {
+    events_at_prescan_ = events_handled_;
+    prescan_ = std::async(std::launch::async, [this] {
+      PosixFileSystem fs(config_.Follow(), config_.Xattrs());
+      return planner_.ScanSource(fs);
+    });
+  }
   replica_->OnLost([this](const Error& e) { ConnectionLost(e); });
   BeginHistory();
   Connect();
 }
 
+void SyncRunner::DropPrescan() {
+  if (prescan_.valid()) prescan_.wait();
+  prescan_ = {};
+}
+
+std::optional<Result<Listing>> SyncRunner::TakePrescan() {
+  if (!prescan_.valid()) return std::nullopt;
+  Result<Listing> scanned = prescan_.get();
+  // A change handled since the scan began may have been missed by it; one not yet handled is
+  // handled after the comparison, against what it planned.
+  if (events_handled_ != events_at_prescan_ || need_rescan_) return std::nullopt;
+  return scanned;
+}
+
 void SyncRunner::SetFilterRules(const std::vector<std::string>& rules) {
+  DropPrescan();  // Made with the old rules.
   config_.filter_rules = rules;
   planner_.SetFilterRules(rules);
   const Filter& filter = planner_.filter();

@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <unordered_set>
@@ -151,6 +152,14 @@ class SyncRunner : public SyncEngine {
   bool insist_;
   Seams seams_;
   std::unique_ptr<FileSystem> own_fs_;  // The disk, unless the seams give another.
+  // The source scanned on a thread of its own from the start, while the standby answers (or
+  // the manifest is read): used by the first comparison if no change came in meanwhile.
+  std::future<Result<Listing>> prescan_;
+  uint64_t events_at_prescan_ = 0;
+  // Waits for the scan under way, if any, and forgets it.
+  void DropPrescan();
+  // The scan made from the start, if it can stand for a scan now (once).
+  std::optional<Result<Listing>> TakePrescan();
   FileSystem& fs_;
   SyncPlanner planner_;
   Batcher batcher_;
