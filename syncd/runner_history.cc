@@ -176,6 +176,7 @@ void SyncRunner::OnHistory(Result<PeerHistory> peer) {
 void SyncRunner::Diverged(const Judgement& j, const PeerHistory& peer) {
   phase_ = Phase::kDiverged;
   replica_->Close();
+  DropPrescan();  // No comparison follows: the scan is not held while the sync waits.
   // One line each: the log keeps lines whole.
   LogError("{}: the standby {} diverged: it holds changes this node never received, over more "
            "than divergenceLimit ({} s); it is left untouched",
