@@ -39,9 +39,9 @@ const std::string& NameCache::GroupName(uint32_t gid) {
   return groups_.emplace(gid, std::move(name)).first->second;
 }
 
-Entry EntryFromStat(const std::string& rel, const struct stat& st, NameCache& names) {
+Entry EntryFromStat(std::string rel, const struct stat& st, NameCache& names) {
   Entry e;
-  e.path = rel;
+  e.path = std::move(rel);
   if (S_ISREG(st.st_mode))
     e.type = FileType::kFile;
   else if (S_ISDIR(st.st_mode))
@@ -96,12 +96,13 @@ bool UnsafeSymlink(std::string_view path, std::string_view target) {
 
 namespace {
 
-// The names in an open directory, without "." and ".."; closes it. `what` names it in errors.
-Result<std::vector<std::string>> NamesIn(DIR* dir, const std::string& what) {
-  std::unique_ptr<DIR, int (*)(DIR*)> d(dir, ::closedir);
+using DirPtr = std::unique_ptr<DIR, int (*)(DIR*)>;
+
+// The names in an open directory, without "." and "..". `what` names it in errors.
+Result<std::vector<std::string>> NamesIn(DIR* d, const std::string& what) {
   std::vector<std::string> names;
   errno = 0;
-  while (dirent* ent = ::readdir(d.get())) {
+  while (dirent* ent = ::readdir(d)) {
     std::string_view name = ent->d_name;
     if (name != "." && name != "..") names.emplace_back(name);
   }
@@ -111,36 +112,43 @@ Result<std::vector<std::string>> NamesIn(DIR* dir, const std::string& what) {
 
 }  // namespace
 
-Result<Entry> PosixFileSystem::WithXattrs(Entry e, const std::string& abs, XattrLookup lookup) {
-  if (!xattrs_.any()) return e;
+Result<void> PosixFileSystem::AddXattrs(Entry& e, const std::string& abs, XattrLookup lookup) {
+  if (!xattrs_.any()) return {};
   auto x = ReadXattrs(abs, xattrs_, lookup);
   if (!x) return std::unexpected(x.error());
   e.meta.xattrs = std::move(*x);
-  return e;
+  return {};
 }
 
 Result<Entry> PosixFileSystem::Stat(const std::string& root, const std::string& rel) {
   std::string abs = JoinPath(root, rel);
-  return StatAt(AT_FDCWD, abs.c_str(), rel, abs);
+  return StatAt(AT_FDCWD, abs.c_str(), rel, "");
 }
 
-Result<Entry> PosixFileSystem::StatAt(int dirfd, const char* name, const std::string& rel,
-                                      const std::string& abs) {
+Result<Entry> PosixFileSystem::StatAt(int dirfd, const char* name, std::string rel,
+                                      std::string_view dir) {
+  auto abs = [&] { return dir.empty() ? std::string(name) : JoinPath(std::string(dir), name); };
   struct stat st;
-  if (::fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return FailErrno("lstat " + abs);
-  if (!S_ISLNK(st.st_mode)) return WithXattrs(EntryFromStat(rel, st, names_), abs, XattrLookup::kNoFollow);
-  std::string target(static_cast<size_t>(st.st_size > 0 ? st.st_size : 255) + 1, '\0');
-  ssize_t n = ::readlinkat(dirfd, name, target.data(), target.size());
-  if (n < 0) return FailErrno("readlink " + abs);
-  target.resize(static_cast<size_t>(n));
-  if (follow_ == FollowLinks::kAll || (follow_ == FollowLinks::kUnsafe && UnsafeSymlink(rel, target))) {
-    if (::fstatat(dirfd, name, &st, 0) == 0)
-      return WithXattrs(EntryFromStat(rel, st, names_), abs, XattrLookup::kFollow);
-    return Fail("symlink has no referent: " + abs, ENOENT);
+  if (::fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return FailErrno("lstat " + abs());
+  XattrLookup lookup = XattrLookup::kNoFollow;
+  std::string target;
+  if (S_ISLNK(st.st_mode)) {
+    target.assign(static_cast<size_t>(st.st_size > 0 ? st.st_size : 255) + 1, '\0');
+    ssize_t n = ::readlinkat(dirfd, name, target.data(), target.size());
+    if (n < 0) return FailErrno("readlink " + abs());
+    target.resize(static_cast<size_t>(n));
+    if (follow_ == FollowLinks::kAll || (follow_ == FollowLinks::kUnsafe && UnsafeSymlink(rel, target))) {
+      if (::fstatat(dirfd, name, &st, 0) != 0) return Fail("symlink has no referent: " + abs(), ENOENT);
+      target.clear();
+      lookup = XattrLookup::kFollow;
+    }
   }
-  Entry e = EntryFromStat(rel, st, names_);
-  e.link_target = std::move(target);
-  return WithXattrs(std::move(e), abs, XattrLookup::kNoFollow);
+  Result<Entry> e = EntryFromStat(std::move(rel), st, names_);
+  e->link_target = std::move(target);
+  if (xattrs_.any()) {
+    if (auto x = AddXattrs(*e, abs(), lookup); !x) return std::unexpected(x.error());
+  }
+  return e;
 }
 
 Result<std::vector<Result<Entry>>> FileSystem::ListDir(const std::string& root, const std::string& rel) {
@@ -159,28 +167,24 @@ Result<std::vector<Result<Entry>>> PosixFileSystem::ListDir(const std::string& r
                                                             const std::string& rel) {
   std::string abs = JoinPath(root, rel);
   // As opendir: a directory reached through a followed symlink is listed too.
-  UniqueFd fd(::open(abs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd.valid()) return FailErrno("opendir " + abs);
-  int list_fd = ::dup(fd.get());
-  if (list_fd < 0) return FailErrno("dup");
-  DIR* d = ::fdopendir(list_fd);
+  int fd = ::open(abs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return FailErrno("opendir " + abs);
+  DirPtr d(::fdopendir(fd), ::closedir);
   if (!d) {
-    ::close(list_fd);
+    ::close(fd);
     return FailErrno("fdopendir " + abs);
   }
-  auto names = NamesIn(d, abs);
+  auto names = NamesIn(d.get(), abs);
   if (!names) return std::unexpected(names.error());
   std::vector<Result<Entry>> out;
   out.reserve(names->size());
   for (const std::string& name : *names) {
-    std::string child_abs = abs + "/" + name;
-    std::string child_rel = rel.empty() ? name : rel + "/" + name;
     // Nothing longer than the system takes by name is described: it could not be sent.
-    if (child_abs.size() >= PATH_MAX) {
-      out.push_back(Fail("lstat " + child_abs + ": File name too long", ENAMETOOLONG));
+    if (abs.size() + 1 + name.size() >= PATH_MAX) {
+      out.push_back(Fail("lstat " + abs + "/" + name + ": File name too long", ENAMETOOLONG));
       continue;
     }
-    auto e = StatAt(fd.get(), name.c_str(), child_rel, child_abs);
+    auto e = StatAt(::dirfd(d.get()), name.c_str(), rel.empty() ? name : rel + "/" + name, abs);
     if (!e && e.error().code == ENOENT) continue;
     out.push_back(std::move(e));
   }
@@ -188,9 +192,9 @@ Result<std::vector<Result<Entry>>> PosixFileSystem::ListDir(const std::string& r
 }
 
 Result<std::vector<std::string>> PosixFileSystem::ReadDir(const std::string& dir) {
-  DIR* d = ::opendir(dir.c_str());
+  DirPtr d(::opendir(dir.c_str()), ::closedir);
   if (!d) return FailErrno("opendir " + dir);
-  return NamesIn(d, dir);
+  return NamesIn(d.get(), dir);
 }
 
 Result<ContentHash> PosixFileSystem::Hash(const std::string& root, const std::string& rel) {
@@ -211,8 +215,9 @@ Result<ContentHash> PosixFileSystem::Hash(const std::string& root, const std::st
 }
 
 Result<Listing> ScanTree(FileSystem& fs, const std::string& root, const Filter& filter,
-                         bool one_file_system) {
+                         bool one_file_system, size_t expect) {
   Listing out;
+  out.reserve(expect);
   auto top = fs.Stat(root, "");
   if (!top) return std::unexpected(top.error());
   if (top->type != FileType::kDir) return Fail(root + ": not a directory", ENOTDIR);

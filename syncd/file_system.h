@@ -61,10 +61,11 @@ class PosixFileSystem : public FileSystem {
   Result<std::vector<Result<Entry>>> ListDir(const std::string& root, const std::string& rel) override;
 
  private:
-  Result<Entry> WithXattrs(Entry e, const std::string& abs, XattrLookup lookup);
-  // Stat of `name` in the directory `dirfd` (AT_FDCWD with an absolute name), described as
-  // `rel`; `abs` names it in messages and for the extended attributes.
-  Result<Entry> StatAt(int dirfd, const char* name, const std::string& rel, const std::string& abs);
+  Result<void> AddXattrs(Entry& e, const std::string& abs, XattrLookup lookup);
+  // Stat of `name` in the directory `dirfd`, whose path is `dir` (AT_FDCWD with an absolute
+  // name and an empty `dir`), described as `rel`. The whole path is made only when needed:
+  // for messages and for the extended attributes.
+  Result<Entry> StatAt(int dirfd, const char* name, std::string rel, std::string_view dir);
 
   FollowLinks follow_;
   XattrScope xattrs_;
@@ -75,10 +76,12 @@ class PosixFileSystem : public FileSystem {
 // itself first (path ""). Entries that vanish during the walk are skipped. With
 // `one_file_system` (rsync -x), a directory on another filesystem is listed, not entered. A
 // directory reached a second time (a followed symlink that loops back) is listed, not entered.
+// `expect`: about how many entries there are, if known (the listing is made that large at
+// once: growing a large one costs a fifth of the scan).
 Result<Listing> ScanTree(FileSystem& fs, const std::string& root, const Filter& filter,
-                         bool one_file_system = false);
+                         bool one_file_system = false, size_t expect = 0);
 
 // Converts an lstat result into an Entry, with names resolved through `names`.
-Entry EntryFromStat(const std::string& rel, const struct stat& st, NameCache& names);
+Entry EntryFromStat(std::string rel, const struct stat& st, NameCache& names);
 
 }  // namespace syncd

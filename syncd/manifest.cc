@@ -93,41 +93,47 @@ class Reader {
     return v;
   }
   std::string Str() {
+    std::string s;
+    Str(s);
+    return s;
+  }
+  void Str(std::string& s) {
     uint32_t n = Get<uint32_t>();
     if (!ok_ || in_.size() < n) {
       ok_ = false;
-      return {};
+      s.clear();
+      return;
     }
-    std::string s(in_.substr(0, n));
+    s.assign(in_.substr(0, n));
     in_.remove_prefix(n);
-    return s;
   }
-  Entry EntryFields() {
-    Entry e;
-    e.path = Str();
+  // Into `e`, whose strings keep their buffers from one record to the next.
+  void EntryFields(Entry& e) {
+    Str(e.path);
     e.type = static_cast<FileType>(Get<uint8_t>());
     e.size = Get<uint64_t>();
     e.meta.mode = Get<uint32_t>();
     e.meta.uid = Get<uint32_t>();
     e.meta.gid = Get<uint32_t>();
-    e.meta.user = Str();
-    e.meta.group = Str();
+    Str(e.meta.user);
+    Str(e.meta.group);
     e.meta.mtime_sec = Get<int64_t>();
     e.meta.mtime_nsec = Get<uint32_t>();
     uint32_t xattrs = Get<uint32_t>();
+    e.meta.xattrs.clear();
     for (uint32_t i = 0; ok_ && i < xattrs; ++i) {
       std::string name = Str();
       e.meta.xattrs.emplace_back(std::move(name), Str());
     }
-    e.link_target = Str();
+    Str(e.link_target);
     e.rdev = Get<uint64_t>();
+    e.hash.reset();
     if (Get<uint8_t>() == 1) {
       ContentHash h;
       h.high = Get<uint64_t>();
       h.low = Get<uint64_t>();
       e.hash = h;
     }
-    return e;
   }
   Lineage LineageFields() {
     Lineage out;
@@ -172,13 +178,11 @@ Result<void> WriteAll(int fd, const std::string& data, const std::string& path) 
   return {};
 }
 
-// Removes what is beneath `path`, and `path` itself with `self`.
-void EraseSubtree(std::map<std::string, Entry>& entries, const std::string& path, bool self) {
-  if (self) entries.erase(path);
-  std::string prefix = path.empty() ? "" : path + "/";
-  auto it = entries.lower_bound(prefix);
-  if (path.empty() && it != entries.end() && it->first.empty()) ++it;
-  while (it != entries.end() && it->first.compare(0, prefix.size(), prefix) == 0) it = entries.erase(it);
+// Records `e` on the standby: it replaces what was at its path, and, unless it is a directory,
+// what was beneath it.
+void Apply(PeerMap& entries, const Entry& e) {
+  if (e.type != FileType::kDir) entries.EraseBeneath(e.path);
+  entries.Set(e);
 }
 
 }  // namespace
@@ -255,8 +259,11 @@ Result<std::optional<Manifest::Contents>> Manifest::Load(const StateDir& dir, co
   Contents out;
   bool stamped = false, named = false;
   // What the records since the last stamp did; applied when the next stamp completes them.
+  // The snapshot's records (before the first stamp) go straight into the map, in path order:
+  // without its stamp the whole file is refused anyway.
   std::vector<Entry> pending;
   std::vector<std::string> pending_removed;
+  Entry e;
   while (!r.empty()) {
     uint32_t len = r.Get<uint32_t>();
     std::string_view body = r.Take(len);
@@ -267,18 +274,20 @@ Result<std::optional<Manifest::Contents>> Manifest::Load(const StateDir& dir, co
       if (rec.Str() != tree) return Fail(path + ": the manifest of another tree");
       named = true;
     } else if (kind == kEntry) {
-      pending.push_back(rec.EntryFields());
+      rec.EntryFields(e);
+      if (!rec.ok()) return Fail(path + ": damaged record");
+      if (stamped) pending.push_back(e);
+      else Apply(out.entries, e);
     } else if (kind == kRemoved) {
-      pending_removed.push_back(rec.Str());
+      std::string removed = rec.Str();
+      if (!rec.ok()) return Fail(path + ": damaged record");
+      if (stamped) pending_removed.push_back(std::move(removed));
+      else out.entries.EraseSubtree(removed);
     } else if (kind == kStamp) {
       Lineage lineage = rec.LineageFields();
       if (!rec.ok()) break;
-      for (const std::string& p : pending_removed) EraseSubtree(out.entries, p, true);
-      for (Entry& e : pending) {
-        if (e.type != FileType::kDir) EraseSubtree(out.entries, e.path, false);
-        std::string key = e.path;
-        out.entries[key] = std::move(e);
-      }
+      for (const std::string& p : pending_removed) out.entries.EraseSubtree(p);
+      for (const Entry& p : pending) Apply(out.entries, p);
       pending.clear();
       pending_removed.clear();
       out.lineage = std::move(lineage);

@@ -12,7 +12,6 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,7 +28,7 @@ class Manifest {
  public:
   struct Contents {
     Lineage lineage;  // What the standby's tree held when the last stamp was written.
-    std::map<std::string, Entry> entries;
+    PeerMap entries;
   };
   // The manifest of `tree`, if there is one.
   static Result<std::optional<Contents>> Load(const StateDir& dir, const std::string& tree);

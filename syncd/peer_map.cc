@@ -6,13 +6,19 @@
 namespace syncd {
 
 PeerMap::PeerMap(Listing&& listing) {
-  std::stable_sort(listing.begin(), listing.end(),
-                   [](const Entry& a, const Entry& b) { return a.path < b.path; });
+  // Sorted by path through an index (an Entry is large to move); a listing in path order
+  // already (a manifest's, or a sorted walk) is taken as it comes.
+  auto by_path = [&](uint32_t a, uint32_t b) { return listing[a].path < listing[b].path; };
+  std::vector<uint32_t> order(listing.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  if (!std::is_sorted(order.begin(), order.end(), by_path))
+    std::stable_sort(order.begin(), order.end(), by_path);
   base_.reserve(listing.size());
   size_t bytes = 0;
   for (const Entry& e : listing) bytes += e.path.size();
   paths_.reserve(bytes);
-  for (Entry& e : listing) {
+  for (uint32_t i : order) {
+    Entry& e = listing[i];
     Record r;
     Store(r, e.path, e);
     if (!base_.empty() && PathOf(base_.back()) == e.path)
@@ -79,8 +85,10 @@ void PeerMap::MaybeCompact() {
 }
 
 uint32_t PeerMap::Intern(const std::string& name) {
+  if (names_[last_name_] == name) return last_name_;  // Most entries share their owner.
   auto [it, added] = name_index_.emplace(name, static_cast<uint32_t>(names_.size()));
   if (added) names_.push_back(name);
+  last_name_ = it->second;
   return it->second;
 }
 
@@ -146,6 +154,14 @@ std::optional<FileType> PeerMap::TypeOf(const std::string& path) const {
 }
 
 void PeerMap::Set(const Entry& entry) {
+  // Past the end of the array, with nothing added beside it: it grows in order (a manifest's
+  // snapshot is read this way).
+  if (added_.empty() && (base_.empty() || PathOf(base_.back()) < entry.path)) {
+    Record r;
+    Store(r, entry.path, entry);
+    Append(base_, paths_, entry.path, r);
+    return;
+  }
   if (size_t i = BaseIndex(entry.path); i != base_.size()) {
     if (base_[i].r.flags & kErased) --dead_;
     Store(base_[i].r, entry.path, entry);  // Clears kErased with the other flags.
@@ -188,6 +204,13 @@ void PeerMap::Erase(const std::string& path) {
   base_[i].r.flags = kErased;
   ++dead_;
   MaybeCompact();
+}
+
+void PeerMap::EraseBeneath(const std::string& path) {
+  if (added_.empty() && (base_.empty() || PathOf(base_.back()) < path)) return;  // Nothing is.
+  std::vector<std::string> doomed;
+  Walk(path, false, [&](const std::string& p, const Record&) { doomed.push_back(p); });
+  for (const std::string& p : doomed) Erase(p);
 }
 
 void PeerMap::EraseSubtree(const std::string& path) {

@@ -48,8 +48,9 @@ class PeerMap {
   // Directory metadata that must be compared afresh.
   void ForgetDirTime(const std::string& dir);
   void Erase(const std::string& path);
-  // `path` and everything beneath it.
+  // `path` and everything beneath it; or only what is beneath it.
   void EraseSubtree(const std::string& path);
+  void EraseBeneath(const std::string& path);
   // Takes `path` and everything beneath it out of the map, in path order.
   std::vector<Entry> TakeSubtree(const std::string& path);
 
@@ -108,6 +109,7 @@ class PeerMap {
   std::unordered_map<std::string, Extra> extras_;
   std::vector<std::string> names_{""};
   std::unordered_map<std::string, uint32_t> name_index_{{"", 0}};
+  uint32_t last_name_ = 0;  // The name interned last.
 };
 
 }  // namespace syncd

@@ -47,20 +47,24 @@ void SyncRunner::OnConnected(Result<void> result) {
 
 void SyncRunner::OnListed(Result<Listing> listing) {
   if (!listing) return ConnectionLost(listing.error());
+  Compare(PeerMap(std::move(*listing)));
+}
+
+void SyncRunner::Compare(PeerMap peer_map) {
   // Everything pending is covered by the full comparison, which is as old as it.
   auto now = Clock::now();
   TimePoint oldest = OldestUnacked().value_or(now);
   std::optional<Result<Listing>> scanned = TakePrescan();
   batcher_.Take(now + std::chrono::hours(24 * 365));
   need_rescan_ = false;
-  Listing peer = std::move(*listing);
   if (!config_.init && !live_) {
     // init = false: the peer is taken as it is; only later changes are sent.
-    auto ignored = planner_.PlanReconcile(peer, std::move(scanned));
+    auto ignored = planner_.PlanReconcile(std::move(peer_map), std::move(scanned));
     (void)ignored;
     return Reconciled();
   }
-  auto batch = planner_.PlanReconcile(peer, std::move(scanned));
+  auto batch = planner_.PlanReconcile(std::move(peer_map), std::move(scanned));
+  const PeerMap& peer = planner_.peer();  // As compared with: what the batch changes is not in it.
   Planned();
   stamp_replace_ = true;  // Once durable, the standby holds a copy of this tree.
   if (!batch) {
@@ -74,8 +78,8 @@ void SyncRunner::OnListed(Result<Listing> listing) {
   // A source that is empty while the peer is not is most likely not mounted (a mounted
   // filesystem has at least lost+found): wiping the standby from it would be the worst thing
   // syncd could do. The deletes are held back, loudly; what the source has still goes.
-  if (SourceIsEmpty() && std::any_of(peer.begin(), peer.end(),
-                                     [](const Entry& e) { return !e.path.empty(); })) {
+  size_t peer_entries = peer.size() - (peer.Contains("") ? 1 : 0);  // Beside its root.
+  if (SourceIsEmpty() && peer_entries > 0) {
     size_t held = static_cast<size_t>(std::count_if(
         batch->ops.begin(), batch->ops.end(), [](const Op& op) { return op.kind == OpKind::kDelete; }));
     if (held > 0) {
@@ -83,7 +87,7 @@ void SyncRunner::OnListed(Result<Listing> listing) {
       LogError("{}: source {} is empty but {} holds {} entries: not deleting them (is the "
                "source's filesystem mounted?). If the source is meant to be empty, delete them "
                "on the standby by hand",
-               config_.name, config_.source, replica_->Describe(), peer.size() - 1);
+               config_.name, config_.source, replica_->Describe(), peer_entries);
     }
   }
   ReconcileWork work{batch->ops.size(), 0, operations_, bytes_, now};
@@ -95,15 +99,15 @@ void SyncRunner::OnListed(Result<Listing> listing) {
   // Large files whose directory the peer already has go by the large-file lane at once, so
   // the peer writes small files and large ones side by side; the rest wait for the batch that
   // makes their directories.
-  std::unordered_set<std::string> peer_dirs{""};
-  for (const Entry& e : peer)
-    if (e.type == FileType::kDir) peer_dirs.insert(e.path);
+  auto peer_has_dir = [&](const std::string& dir) {
+    return dir.empty() || peer.TypeOf(dir) == FileType::kDir;
+  };
   // The rest stays in the batch, compacted in place (it holds an operation per file of the
   // tree: no second list of them).
   std::vector<Op>& ops = batch->ops;
   size_t kept = 0;
   for (size_t i = 0; i < ops.size(); ++i) {
-    if (LargeLane::Takes(ops[i]) && peer_dirs.contains(ParentOf(ops[i].entry.path))) {
+    if (LargeLane::Takes(ops[i]) && peer_has_dir(ParentOf(ops[i].entry.path))) {
       lane_.Enqueue(std::move(ops[i]), oldest, events_handled_);
     } else {
       if (kept != i) ops[kept] = std::move(ops[i]);

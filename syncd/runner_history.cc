@@ -7,6 +7,7 @@
 
 #include <climits>
 #include <cstdlib>
+#include <future>
 #include <unordered_set>
 
 #include "syncd/log.h"
@@ -53,11 +54,9 @@ void SyncRunner::BeginHistory() {
   history_ = std::move(*h);
   LogDebug("Transport", "{}: {} begins", config_.name, history_->current().Describe());
   if (!config_.init) return;
-  auto m = Manifest::Load(history_->state(), tree_);
-  if (!m)
-    LogWarn("{}: {}; the standby will be listed", config_.name, m.error().message);
-  else if (*m)
-    resume_ = std::move(**m);
+  resume_ = std::async(std::launch::async, [state = history_->state(), tree = tree_] {
+    return Manifest::Load(state, tree);
+  });
 }
 
 void SyncRunner::RecordManifest(const ChangeBatch& batch, const std::vector<OpFailure>& failures) {
@@ -129,24 +128,24 @@ void SyncRunner::OnHistory(Result<PeerHistory> peer) {
   }
   if (!history_) return list();
   peer_lineage_ = peer->lineage;
-  if (resume_) {
+  if (resume_.valid()) {
     // A restart of this node's syncd: the standby holds what the manifest says if its lineage
     // is the one the manifest records. The local tree is scanned and compared with that.
-    auto resume = std::move(*resume_);
-    resume_.reset();
-    if (peer->state == PeerHistory::State::kPresent && SameLineage(peer->lineage, resume.lineage)) {
-      LogInfo("{}: the standby holds what this node last recorded ({} entries): comparing with "
-              "that, without listing it",
-              config_.name, resume.entries.size());
-      Listing listing;
-      listing.reserve(resume.entries.size());
-      for (auto& [path, entry] : resume.entries) listing.push_back(std::move(entry));
-      resume.entries.clear();
-      phase_ = Phase::kReconciling;
-      return OnListed(std::move(listing));
+    auto loaded = resume_.get();
+    if (!loaded) {
+      LogWarn("{}: {}; the standby will be listed", config_.name, loaded.error().message);
+    } else if (*loaded) {
+      Manifest::Contents& resume = **loaded;
+      if (peer->state == PeerHistory::State::kPresent && SameLineage(peer->lineage, resume.lineage)) {
+        LogInfo("{}: the standby holds what this node last recorded ({} entries): comparing "
+                "with that, without listing it",
+                config_.name, resume.entries.size());
+        phase_ = Phase::kReconciling;
+        return Compare(std::move(resume.entries));
+      }
+      LogInfo("{}: the standby's history is not the one this node last recorded: listing it",
+              config_.name);
     }
-    LogInfo("{}: the standby's history is not the one this node last recorded: listing it",
-            config_.name);
   }
   Judgement j = JudgeHistory(history_->lineage(), history_->node_id(), *peer, config_.divergence_limit_s);
   if (!j.no_history.empty())
@@ -239,7 +238,7 @@ void SyncRunner::AdoptNext(std::shared_ptr<Listing> peer, std::shared_ptr<std::v
     SaveHistory();
     LogWarn("{}: adopted the standby's newer entries; comparing", config_.name);
     phase_ = Phase::kReconciling;
-    return OnListed(std::move(*peer));
+    return Compare(PeerMap(std::move(*peer)));
   }
   const Entry& e = (*peer)[(*todo)[at]];
   replica_->Fetch(e, config_.source, life_.Guard([this, peer, todo, at](Result<void> r) {

@@ -277,9 +277,13 @@ Result<ChangeBatch> SyncPlanner::PlanReconcile(Listing peer, std::optional<Resul
   return Reconcile(PeerMap(std::move(peer)), std::move(scanned));
 }
 
-Result<Listing> SyncPlanner::ScanSource(FileSystem& base) const {
+Result<ChangeBatch> SyncPlanner::PlanReconcile(PeerMap peer, std::optional<Result<Listing>> scanned) {
+  return Reconcile(std::move(peer), std::move(scanned));
+}
+
+Result<Listing> SyncPlanner::ScanSource(FileSystem& base, size_t expect) const {
   SourceView view(base, MappingFor(config_));
-  return ScanTree(view, config_.source, filter_, config_.rsync.one_file_system);
+  return ScanTree(view, config_.source, filter_, config_.rsync.one_file_system, expect);
 }
 
 Result<ChangeBatch> SyncPlanner::PlanRescan() { return Reconcile(peer_); }
@@ -287,7 +291,7 @@ Result<ChangeBatch> SyncPlanner::PlanRescan() { return Reconcile(peer_); }
 Result<ChangeBatch> SyncPlanner::Reconcile(PeerMap peer, std::optional<Result<Listing>> scanned) {
   peer_ = std::move(peer);
   auto local = scanned ? std::move(*scanned)
-                       : ScanTree(fs_, config_.source, filter_, config_.rsync.one_file_system);
+                       : ScanTree(fs_, config_.source, filter_, config_.rsync.one_file_system, peer_.size());
   if (!local) return std::unexpected(local.error());
   links_.clear();
   for (const Entry& e : *local) {

@@ -31,9 +31,10 @@ class SyncPlanner {
   // source no longer has when `delete` allows it at startup, never what the filter excludes.
   // `scanned`: the source as scanned beforehand through ScanSource(), instead of a scan now.
   Result<ChangeBatch> PlanReconcile(Listing peer, std::optional<Result<Listing>> scanned = std::nullopt);
+  Result<ChangeBatch> PlanReconcile(PeerMap peer, std::optional<Result<Listing>> scanned);
   // The scan a comparison makes, through `base` (another thread's file system: this one keeps
-  // no state the planner uses meanwhile).
-  Result<Listing> ScanSource(FileSystem& base) const;
+  // no state the planner uses meanwhile), of about `expect` entries if that is known.
+  Result<Listing> ScanSource(FileSystem& base, size_t expect) const;
   // Same comparison against the planner's current knowledge of the peer (after an overflow).
   Result<ChangeBatch> PlanRescan();
 

@@ -64,6 +64,8 @@ std::unique_ptr<Watcher> SyncRunner::MakeWatcher() {
 }
 
 void SyncRunner::Start() {
+  // The history first: the manifest it finds is read while the tree is watched.
+  BeginHistory();
   // Watches first, then the reconcile: nothing changed during the scan can be missed.
   watcher_ = MakeWatcher();
   if (auto r = watcher_->Start([this](const FsEvent& e) { OnEvent(e); }); !r) {
@@ -79,13 +81,12 @@ void SyncRunner::Start() {
   }
   if (!seams_.fs) {
     events_at_prescan_ = events_handled_;
-    prescan_ = std::async(std::launch::async, [this] {
+    prescan_ = std::async(std::launch::async, [this, expect = watcher_->entries_seen()] {
       PosixFileSystem fs(config_.Follow(), config_.Xattrs());
-      return planner_.ScanSource(fs);
+      return planner_.ScanSource(fs, expect);
     });
   }
   replica_->OnLost([this](const Error& e) { ConnectionLost(e); });
-  BeginHistory();
   Connect();
 }
 

@@ -96,6 +96,8 @@ class SyncRunner : public SyncEngine {
   void Connect();
   void OnConnected(Result<void> result);
   void OnListed(Result<Listing> listing);
+  // The first comparison with what the standby holds (listed, or known from the manifest).
+  void Compare(PeerMap peer);
   // Generations (runner_history.cc): the standby's history at each connection, the verdict,
   // the operator's resolution, and the stamps on batches.
   void BeginHistory();
@@ -192,9 +194,9 @@ class SyncRunner : public SyncEngine {
   std::string tree_;            // The source, resolved: the name of its history.
   Lineage peer_lineage_;        // What the standby's tree holds, by the stamps it made durable.
   std::optional<Manifest> manifest_;
-  // The manifest found at start: the standby's listing for the first comparison, if the
-  // standby's lineage is the one it records.
-  std::optional<Manifest::Contents> resume_;
+  // The manifest found at start, read on a thread of its own while the tree is watched: the
+  // standby's listing for the first comparison, if the standby's lineage is the one it records.
+  std::future<Result<std::optional<Manifest::Contents>>> resume_;
 
   // For the status files.
   size_t in_flight_ops_ = 0;

@@ -360,6 +360,9 @@ Result<void> InotifyWatcher::WatchTree(const std::string& top, bool report) {
     while (dirent* ent = ::readdir(d.get())) {
       std::string_view name = ent->d_name;
       if (name == "." || name == "..") continue;
+      ++entries_seen_;
+      // Only directories matter to a silent walk: a file of known type is not looked at.
+      if (!report && ent->d_type != DT_DIR && ent->d_type != DT_UNKNOWN) continue;
       std::string child = Child(rel, name);
       bool is_dir = ent->d_type == DT_DIR;
       if (ent->d_type == DT_UNKNOWN) {

@@ -54,6 +54,8 @@ class Watcher {
   virtual uint64_t events_read() const = 0;
   // Directories watched now.
   virtual size_t watch_count() const = 0;
+  // Entries of the tree seen by the walks that set the watches: about the tree's size.
+  virtual uint64_t entries_seen() const { return 0; }
 };
 
 class InotifyWatcher : public Watcher {
@@ -71,6 +73,7 @@ class InotifyWatcher : public Watcher {
   size_t watch_count() const override { return paths_.size(); }
   // Directories listed so far (at startup, for new directories, after an overflow).
   uint64_t dirs_listed() const { return dirs_listed_; }
+  uint64_t entries_seen() const override { return entries_seen_; }
 
  private:
   static void OnPoll(uv_poll_t* handle, int status, int events) noexcept;
@@ -112,6 +115,7 @@ class InotifyWatcher : public Watcher {
   int root_wd_ = -1;
   uint64_t events_read_ = 0;
   uint64_t dirs_listed_ = 0;
+  uint64_t entries_seen_ = 0;
   struct MoveHalf {
     std::string path;
     bool is_dir;

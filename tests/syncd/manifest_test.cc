@@ -67,11 +67,11 @@ TEST_F(ManifestTest, ASnapshotAndItsJournalReadBackAsTheStandbyHoldsThem) {
   ASSERT_TRUE(got);
   EXPECT_TRUE(SameLineage(got->lineage, Stamped(12)));
   std::vector<std::string> paths;
-  for (const auto& [p, e] : got->entries) paths.push_back(p);
+  got->entries.ForEachPath([&](const std::string& p, FileType) { paths.push_back(p); });
   EXPECT_EQ(paths, (std::vector<std::string>{"", "d", "d-x", "e", "e/x"}));
-  EXPECT_EQ(got->entries["d"].type, FileType::kFile);
-  EXPECT_EQ(got->entries["d-x"].meta.mtime_sec, 99);
-  EXPECT_EQ(got->entries["e"].meta.user, "www-data");
+  EXPECT_EQ(got->entries.TypeOf("d"), FileType::kFile);
+  EXPECT_EQ(got->entries.Find("d-x")->meta.mtime_sec, 99);
+  EXPECT_EQ(got->entries.Find("e")->meta.user, "www-data");
 }
 
 TEST_F(ManifestTest, AJournalCutShortEndsAtItsLastStamp) {
@@ -87,8 +87,8 @@ TEST_F(ManifestTest, AJournalCutShortEndsAtItsLastStamp) {
   auto got = Load();
   ASSERT_TRUE(got);
   EXPECT_TRUE(SameLineage(got->lineage, Stamped(2)));
-  EXPECT_TRUE(got->entries.contains("a"));
-  EXPECT_FALSE(got->entries.contains("b"));  // Its batch's stamp never made it.
+  EXPECT_TRUE(got->entries.Contains("a"));
+  EXPECT_FALSE(got->entries.Contains("b"));  // Its batch's stamp never made it.
 }
 
 TEST_F(ManifestTest, AnotherTreesOrAGarbledFileIsAnError) {

@@ -106,7 +106,7 @@ TEST(PeerMapTest, AgreesWithAnOrderedMapThroughSetsErasesAndMerges) {
   PeerMap m{Listing(first)};
   for (int step = 0; step < 3000; ++step) {
     std::string path = pick_path();
-    switch (random() % 6) {
+    switch (random() % 7) {
       case 0:
       case 1: {
         Entry e = Make(path, FileType::kFile);
@@ -129,6 +129,11 @@ TEST(PeerMapTest, AgreesWithAnOrderedMapThroughSetsErasesAndMerges) {
       case 4:
         if (step % 50 == 0) m.Compact();
         break;
+      case 5:
+        m.EraseBeneath(path);
+        for (auto it = model.lower_bound(path + "/"); it != model.end() && it->first.starts_with(path + "/");)
+          it = model.erase(it);
+        break;
       default: {
         std::vector<std::string> beneath, expected;
         m.ForEachBeneath(path, [&](const std::string& p, FileType) { beneath.push_back(p); });
@@ -149,6 +154,28 @@ TEST(PeerMapTest, AgreesWithAnOrderedMapThroughSetsErasesAndMerges) {
   EXPECT_EQ(Paths(m), expected);
   m.Compact();
   EXPECT_EQ(Paths(m), expected);
+}
+
+// A manifest is read into the map in path order (byte order: "a-b" before "a/x"); a listing
+// comes in any order, a path in it possibly twice.
+TEST(PeerMapTest, EntriesArriveInOrderOrNotAndTheLaterOfTwoHolds) {
+  PeerMap in_order;
+  for (const char* p : {"", "a", "a-b", "a/x", "a/y", "b"}) in_order.Set(Make(p, FileType::kFile));
+  in_order.EraseBeneath("b");  // Nothing beneath the last path: nothing to do.
+  in_order.Erase("b");
+  in_order.Set(Make("c", FileType::kFile));  // After an erased last record.
+  in_order.Set(Make("a/w", FileType::kFile));  // Before the end: beside the array.
+  in_order.EraseBeneath("a");
+  EXPECT_EQ(Paths(in_order), (std::vector<std::string>{"", "a", "a-b", "c"}));
+
+  Entry first = Make("d/f", FileType::kFile), second = Make("d/f", FileType::kFile);
+  first.size = 1;
+  second.size = 2;
+  PeerMap listed(Listing{Make("", FileType::kDir), Make("d", FileType::kDir), first,
+                         Make("c", FileType::kFile), second, Make("d-e", FileType::kFile)});
+  EXPECT_EQ(Paths(listed), (std::vector<std::string>{"", "c", "d", "d-e", "d/f"}));
+  EXPECT_EQ(listed.Find("d/f")->size, 2u);
+  EXPECT_EQ(listed.size(), 5u);
 }
 
 // Enough paths that the map merges on its own, as it does on a large tree's first copy.
