@@ -25,7 +25,12 @@ int main(int argc, char** argv) {
   using namespace syncd;
   // Blocks of 1 MiB and more (a large tree's sorted arrays) get their own mappings, given back
   // when freed, rather than a place in the heap that pins whatever was allocated above them.
+  // The heap's free top is kept up to 64 MiB: by default it went back to the system at each
+  // free of a transfer's buffers, which were then faulted in again page by page, on both
+  // nodes; that cost four times the copying itself on a first copy of large files. A sync
+  // gives its heap back once its comparison is done (malloc_trim).
   ::mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 64 << 20);
   auto options = ParseCommandLine(argc, argv);
   if (!options) {
     std::fprintf(stderr, "syncd: %s\nTry 'syncd --help'.\n", options.error().message.c_str());

@@ -302,12 +302,13 @@ Result<ChangeBatch> SyncPlanner::Reconcile(PeerMap peer, std::optional<Result<Li
   }
   // With prune_empty_dirs, a directory goes over only if something that is not a directory
   // lies beneath it (rsync -m).
-  std::unordered_set<std::string> nonempty;
+  // The sets below hold views of the scan's paths, which outlive them.
+  std::unordered_set<std::string_view> nonempty;
   if (config_.rsync.prune_empty_dirs) {
     for (const Entry& e : *local) {
       if (e.type == FileType::kDir) continue;
-      for (std::string p = ParentOf(e.path); !p.empty() && nonempty.insert(p).second;
-           p = ParentOf(p)) {
+      for (std::string_view p = ParentView(e.path); !p.empty() && nonempty.insert(p).second;
+           p = ParentView(p)) {
       }
     }
   }
@@ -316,8 +317,8 @@ Result<ChangeBatch> SyncPlanner::Reconcile(PeerMap peer, std::optional<Result<Li
   reconciling_ = true;
   // What goes over, for the deletions: needed only if the peer holds more than its root.
   bool deletes = config_.DeletesAtStartup() && peer_.size() > 1;
-  std::unordered_set<std::string> present;
-  std::unordered_set<std::string> present_dirs;  // Directories that go over.
+  std::unordered_set<std::string_view> present;
+  std::unordered_set<std::string_view> present_dirs;  // Directories that go over.
   for (const Entry& e : *local) {
     if (e.type == FileType::kDir && !e.path.empty() && config_.rsync.prune_empty_dirs &&
         !nonempty.contains(e.path))
@@ -332,7 +333,7 @@ Result<ChangeBatch> SyncPlanner::Reconcile(PeerMap peer, std::optional<Result<Li
     // out: it keeps the protected entries, and the directories that hold them.
     std::vector<std::pair<std::string, FileType>> gone;
     peer_.ForEachPath([&](const std::string& path, FileType type) {
-      if (path.empty() || present.contains(path) || !present_dirs.contains(ParentOf(path))) return;
+      if (path.empty() || present.contains(path) || !present_dirs.contains(ParentView(path))) return;
       if (filter_.Protected(path, type == FileType::kDir)) return;
       gone.emplace_back(path, type);
     });
