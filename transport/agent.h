@@ -5,6 +5,7 @@
 // acknowledged batch survives a crash. Malformed input gets a FATAL reply, never a crash.
 #pragma once
 
+#include <sys/stat.h>
 #include <xxhash.h>
 #include <zstd.h>
 
@@ -56,6 +57,7 @@ class Agent {
     std::string name;
     std::string temp;
     UniqueFd fd;
+    std::optional<struct stat> created;  // The temporary file as made, when its metadata matters.
     uint64_t size = 0;
     uint64_t written = 0;
     uint64_t flushed = 0;  // Bytes whose writeback has been started.

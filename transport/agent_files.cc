@@ -42,9 +42,16 @@ bool Agent::OnPutBegin(Decoder& d, bool patch) {
     // Without kept permissions, as rsync --no-perms: a new file gets the source's permission
     // bits less the umask (or the directory's default ACL, which the kernel applies at
     // creation), without set-id bits; a file that replaces one keeps the old file's mode.
-    mode_t mode = policy_.perms ? 0600 : (p.meta.mode & 0777);
+    // With them, it is made with those bits too, and what the umask or an ACL took away is
+    // set once its data is in (ApplyMetaFd compares with how it was made: an owner, group or
+    // mode already right costs no call, each of which is a journal transaction).
+    mode_t mode = p.meta.mode & 0777;
     p.fd.Reset(::openat(p.dir->get(), p.temp.c_str(),
                         O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
+    struct stat made;
+    if (p.fd.valid() && (policy_.perms || policy_.owner || policy_.group) &&
+        ::fstat(p.fd.get(), &made) == 0)
+      p.created = made;
     if (!p.fd.valid()) {
       p.error = Error::FromErrno("create temporary file for " + p.path);
     } else if (!policy_.perms) {
@@ -229,7 +236,8 @@ bool Agent::OnPutEnd(Decoder& d) {
       error = Error{"content hash mismatch; the file was not replaced", EIO};
   }
   if (!error) {
-    if (auto r = target_->ApplyMetaFd(p.fd.get(), p.meta, policy_); !r) error = r.error();
+    if (auto r = target_->ApplyMetaFd(p.fd.get(), p.meta, policy_, p.created ? &*p.created : nullptr); !r)
+      error = r.error();
   }
   if (error) {
     Failed(seq, *error, p.path);

@@ -3,6 +3,8 @@
 // so `..`, absolute paths and symlinked parents can never reach outside it.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <functional>
 #include <string>
 #include <unordered_map>
@@ -49,8 +51,10 @@ class TargetDir {
   // following a symlink at `name`. Owner and group are matched by name, numbers as fallback.
   Result<void> ApplyMeta(int dir_fd, const std::string& name, const Meta& meta,
                          const MetaPolicy& policy, bool skip_times = false);
-  // Same on an open regular file.
-  Result<void> ApplyMetaFd(int fd, const Meta& meta, const MetaPolicy& policy);
+  // Same on an open regular file. `now`, if known, is the file's state: what it already has
+  // is not set again.
+  Result<void> ApplyMetaFd(int fd, const Meta& meta, const MetaPolicy& policy,
+                           const struct stat* now = nullptr);
 
   // What a removal left in place because the filter protects it.
   struct Kept {

@@ -742,6 +742,52 @@ TEST_F(AgentTest, WithoutKeptPermissionsModesFollowTheUmaskAndExistingFiles) {
   EXPECT_EQ(Read(target + "/existing"), "new content");
 }
 
+// With kept permissions and owners, a file ends with the source's mode and owner whatever the
+// agent's umask took from it at creation, and whether or not it was made with them already.
+TEST_F(AgentTest, KeptModesAndOwnersHoldWhateverTheUmaskAndTheCreator) {
+  std::string target = base_ + "/perms";
+  mode_t saved = ::umask(077);
+  Agent agent;
+  HandleFrame(agent, Encoder(MsgType::kHello).U32(kMagic).U16(kProtocolVersion).U64(0).Finish());
+  HandleFrame(agent, Encoder(MsgType::kOpen).U64(1).Str(target)
+                         .U32(kKeepPerms | kKeepTimes | kKeepOwner | kKeepGroup).Finish());
+  auto put = [&](uint64_t seq, const std::string& path, uint32_t mode, uint32_t id) {
+    Meta meta;
+    meta.mode = mode;
+    meta.uid = id;
+    meta.gid = id;
+    std::string content = "content";
+    XXH128_hash_t hash = XXH3_128bits(content.data(), content.size());
+    HandleFrame(agent, Encoder(MsgType::kPutBegin).U64(seq).Str(path).U64(content.size()).MetaField(meta).Finish());
+    HandleFrame(agent, Encoder(MsgType::kPutData).U64(seq).Raw(content).Finish());
+    HandleFrame(agent, Encoder(MsgType::kPutEnd).U64(seq).U8(kPutComplete).U64(hash.high64).U64(hash.low64).Finish());
+  };
+  uint32_t me = ::geteuid();
+  uint32_t other = me == 0 ? 4321 : me;  // Only root can give a file away.
+  put(2, "private", 0600, me);      // Made as it should be: nothing to change.
+  put(3, "shared", 0666, me);       // The umask took the group and other bits.
+  put(4, "setuid", 04755, me);      // Set-id bits are never made at creation.
+  put(5, "given", 0640, other);     // Another owner: chown, then the mode again.
+  put(6, "given-suid", 02750, other);
+  HandleFrame(agent, Commit(7));
+  ::umask(saved);
+  EXPECT_EQ(LastReplyType(agent), MsgType::kCommitted);
+  auto stat_of = [&](const std::string& rel) {
+    struct stat st {};
+    EXPECT_EQ(::lstat((target + "/" + rel).c_str(), &st), 0) << rel;
+    return st;
+  };
+  EXPECT_EQ(stat_of("private").st_mode & 07777, 0600u);
+  EXPECT_EQ(stat_of("shared").st_mode & 07777, 0666u);
+  EXPECT_EQ(stat_of("setuid").st_mode & 07777, 04755u);
+  EXPECT_EQ(stat_of("given").st_mode & 07777, 0640u);
+  EXPECT_EQ(stat_of("given-suid").st_mode & 07777, 02750u);
+  EXPECT_EQ(stat_of("private").st_uid, me);
+  EXPECT_EQ(stat_of("given").st_uid, other);
+  EXPECT_EQ(stat_of("given").st_gid, other);
+  EXPECT_EQ(stat_of("given-suid").st_gid, other);
+}
+
 TEST_F(AgentTest, MalformedFramesGetFatalRepliesNotCrashes) {
   // Truncated PUT_BEGIN, an unknown type, and data for a PUT that never began.
   std::vector<std::string> frames = {Encoder(MsgType::kPutBegin).U64(2).Finish(),
