@@ -179,20 +179,17 @@ gid_t TargetDir::ResolveGroup(const Meta& meta) {
 
 Result<void> TargetDir::ApplyMetaFd(int fd, const Meta& meta, const MetaPolicy& policy,
                                     const struct stat* now) {
-  bool chowned = false;
   if (policy.owner || policy.group) {
     uid_t uid = policy.owner ? ResolveUser(meta) : static_cast<uid_t>(-1);
     gid_t gid = policy.group ? ResolveGroup(meta) : static_cast<gid_t>(-1);
     bool same = now && (!policy.owner || now->st_uid == uid) && (!policy.group || now->st_gid == gid);
-    if (!same) {
-      if (::fchown(fd, uid, gid) != 0 && errno != EPERM) return FailErrno("fchown");
-      chowned = true;
-    }
+    if (!same && ::fchown(fd, uid, gid) != 0 && errno != EPERM) return FailErrno("fchown");
   }
   // Before the mode: an ACL sets the group bits, which the mode then states again.
   if (auto r = WriteXattrsFd(fd, meta.xattrs, policy.xattrs); !r) return r;
-  // After chown, which clears set-id bits.
-  bool same_mode = now && !chowned && !policy.xattrs.any() && (now->st_mode & 07777) == (meta.mode & 07777);
+  // After chown, which clears set-id bits. A file as made (`now`) has none: a mode with them
+  // always differs from it, so it is always stated here, after the chown.
+  bool same_mode = now && !policy.xattrs.any() && (now->st_mode & 07777) == (meta.mode & 07777);
   if (policy.perms && !same_mode && ::fchmod(fd, meta.mode & 07777) != 0) return FailErrno("fchmod");
   if (policy.times) {
     timespec times[2] = {{0, UTIME_OMIT}, TimeOf(meta)};
