@@ -274,13 +274,11 @@ Result<std::optional<Manifest::Contents>> Manifest::Load(const StateDir& dir, co
       if (rec.Str() != tree) return Fail(path + ": the manifest of another tree");
       named = true;
     } else if (kind == kEntry) {
-      rec.EntryFields(e);
-      if (!rec.ok()) return Fail(path + ": damaged record");
+      rec.EntryFields(e);  // A damaged one is refused below; what it changed goes with it.
       if (stamped) pending.push_back(e);
       else Apply(out.entries, e);
     } else if (kind == kRemoved) {
       std::string removed = rec.Str();
-      if (!rec.ok()) return Fail(path + ": damaged record");
       if (stamped) pending_removed.push_back(std::move(removed));
       else out.entries.EraseSubtree(removed);
     } else if (kind == kStamp) {
