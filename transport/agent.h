@@ -41,6 +41,9 @@ class Agent {
   // Handles one frame; replies are appended to the output. Returns false once the session must
   // end (a FATAL reply has been queued).
   bool Handle(MsgType type, std::string_view payload);
+  // Input read since is new: a parent directory cached for PUTs is resolved beneath the target
+  // again before its next use (once per read of input, not once per file).
+  void NewInput() { ++input_; }
   // Takes the replies queued so far.
   std::string TakeOutput() { return std::exchange(out_, {}); }
   // SIGNATURE requests answered with a signature made in the background.
@@ -145,12 +148,15 @@ class Agent {
   std::optional<Put> put_;
   std::vector<Publisher::Item> renames_;  // Finished files not yet handed to the publisher.
   // Parent directories of recent PUTs. Dropped by anything that can move or remove a
-  // directory, so a cached descriptor never points at the wrong place.
+  // directory, so a cached descriptor never points at the wrong place; checked again against
+  // the path (which someone on the standby may have changed) at the first use after new input.
   struct CachedParent {
     std::shared_ptr<UniqueFd> fd;
     dev_t dev;
     ino_t ino;
+    uint64_t input;  // The read of input it was last checked in.
   };
+  uint64_t input_ = 0;
   std::unordered_map<std::string, CachedParent> parents_;
   std::vector<DirTime> dir_times_;
   struct Link {

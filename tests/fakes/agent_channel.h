@@ -37,6 +37,7 @@ class AgentChannel : public transport::Channel {
   }
   void Write(std::string bytes) override {
     in_.Feed(bytes);
+    agent_.NewInput();
     while (alive_) {
       auto f = in_.Next();
       if (!f || !*f) break;

@@ -9,8 +9,10 @@
 
 namespace syncd::transport {
 
-// Feeds one encoded frame to `agent`, as RunAgent does once the frame is complete.
+// Feeds one encoded frame to `agent` as one read of input, as RunAgent does once the frame is
+// complete.
 inline bool HandleFrame(Agent& agent, const std::string& frame) {
+  agent.NewInput();
   return agent.Handle(static_cast<MsgType>(frame[4]), std::string_view(frame).substr(5));
 }
 

@@ -46,6 +46,7 @@ class AgentTest : public ::testing::Test {
   // Feeds whole frames to the agent; returns false if it asked to end the session.
   bool Send(const std::string& frames) {
     reader_in_.Feed(frames);
+    agent_.NewInput();
     bool go_on = true;
     while (auto f = reader_in_.Next()) {
       if (!*f) break;
