@@ -8,10 +8,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <memory>
 #include <utility>
 
+#include "syncd/large_array.h"
 #include "syncd/log.h"
 #include "syncd/unique_fd.h"
 
@@ -217,7 +219,7 @@ Result<ContentHash> PosixFileSystem::Hash(const std::string& root, const std::st
 Result<Listing> ScanTree(FileSystem& fs, const std::string& root, const Filter& filter,
                          bool one_file_system, size_t expect) {
   Listing out;
-  out.reserve(expect);
+  ReserveLarge(out, expect);
   auto top = fs.Stat(root, "");
   if (!top) return std::unexpected(top.error());
   if (top->type != FileType::kDir) return Fail(root + ": not a directory", ENOTDIR);
@@ -271,6 +273,7 @@ Result<Listing> ScanTree(FileSystem& fs, const std::string& root, const Filter& 
         entered.push_back({entry->dev, entry->ino, node});
         stack.emplace_back(rel, entered.size() - 1);
       }
+      if (out.size() == out.capacity()) ReserveLarge(out, out.size() + std::max<size_t>(out.size() / 4, 4096));
       out.push_back(std::move(*entry));
     }
   }

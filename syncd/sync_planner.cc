@@ -313,7 +313,9 @@ Result<ChangeBatch> SyncPlanner::Reconcile(PeerMap peer, std::optional<Result<Li
     }
   }
   Plan plan;
-  plan.creates.reserve(local->size());  // Most entries need sending on a first copy.
+  // Most entries need sending on a first copy, and the directories' times after them: room
+  // for both, so that the batch is made in place.
+  ReserveLarge(plan.creates, local->size() + local->size() / 4);
   reconciling_ = true;
   // What goes over, for the deletions: needed only if the peer holds more than its root.
   bool deletes = config_.DeletesAtStartup() && peer_.size() > 1;

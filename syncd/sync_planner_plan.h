@@ -11,6 +11,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "syncd/large_array.h"
 #include "syncd/sync_planner.h"
 
 namespace syncd {
@@ -45,38 +46,64 @@ struct SyncPlanner::Plan {
 
   // Empties the plan into one batch. A startup comparison plans an operation per file, so
   // the operations are moved, not copied, and each list is freed once moved: the batch and the
-  // plan are not both held whole.
+  // plan are not both held whole. A first copy's creations become the batch where they lie.
   ChangeBatch Finish(uint64_t id) {
     ChangeBatch batch;
     batch.id = id;
-    batch.ops.reserve(moves.size() + deletes.size() + creates.size() + metas.size());
-    auto take = [&batch](std::vector<Op>& ops) {
-      for (Op& op : ops) batch.ops.push_back(std::move(op));
-      std::vector<Op>().swap(ops);
-    };
-    take(moves);
-    // A delete beneath another delete is covered by the recursive one.
-    std::sort(deletes.begin(), deletes.end(),
-              [](const Op& a, const Op& b) { return a.entry.path < b.entry.path; });
-    std::optional<std::string> last;
-    for (Op& op : deletes) {
-      if (last && IsWithin(op.entry.path, *last)) continue;
-      last = op.entry.path;
-      batch.ops.push_back(std::move(op));
-    }
-    std::vector<Op>().swap(deletes);
     // By path, parents first; operations on one path keep their order. Sorted through their
-    // indices: a stable sort of the operations themselves would copy them all once more.
+    // indices, then put in that order in place: a stable sort of the operations themselves
+    // would copy them all once more.
     std::vector<uint32_t> order(creates.size());
     for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
     std::sort(order.begin(), order.end(), [this](uint32_t a, uint32_t b) {
       int c = creates[a].entry.path.compare(creates[b].entry.path);
       return c != 0 ? c < 0 : a < b;
     });
-    for (uint32_t i : order) batch.ops.push_back(std::move(creates[i]));
-    std::vector<Op>().swap(creates);
+    ApplyOrder(creates, order);
+    std::vector<uint32_t>().swap(order);
+    // A delete beneath another delete is covered by the recursive one.
+    std::sort(deletes.begin(), deletes.end(),
+              [](const Op& a, const Op& b) { return a.entry.path < b.entry.path; });
+    size_t kept = 0;
+    for (size_t i = 0; i < deletes.size(); ++i) {
+      if (kept > 0 && IsWithin(deletes[i].entry.path, deletes[kept - 1].entry.path)) continue;
+      if (kept != i) deletes[kept] = std::move(deletes[i]);
+      ++kept;
+    }
+    deletes.resize(kept, Op{});
+    auto take = [&batch](std::vector<Op>& ops) {
+      for (Op& op : ops) batch.ops.push_back(std::move(op));
+      std::vector<Op>().swap(ops);
+    };
+    if (moves.empty() && deletes.empty() && creates.capacity() >= creates.size() + metas.size()) {
+      batch.ops = std::move(creates);  // A first copy: nothing else comes before them.
+    } else {
+      ReserveLarge(batch.ops, moves.size() + deletes.size() + creates.size() + metas.size());
+      take(moves);
+      take(deletes);
+      take(creates);
+    }
     take(metas);
     return batch;
+  }
+
+  // Puts ops[order[0]] first, ops[order[1]] second, and so on, moving each operation once
+  // (`order` is a permutation; it is used up).
+  static void ApplyOrder(std::vector<Op>& ops, std::vector<uint32_t>& order) {
+    constexpr uint32_t kDone = UINT32_MAX;
+    for (uint32_t start = 0; start < order.size(); ++start) {
+      if (order[start] == kDone || order[start] == start) continue;
+      Op held = std::move(ops[start]);
+      uint32_t at = start;
+      while (order[at] != start) {
+        uint32_t from = order[at];
+        ops[at] = std::move(ops[from]);
+        order[at] = kDone;
+        at = from;
+      }
+      ops[at] = std::move(held);
+      order[at] = kDone;
+    }
   }
 };
 

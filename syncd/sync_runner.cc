@@ -81,7 +81,9 @@ void SyncRunner::Start() {
   }
   if (!seams_.fs) {
     events_at_prescan_ = events_handled_;
-    prescan_ = std::async(std::launch::async, [this, expect = watcher_->entries_seen()] {
+    // The walk saw every entry but the root: room for those, and a little for new ones.
+    size_t expect = watcher_->entries_seen() + 1;
+    prescan_ = std::async(std::launch::async, [this, expect = expect + expect / 64] {
       PosixFileSystem fs(config_.Follow(), config_.Xattrs());
       return planner_.ScanSource(fs, expect);
     });

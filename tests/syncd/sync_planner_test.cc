@@ -1,5 +1,7 @@
 #include "syncd/sync_planner.h"
 
+#include <algorithm>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -44,6 +46,47 @@ TEST_F(SyncPlannerTest, ReconcileToEmptyPeerCreatesParentsFirst) {
   ASSERT_TRUE(batch);
   EXPECT_THAT(Describe(*batch),
               ElementsAre("put a.txt", "mkdir d", "put d/b.txt", "link l", "meta ", "meta d"));
+}
+
+// The operations of a large first copy are put in path order in place (each moved once, along
+// the cycles of the permutation): every entry goes exactly once, parents before what they hold,
+// with or without deletions before them.
+TEST_F(SyncPlannerTest, ManyEntriesGoInPathOrderEachOnceWithOrWithoutDeletes) {
+  std::vector<std::string> expected;
+  for (int d = 0; d < 40; ++d) {
+    std::string dir = "d" + std::to_string((d * 17) % 40);
+    fs_.Dir(dir);
+    expected.push_back("mkdir " + dir);
+    for (int f = 0; f < 6; ++f) {
+      std::string file = dir + "/f" + std::to_string((f * 5) % 6);
+      fs_.File(file, "x");
+      expected.push_back("put " + file);
+    }
+  }
+  std::sort(expected.begin(), expected.end(), [](const std::string& a, const std::string& b) {
+    return a.substr(a.find(' ') + 1) < b.substr(b.find(' ') + 1);
+  });
+  auto creates = [](const ChangeBatch& b) {
+    std::vector<std::string> out;
+    for (const std::string& line : testing::DescribeOps(b, /*with_metadata=*/false))
+      if (!line.starts_with("delete ")) out.push_back(line);
+    return out;
+  };
+  SyncPlanner first(ArchiveConfig(), fs_);
+  auto batch = first.PlanReconcile({PeerCopy(fs_.at(""))});
+  ASSERT_TRUE(batch);
+  EXPECT_EQ(creates(*batch), expected);
+
+  Entry gone_dir = PeerCopy(fs_.at("d3"));
+  gone_dir.path = "old";
+  Entry gone_file = PeerCopy(fs_.at("d3/f1"));
+  gone_file.path = "old/f";
+  SyncPlanner second(ArchiveConfig(), fs_);
+  batch = second.PlanReconcile({PeerCopy(fs_.at("")), gone_dir, gone_file});
+  ASSERT_TRUE(batch);
+  ASSERT_FALSE(batch->ops.empty());
+  EXPECT_EQ(testing::DescribeOps(*batch).front(), "delete old");  // Its file goes with it.
+  EXPECT_EQ(creates(*batch), expected);
 }
 
 TEST_F(SyncPlannerTest, ReconcileWithIdenticalPeerSendsNothing) {
