@@ -51,6 +51,21 @@ void SyncRunner::OnListed(Result<Listing> listing) {
 }
 
 void SyncRunner::Compare(PeerMap peer_map) {
+  using namespace std::chrono_literals;
+  if (prescan_.valid() && prescan_.wait_for(0s) != std::future_status::ready) {
+    // The scan of a large tree is still under way: waited for on the loop, not in it.
+    awaiting_scan_ = std::move(peer_map);
+    uv_timer_start(scan_timer_.get(), [](uv_timer_t* t) noexcept {
+      auto* self = static_cast<SyncRunner*>(t->data);
+      if (self->prescan_.valid() && self->prescan_.wait_for(0s) != std::future_status::ready) return;
+      uv_timer_stop(t);
+      if (!self->awaiting_scan_) return;
+      PeerMap peer = std::move(*self->awaiting_scan_);
+      self->awaiting_scan_.reset();
+      self->Compare(std::move(peer));
+    }, 5, 5);
+    return;
+  }
   // Everything pending is covered by the full comparison, which is as old as it.
   auto now = Clock::now();
   TimePoint oldest = OldestUnacked().value_or(now);
@@ -140,6 +155,8 @@ void SyncRunner::ConnectionLost(const Error& error) {
   if (phase_ == Phase::kStopped || phase_ == Phase::kWaitingRetry || phase_ == Phase::kDiverged) return;
   in_flight_ = false;
   phase_ = Phase::kWaitingRetry;
+  awaiting_scan_.reset();  // Compared again once connected again.
+  uv_timer_stop(scan_timer_.get());
   replica_->Close();
   // The reconcile after reconnecting compares everything, the lane's files included.
   lane_.Reset();

@@ -44,7 +44,7 @@ SyncRunner::SyncRunner(uv_loop_t* loop, const SyncConfig& config, bool insist,
       hooks_(std::move(hooks)),
       delete_hold_(MakeDeleteHold(config_)),
       failed_(seams_.first_retry, seams_.max_retry) {
-  for (UvHandle<uv_timer_t>* t : {&timer_, &retry_timer_, &hold_timer_, &history_timer_, &trim_timer_})
+  for (UvHandle<uv_timer_t>* t : {&timer_, &retry_timer_, &hold_timer_, &history_timer_, &trim_timer_, &scan_timer_})
     *t = MakeTimer(loop_, this);
   planner_.SetRemovalGate([this](const std::string& path) { return MayRemove(path); });
 }

@@ -162,6 +162,10 @@ class SyncRunner : public SyncEngine {
   void DropPrescan();
   // The scan made from the start, if it can stand for a scan now (once).
   std::optional<Result<Listing>> TakePrescan();
+  // What the standby holds, while the comparison waits for the scan: the loop goes on meanwhile
+  // (signals, status requests, a lost connection, which drops it).
+  std::optional<PeerMap> awaiting_scan_;
+  UvHandle<uv_timer_t> scan_timer_;  // Looks for the end of the scan.
   FileSystem& fs_;
   SyncPlanner planner_;
   Batcher batcher_;

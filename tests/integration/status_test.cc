@@ -159,5 +159,32 @@ TEST_F(StatusTest, UnreadableSourceFileIsAnErrorUntilItGoesOver) {
   EXPECT_EQ(syncd.Wait(), 0);
 }
 
+// The startup comparison waits for the scan of the source without holding the event loop: while
+// a lookup of the scan hangs (a fault injector preloaded into syncd), a request on the control
+// socket is answered and the status file says the sync is reconciling. Once the disk answers,
+// the comparison goes on and the files go over.
+TEST_F(StatusTest, TheLoopAnswersWhileTheStartupScanWaitsForTheDisk) {
+  std::string flag = tmp_ / "stall_on";
+  WriteFile(flag, "");
+  WriteFile(src_ + "/stall_sess", "behind a hung disk");
+  WriteFile(src_ + "/fine", "fine");
+  Process syncd({SyncdBinary(), "-nodaemon", config_},
+                {"HOME=" + tmp_.path(), "LD_PRELOAD=" SYNCD_EIO_SHIM, "SYNCD_STALL_FLAG=" + flag},
+                tmp_ / "syncd.log");
+  ASSERT_TRUE(WaitUntil([&] { return fs::exists(flag + ".stalled"); })) << syncd.log();
+  std::string out;
+  EXPECT_EQ(Cli({"adopt", config_}, &out), 1) << out << syncd.log();
+  EXPECT_THAT(out, HasSubstr("no sync has found its standby diverged"));
+  EXPECT_TRUE(WaitUntil([&] { return ReadFile(status_).find("reconciling") != std::string::npos; }))
+      << ReadFile(status_);
+  EXPECT_FALSE(fs::exists(dst_ + "/fine"));
+  fs::remove(flag);
+  ASSERT_TRUE(WaitUntil([&] { return fs::exists(dst_ + "/stall_sess") && fs::exists(dst_ + "/fine"); }))
+      << syncd.log();
+  EXPECT_EQ(ReadFile(dst_ + "/stall_sess"), "behind a hung disk");
+  syncd.Signal(SIGTERM);
+  EXPECT_EQ(syncd.Wait(), 0);
+}
+
 }  // namespace
 }  // namespace syncd::itest
