@@ -49,37 +49,32 @@ Publisher::Outcome Publisher::PublishNow(int root_fd, std::vector<Item>& group,
 }
 
 Publisher::Outcome Publisher::Start(int root_fd, std::vector<Item> group, uint64_t reopen_bytes) {
-  Outcome before = Finish();
-  if (group.empty()) return before;
-  {
-    std::lock_guard lock(mu_);
-    root_fd_ = root_fd;
-    reopen_bytes_ = reopen_bytes;
-    job_ = std::move(group);
-    running_ = true;
-    if (!thread_.joinable()) thread_ = std::thread([this] { Run(); });
-  }
+  if (group.empty()) return Finish();
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [this] { return jobs_.size() < kMaxWaiting; });
+  jobs_.push_back(Job{root_fd, std::move(group), reopen_bytes});
+  if (!thread_.joinable()) thread_ = std::thread([this] { Run(); });
   cv_.notify_all();
-  return before;
+  return std::exchange(outcome_, {});
 }
 
 Publisher::Outcome Publisher::Finish() {
   std::unique_lock lock(mu_);
-  cv_.wait(lock, [this] { return !running_; });
+  cv_.wait(lock, [this] { return jobs_.empty() && !running_; });
   return std::exchange(outcome_, {});
 }
 
 void Publisher::Run() {
   std::unique_lock lock(mu_);
   for (;;) {
-    cv_.wait(lock, [this] { return stop_ || job_; });
-    if (!job_) return;  // Stopping, with nothing left to do.
-    std::vector<Item> group = std::move(*job_);
-    job_.reset();
-    int root = root_fd_;
-    uint64_t reopen = reopen_bytes_;
+    cv_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
+    if (jobs_.empty()) return;  // Stopping, with nothing left to do.
+    Job job = std::move(jobs_.front());
+    jobs_.pop_front();
+    running_ = true;
+    cv_.notify_all();  // Room for the next group.
     lock.unlock();
-    Outcome done = PublishNow(root, group, reopen);
+    Outcome done = PublishNow(job.root_fd, job.group, job.reopen_bytes);
     lock.lock();
     outcome_.failed.insert(outcome_.failed.end(), std::make_move_iterator(done.failed.begin()),
                            std::make_move_iterator(done.failed.end()));

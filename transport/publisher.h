@@ -3,7 +3,9 @@
 // The agent goes on receiving the next group meanwhile. On a tree of small files the syncfs()
 // calls were a quarter of the agent's time on a cold start, with the agent doing nothing else.
 //
-// One group is in progress at a time: Start() waits for the one before. The agent calls
+// One group is in progress at a time, and one more may wait for it: Start() waits only when
+// one already does (a syncfs() of a slow disk would otherwise hold the agent, and the client
+// behind it, once every group). Groups are put in place in the order given. The agent calls
 // Finish() before anything that could see or change what a group touches (a deletion, a
 // rename, a listing, a COMMIT), so no frame ever runs beside the renames but the ones that
 // create new entries (files in transfer, directories).
@@ -11,10 +13,10 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -53,9 +55,10 @@ class Publisher {
 
   // Puts `group` in place on the publishing thread, after a syncfs() of `root_fd`'s file
   // system. Files of `reopen_bytes` or more are opened again once renamed (for signing).
-  // Waits for the group before, whose outcome is returned.
+  // Waits while another group waits for the thread; returns the outcome of the groups done
+  // since the last call.
   Outcome Start(int root_fd, std::vector<Item> group, uint64_t reopen_bytes);
-  // Waits for the group in progress, if any, and returns its outcome.
+  // Waits for every group handed over, and returns their outcome.
   Outcome Finish();
   // The same, done on the calling thread (with no group in progress). `keep`, if given, runs
   // before each rename (the agent's backups of what is replaced); its error fails the file.
@@ -70,10 +73,14 @@ class Publisher {
   std::condition_variable cv_;
   std::thread thread_;
   bool stop_ = false;
-  // The job handed over, and its outcome once done.
-  int root_fd_ = -1;
-  uint64_t reopen_bytes_ = 0;
-  std::optional<std::vector<Item>> job_;
+  // The groups handed over and not yet begun, and the outcome of those done.
+  struct Job {
+    int root_fd;
+    std::vector<Item> group;
+    uint64_t reopen_bytes;
+  };
+  static constexpr size_t kMaxWaiting = 1;
+  std::deque<Job> jobs_;
   bool running_ = false;
   Outcome outcome_;
 };
