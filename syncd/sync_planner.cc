@@ -321,6 +321,7 @@ Result<ChangeBatch> SyncPlanner::Reconcile(PeerMap peer, std::optional<Result<Li
   bool deletes = config_.DeletesAtStartup() && peer_.size() > 1;
   std::unordered_set<std::string_view> present;
   std::unordered_set<std::string_view> present_dirs;  // Directories that go over.
+  if (deletes) present.reserve(local->size());  // Sized once, not rehashed as it grows.
   for (const Entry& e : *local) {
     if (e.type == FileType::kDir && !e.path.empty() && config_.rsync.prune_empty_dirs &&
         !nonempty.contains(e.path))
