@@ -4,6 +4,8 @@
 
 #include <sys/stat.h>
 
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -80,6 +82,14 @@ class PosixFileSystem : public FileSystem {
 // once: growing a large one costs a fifth of the scan).
 Result<Listing> ScanTree(FileSystem& fs, const std::string& root, const Filter& filter,
                          bool one_file_system = false, size_t expect = 0);
+
+// The same walk on up to `threads` threads, each with a file system of its own from `make_fs`:
+// the root is listed first, then its directories are shared out, one whole subtree at a time.
+// The root comes first, then its entries; a directory comes before what lies beneath it, but
+// the subtrees come in no particular order.
+Result<Listing> ScanTreeParallel(const std::function<std::unique_ptr<FileSystem>()>& make_fs,
+                                 const std::string& root, const Filter& filter,
+                                 bool one_file_system, size_t expect, unsigned threads);
 
 // Converts an lstat result into an Entry, with names resolved through `names`.
 Entry EntryFromStat(std::string rel, const struct stat& st, NameCache& names);

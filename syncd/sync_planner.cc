@@ -281,9 +281,21 @@ Result<ChangeBatch> SyncPlanner::PlanReconcile(PeerMap peer, std::optional<Resul
   return Reconcile(std::move(peer), std::move(scanned));
 }
 
-Result<Listing> SyncPlanner::ScanSource(FileSystem& base, size_t expect) const {
-  SourceView view(base, MappingFor(config_));
-  return ScanTree(view, config_.source, filter_, config_.rsync.one_file_system, expect);
+Result<Listing> SyncPlanner::ScanSource(const std::function<std::unique_ptr<FileSystem>()>& make_base,
+                                        size_t expect, unsigned threads) const {
+  // A view that owns the file system it maps.
+  struct Base {
+    std::unique_ptr<FileSystem> owned;
+  };
+  struct OwnedView : Base, SourceView {
+    OwnedView(std::unique_ptr<FileSystem> base, MetaMapping mapping)
+        : Base{std::move(base)}, SourceView(*owned, std::move(mapping)) {}
+  };
+  auto make_view = [&]() -> std::unique_ptr<FileSystem> {
+    return std::make_unique<OwnedView>(make_base(), MappingFor(config_));
+  };
+  return ScanTreeParallel(make_view, config_.source, filter_, config_.rsync.one_file_system,
+                          expect, threads);
 }
 
 Result<ChangeBatch> SyncPlanner::PlanRescan() { return Reconcile(peer_); }

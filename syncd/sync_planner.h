@@ -32,9 +32,11 @@ class SyncPlanner {
   // `scanned`: the source as scanned beforehand through ScanSource(), instead of a scan now.
   Result<ChangeBatch> PlanReconcile(Listing peer, std::optional<Result<Listing>> scanned = std::nullopt);
   Result<ChangeBatch> PlanReconcile(PeerMap peer, std::optional<Result<Listing>> scanned);
-  // The scan a comparison makes, through `base` (another thread's file system: this one keeps
-  // no state the planner uses meanwhile), of about `expect` entries if that is known.
-  Result<Listing> ScanSource(FileSystem& base, size_t expect) const;
+  // The scan a comparison makes, on up to `threads` threads, each through a file system of
+  // its own from `make_base` (this thread's keeps no state the planner uses meanwhile), of
+  // about `expect` entries if that is known.
+  Result<Listing> ScanSource(const std::function<std::unique_ptr<FileSystem>()>& make_base,
+                             size_t expect, unsigned threads) const;
   // Same comparison against the planner's current knowledge of the peer (after an overflow).
   Result<ChangeBatch> PlanRescan();
 

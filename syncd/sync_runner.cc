@@ -84,8 +84,11 @@ void SyncRunner::Start() {
     // The walk saw every entry but the root: room for those, and a little for new ones.
     size_t expect = watcher_->entries_seen() + 1;
     prescan_ = std::async(std::launch::async, [this, expect = expect + expect / 64] {
-      PosixFileSystem fs(config_.Follow(), config_.Xattrs());
-      return planner_.ScanSource(fs, expect);
+      // Two threads: the event loop and the standby mostly wait for the scan meanwhile.
+      auto posix = [this]() -> std::unique_ptr<FileSystem> {
+        return std::make_unique<PosixFileSystem>(config_.Follow(), config_.Xattrs());
+      };
+      return planner_.ScanSource(posix, expect, 2);
     });
   }
   replica_->OnLost([this](const Error& e) { ConnectionLost(e); });

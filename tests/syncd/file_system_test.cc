@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <set>
 
 namespace syncd {
 namespace {
@@ -26,10 +28,17 @@ class FileSystemTest : public ::testing::Test {
   void Write(const std::string& rel, const std::string& content) {
     std::ofstream(dir_ + "/" + rel) << content;
   }
-  // The scan of dir_ as "path:type" lines, sorted.
-  std::vector<std::string> Scan(FollowLinks follow) {
-    PosixFileSystem posix(follow);
-    auto listing = ScanTree(posix, dir_, Filter{});
+  // The scan of dir_ as "path:type" lines, sorted: ScanTree's, or with `threads`,
+  // ScanTreeParallel's.
+  std::vector<std::string> Scan(FollowLinks follow, unsigned threads = 0, const Filter& filter = Filter{}) {
+    Result<Listing> listing;
+    if (threads == 0) {
+      PosixFileSystem posix(follow);
+      listing = ScanTree(posix, dir_, filter);
+    } else {
+      auto make = [follow]() -> std::unique_ptr<FileSystem> { return std::make_unique<PosixFileSystem>(follow); };
+      listing = ScanTreeParallel(make, dir_, filter, false, 0, threads);
+    }
     EXPECT_TRUE(listing.has_value()) << (listing ? "" : listing.error().message);
     std::vector<std::string> out;
     for (const Entry& e : listing.value_or(Listing{}))
@@ -78,8 +87,60 @@ TEST_F(FileSystemTest, AFollowedLinkThatLoopsBackIsListedNotEntered) {
   Write("a/b/f", "x");
   fs::create_symlink("..", dir_ + "/a/b/up");  // Back to a/.
   fs::create_symlink(dir_, dir_ + "/a/top");   // Back to the top.
-  std::vector<std::string> scan = Scan(FollowLinks::kAll);
-  EXPECT_EQ(scan, Sorted({":2", "a:2", "a/b:2", "a/b/f:1", "a/b/up:2", "a/top:2"}));
+  for (unsigned threads : {0u, 1u, 2u}) {
+    std::vector<std::string> scan = Scan(FollowLinks::kAll, threads);
+    EXPECT_EQ(scan, Sorted({":2", "a:2", "a/b:2", "a/b/f:1", "a/b/up:2", "a/top:2"})) << threads;
+  }
+}
+
+// The scan shared out over threads lists what one thread lists, the root first and every
+// directory before what lies beneath it, whatever the number of threads, with a filter, a
+// symlink to the root among the root's entries, and an error in the middle of it.
+TEST_F(FileSystemTest, AScanOnSeveralThreadsListsWhatOneThreadLists) {
+  Write("top_file", "x");
+  fs::create_directories(dir_ + "/empty");
+  for (int d = 0; d < 12; ++d) {
+    std::string dir = "d" + std::to_string(d);
+    for (int s = 0; s < d % 4; ++s) {
+      std::string sub = dir + "/s" + std::to_string(s) + "/deeper";
+      fs::create_directories(dir_ + "/" + sub);
+      Write(sub + "/f", "x");
+      Write(dir + "/s" + std::to_string(s) + "/g", "x");
+    }
+    fs::create_directories(dir_ + "/" + dir + "/cache");
+    Write(dir + "/cache/junk", "x");
+    Write(dir + "/f", "x");
+  }
+  fs::create_symlink(dir_, dir_ + "/self");
+  auto filter = Filter::Parse({"- cache/"}, false);
+  ASSERT_TRUE(filter.has_value());
+  std::vector<std::string> one = Scan(FollowLinks::kAll, 0, *filter);
+  ASSERT_EQ(std::count_if(one.begin(), one.end(), [](const std::string& l) { return l.find("cache") != std::string::npos; }), 0);
+  ASSERT_GT(one.size(), 50u);
+  for (unsigned threads : {1u, 2u, 3u, 8u, 40u}) EXPECT_EQ(Scan(FollowLinks::kAll, threads, *filter), one) << threads;
+
+  auto make = []() -> std::unique_ptr<FileSystem> { return std::make_unique<PosixFileSystem>(); };
+  auto listing = ScanTreeParallel(make, dir_, Filter{}, false, 0, 3);
+  ASSERT_TRUE(listing.has_value());
+  ASSERT_FALSE(listing->empty());
+  EXPECT_EQ(listing->front().path, "");
+  std::set<std::string> seen;
+  for (const Entry& e : *listing) {
+    std::string parent = ParentOf(e.path);
+    if (!e.path.empty()) {
+      EXPECT_TRUE(seen.contains(parent)) << e.path << " before " << parent;
+    }
+    seen.insert(e.path);
+  }
+
+  // A subtree that cannot be read fails the scan, as it fails ScanTree's (unless root, who
+  // reads everything).
+  if (::geteuid() != 0) {
+    fs::permissions(dir_ + "/d5", fs::perms::none);
+    auto failed = ScanTreeParallel(make, dir_, Filter{}, false, 0, 2);
+    fs::permissions(dir_ + "/d5", fs::perms::owner_all);
+    EXPECT_FALSE(failed.has_value());
+  }
 }
 
 TEST_F(FileSystemTest, PathsLongerThanTheSystemAllowsAreSkippedNotFatal) {
