@@ -271,13 +271,6 @@ class TreeWalk {
     return {};
   }
 
-  // Whether `dir` (an entry of `root`) is entered by the walk: not on another file system
-  // with `one_file_system`, not excluded.
-  bool Enters(const Entry& dir) const {
-    return dir.type == FileType::kDir && !(one_file_system_ && dir.dev != root_dev_) &&
-           !filter_.Excluded(dir.path, true);
-  }
-
   uint64_t skipped() const { return skipped_; }
   const std::string& first_skipped() const { return first_skipped_; }
 
@@ -341,10 +334,13 @@ Result<Listing> ScanTreeParallel(const std::function<std::unique_ptr<FileSystem>
   if (!top) return std::unexpected(top.error());
   if (top->type != FileType::kDir) return Fail(root + ": not a directory", ENOTDIR);
   // The root's own entries first, as ScanTree lists them, without entering its directories.
+  uint64_t skipped = 0;  // Paths too long, the first of them beneath `first_skipped`.
+  std::string first_skipped;
   auto entries = fs->ListDir(root, "");
   if (!entries) {
     int code = entries.error().code;
     if (code != ENOENT && code != ENOTDIR && code != ENAMETOOLONG) return std::unexpected(entries.error());
+    if (code == ENAMETOOLONG) ++skipped;
     entries = std::vector<Result<Entry>>{};  // Gone meanwhile: the root alone, as ScanTree.
   }
   const uint64_t root_dev = top->dev;
@@ -352,20 +348,18 @@ Result<Listing> ScanTreeParallel(const std::function<std::unique_ptr<FileSystem>
   Listing out;
   ReserveLarge(out, expect);
   out.push_back(std::move(*top));
-  TreeWalk probe(*fs, root, filter, one_file_system, root_dev);
   std::vector<size_t> subtrees;  // Indices in `out` of the directories to enter.
-  uint64_t skipped = 0;
-  std::string first_skipped;
   for (auto& entry : *entries) {
     if (!entry) {
       if (entry.error().code != ENAMETOOLONG) return std::unexpected(entry.error());
-      if (skipped++ == 0) first_skipped = "";
+      ++skipped;
       continue;
     }
     if (filter.Excluded(entry->path, entry->type == FileType::kDir)) continue;
     // A directory that is the root again (a followed symlink to it) is listed, not entered.
     bool loops = entry->ino != 0 && entry->dev == base_chain[0].first && entry->ino == base_chain[0].second;
-    if (probe.Enters(*entry) && !loops) subtrees.push_back(out.size());
+    if (entry->type == FileType::kDir && !(one_file_system && entry->dev != root_dev) && !loops)
+      subtrees.push_back(out.size());
     out.push_back(std::move(*entry));
   }
   // Each thread takes the next whole subtree, until none is left, into a listing of its own.

@@ -156,17 +156,19 @@ TEST_F(FileSystemTest, PathsLongerThanTheSystemAllowsAreSkippedNotFatal) {
   }
   ::close(cur);
   PosixFileSystem posix;
-  auto listing = ScanTree(posix, dir_, Filter{});
-  ASSERT_TRUE(listing.has_value()) << listing.error().message;
-  bool plain = false;
-  size_t deepest = 0;
-  for (const Entry& e : *listing) {
-    plain = plain || e.path == "plain";
-    deepest = std::max(deepest, e.path.size());
+  auto make = []() -> std::unique_ptr<FileSystem> { return std::make_unique<PosixFileSystem>(); };
+  for (auto listing : {ScanTree(posix, dir_, Filter{}), ScanTreeParallel(make, dir_, Filter{}, false, 0, 2)}) {
+    ASSERT_TRUE(listing.has_value()) << listing.error().message;
+    bool plain = false;
+    size_t deepest = 0;
+    for (const Entry& e : *listing) {
+      plain = plain || e.path == "plain";
+      deepest = std::max(deepest, e.path.size());
+    }
+    EXPECT_TRUE(plain);
+    EXPECT_GT(deepest, 3000u);  // What can be named is listed.
+    EXPECT_LT(dir_.size() + 1 + deepest, size_t{PATH_MAX});
   }
-  EXPECT_TRUE(plain);
-  EXPECT_GT(deepest, 3000u);  // What can be named is listed.
-  EXPECT_LT(dir_.size() + 1 + deepest, size_t{PATH_MAX});
 }
 
 // Listing a directory through its descriptor describes each child exactly as a Stat by name.
