@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <regex>
 #include <thread>
 
@@ -42,6 +43,17 @@ class StatusTest : public ::testing::Test {
   }
   // Runs `syncd status CONFIG`; returns its exit status and fills `out`.
   int Status(std::string* out) { return Cli({"status", config_}, out); }
+  // Starts syncd with the fault injector preloaded and switched on through `flag_var`, the
+  // name of a file it watches (made here, `flag_name` in the temporary directory); fills `flag`.
+  std::unique_ptr<Process> StartFaulty(const std::string& flag_var, const std::string& flag_name,
+                                       std::string* flag) {
+    *flag = tmp_ / flag_name;
+    WriteFile(*flag, "");
+    return std::make_unique<Process>(
+        std::vector<std::string>{SyncdBinary(), "-nodaemon", config_},
+        std::vector<std::string>{"HOME=" + tmp_.path(), "LD_PRELOAD=" SYNCD_EIO_SHIM, flag_var + "=" + *flag},
+        tmp_ / "syncd.log");
+  }
   int Cli(std::vector<std::string> args, std::string* out) {
     args.insert(args.begin(), SyncdBinary());
     Process p(args, {"HOME=" + tmp_.path()}, tmp_ / "status.out");
@@ -124,13 +136,11 @@ TEST_F(StatusTest, StatusWithoutAStatusFileSaysSo) {
 // error, said once, and the sync is not "in sync" while it lasts: the status file, its JSON,
 // the metrics and `syncd status` say which path fails. Once it reads again it goes over.
 TEST_F(StatusTest, UnreadableSourceFileIsAnErrorUntilItGoesOver) {
-  std::string flag = tmp_ / "eio_on";
-  WriteFile(flag, "");
   WriteFile(src_ + "/unreadable_sess", "data behind a bad sector");
   WriteFile(src_ + "/fine", "fine");
-  Process syncd({SyncdBinary(), "-nodaemon", config_},
-                {"HOME=" + tmp_.path(), "LD_PRELOAD=" SYNCD_EIO_SHIM, "SYNCD_EIO_FLAG=" + flag},
-                tmp_ / "syncd.log");
+  std::string flag;
+  auto process = StartFaulty("SYNCD_EIO_FLAG", "eio_on", &flag);
+  Process& syncd = *process;
   ASSERT_TRUE(WaitUntil([&] { return fs::exists(dst_ + "/fine"); })) << syncd.log();
   ASSERT_TRUE(WaitUntil([&] { return Read("syncd_failing_paths") == 1; })) << syncd.log();
   EXPECT_FALSE(fs::exists(dst_ + "/unreadable_sess"));
@@ -164,13 +174,11 @@ TEST_F(StatusTest, UnreadableSourceFileIsAnErrorUntilItGoesOver) {
 // socket is answered and the status file says the sync is reconciling. Once the disk answers,
 // the comparison goes on and the files go over.
 TEST_F(StatusTest, TheLoopAnswersWhileTheStartupScanWaitsForTheDisk) {
-  std::string flag = tmp_ / "stall_on";
-  WriteFile(flag, "");
   WriteFile(src_ + "/stall_sess", "behind a hung disk");
   WriteFile(src_ + "/fine", "fine");
-  Process syncd({SyncdBinary(), "-nodaemon", config_},
-                {"HOME=" + tmp_.path(), "LD_PRELOAD=" SYNCD_EIO_SHIM, "SYNCD_STALL_FLAG=" + flag},
-                tmp_ / "syncd.log");
+  std::string flag;
+  auto process = StartFaulty("SYNCD_STALL_FLAG", "stall_on", &flag);
+  Process& syncd = *process;
   ASSERT_TRUE(WaitUntil([&] { return fs::exists(flag + ".stalled"); })) << syncd.log();
   std::string out;
   EXPECT_EQ(Cli({"adopt", config_}, &out), 1) << out << syncd.log();
